@@ -1,0 +1,1 @@
+//! Barrier controller (being written, issue 2).
