@@ -1,0 +1,1 @@
+//! ISO 6346 container codes (being written).

@@ -1,0 +1,1 @@
+//! GA 36 plate grammar (being written).
