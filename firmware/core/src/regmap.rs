@@ -63,6 +63,10 @@ pub mod hr {
     pub const FLAGS: u16 = 5;
     /// Length in bytes of the LED board message (0..=64).
     pub const LED_LEN: u16 = 6;
+    /// The admitted vehicle counts as cleared once the safety loop and the
+    /// photocell have been free this long (ms), even if the exit loop never
+    /// saw it leave; 0 = only the exit loop clears. Default 5000.
+    pub const CLEAR_DELAY_MS: u16 = 7;
     /// LED board message: 32 registers, 64 bytes of UTF-8, two bytes per
     /// register, high byte first.
     pub const LED_TEXT: u16 = 16;
@@ -70,6 +74,8 @@ pub mod hr {
     pub const COUNT: u16 = LED_TEXT + LED_TEXT_REGS;
 
     pub const FLAG_AUTO_CLOSE: u16 = 1 << 0;
+    /// Every defined [`FLAGS`] bit; writing another bit is refused.
+    pub const FLAGS_DEFINED: u16 = FLAG_AUTO_CLOSE;
 }
 
 /// Input registers (FC 04).
