@@ -1,1 +1,40 @@
-fn main() {}
+//! Project automation (the xtask pattern): `cargo xtask <command>`.
+//!
+//! - `test`: what CI runs (`.ci/run` calls exactly this): installs what the
+//!   suites need when missing, then fmt, clippy, every test suite, the
+//!   firmware build against its budget, the QEMU self-test and every
+//!   simulator scenario.
+//! - `firmware`: builds the MCU binary, checks flash/RAM against the budget.
+//! - `qemu`: runs the MCU self-test under qemu-system-arm.
+//! - `bench [NAME]`: the benchmarks, each figure beside its baseline.
+//! - `install`: only the install step of `test`.
+
+mod bench;
+mod firmware;
+mod install;
+mod qemu;
+mod sh;
+mod test;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str =
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|recognition|all]|install>";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = sh::project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("firmware") => firmware::firmware(),
+        Some("qemu") => qemu::qemu(),
+        Some("bench") => bench::run(args.get(1).map(String::as_str).unwrap_or("all")),
+        Some("install") => install::run(),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

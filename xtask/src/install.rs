@@ -1,0 +1,62 @@
+//! Installs what the test suites need on a fresh machine, and nothing when it
+//! is already there (so a warm run costs a few milliseconds).
+//!
+//! - Debian packages: mosquitto (+ clients) for the link and platform tests,
+//!   socat for pseudo-terminal serial links, mbpoll and python3-pymodbus as
+//!   independent Modbus peers, qemu-system-arm for the firmware self-test.
+//! - The rust target thumbv7em-none-eabihf for the MCU binary.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::sh;
+
+/// (command or python module probe, Debian package).
+const APT: &[(&str, &str)] = &[
+    ("mosquitto", "mosquitto"),
+    ("mosquitto_sub", "mosquitto-clients"),
+    ("socat", "socat"),
+    ("mbpoll", "mbpoll"),
+    ("qemu-system-arm", "qemu-system-arm"),
+    ("py:pymodbus", "python3-pymodbus"),
+];
+
+const TARGET: &str = "thumbv7em-none-eabihf";
+
+fn present(probe: &str) -> bool {
+    match probe.strip_prefix("py:") {
+        Some(module) => Command::new("/usr/bin/python3")
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false),
+        None => sh::have(probe) || std::path::Path::new(&format!("/usr/sbin/{probe}")).exists(),
+    }
+}
+
+pub fn run() -> Result<()> {
+    let missing: Vec<&str> = APT
+        .iter()
+        .filter(|(probe, _)| !present(probe))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing Debian packages: {}", missing.join(" "));
+        sh::run("apt-get", &["update", "-qq"]).context("apt-get update (are you root?)")?;
+        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        args.extend(missing.iter().copied());
+        sh::run_env("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])?;
+    }
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the MCU target")?;
+    if !String::from_utf8_lossy(&targets.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
+        sh::run("rustup", &["target", "add", TARGET])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! `cargo xtask test`: the README's test command and what `.ci/run` runs.
+
+use anyhow::Result;
+
+use crate::{firmware, install, qemu, sh};
+
+pub fn run(_args: &[String]) -> Result<()> {
+    let started = std::time::Instant::now();
+    install::run()?;
+    let cargo = sh::cargo();
+    sh::run(&cargo, &["fmt", "--all", "--check"])?;
+    sh::run(
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    sh::run(&cargo, &["test", "--workspace", "--no-fail-fast"])?;
+    firmware::firmware()?;
+    qemu::qemu()?;
+    eprintln!("xtask test: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
