@@ -303,10 +303,13 @@ fn input_registers_match() {
     assert_eq!(e.len(), usize::from(ir::COUNT));
 }
 
+/// (heading, regmap module, name prefix, (name, mask) pairs)
+type BitCase<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u16)>);
+
 #[test]
 fn bit_tables_match() {
     let t = tables(DOC);
-    let cases: [(&str, &str, &str, Vec<(&str, u16)>); 3] = [
+    let cases: [BitCase; 3] = [
         (
             "OUTPUTS bits",
             "ir",
