@@ -109,6 +109,18 @@ impl Board {
         self.outputs
     }
 
+    /// When [`Board::tick`] should run next at the latest: now if a command
+    /// or heartbeat is waiting, else the controller's
+    /// [`Controller::poll_at`]. `None`: only an input change or a register
+    /// write can change anything.
+    pub fn poll_at(&self) -> Option<u64> {
+        if self.heartbeat_pending || self.pending.iter().any(|p| *p) {
+            Some(self.ctrl.now())
+        } else {
+            self.ctrl.poll_at()
+        }
+    }
+
     /// The pins computed by the last tick.
     pub fn outputs(&self) -> Outputs {
         self.outputs

@@ -56,9 +56,11 @@ fn ev() -> impl Strategy<Value = Ev> {
             prop_oneof![0u16..3, 0u16..1500, 0u16..10_000, any::<u16>()]
         )
             .prop_map(|(a, v)| Ev::Config(a, v)),
-        1 => any::<bool>().prop_map(Ev::Stuck),
-        1 => any::<bool>().prop_map(Ev::LimitsShorted),
-        1 => any::<bool>().prop_map(Ev::MotorFault),
+        // Faults are injected rarely and removed more often than set, so
+        // that long stretches of normal operation happen too.
+        1 => prop::bool::weighted(0.3).prop_map(Ev::Stuck),
+        1 => prop::bool::weighted(0.3).prop_map(Ev::LimitsShorted),
+        1 => prop::bool::weighted(0.3).prop_map(Ev::MotorFault),
     ]
 }
 

@@ -773,6 +773,22 @@ fn poll_at_names_the_next_deadline() {
 }
 
 #[test]
+fn board_poll_at_is_now_while_a_command_waits() {
+    let mut lane = Lane::new();
+    assert_eq!(lane.board.poll_at(), None);
+    lane.coil(coil::RAISE, true);
+    assert_eq!(lane.board.poll_at(), Some(lane.now));
+    lane.run(lane.dt);
+    let taken = lane.now;
+    lane.run(200); // the down limit's release is debounced by now
+    assert_eq!(
+        lane.board.poll_at(),
+        Some(taken + 8000),
+        "motor-run timeout"
+    );
+}
+
+#[test]
 fn time_never_runs_backwards() {
     let mut c = Controller::new(Config {
         heartbeat_timeout_ms: 0,
