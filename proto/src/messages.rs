@@ -78,12 +78,20 @@ pub enum Reason {
     H08,
     /// Platform unreachable and offline policy refuses. HOLD.
     H09,
+    /// Extension (docs/reasons.md): platform control instruction with action
+    /// "hold" on the plate, pass, enterprise or a container. HOLD.
+    H10,
     /// Platform risk-control instruction. INSPECT.
     I01,
+    /// Extension (docs/reasons.md): officer override, release or raise
+    /// (exceptional release; the automatic reasons stay listed). RELEASE.
+    O01,
+    /// Extension (docs/reasons.md): officer hold. HOLD.
+    O02,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 15] = [
         Reason::R00,
         Reason::E00,
         Reason::H01,
@@ -95,7 +103,10 @@ impl Reason {
         Reason::H07,
         Reason::H08,
         Reason::H09,
+        Reason::H10,
         Reason::I01,
+        Reason::O01,
+        Reason::O02,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,7 +121,10 @@ impl Reason {
             Reason::H07 => "H07",
             Reason::H08 => "H08",
             Reason::H09 => "H09",
+            Reason::H10 => "H10",
             Reason::I01 => "I01",
+            Reason::O01 => "O01",
+            Reason::O02 => "O02",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
