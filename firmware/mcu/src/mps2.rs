@@ -126,7 +126,8 @@ fn SysTick() {
 
 /// SysTick at 1 kHz; sub-millisecond time from the counter.
 pub struct SysTickClock {
-    syst: SYST,
+    /// Owned so that nothing else reconfigures the timer.
+    _syst: SYST,
     /// Upper bits of the millisecond count (extends the 32-bit counter).
     high: u64,
     last_ms: u32,
@@ -143,7 +144,7 @@ impl SysTickClock {
         syst.enable_counter();
         syst.enable_interrupt();
         Self {
-            syst,
+            _syst: syst,
             high: 0,
             last_ms: 0,
             last_us: 0,
@@ -155,7 +156,6 @@ impl Clock for SysTickClock {
     fn now_us(&mut self) -> u64 {
         let ms = MILLIS.load(Ordering::Relaxed);
         let current = SYST::get_current();
-        let _ = &self.syst;
         if ms < self.last_ms {
             self.high += 1 << 32;
         }
