@@ -80,7 +80,7 @@ pub fn char_value(c: u8) -> Option<u32> {
             let mut v = 10u32;
             for _ in b'A'..c {
                 v += 1;
-                if v % 11 == 0 {
+                if matches!(v, 11 | 22 | 33) {
                     v += 1;
                 }
             }
@@ -305,7 +305,7 @@ pub fn repair(s: &str) -> Repair {
         let mut found: Vec<(ContainerCode, Vec<Fix>)> = Vec::new();
         let mut cur = chars.clone();
         search(&chars, &opts, 0, optional, &mut cur, &mut found);
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.sort_by_key(|f| f.0);
         found.dedup_by(|a, b| a.0 == b.0);
         match found.len() {
             0 => continue,
