@@ -137,6 +137,15 @@ impl Decision {
         officer: &str,
         note: Option<&str>,
     ) -> Decision {
+        let kept: Vec<Reason> = base
+            .map(|b| {
+                b.reasons
+                    .iter()
+                    .copied()
+                    .filter(|r| !matches!(r, Reason::R00 | Reason::E00 | Reason::O01 | Reason::O02))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut d = base
             .cloned()
             .unwrap_or_else(|| Decision::lane(result, &[], "officer decision"));
@@ -145,12 +154,6 @@ impl Decision {
         } else {
             Reason::O01
         };
-        let kept: Vec<Reason> = d
-            .reasons
-            .iter()
-            .copied()
-            .filter(|r| !matches!(r, Reason::R00 | Reason::E00 | Reason::O01 | Reason::O02))
-            .collect();
         d.result = result;
         d.by = DecidedBy::Officer;
         d.officer = Some(officer.to_string());

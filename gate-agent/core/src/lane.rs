@@ -364,6 +364,9 @@ pub struct Lane {
     cur: Option<Seq>,
 }
 
+/// Largest tailgate-counter step taken as tailgaters (larger: a reset).
+const MAX_TAILGATE_STEP: u16 = 100;
+
 /// LED hint when a vehicle stopped short of the readers.
 pub const LED_MOVE_FORWARD: &str = "请向前行驶 Move forward";
 
@@ -539,9 +542,10 @@ impl Lane {
         self.board = b;
         self.have_board = true;
 
-        // The board counted a tailgater.
-        if !first && b.tailgates != prev.tailgates {
-            let n = b.tailgates.wrapping_sub(prev.tailgates);
+        // The board counted a tailgater. (A large jump is a counter reset,
+        // e.g. a board restart, not a hundred tailgaters.)
+        let n = b.tailgates.wrapping_sub(prev.tailgates);
+        if !first && (1..=MAX_TAILGATE_STEP).contains(&n) {
             let detail = match self.cur.as_mut() {
                 Some(c) => {
                     c.tailgating = true;
