@@ -4,10 +4,30 @@
 //! board and its simulated devices through this crate; the interop tests run
 //! the firmware core through it.
 //!
-//! STUB SIGNATURES: being written (issue 2).
+//! Layer: I/O glue. Framing and function semantics are the core's
+//! ([`lane_io::modbus::rtu`], [`lane_io::modbus::mbap`],
+//! [`lane_io::modbus::pdu`]): this crate only moves bytes between sockets or
+//! serial ports and those sans-IO functions, stamps RTU bytes with a
+//! monotonic clock, and injects faults. It knows nothing about what the
+//! registers mean.
+//!
+//! - [`serve_tcp`]: Modbus TCP server, one task per connection.
+//! - [`serve_rtu`], [`serve_rtu_multi`], [`serve_rtu_line`]: Modbus RTU
+//!   slave(s) on one serial line; [`open_serial`] opens a device path.
+//! - [`MemoryModel`]: a plain register bank, for simulated devices and tests.
+//! - [`FaultSwitch`]: flips a served device between normal, silent and
+//!   offline while it runs.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+
+mod memory;
+mod rtu;
+mod tcp;
+
+pub use memory::MemoryModel;
+pub use rtu::{open_serial, serve_rtu, serve_rtu_line, serve_rtu_multi, RtuDevice, RtuLine};
+pub use tcp::{serve_tcp, MAX_TCP_CONNECTIONS};
 
 /// A data model shared between a transport task and whoever drives it (a physics model).
 pub type Shared<M> = Arc<Mutex<M>>;
