@@ -1,1 +1,9 @@
-//! (being written)
+//! The lane agent: configuration, device drivers, the runtime that connects
+//! them to the lane core, the store and the platform link, and the local
+//! control endpoint used by `gatectl`.
+//!
+//! Layer: the edge. Everything with I/O lives here or below (drivers); the
+//! lane logic itself is in `gate-core` and knows nothing of this crate.
+
+pub mod config;
+pub mod drivers;

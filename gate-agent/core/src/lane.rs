@@ -37,6 +37,7 @@ use crate::identified::{ContainerSeen, Device, Identified, ManualData, OfficerEn
 
 /// Timeouts (ms) and what to wait for. Defaults in docs/lane-sequence.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LaneConfig {
     /// Identification devices to wait for (each must report a read, nothing,
     /// or a fault before the identification is complete).

@@ -29,6 +29,7 @@ impl AccuracyClass {
 
 /// The weighbridge.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Scale {
     /// Maximum capacity (Max), kg.
     pub max_kg: f64,
@@ -97,6 +98,7 @@ impl From<FocusAction> for ControlAction {
 
 /// What the lane may do while the platform is unreachable.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OfflinePolicy {
     /// Release at all while offline (false: every vehicle is held, H09).
     pub allow_release: bool,
@@ -116,6 +118,7 @@ impl Default for OfflinePolicy {
 
 /// The configuration of the local checks. See docs/reasons.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// k in "tolerance = max(k% of expected, 2 x in-service scale error)".
     pub weight_tolerance_pct: f64,

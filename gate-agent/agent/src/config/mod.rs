@@ -1,0 +1,439 @@
+//! The lane configuration (TOML): identity, store, platform link, policy,
+//! timeouts, devices, cameras, control socket.
+//!
+//! Unknown keys are errors everywhere; every error names file, line and column
+//! ([`toml_load`]). [`Config::check`] adds the semantic checks that serde
+//! cannot express (ids, key material, exclusive resources such as two devices
+//! on one TCP port with the same unit id).
+
+pub mod toml_load;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use toml_load::ConfigError;
+
+/// Lane identity.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LaneIdentity {
+    /// Port (site) id, `[A-Z0-9-]{1,16}`, e.g. `HK-XINHAI`.
+    pub site: String,
+    /// Lane (channel) id, `[A-Z0-9-]{1,16}`, e.g. `L03`.
+    pub lane: String,
+    /// "exit" (Hainan -> mainland, the controlled direction) or "entry".
+    #[serde(default = "default_direction")]
+    pub direction: gate_proto::messages::Direction,
+    /// Simulation only: lane time runs this many times faster than real time
+    /// (the simulator's devices run at the same scale). 1.0 on a real lane.
+    #[serde(default = "one")]
+    pub time_scale: f64,
+}
+
+fn default_direction() -> gate_proto::messages::Direction {
+    gate_proto::messages::Direction::Exit
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Where the lane database lives and how big the outbox may grow.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// SQLite file (created when missing).
+    pub path: PathBuf,
+    /// Disk quota of the outbox in MiB (default 2048: > 72 h of a busy lane's
+    /// events and photos). At 80 % an alarm rises; photos are evicted before
+    /// events; events are never dropped.
+    #[serde(default = "default_quota_mb")]
+    pub outbox_quota_mb: u64,
+}
+
+fn default_quota_mb() -> u64 {
+    2048
+}
+
+/// TLS material for the MQTT connection (production).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM file of the CA that signs the broker's certificate.
+    pub ca: PathBuf,
+    /// PEM client certificate and key (mutual TLS).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// The platform link.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSection {
+    /// `mqtt://host:port` (plain TCP: loopback, tests) or `mqtts://host:port` (TLS).
+    pub broker: String,
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u64,
+    pub tls: Option<TlsSection>,
+    /// The platform's Ed25519 public keys by key id (base64 of 32 bytes).
+    /// Signed whitelist batches and commands must verify with one of them.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+    /// Allowed clock skew when checking command expiry, seconds (default 30).
+    #[serde(default = "default_skew")]
+    pub clock_skew_s: u64,
+    /// Period of the retained status message, seconds (default 10).
+    #[serde(default = "default_status_interval")]
+    pub status_interval_s: u64,
+}
+
+fn default_keepalive() -> u64 {
+    30
+}
+fn default_skew() -> u64 {
+    30
+}
+fn default_status_interval() -> u64 {
+    10
+}
+
+/// The local control endpoint used by `gatectl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Unix socket path; its permissions decide who may use it.
+    pub socket: PathBuf,
+    /// File mode of the socket (default 0o660: owner and group).
+    #[serde(default = "default_socket_mode")]
+    pub mode: u32,
+}
+
+fn default_socket_mode() -> u32 {
+    0o660
+}
+
+/// Parse a broker URL `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
+pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(format!("broker `{url}` must start with mqtt:// or mqtts://"));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("broker `{url}`: bad port `{p}`"))?,
+        ),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() {
+        return Err(format!("broker `{url}` has no host"));
+    }
+    Ok((tls, host.to_owned(), port))
+}
+
+/// Where a file named in the configuration is, relative to the config file.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1883"), Ok((false, "127.0.0.1".into(), 1883)));
+        assert_eq!(parse_broker_url("mqtts://platform.example"), Ok((true, "platform.example".into(), 8883)));
+        assert!(parse_broker_url("tcp://x:1").is_err());
+        assert!(parse_broker_url("mqtt://x:99999").is_err());
+        assert!(parse_broker_url("mqtt://:1").is_err());
+    }
+}
+
+// ------------------------------------------------------------ the whole file
+
+use crate::drivers::config::DriversConfig;
+use gate_core::lane::LaneConfig;
+use gate_core::policy::Policy;
+
+/// Which configured device plays which role in the lane sequence.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// Camera names (`[[devices.cameras]] name`).
+    pub plate_front: Option<String>,
+    pub plate_rear: Option<String>,
+    pub container_front: Option<String>,
+    pub container_back: Option<String>,
+    /// RFID reader names (`[[devices.rfid]] name`).
+    pub etag: Option<String>,
+    pub eseal: Option<String>,
+}
+
+impl Roles {
+    /// (role, device name) for every role filled.
+    pub fn assigned(&self) -> Vec<(gate_core::identified::Device, &str)> {
+        use gate_core::identified::Device as D;
+        [
+            (D::PlateFront, &self.plate_front),
+            (D::PlateRear, &self.plate_rear),
+            (D::ContainerFront, &self.container_front),
+            (D::ContainerBack, &self.container_back),
+            (D::Etag, &self.etag),
+            (D::Eseal, &self.eseal),
+        ]
+        .into_iter()
+        .filter_map(|(d, n)| n.as_deref().map(|n| (d, n)))
+        .collect()
+    }
+}
+
+/// Wall-clock trust.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSection {
+    /// Treat the wall clock as synchronised without asking the kernel
+    /// (simulation, or a lane with a trusted RTC). Default false: the agent
+    /// asks the kernel (adjtimex) and flags events stamped before sync.
+    #[serde(default)]
+    pub assume_synced: bool,
+}
+
+/// A lane's whole configuration (`gate-agent --config FILE`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub lane: LaneIdentity,
+    pub store: StoreSection,
+    pub platform: PlatformSection,
+    /// The gatectl endpoint (absent: no local control).
+    #[serde(default)]
+    pub control: Option<ControlSection>,
+    /// The decision policy (docs/reasons.md).
+    #[serde(default)]
+    pub policy: Policy,
+    /// Lane sequence timeouts (docs/lane-sequence.md), in lane milliseconds.
+    #[serde(default)]
+    pub sequence: LaneConfig,
+    #[serde(default)]
+    pub roles: Roles,
+    #[serde(default)]
+    pub clock: ClockSection,
+    /// Buses, the board, the weighbridge, RFID readers, cameras (docs/drivers.md).
+    #[serde(default)]
+    pub devices: DriversConfig,
+}
+
+impl Config {
+    /// Read, parse and check a configuration file. Errors carry file, line and
+    /// column; every semantic problem is reported, not only the first.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![ConfigError::at(path, None, format!("cannot read: {e}"))])?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and check configuration text that came from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+        let mut cfg: Config = toml_load::parse(path, text).map_err(|e| vec![e])?;
+        if cfg.devices.profiles_dir.is_relative() {
+            cfg.devices.profiles_dir = resolve(path, &cfg.devices.profiles_dir);
+        }
+        if cfg.store.path.is_relative() {
+            cfg.store.path = resolve(path, &cfg.store.path);
+        }
+        let problems = cfg.check();
+        if problems.is_empty() {
+            return Ok(cfg);
+        }
+        let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
+        Err(problems
+            .into_iter()
+            .map(|(key, msg)| {
+                let offset = doc.as_ref().and_then(|d| locate(d, &key));
+                ConfigError::at(path, offset.map(|o| (text, o)), format!("{key}: {msg}"))
+            })
+            .collect())
+    }
+
+    /// Semantic checks serde cannot express: (dotted key, message) pairs.
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = Vec::new();
+        if !gate_proto::valid_id(&self.lane.site) {
+            p.push(("lane.site".into(), format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.site)));
+        }
+        if !gate_proto::valid_id(&self.lane.lane) {
+            p.push(("lane.lane".into(), format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.lane)));
+        }
+        if !(self.lane.time_scale.is_finite() && (0.1..=100.0).contains(&self.lane.time_scale)) {
+            p.push(("lane.time_scale".into(), "must be within 0.1..=100".into()));
+        }
+        if self.store.outbox_quota_mb == 0 {
+            p.push(("store.outbox_quota_mb".into(), "must be > 0".into()));
+        }
+        match parse_broker_url(&self.platform.broker) {
+            Ok((tls, _, _)) if tls && self.platform.tls.is_none() => {
+                p.push(("platform.broker".into(), "mqtts:// needs a [platform.tls] section".into()))
+            }
+            Ok(_) => {}
+            Err(e) => p.push(("platform.broker".into(), e)),
+        }
+        if self.platform.keys.is_empty() {
+            p.push((
+                "platform.keys".into(),
+                "no platform public key: signed whitelist batches and commands could never be accepted".into(),
+            ));
+        }
+        for (kid, key) in &self.platform.keys {
+            if let Err(e) = gate_proto::sign::parse_public_key(key) {
+                p.push((format!("platform.keys.{kid}"), e));
+            }
+        }
+        if self.platform.keepalive_s == 0 || self.platform.keepalive_s > 3600 {
+            p.push(("platform.keepalive_s".into(), "must be within 1..=3600".into()));
+        }
+        let pol = &self.policy;
+        if !(pol.weight_tolerance_pct.is_finite() && (0.0..=50.0).contains(&pol.weight_tolerance_pct)) {
+            p.push(("policy.weight_tolerance_pct".into(), "must be within 0..=50".into()));
+        }
+        if !(pol.scale.max_kg > 0.0 && pol.scale.division_kg > 0.0 && pol.scale.division_kg < pol.scale.max_kg) {
+            p.push(("policy.scale".into(), "max_kg and division_kg must be > 0, division < max".into()));
+        }
+        for (k, v) in [
+            ("policy.min_plate_confidence", pol.min_plate_confidence),
+            ("policy.min_container_confidence", pol.min_container_confidence),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                p.push((k.into(), "must be within 0..=1".into()));
+            }
+        }
+        let s = &self.sequence;
+        for (k, v) in [
+            ("sequence.identify_timeout_ms", s.identify_timeout_ms),
+            ("sequence.weigh_timeout_ms", s.weigh_timeout_ms),
+            ("sequence.decide_timeout_ms", s.decide_timeout_ms),
+            ("sequence.pass_timeout_ms", s.pass_timeout_ms),
+            ("sequence.clear_timeout_ms", s.clear_timeout_ms),
+            ("sequence.hold_timeout_ms", s.hold_timeout_ms),
+        ] {
+            if !(100..=86_400_000).contains(&v) {
+                p.push((k.into(), "must be within 100..=86400000 ms".into()));
+            }
+        }
+        if let Err(e) = self.devices.validate() {
+            p.push(("devices".into(), e));
+        }
+        if self.devices.board.is_none() {
+            p.push(("devices.board".into(), "a lane needs its I/O board".into()));
+        }
+        let cams: Vec<&str> = self.devices.cameras.iter().map(|c| c.name.as_str()).collect();
+        let readers: Vec<(&str, crate::drivers::config::RfidKind)> =
+            self.devices.rfid.iter().map(|r| (r.name.as_str(), r.kind)).collect();
+        for (role, name) in self.roles.assigned() {
+            use crate::drivers::config::RfidKind;
+            use gate_core::identified::Device as D;
+            let ok = match role {
+                D::Etag => readers.contains(&(name, RfidKind::ETag)),
+                D::Eseal => readers.contains(&(name, RfidKind::ESeal)),
+                _ => cams.contains(&name),
+            };
+            if !ok {
+                p.push((
+                    format!("roles.{}", role.as_str()),
+                    format!("no {} named `{name}` in [devices]", if matches!(role, D::Etag | D::Eseal) { "RFID reader of that kind" } else { "camera" }),
+                ));
+            }
+        }
+        p
+    }
+
+    /// The MQTT topics of this lane.
+    pub fn topics(&self) -> gate_proto::topics::LaneTopics {
+        gate_proto::topics::LaneTopics::new(&self.lane.site, &self.lane.lane)
+    }
+}
+
+/// Byte offset of a dotted key (`a.b.c`) in a parsed document.
+fn locate(doc: &toml_edit::ImDocument<String>, key: &str) -> Option<usize> {
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    for part in key.split('.') {
+        let table = item.as_table_like()?;
+        let (k, next) = table.get_key_value(part)?;
+        best = k.span().map(|s| s.start).or(best);
+        item = next;
+    }
+    best
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[lane]
+site = "HK-XINHAI"
+lane = "L03"
+
+[store]
+path = "lane.db"
+
+[platform]
+broker = "mqtt://127.0.0.1:1883"
+keys = { p1 = "/Bk1XwRk/dZW0AZjIvUjz+h9+/hR5O4fs8ilHOzBXm0=" }
+
+[devices]
+buses = [{ name = "board", tcp = "127.0.0.1:1502" }]
+board = { bus = "board" }
+"#;
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let cfg = Config::parse(Path::new("/etc/gate/lane.toml"), MINIMAL).expect("valid");
+        assert_eq!(cfg.lane.site, "HK-XINHAI");
+        assert_eq!(cfg.store.path, PathBuf::from("/etc/gate/lane.db"));
+        assert_eq!(cfg.policy, Policy::default());
+        assert_eq!(cfg.sequence, LaneConfig::default());
+        assert!(cfg.control.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = MINIMAL.replace("lane = \"L03\"", "lane = \"L03\"\nlanes = 2");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("unknown key");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(5), "{}", errs[0]);
+        assert!(errs[0].message.contains("unknown field `lanes`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_and_located() {
+        let text = MINIMAL
+            .replace("\"HK-XINHAI\"", "\"hk xinhai\"")
+            .replace("mqtt://127.0.0.1:1883", "tcp://x")
+            .replace("/Bk1Xw", "!Bk1Xw");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("invalid");
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(shown.iter().any(|e| e.starts_with("lane.toml:3:1: lane.site")), "{shown:?}");
+        assert!(shown.iter().any(|e| e.starts_with("lane.toml:10:1: platform.broker")), "{shown:?}");
+        assert!(shown.iter().any(|e| e.contains("platform.keys.p1")), "{shown:?}");
+    }
+
+    #[test]
+    fn roles_must_name_devices() {
+        let text = format!("{MINIMAL}\n[roles]\nplate_front = \"cam-x\"\n");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("bad role");
+        assert!(errs[0].to_string().contains("roles.plate_front"), "{}", errs[0]);
+    }
+}
