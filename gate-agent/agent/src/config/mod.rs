@@ -121,7 +121,9 @@ pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
     } else if let Some(r) = url.strip_prefix("mqtt://") {
         (false, r)
     } else {
-        return Err(format!("broker `{url}` must start with mqtt:// or mqtts://"));
+        return Err(format!(
+            "broker `{url}` must start with mqtt:// or mqtts://"
+        ));
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -153,8 +155,14 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1883"), Ok((false, "127.0.0.1".into(), 1883)));
-        assert_eq!(parse_broker_url("mqtts://platform.example"), Ok((true, "platform.example".into(), 8883)));
+        assert_eq!(
+            parse_broker_url("mqtt://127.0.0.1:1883"),
+            Ok((false, "127.0.0.1".into(), 1883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://platform.example"),
+            Ok((true, "platform.example".into(), 8883))
+        );
         assert!(parse_broker_url("tcp://x:1").is_err());
         assert!(parse_broker_url("mqtt://x:99999").is_err());
         assert!(parse_broker_url("mqtt://:1").is_err());
@@ -271,10 +279,16 @@ impl Config {
     pub fn check(&self) -> Vec<(String, String)> {
         let mut p: Vec<(String, String)> = Vec::new();
         if !gate_proto::valid_id(&self.lane.site) {
-            p.push(("lane.site".into(), format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.site)));
+            p.push((
+                "lane.site".into(),
+                format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.site),
+            ));
         }
         if !gate_proto::valid_id(&self.lane.lane) {
-            p.push(("lane.lane".into(), format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.lane)));
+            p.push((
+                "lane.lane".into(),
+                format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.lane),
+            ));
         }
         if !(self.lane.time_scale.is_finite() && (0.1..=100.0).contains(&self.lane.time_scale)) {
             p.push(("lane.time_scale".into(), "must be within 0.1..=100".into()));
@@ -283,9 +297,10 @@ impl Config {
             p.push(("store.outbox_quota_mb".into(), "must be > 0".into()));
         }
         match parse_broker_url(&self.platform.broker) {
-            Ok((tls, _, _)) if tls && self.platform.tls.is_none() => {
-                p.push(("platform.broker".into(), "mqtts:// needs a [platform.tls] section".into()))
-            }
+            Ok((tls, _, _)) if tls && self.platform.tls.is_none() => p.push((
+                "platform.broker".into(),
+                "mqtts:// needs a [platform.tls] section".into(),
+            )),
             Ok(_) => {}
             Err(e) => p.push(("platform.broker".into(), e)),
         }
@@ -301,18 +316,35 @@ impl Config {
             }
         }
         if self.platform.keepalive_s == 0 || self.platform.keepalive_s > 3600 {
-            p.push(("platform.keepalive_s".into(), "must be within 1..=3600".into()));
+            p.push((
+                "platform.keepalive_s".into(),
+                "must be within 1..=3600".into(),
+            ));
         }
         let pol = &self.policy;
-        if !(pol.weight_tolerance_pct.is_finite() && (0.0..=50.0).contains(&pol.weight_tolerance_pct)) {
-            p.push(("policy.weight_tolerance_pct".into(), "must be within 0..=50".into()));
+        if !(pol.weight_tolerance_pct.is_finite()
+            && (0.0..=50.0).contains(&pol.weight_tolerance_pct))
+        {
+            p.push((
+                "policy.weight_tolerance_pct".into(),
+                "must be within 0..=50".into(),
+            ));
         }
-        if !(pol.scale.max_kg > 0.0 && pol.scale.division_kg > 0.0 && pol.scale.division_kg < pol.scale.max_kg) {
-            p.push(("policy.scale".into(), "max_kg and division_kg must be > 0, division < max".into()));
+        if !(pol.scale.max_kg > 0.0
+            && pol.scale.division_kg > 0.0
+            && pol.scale.division_kg < pol.scale.max_kg)
+        {
+            p.push((
+                "policy.scale".into(),
+                "max_kg and division_kg must be > 0, division < max".into(),
+            ));
         }
         for (k, v) in [
             ("policy.min_plate_confidence", pol.min_plate_confidence),
-            ("policy.min_container_confidence", pol.min_container_confidence),
+            (
+                "policy.min_container_confidence",
+                pol.min_container_confidence,
+            ),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 p.push((k.into(), "must be within 0..=1".into()));
@@ -337,9 +369,18 @@ impl Config {
         if self.devices.board.is_none() {
             p.push(("devices.board".into(), "a lane needs its I/O board".into()));
         }
-        let cams: Vec<&str> = self.devices.cameras.iter().map(|c| c.name.as_str()).collect();
-        let readers: Vec<(&str, crate::drivers::config::RfidKind)> =
-            self.devices.rfid.iter().map(|r| (r.name.as_str(), r.kind)).collect();
+        let cams: Vec<&str> = self
+            .devices
+            .cameras
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let readers: Vec<(&str, crate::drivers::config::RfidKind)> = self
+            .devices
+            .rfid
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind))
+            .collect();
         for (role, name) in self.roles.assigned() {
             use crate::drivers::config::RfidKind;
             use gate_core::identified::Device as D;
@@ -351,7 +392,14 @@ impl Config {
             if !ok {
                 p.push((
                     format!("roles.{}", role.as_str()),
-                    format!("no {} named `{name}` in [devices]", if matches!(role, D::Etag | D::Eseal) { "RFID reader of that kind" } else { "camera" }),
+                    format!(
+                        "no {} named `{name}` in [devices]",
+                        if matches!(role, D::Etag | D::Eseal) {
+                            "RFID reader of that kind"
+                        } else {
+                            "camera"
+                        }
+                    ),
                 ));
             }
         }
@@ -414,7 +462,11 @@ board = { bus = "board" }
         let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("unknown key");
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].line, Some(5), "{}", errs[0]);
-        assert!(errs[0].message.contains("unknown field `lanes`"), "{}", errs[0]);
+        assert!(
+            errs[0].message.contains("unknown field `lanes`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -425,15 +477,32 @@ board = { bus = "board" }
             .replace("/Bk1Xw", "!Bk1Xw");
         let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("invalid");
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(shown.iter().any(|e| e.starts_with("lane.toml:3:1: lane.site")), "{shown:?}");
-        assert!(shown.iter().any(|e| e.starts_with("lane.toml:10:1: platform.broker")), "{shown:?}");
-        assert!(shown.iter().any(|e| e.contains("platform.keys.p1")), "{shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("lane.toml:3:1: lane.site")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("lane.toml:10:1: platform.broker")),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|e| e.contains("platform.keys.p1")),
+            "{shown:?}"
+        );
     }
 
     #[test]
     fn roles_must_name_devices() {
         let text = format!("{MINIMAL}\n[roles]\nplate_front = \"cam-x\"\n");
         let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("bad role");
-        assert!(errs[0].to_string().contains("roles.plate_front"), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().contains("roles.plate_front"),
+            "{}",
+            errs[0]
+        );
     }
 }

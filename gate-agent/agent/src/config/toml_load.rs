@@ -54,7 +54,12 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|s| s.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -94,7 +99,11 @@ mod tests {
         let f = Path::new("x.toml");
         let e = parse::<T>(f, "a = 1\nbogus = 2\n").expect_err("unknown key");
         assert_eq!((e.line, e.column), (Some(2), Some(1)), "{e}");
-        assert!(e.to_string().starts_with("x.toml:2:1: unknown field `bogus`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("x.toml:2:1: unknown field `bogus`"),
+            "{e}"
+        );
         let e = parse::<T>(f, "a = \"str\"\n").expect_err("type");
         assert_eq!(e.line, Some(1), "{e}");
         assert!(e.column.is_some_and(|c| c >= 5), "{e}");
