@@ -1,0 +1,1119 @@
+//! One simulated lane: the physics and every device of the lane started
+//! together on localhost (ephemeral ports unless given), driven by one task
+//! that steps the physics with lane time, ticks the real board firmware with
+//! the loop/photocell/limit inputs and feeds the devices what they sense.
+//!
+//! Layer: simulator composition. It maps truck identities ([`TruckSpec`]:
+//! plates, tags, containers, seals) onto what each device senses, and
+//! physical events onto [`Observation`]s. It knows nothing about the agent,
+//! the platform or scenarios: the scenario runner drives it through
+//! [`SimLane`]'s methods. No globals: several lanes can run in one process.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lane_io_host::{FaultMode, FaultSwitch, Shared};
+use serde::{Deserialize, Deserializer, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::SimClock;
+use crate::devices::board::{BoardConfig, BoardDevice};
+use crate::devices::camera::{
+    Camera, CameraConfig, CameraPosition, ContainerMark, ContainerSlot, Plate, PlateColour,
+    SceneTruck, VisualIdentity,
+};
+use crate::devices::pty::{self, PtyHold};
+use crate::devices::rfid::{self, ReaderKind, RfidConfig, RfidReader, SealState, TagInLane};
+use crate::devices::weighbridge::{
+    self, ScaleModel, ScaleReading, WbModbus, WbProtocol, WeighbridgeConfig,
+};
+use crate::physics::{
+    Actuators, Behaviour, EventKind, Physics, PhysicsConfig, TruckBody, TruckId, Violation,
+};
+
+/// Errors of the lane API.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("bad lane configuration: {0}")]
+    Config(String),
+    #[error("bad truck: {0}")]
+    Truck(String),
+    #[error("unknown device {0:?}")]
+    UnknownDevice(String),
+    #[error("{0} is not in the lane or cannot do that now")]
+    Truck404(TruckId),
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SimError {
+    let context = context.into();
+    move |source| SimError::Io { context, source }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+/// Everything a lane needs. Defaults: all devices on 127.0.0.1 ephemeral
+/// ports, one `wb-f32-cdab` weighbridge, both RFID readers, four cameras,
+/// board RTU on a pty.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaneConfig {
+    /// Lane name (logs).
+    pub name: String,
+    /// Address the TCP/HTTP devices bind. Default 127.0.0.1.
+    pub bind_ip: IpAddr,
+    /// Seed of every random source of the lane (physics, scales, readers, cameras).
+    pub seed: u64,
+    /// Real milliseconds between lane task steps. Default 10.
+    pub tick_ms: u64,
+    pub physics: PhysicsConfig,
+    pub board: BoardConfig,
+    pub weighbridges: Vec<WeighbridgeConfig>,
+    /// Vehicle e-tag reader (absent: none).
+    pub etag_reader: Option<RfidConfig>,
+    /// E-seal reader (absent: none).
+    pub eseal_reader: Option<RfidConfig>,
+    /// Cameras by position (only those listed exist).
+    pub cameras: BTreeMap<CameraPosition, CameraConfig>,
+}
+
+impl Default for LaneConfig {
+    fn default() -> Self {
+        Self {
+            name: "lane-1".into(),
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            seed: 1,
+            tick_ms: 10,
+            physics: PhysicsConfig::default(),
+            board: BoardConfig::default(),
+            weighbridges: vec![WeighbridgeConfig::new("wb", WbProtocol::F32Cdab)],
+            etag_reader: Some(RfidConfig::etag_default()),
+            eseal_reader: Some(RfidConfig::eseal_default()),
+            cameras: CameraPosition::ALL
+                .into_iter()
+                .map(|p| (p, CameraConfig::default()))
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trucks
+
+/// A trailer in a [`TruckSpec`].
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailerSpec {
+    pub length_m: f64,
+    /// Trailer plate (shown to the rear plate camera; absent: no rear plate visible).
+    #[serde(default)]
+    pub plate: Option<String>,
+    /// Trailer e-tag id (24 hex digits, or up to 12 ASCII characters).
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+/// A container on the truck.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// ISO 6346 number as painted (spaces ignored), e.g. "CSQU3054383".
+    pub number: String,
+    #[serde(default)]
+    pub position: ContainerSlot,
+    /// Painted vertically, one character per line.
+    #[serde(default)]
+    pub vertical: bool,
+    /// Size/type code painted below (default 45G1 for a single container, 22G1 for two).
+    #[serde(default)]
+    pub size_type: Option<String>,
+}
+
+/// An electronic seal on the (rear) container door.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsealSpec {
+    /// Seal id (24 hex digits, or up to 12 ASCII characters).
+    pub id: String,
+    #[serde(default)]
+    pub state: SealState,
+}
+
+/// A truck for the scenario runner (deserialised from scenario TOML).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruckSpec {
+    /// Front plate, e.g. "琼A12345".
+    pub plate: String,
+    /// Default yellow.
+    #[serde(default)]
+    pub plate_colour: PlateColour,
+    /// Vehicle e-tag id (absent: no tag).
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub trailer: Option<TrailerSpec>,
+    #[serde(default)]
+    pub containers: Vec<ContainerSpec>,
+    #[serde(default)]
+    pub eseal: Option<EsealSpec>,
+    /// Vehicle (tractor + trailer + containers) tare, kg.
+    pub tare_kg: f64,
+    #[serde(default)]
+    pub cargo_kg: f64,
+    #[serde(default)]
+    pub behaviour: Behaviour,
+    /// Approach speed in km/h (default: the lane's driver setting, 15 km/h).
+    #[serde(default)]
+    pub speed: Option<f64>,
+    /// Tractor length (default 6.0 m with a trailer, 9.0 m rigid).
+    #[serde(default)]
+    pub tractor_length_m: Option<f64>,
+}
+
+impl TruckSpec {
+    /// Gross mass, kg.
+    pub fn gross_kg(&self) -> f64 {
+        self.tare_kg + self.cargo_kg
+    }
+
+    /// The physical body this spec describes.
+    pub fn body(&self) -> TruckBody {
+        match &self.trailer {
+            Some(tr) => TruckBody::semi(
+                self.tractor_length_m.unwrap_or(TruckBody::TRACTOR_LENGTH_M),
+                TruckBody::SEMI_GAP_M,
+                tr.length_m,
+                self.gross_kg(),
+            ),
+            None => TruckBody::rigid(
+                self.tractor_length_m.unwrap_or(TruckBody::RIGID_LENGTH_M),
+                self.gross_kg(),
+            ),
+        }
+    }
+
+    /// Checks the spec; returns the EPCs of (e-tag, trailer e-tag, e-seal).
+    fn validate(&self) -> Result<[Option<[u8; 12]>; 3], SimError> {
+        let bad = |m: String| Err(SimError::Truck(format!("{}: {m}", self.plate)));
+        if self.plate.trim().is_empty() {
+            return bad("empty plate".into());
+        }
+        for (v, what) in [(self.tare_kg, "tare_kg"), (self.cargo_kg, "cargo_kg")] {
+            if !v.is_finite() || !(0.0..=200_000.0).contains(&v) {
+                return bad(format!("{what} {v} out of range"));
+            }
+        }
+        if let Some(s) = self.speed {
+            if !s.is_finite() || !(1.0..=80.0).contains(&s) {
+                return bad(format!("speed {s} km/h out of range"));
+            }
+        }
+        if let Some(l) = self.tractor_length_m {
+            if !l.is_finite() || !(2.0..=14.0).contains(&l) {
+                return bad(format!("tractor_length_m {l} out of range"));
+            }
+        }
+        if let Some(tr) = &self.trailer {
+            if !tr.length_m.is_finite() || !(3.0..=18.0).contains(&tr.length_m) {
+                return bad(format!("trailer length_m {} out of range", tr.length_m));
+            }
+        }
+        if self.containers.len() > 2 {
+            return bad("at most two containers".into());
+        }
+        let epc = |id: &Option<String>| -> Result<Option<[u8; 12]>, SimError> {
+            id.as_deref()
+                .map(rfid::epc_from_id)
+                .transpose()
+                .map_err(|e| SimError::Truck(format!("{}: {e}", self.plate)))
+        };
+        Ok([
+            epc(&self.etag)?,
+            epc(&self.trailer.as_ref().and_then(|t| t.etag.clone()))?,
+            epc(&self.eseal.as_ref().map(|s| s.id.clone()))?,
+        ])
+    }
+
+    fn visual(&self, key: u64) -> VisualIdentity {
+        let front_plate = Some(Plate {
+            text: self.plate.clone(),
+            colour: self.plate_colour,
+        });
+        let rear_plate = match &self.trailer {
+            Some(tr) => tr.plate.as_ref().map(|p| Plate {
+                text: p.clone(),
+                colour: PlateColour::Yellow,
+            }),
+            None => front_plate.clone(),
+        };
+        let n = self.containers.len();
+        let containers = self
+            .containers
+            .iter()
+            .map(|c| ContainerMark {
+                code: c
+                    .number
+                    .chars()
+                    .filter(|ch| ch.is_ascii_alphanumeric())
+                    .collect(),
+                slot: c.position,
+                vertical: c.vertical,
+                size_type: c.size_type.clone().unwrap_or_else(|| {
+                    if n > 1 {
+                        "22G1".into()
+                    } else {
+                        "45G1".into()
+                    }
+                }),
+            })
+            .collect();
+        VisualIdentity {
+            key,
+            front_plate,
+            rear_plate,
+            containers,
+        }
+    }
+}
+
+/// A truck the lane knows.
+struct Entry {
+    spec: Arc<TruckSpec>,
+    ident: Arc<VisualIdentity>,
+    /// (EPC, offset behind the front) of the vehicle tags.
+    etags: Vec<([u8; 12], f64)>,
+    /// (EPC, state) of the e-seal, at the rear.
+    eseal: Option<([u8; 12], SealState)>,
+}
+
+/// Bound on remembered trucks (oldest forgotten first).
+const MAX_ENTRIES: usize = 1024;
+
+// ---------------------------------------------------------------------------
+// Observations, endpoints, device ids
+
+pub use crate::physics::EventKind as ObservationKind;
+
+/// A physical observation about a truck.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observation {
+    /// Lane time.
+    pub t_ms: u64,
+    /// Virtual wall-clock time, Unix ms (see [`SimClock::wall_time`]).
+    pub wall_ms: u64,
+    pub truck: TruckId,
+    pub plate: String,
+    #[serde(flatten)]
+    pub kind: ObservationKind,
+}
+
+/// A violation with the plate of the truck involved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LaneViolation {
+    #[serde(flatten)]
+    pub violation: Violation,
+    pub plate: Option<String>,
+}
+
+/// How to reach one weighbridge indicator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WeighbridgeEndpoint {
+    pub name: String,
+    pub protocol: WbProtocol,
+    /// Modbus TCP address (Modbus profiles).
+    pub tcp: Option<SocketAddr>,
+    /// Serial line (pty symlink) of the continuous-output protocols.
+    pub serial: Option<PathBuf>,
+}
+
+/// How to reach every device of the lane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Endpoints {
+    pub board_tcp: SocketAddr,
+    /// Board Modbus RTU serial line (pty symlink), if enabled.
+    pub board_rtu: Option<PathBuf>,
+    pub weighbridges: Vec<WeighbridgeEndpoint>,
+    pub etag_reader: Option<SocketAddr>,
+    pub eseal_reader: Option<SocketAddr>,
+    /// Camera base URLs (`http://127.0.0.1:port`) by position.
+    pub cameras: BTreeMap<CameraPosition, String>,
+}
+
+/// A device of the lane, for fault injection. Text forms: `board`,
+/// `weighbridge` (the first) or `weighbridge.<name>`, `etag_reader`,
+/// `eseal_reader`, `camera.<position>` (or the bare position, e.g. `plate_front`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum DeviceId {
+    Board,
+    Weighbridge(Option<String>),
+    EtagReader,
+    EsealReader,
+    Camera(CameraPosition),
+}
+
+impl FromStr for DeviceId {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        let s = s.trim();
+        Ok(match s {
+            "board" => Self::Board,
+            "weighbridge" => Self::Weighbridge(None),
+            "etag_reader" | "etag" => Self::EtagReader,
+            "eseal_reader" | "eseal" => Self::EsealReader,
+            _ => {
+                if let Some(n) = s.strip_prefix("weighbridge.") {
+                    Self::Weighbridge(Some(n.to_string()))
+                } else if let Some(p) =
+                    CameraPosition::from_name(s.strip_prefix("camera.").unwrap_or(s))
+                {
+                    Self::Camera(p)
+                } else {
+                    return Err(SimError::UnknownDevice(s.to_string()));
+                }
+            }
+        })
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Board => write!(f, "board"),
+            Self::Weighbridge(None) => write!(f, "weighbridge"),
+            Self::Weighbridge(Some(n)) => write!(f, "weighbridge.{n}"),
+            Self::EtagReader => write!(f, "etag_reader"),
+            Self::EsealReader => write!(f, "eseal_reader"),
+            Self::Camera(p) => write!(f, "camera.{}", p.name()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A snapshot of the lane's physical state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LaneSnapshot {
+    pub t_ms: u64,
+    pub arm_angle_deg: f64,
+    pub arrival_loop: bool,
+    pub safety_loop: bool,
+    pub exit_loop: bool,
+    pub photocell: bool,
+    pub up_limit: bool,
+    pub down_limit: bool,
+    pub platform_load_kg: f64,
+    /// (truck, plate, front x, speed m/s) of the trucks in the lane.
+    pub trucks: Vec<(TruckId, String, f64, f64)>,
+    pub pending_trucks: usize,
+}
+
+// ---------------------------------------------------------------------------
+// The lane
+
+enum ScaleOut {
+    Modbus(Shared<WbModbus>),
+    Ascii(watch::Sender<ScaleReading>),
+}
+
+struct ScaleSlot {
+    name: String,
+    model: ScaleModel,
+    out: ScaleOut,
+    fault: Arc<FaultSwitch>,
+}
+
+struct Reader {
+    reader: Shared<RfidReader>,
+    fault: Arc<FaultSwitch>,
+}
+
+struct State {
+    physics: Physics,
+    scales: Vec<ScaleSlot>,
+    trucks: BTreeMap<TruckId, Entry>,
+    last_ms: u64,
+}
+
+struct Inner {
+    name: String,
+    clock: SimClock,
+    state: Mutex<State>,
+    board: BoardDevice,
+    etag: Option<Reader>,
+    eseal: Option<Reader>,
+    cameras: Vec<Camera>,
+    next_id: AtomicU64,
+    obs_tx: broadcast::Sender<Observation>,
+    history: Mutex<VecDeque<Observation>>,
+}
+
+/// Bound on the observation history.
+const MAX_HISTORY: usize = 8192;
+/// Capacity of the observation broadcast channel (slow receivers lag).
+const OBS_CHANNEL: usize = 1024;
+
+/// A running simulated lane. Dropping it stops its tasks; [`SimLane::shutdown`] also waits for them.
+pub struct SimLane {
+    inner: Arc<Inner>,
+    endpoints: Endpoints,
+    tasks: Vec<JoinHandle<()>>,
+    _ptys: Vec<Arc<PtyHold>>,
+    _dir: tempfile::TempDir,
+}
+
+impl fmt::Debug for SimLane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimLane")
+            .field("name", &self.inner.name)
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn sub_seed(seed: u64, what: &str) -> u64 {
+    what.bytes().fold(seed ^ 0x9E37_79B9_7F4A_7C15, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl SimLane {
+    /// Starts every device of `config` and the lane task. Must run inside a tokio runtime.
+    pub async fn spawn(config: LaneConfig, clock: SimClock) -> Result<SimLane, SimError> {
+        let cfg = config;
+        let ip = cfg.bind_ip;
+        let dir = tempfile::Builder::new()
+            .prefix("gate-sim-")
+            .tempdir()
+            .map_err(io_err("creating the pty directory"))?;
+        let mut tasks = Vec::new();
+        let mut ptys = Vec::new();
+        let now = clock.now_ms();
+
+        let (board, t) = BoardDevice::start(&cfg.board, ip, dir.path())
+            .await
+            .map_err(io_err("starting the board"))?;
+        tasks.extend(t);
+
+        let mut names = std::collections::HashSet::new();
+        let mut scales = Vec::new();
+        let mut wb_endpoints = Vec::new();
+        for (i, wb) in cfg.weighbridges.iter().enumerate() {
+            if !names.insert(wb.name.clone()) {
+                return Err(SimError::Config(format!(
+                    "two weighbridges named {:?}",
+                    wb.name
+                )));
+            }
+            wb.scale
+                .validate()
+                .map_err(|e| SimError::Config(format!("weighbridge {}: {e}", wb.name)))?;
+            let model =
+                ScaleModel::new(wb.scale.clone(), sub_seed(cfg.seed, &format!("wb{i}")), now);
+            let fault = Arc::new(FaultSwitch::default());
+            let mut ep = WeighbridgeEndpoint {
+                name: wb.name.clone(),
+                protocol: wb.protocol,
+                tcp: None,
+                serial: None,
+            };
+            let out = if let Some(profile) = wb.protocol.modbus_profile() {
+                let m: Shared<WbModbus> = Arc::new(Mutex::new(WbModbus::new(
+                    profile,
+                    wb.scale.division_kg,
+                    wb.scale.capacity_kg,
+                    wb.scale_kg,
+                )));
+                let listener = TcpListener::bind(SocketAddr::new(ip, wb.port.unwrap_or(0)))
+                    .await
+                    .map_err(io_err(format!("binding weighbridge {}", wb.name)))?;
+                ep.tcp = Some(listener.local_addr().map_err(io_err("local_addr"))?);
+                let (m2, f2, unit, name) = (m.clone(), fault.clone(), wb.unit_id, wb.name.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = lane_io_host::serve_tcp(listener, m2, unit, f2).await {
+                        tracing::warn!(weighbridge = %name, error = ?e, "Modbus TCP server stopped");
+                    }
+                }));
+                ScaleOut::Modbus(m)
+            } else {
+                let (master, hold) = pty::open(dir.path(), &format!("wb-{}", wb.name)).map_err(
+                    io_err(format!("opening the pty of weighbridge {}", wb.name)),
+                )?;
+                ep.serial = Some(hold.link_path().to_path_buf());
+                let hold = Arc::new(hold);
+                ptys.push(hold.clone());
+                let (tx, rx) = watch::channel(ScaleReading::default());
+                tasks.push(tokio::spawn(weighbridge::run_ascii_output(
+                    master,
+                    hold,
+                    wb.clone(),
+                    rx,
+                    clock.clone(),
+                    fault.clone(),
+                )));
+                ScaleOut::Ascii(tx)
+            };
+            wb_endpoints.push(ep);
+            scales.push(ScaleSlot {
+                name: wb.name.clone(),
+                model,
+                out,
+                fault,
+            });
+        }
+
+        let start_reader = |kind: ReaderKind, rc: &RfidConfig| {
+            let reader = RfidReader::new(
+                kind,
+                rc.clone(),
+                sub_seed(cfg.seed, &format!("{kind:?}")),
+                now,
+            );
+            (
+                Arc::new(Mutex::new(reader)),
+                Arc::new(FaultSwitch::default()),
+            )
+        };
+        let mut reader_eps = [None, None];
+        let mut readers = [None, None];
+        for (slot, (kind, rc)) in [
+            (ReaderKind::Etag, &cfg.etag_reader),
+            (ReaderKind::Eseal, &cfg.eseal_reader),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(rc) = rc else { continue };
+            let (reader, fault) = start_reader(kind, rc);
+            let listener = TcpListener::bind(SocketAddr::new(ip, rc.port.unwrap_or(0)))
+                .await
+                .map_err(io_err(format!("binding the {kind:?} reader")))?;
+            reader_eps[slot] = Some(listener.local_addr().map_err(io_err("local_addr"))?);
+            let (r2, f2, unit) = (reader.clone(), fault.clone(), rc.unit_id);
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = lane_io_host::serve_tcp(listener, r2, unit, f2).await {
+                    tracing::warn!(reader = ?kind, error = ?e, "Modbus TCP server stopped");
+                }
+            }));
+            readers[slot] = Some(Reader { reader, fault });
+        }
+        let [etag, eseal] = readers;
+
+        let mut cameras = Vec::new();
+        let mut cam_eps = BTreeMap::new();
+        for (pos, cc) in &cfg.cameras {
+            let (cam, t) = Camera::start(
+                *pos,
+                cc.clone(),
+                ip,
+                clock.clone(),
+                sub_seed(cfg.seed, pos.name()),
+            )
+            .await
+            .map_err(io_err(format!("starting camera {}", pos.name())))?;
+            cam_eps.insert(*pos, cam.base_url());
+            cameras.push(cam);
+            tasks.push(t);
+        }
+
+        let endpoints = Endpoints {
+            board_tcp: board.tcp_addr(),
+            board_rtu: board.rtu_path().map(|p| p.to_path_buf()),
+            weighbridges: wb_endpoints,
+            etag_reader: reader_eps[0],
+            eseal_reader: reader_eps[1],
+            cameras: cam_eps,
+        };
+        let physics_cfg = PhysicsConfig {
+            seed: sub_seed(cfg.seed, "physics") ^ cfg.physics.seed,
+            ..cfg.physics.clone()
+        };
+        let (obs_tx, _) = broadcast::channel(OBS_CHANNEL);
+        let inner = Arc::new(Inner {
+            name: cfg.name.clone(),
+            clock: clock.clone(),
+            state: Mutex::new(State {
+                physics: Physics::new(physics_cfg, now),
+                scales,
+                trucks: BTreeMap::new(),
+                last_ms: now,
+            }),
+            board,
+            etag,
+            eseal,
+            cameras,
+            next_id: AtomicU64::new(1),
+            obs_tx,
+            history: Mutex::new(VecDeque::new()),
+        });
+        let tick = Duration::from_millis(cfg.tick_ms.clamp(1, 100));
+        let inner2 = inner.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut iv = tokio::time::interval(tick);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                iv.tick().await;
+                inner2.step();
+            }
+        }));
+        tracing::info!(lane = %cfg.name, ?endpoints, "simulated lane started");
+        Ok(SimLane {
+            inner,
+            endpoints,
+            tasks,
+            _ptys: ptys,
+            _dir: dir,
+        })
+    }
+
+    /// How to reach the devices.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
+    /// Queues a truck upstream of the lane; it drives in as soon as there is room.
+    pub fn add_truck(&self, spec: TruckSpec) -> Result<TruckId, SimError> {
+        let [etag, trailer_etag, eseal] = spec.validate()?;
+        let id = TruckId(self.inner.next_id.fetch_add(1, Ordering::SeqCst));
+        let body = spec.body();
+        let mut etags = Vec::new();
+        if let Some(e) = etag {
+            etags.push((e, 0.3)); // windscreen
+        }
+        if let (Some(e), Some(off)) = (trailer_etag, body.trailer_front_offset()) {
+            etags.push((e, off + 0.2));
+        }
+        let entry = Entry {
+            ident: Arc::new(spec.visual(id.0)),
+            eseal: eseal.map(|e| (e, spec.eseal.as_ref().map(|s| s.state).unwrap_or_default())),
+            etags,
+            spec: Arc::new(spec),
+        };
+        let cruise = entry.spec.speed.map(|kmh| kmh / 3.6);
+        let behaviour = entry.spec.behaviour;
+        let mut st = lock(&self.inner.state);
+        st.physics.add_truck(id, body, behaviour, cruise);
+        if st.trucks.len() >= MAX_ENTRIES {
+            let present: Vec<TruckId> = st.physics.trucks().map(|t| t.id).collect();
+            if let Some(old) = st.trucks.keys().copied().find(|k| !present.contains(k)) {
+                st.trucks.remove(&old);
+            }
+        }
+        st.trucks.insert(id, entry);
+        Ok(id)
+    }
+
+    /// Injects a fault into a device (Normal clears it).
+    pub fn set_fault(&self, device: &DeviceId, mode: FaultMode) -> Result<(), SimError> {
+        let unknown = || SimError::UnknownDevice(device.to_string());
+        match device {
+            DeviceId::Board => self.inner.board.fault().set(mode),
+            DeviceId::Weighbridge(name) => {
+                let st = lock(&self.inner.state);
+                let slot = match name {
+                    None => st.scales.first(),
+                    Some(n) => st.scales.iter().find(|s| &s.name == n),
+                }
+                .ok_or_else(unknown)?;
+                slot.fault.set(mode);
+            }
+            DeviceId::EtagReader => self
+                .inner
+                .etag
+                .as_ref()
+                .ok_or_else(unknown)?
+                .fault
+                .set(mode),
+            DeviceId::EsealReader => self
+                .inner
+                .eseal
+                .as_ref()
+                .ok_or_else(unknown)?
+                .fault
+                .set(mode),
+            DeviceId::Camera(p) => self.camera(*p).ok_or_else(unknown)?.set_fault(mode),
+        }
+        tracing::info!(lane = %self.inner.name, device = %device, ?mode, "fault injected");
+        Ok(())
+    }
+
+    /// Makes a camera dark (black frames, no recognition) or lights it again.
+    pub fn camera_dark(&self, position: CameraPosition, dark: bool) -> Result<(), SimError> {
+        let cam = self
+            .camera(position)
+            .ok_or_else(|| SimError::UnknownDevice(position.name().into()))?;
+        cam.set_dark(dark);
+        Ok(())
+    }
+
+    fn camera(&self, p: CameraPosition) -> Option<&Camera> {
+        self.inner.cameras.iter().find(|c| c.position() == p)
+    }
+
+    /// Tells the truck waiting at the gate to back out; returns it.
+    pub fn reverse_held(&self) -> Option<TruckId> {
+        lock(&self.inner.state).physics.reverse_held()
+    }
+
+    /// Tells a truck that has not reached the arm to back out.
+    pub fn reverse(&self, truck: TruckId) -> Result<(), SimError> {
+        if lock(&self.inner.state).physics.reverse(truck) {
+            Ok(())
+        } else {
+            Err(SimError::Truck404(truck))
+        }
+    }
+
+    /// Waves a truck that stopped short forward to the stop line.
+    pub fn pull_forward(&self, truck: TruckId) -> Result<(), SimError> {
+        if lock(&self.inner.state).physics.pull_forward(truck) {
+            Ok(())
+        } else {
+            Err(SimError::Truck404(truck))
+        }
+    }
+
+    /// The officer's manual key switch on the board.
+    pub fn set_manual_key(&self, on: bool) {
+        self.inner.board.set_manual_key(on);
+    }
+
+    /// The motor drive's fault input on the board.
+    pub fn set_motor_fault(&self, on: bool) {
+        self.inner.board.set_motor_fault(on);
+    }
+
+    /// A live stream of observations (a slow receiver lags and skips).
+    pub fn subscribe(&self) -> broadcast::Receiver<Observation> {
+        self.inner.obs_tx.subscribe()
+    }
+
+    /// Every observation so far (bounded: the latest 8192).
+    pub fn observations(&self) -> Vec<Observation> {
+        lock(&self.inner.history).iter().cloned().collect()
+    }
+
+    /// Safety violations so far (a correct lane has none).
+    pub fn violations(&self) -> Vec<LaneViolation> {
+        let st = lock(&self.inner.state);
+        st.physics
+            .violations()
+            .iter()
+            .map(|v| LaneViolation {
+                violation: *v,
+                plate: v
+                    .truck
+                    .and_then(|t| st.trucks.get(&t))
+                    .map(|e| e.spec.plate.clone()),
+            })
+            .collect()
+    }
+
+    /// The lane's physical state now.
+    pub fn snapshot(&self) -> LaneSnapshot {
+        let st = lock(&self.inner.state);
+        let p = &st.physics;
+        let s = p.sensors();
+        LaneSnapshot {
+            t_ms: p.now_ms(),
+            arm_angle_deg: p.arm_angle_deg(),
+            arrival_loop: s.arrival_loop,
+            safety_loop: s.safety_loop,
+            exit_loop: s.exit_loop,
+            photocell: s.photocell,
+            up_limit: s.up_limit,
+            down_limit: s.down_limit,
+            platform_load_kg: p.platform_load_kg(),
+            trucks: p
+                .trucks()
+                .map(|t| {
+                    let plate = st
+                        .trucks
+                        .get(&t.id)
+                        .map(|e| e.spec.plate.clone())
+                        .unwrap_or_default();
+                    (t.id, plate, t.front_x, t.speed)
+                })
+                .collect(),
+            pending_trucks: p.pending_count(),
+        }
+    }
+
+    /// The board's LED message (as written by the agent).
+    pub fn led_text(&self) -> String {
+        let b = lock(self.inner.board.board());
+        String::from_utf8_lossy(b.led_bytes()).into_owned()
+    }
+
+    /// The latest reading of weighbridge `name` (None: the first).
+    pub fn scale_reading(&self, name: Option<&str>) -> Option<ScaleReading> {
+        let st = lock(&self.inner.state);
+        st.scales
+            .iter()
+            .find(|s| name.is_none_or(|n| n == s.name))
+            .map(|s| s.model.reading())
+    }
+
+    /// Stops every task and waits for them; removes the pty links.
+    pub async fn shutdown(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        tracing::info!(lane = %self.inner.name, "simulated lane stopped");
+    }
+}
+
+impl Drop for SimLane {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Inner {
+    /// Steps the lane from its last time to the clock's now.
+    fn step(&self) {
+        let now = self.clock.now_ms();
+        let mut st = lock(&self.state);
+        if now <= st.last_ms {
+            return;
+        }
+        let st = &mut *st;
+        // Physics and board, in lock-step sub-steps of at most 10 lane ms.
+        {
+            let mut board = lock(self.board.board());
+            let mut t = st.last_ms;
+            while t < now {
+                let dt = (now - t).min(10);
+                t += dt;
+                let raw = self.board.raw_inputs(&st.physics.sensors());
+                let out = board.tick(t, raw);
+                st.physics.set_actuators(Actuators {
+                    motor_up: out.motor_up,
+                    motor_down: out.motor_down,
+                    light_green: out.light_green,
+                });
+                st.physics.step(dt);
+            }
+        }
+        st.last_ms = now;
+
+        // Observations.
+        let events = st.physics.drain_events();
+        if !events.is_empty() {
+            let mut hist = lock(&self.history);
+            for e in events {
+                let plate = st
+                    .trucks
+                    .get(&e.truck)
+                    .map(|x| x.spec.plate.clone())
+                    .unwrap_or_default();
+                let wall_ms = self
+                    .clock
+                    .wall_time(e.t_ms)
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| crate::clock::duration_ms(d))
+                    .unwrap_or(0);
+                let o = Observation {
+                    t_ms: e.t_ms,
+                    wall_ms,
+                    truck: e.truck,
+                    plate,
+                    kind: e.kind,
+                };
+                tracing::debug!(lane = %self.name, truck = %o.truck, plate = %o.plate, kind = ?o.kind, "observation");
+                if matches!(o.kind, EventKind::StruckByArm | EventKind::HitArm) {
+                    tracing::error!(lane = %self.name, truck = %o.truck, plate = %o.plate, kind = ?o.kind, "SAFETY VIOLATION");
+                }
+                let _ = self.obs_tx.send(o.clone());
+                if hist.len() >= MAX_HISTORY {
+                    hist.pop_front();
+                }
+                hist.push_back(o);
+            }
+        }
+
+        // Weighbridges.
+        let load = st.physics.platform_load_kg();
+        for s in &mut st.scales {
+            s.model.advance(now, load);
+            let r = s.model.reading();
+            match &s.out {
+                ScaleOut::Modbus(m) => lock(m).set_reading(r),
+                ScaleOut::Ascii(tx) => {
+                    tx.send_replace(r);
+                }
+            }
+        }
+
+        // Tags in the lane.
+        let mut etags = Vec::new();
+        let mut seals = Vec::new();
+        let mut scene = Vec::new();
+        for t in st.physics.trucks() {
+            let Some(e) = st.trucks.get(&t.id) else {
+                continue;
+            };
+            for &(epc, off) in &e.etags {
+                etags.push(TagInLane {
+                    epc,
+                    x: t.front_x - off,
+                    seal: None,
+                });
+            }
+            if let Some((epc, state)) = e.eseal {
+                seals.push(TagInLane {
+                    epc,
+                    x: t.rear_x() + 0.1,
+                    seal: Some(state),
+                });
+            }
+            scene.push(SceneTruck {
+                front_x: t.front_x,
+                rear_x: t.rear_x(),
+                speed: t.speed,
+                ident: e.ident.clone(),
+            });
+        }
+        if let Some(r) = &self.etag {
+            lock(&r.reader).advance(now, &etags);
+        }
+        if let Some(r) = &self.eseal {
+            lock(&r.reader).advance(now, &seals);
+        }
+        for c in &self.cameras {
+            c.update_scene(&scene);
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a wall-clock time.
+pub fn format_wall(t: SystemTime) -> String {
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let secs = (ms / 1000) as i64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_format() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_766_016_000_123); // 2025-12-18 00:00:00.123 UTC
+        assert_eq!(format_wall(t), "2025-12-18 00:00:00.123");
+        assert_eq!(format_wall(UNIX_EPOCH), "1970-01-01 00:00:00.000");
+    }
+
+    #[test]
+    fn device_ids_parse() {
+        assert_eq!("board".parse::<DeviceId>().unwrap(), DeviceId::Board);
+        assert_eq!(
+            "weighbridge.mt".parse::<DeviceId>().unwrap(),
+            DeviceId::Weighbridge(Some("mt".into()))
+        );
+        assert_eq!(
+            "camera.plate_rear".parse::<DeviceId>().unwrap(),
+            DeviceId::Camera(CameraPosition::PlateRear)
+        );
+        assert_eq!(
+            "container_back".parse::<DeviceId>().unwrap(),
+            DeviceId::Camera(CameraPosition::ContainerBack)
+        );
+        assert!("toaster".parse::<DeviceId>().is_err());
+        for s in [
+            "board",
+            "weighbridge",
+            "weighbridge.x",
+            "etag_reader",
+            "eseal_reader",
+            "camera.plate_front",
+        ] {
+            assert_eq!(s.parse::<DeviceId>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn truck_spec_from_toml() {
+        let spec: TruckSpec = toml::from_str(
+            r#"
+            plate = "琼A12345"
+            plate_colour = "yellow"
+            etag = "E2801160600002054CC2A1B3"
+            tare_kg = 15000
+            cargo_kg = 20000
+            behaviour = "tailgate"
+            speed = 12
+            trailer = { length_m = 12.4, plate = "琼A1234挂", etag = "TRL-0001" }
+            containers = [{ number = "CSQU 305438 3", position = "front", vertical = true }]
+            eseal = { id = "ES00012345", state = "tampered" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(spec.behaviour, Behaviour::Tailgate);
+        assert_eq!(spec.eseal.as_ref().unwrap().state, SealState::Tampered);
+        let [a, b, c] = spec.validate().unwrap();
+        assert!(a.is_some() && b.is_some() && c.is_some());
+        assert!((spec.body().gross_kg() - 35_000.0).abs() < 1e-6);
+        let v = spec.visual(7);
+        assert_eq!(v.containers[0].code, "CSQU3054383");
+        assert_eq!(v.containers[0].size_type, "45G1");
+        assert_eq!(v.rear_plate.unwrap().text, "琼A1234挂");
+        let bad: Result<TruckSpec, _> = toml::from_str("plate = \"x\"\ntare_kg = 1\nwings = 2\n");
+        assert!(bad.is_err(), "unknown fields are refused");
+        let mut s2 = spec.clone();
+        s2.etag = Some("not a tag id at all".into());
+        assert!(s2.validate().is_err());
+    }
+}
