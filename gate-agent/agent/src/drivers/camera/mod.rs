@@ -1,0 +1,124 @@
+//! Cameras: JPEG frames kept as evidence, and the camera's own recognition
+//! results (ANPR plate, container code OCR).
+//!
+//! Layer: device driver. Every kind of camera sits behind one trait,
+//! [`FrameSource`]: HTTP snapshot ([`http::SnapshotSource`]), HTTP MJPEG
+//! ([`http::MjpegSource`], parser in [`mjpeg`]) and, with the `usb-camera`
+//! feature, USB/UVC cameras (`usb::UsbSource`). [`recognition`] reads the
+//! camera's recognition JSON. Frames are returned as the camera encoded
+//! them (bytes untouched, size bounded) with the time they were received; the
+//! driver neither stores them nor interprets them.
+
+pub mod http;
+pub mod mjpeg;
+pub mod recognition;
+#[cfg(feature = "usb-camera")]
+pub mod usb;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::config::CameraConfig;
+use super::health::HealthRegistry;
+
+/// One JPEG image from a camera.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    /// Camera name.
+    pub camera: Arc<str>,
+    /// The JPEG as received (starts with FF D8).
+    pub jpeg: Bytes,
+    /// Wall-clock time of reception (evidence timestamp).
+    pub at: SystemTime,
+    /// Monotonic time of reception (freshness checks).
+    pub received: Instant,
+    /// Frames received from this source so far (1 = first).
+    pub seq: u64,
+}
+
+/// Why a frame could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CameraError {
+    #[error("http: {0}")]
+    Http(String),
+    #[error("http status {0}")]
+    Status(u16),
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    #[error("frame larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("not a JPEG")]
+    NotJpeg,
+    #[error("stream: {0}")]
+    Stream(String),
+    #[error("bad recognition data: {0}")]
+    Recognition(String),
+    #[error("camera unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Anything that gives JPEG frames on demand.
+pub trait FrameSource: Send + Sync {
+    /// Camera name.
+    fn name(&self) -> &str;
+    /// A current frame: fetched now (snapshot) or the latest fresh one
+    /// (streams). Never waits longer than the camera's timeout.
+    fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>>;
+}
+
+/// Whether bytes look like a JPEG (SOI marker).
+pub fn is_jpeg(b: &[u8]) -> bool {
+    b.len() >= 4 && b[0] == 0xFF && b[1] == 0xD8
+}
+
+/// A running camera: its frame source and optional recognition endpoint.
+#[derive(Clone)]
+pub struct Camera {
+    pub source: Option<Arc<dyn FrameSource>>,
+    pub recognition: Option<recognition::RecognitionClient>,
+}
+
+impl std::fmt::Debug for Camera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Camera")
+            .field("source", &self.source.as_ref().map(|s| s.name().to_owned()))
+            .field("recognition", &self.recognition)
+            .finish()
+    }
+}
+
+/// Start a camera from its configuration (inside a tokio runtime: MJPEG
+/// and USB sources run a background reader).
+pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Camera, String> {
+    cfg.validate()?;
+    let health = registry.register(&cfg.name);
+    let source: Option<Arc<dyn FrameSource>> = if let Some(url) = &cfg.snapshot_url {
+        Some(Arc::new(http::SnapshotSource::new(cfg, url, health)?))
+    } else if let Some(url) = &cfg.mjpeg_url {
+        Some(Arc::new(http::MjpegSource::spawn(cfg, url, health)?))
+    } else if let Some(usb) = &cfg.usb {
+        #[cfg(feature = "usb-camera")]
+        {
+            Some(Arc::new(usb::UsbSource::spawn(cfg, usb, health)?))
+        }
+        #[cfg(not(feature = "usb-camera"))]
+        {
+            let _ = (usb, health);
+            return Err(format!("camera `{}`: USB cameras need the `usb-camera` feature", cfg.name));
+        }
+    } else {
+        None
+    };
+    let recognition = match &cfg.recognition_url {
+        Some(url) => Some(recognition::RecognitionClient::new(
+            cfg,
+            url,
+            registry.register(&format!("{}/recognition", cfg.name)),
+        )?),
+        None => None,
+    };
+    Ok(Camera { source, recognition })
+}

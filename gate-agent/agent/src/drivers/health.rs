@@ -1,0 +1,185 @@
+//! Per-device health: last success, error counters, last error, last latency.
+//!
+//! Layer: driver plumbing shared with the runtime. Drivers write through a
+//! [`HealthCell`]; the runtime reads a [`HealthRegistry`] snapshot (status
+//! reports, `gatectl`, deciding that a device is down). Nothing here knows
+//! what the devices are or what "down" means for the lane: the runtime
+//! decides with [`DeviceHealth::is_up`] and its own thresholds.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::error::{DeviceError, ErrorClass};
+
+/// Health of one device (or one bus connection).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceHealth {
+    /// Monotonic time of the last successful exchange.
+    pub last_success: Option<Instant>,
+    /// Wall-clock time of the last successful exchange (for reports).
+    pub last_success_wall: Option<SystemTime>,
+    /// Errors since the last success.
+    pub consecutive_errors: u32,
+    /// Errors since the driver started.
+    pub total_errors: u64,
+    /// Successful exchanges since the driver started.
+    pub total_ok: u64,
+    /// Text of the last error.
+    pub last_error: Option<String>,
+    /// Class of the last error.
+    pub last_error_class: Option<ErrorClass>,
+    /// Monotonic time of the last error.
+    pub last_error_at: Option<Instant>,
+    /// Duration of the last successful exchange (request to answer).
+    pub last_latency: Option<Duration>,
+}
+
+impl DeviceHealth {
+    /// Up = the last exchange succeeded and it is not older than `max_age`.
+    pub fn is_up(&self, now: Instant, max_age: Duration) -> bool {
+        self.consecutive_errors == 0
+            && self
+                .last_success
+                .is_some_and(|t| now.saturating_duration_since(t) <= max_age)
+    }
+
+    fn record_ok(&mut self, latency: Duration) {
+        self.last_success = Some(Instant::now());
+        self.last_success_wall = Some(SystemTime::now());
+        self.consecutive_errors = 0;
+        self.total_ok = self.total_ok.saturating_add(1);
+        self.last_latency = Some(latency);
+    }
+
+    fn record_err(&mut self, class: ErrorClass, text: String) {
+        self.consecutive_errors = self.consecutive_errors.saturating_add(1);
+        self.total_errors = self.total_errors.saturating_add(1);
+        self.last_error = Some(text);
+        self.last_error_class = Some(class);
+        self.last_error_at = Some(Instant::now());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave DeviceHealth inconsistent
+    // in a way that matters: keep going with the inner value.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A writable handle on one device's health entry. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct HealthCell {
+    name: Arc<str>,
+    inner: Arc<Mutex<DeviceHealth>>,
+}
+
+impl HealthCell {
+    /// A cell that belongs to no registry (tests, ad-hoc tools).
+    pub fn detached(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            inner: Arc::default(),
+        }
+    }
+
+    /// The device name this cell reports under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Record a successful exchange that took `latency`.
+    pub fn ok(&self, latency: Duration) {
+        lock(&self.inner).record_ok(latency);
+    }
+
+    /// Record a failed exchange.
+    pub fn err(&self, e: &DeviceError) {
+        lock(&self.inner).record_err(e.class(), e.to_string());
+    }
+
+    /// Record a failure described by text (non-Modbus drivers).
+    pub fn err_text(&self, class: ErrorClass, text: impl Into<String>) {
+        lock(&self.inner).record_err(class, text.into());
+    }
+
+    /// Copy of the current state.
+    pub fn get(&self) -> DeviceHealth {
+        lock(&self.inner).clone()
+    }
+}
+
+/// All devices' health, by device name. Cheap to clone; shared by the
+/// drivers (writers) and the runtime (reader).
+#[derive(Clone, Debug, Default)]
+pub struct HealthRegistry {
+    cells: Arc<Mutex<BTreeMap<String, HealthCell>>>,
+}
+
+impl HealthRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The cell for `name`, created on first use. Two drivers registering the
+    /// same name share one entry (configuration checks prevent that).
+    pub fn register(&self, name: &str) -> HealthCell {
+        lock(&self.cells)
+            .entry(name.to_owned())
+            .or_insert_with(|| HealthCell::detached(name))
+            .clone()
+    }
+
+    /// Health of one device.
+    pub fn get(&self, name: &str) -> Option<DeviceHealth> {
+        lock(&self.cells).get(name).map(HealthCell::get)
+    }
+
+    /// Health of every registered device, by name.
+    pub fn snapshot(&self) -> BTreeMap<String, DeviceHealth> {
+        lock(&self.cells)
+            .iter()
+            .map(|(k, c)| (k.clone(), c.get()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_up() {
+        let reg = HealthRegistry::new();
+        let cell = reg.register("wb");
+        let t0 = Instant::now();
+        assert!(!reg
+            .get("wb")
+            .expect("registered")
+            .is_up(t0, Duration::from_secs(1)));
+        cell.err(&DeviceError::Timeout(Duration::from_millis(100)));
+        cell.err(&DeviceError::Transport("reset".into()));
+        let h = reg.get("wb").expect("registered");
+        assert_eq!(
+            (h.consecutive_errors, h.total_errors, h.total_ok),
+            (2, 2, 0)
+        );
+        assert_eq!(h.last_error_class, Some(ErrorClass::Transport));
+        cell.ok(Duration::from_millis(7));
+        let h = reg.get("wb").expect("registered");
+        assert_eq!(
+            (h.consecutive_errors, h.total_errors, h.total_ok),
+            (0, 2, 1)
+        );
+        assert_eq!(h.last_latency, Some(Duration::from_millis(7)));
+        assert!(h.is_up(Instant::now(), Duration::from_secs(1)));
+        assert!(!h.is_up(
+            Instant::now() + Duration::from_secs(5),
+            Duration::from_secs(1)
+        ));
+        // The same name shares the entry.
+        reg.register("wb").err_text(ErrorClass::Data, "bad");
+        assert_eq!(reg.snapshot()["wb"].consecutive_errors, 1);
+        assert!(reg.get("nope").is_none());
+    }
+}

@@ -1,0 +1,1115 @@
+//! Register profiles: which registers of a Modbus device hold which value,
+//! and how to decode them.
+//!
+//! Layer: sans-IO data description and codec. A profile is a reusable TOML
+//! file (`config/profiles/*.toml`, see docs/drivers.md) listing *points*:
+//! function (holding | input | coil | discrete), address, type (u16, i16,
+//! u32, i32, f32, bool, string, hex), byte order for 32-bit values (ABCD,
+//! CDAB, BADC, DCBA), scale and offset, and named status bits. This module
+//! parses and validates profiles (errors carry file, line and column; unknown
+//! keys are errors), plans the reads (contiguous blocks within Modbus
+//! limits) and decodes the read data into a [`Sample`]. It does no I/O
+//! besides reading the file and knows nothing about what a point means: the
+//! drivers look points up by name (`gross`, `stable`, `epc`...).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// Largest register count of one read request (Modbus FC 03/04 limit).
+pub const MAX_READ_REGISTERS: u16 = 125;
+/// Largest bit count of one read request (Modbus FC 01/02 limit).
+pub const MAX_READ_BITS: u16 = 2000;
+/// Largest string / hex point, bytes.
+pub const MAX_TEXT_BYTES: u16 = 240;
+
+/// Modbus object type (and so read function) of a point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Function {
+    /// Holding registers, FC 03.
+    Holding,
+    /// Input registers, FC 04.
+    Input,
+    /// Coils, FC 01.
+    Coil,
+    /// Discrete inputs, FC 02.
+    Discrete,
+}
+
+impl Function {
+    /// Coils and discrete inputs are single bits.
+    pub fn is_bit(self) -> bool {
+        matches!(self, Self::Coil | Self::Discrete)
+    }
+}
+
+/// Value type of a point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    U16,
+    I16,
+    U32,
+    I32,
+    F32,
+    /// A coil / discrete input, or a register that is true when non-zero.
+    Bool,
+    /// UTF-8 text of `length` bytes, NUL-padded or space-padded.
+    String,
+    /// `length` raw bytes rendered as upper-case hex (EPC, TID, seal ids).
+    Hex,
+}
+
+impl ValueType {
+    fn is_integer(self) -> bool {
+        matches!(self, Self::U16 | Self::I16 | Self::U32 | Self::I32)
+    }
+    fn is_text(self) -> bool {
+        matches!(self, Self::String | Self::Hex)
+    }
+    fn bit_width(self) -> u32 {
+        match self {
+            Self::U32 | Self::I32 | Self::F32 => 32,
+            _ => 16,
+        }
+    }
+}
+
+/// Byte order of a value across registers, naming the value's bytes from
+/// most significant (A) to least (D) in the order they appear on the wire
+/// (register 0 high byte, register 0 low byte, register 1 high byte, ...).
+///
+/// ABCD: big-endian (the Modbus norm). CDAB: words swapped ("little-endian
+/// word order", common on indicators). BADC: bytes swapped inside each word.
+/// DCBA: fully little-endian. For 16-bit values only the byte part counts
+/// (BADC and DCBA swap the two bytes); for string and hex, BADC and DCBA put
+/// the low byte of each register first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    #[default]
+    #[serde(rename = "ABCD")]
+    Abcd,
+    #[serde(rename = "CDAB")]
+    Cdab,
+    #[serde(rename = "BADC")]
+    Badc,
+    #[serde(rename = "DCBA")]
+    Dcba,
+}
+
+impl Order {
+    /// For each value byte (A..D), the index of the wire byte holding it.
+    fn permutation(self) -> [usize; 4] {
+        match self {
+            Self::Abcd => [0, 1, 2, 3],
+            Self::Cdab => [2, 3, 0, 1],
+            Self::Badc => [1, 0, 3, 2],
+            Self::Dcba => [3, 2, 1, 0],
+        }
+    }
+    fn swaps_bytes(self) -> bool {
+        matches!(self, Self::Badc | Self::Dcba)
+    }
+}
+
+// ---------------------------------------------------------------- file format
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    /// Largest hole (unmapped addresses) a read block may span. Default 0:
+    /// only adjacent points share a request (strict slaves refuse unmapped
+    /// addresses with an exception).
+    #[serde(default)]
+    max_gap: u16,
+    /// Largest request, registers (or bits for coil/discrete): default the
+    /// Modbus limit (125 registers, 2000 bits).
+    #[serde(default)]
+    max_block: Option<Spanned<u16>>,
+    #[serde(default)]
+    points: Vec<Spanned<PointDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointDef {
+    name: String,
+    function: Function,
+    address: u16,
+    #[serde(rename = "type")]
+    ty: ValueType,
+    #[serde(default)]
+    order: Order,
+    #[serde(default = "one")]
+    scale: f64,
+    #[serde(default)]
+    offset: f64,
+    /// Bytes, for string and hex points.
+    #[serde(default)]
+    length: Option<u16>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    bits: Vec<BitDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BitDef {
+    name: String,
+    mask: u32,
+    #[serde(default)]
+    active_low: bool,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+// ---------------------------------------------------------------- validated model
+
+/// A named status bit inside an integer point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitFlag {
+    pub name: String,
+    /// Bits of the raw value; the flag is active when any of them is set
+    /// (or, with `active_low`, when none is).
+    pub mask: u32,
+    pub active_low: bool,
+    pub description: Option<String>,
+}
+
+/// One validated point of a profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    pub name: String,
+    pub function: Function,
+    /// Zero-based PDU address.
+    pub address: u16,
+    pub ty: ValueType,
+    pub order: Order,
+    /// Engineering value = raw * scale + offset (numeric types).
+    pub scale: f64,
+    pub offset: f64,
+    /// Bytes, for string and hex points (0 otherwise).
+    pub length: u16,
+    pub unit: Option<String>,
+    pub description: Option<String>,
+    pub bits: Vec<BitFlag>,
+}
+
+impl Point {
+    /// Registers (or bits) the point occupies.
+    pub fn width(&self) -> u16 {
+        if self.function.is_bit() {
+            return 1;
+        }
+        match self.ty {
+            ValueType::U16 | ValueType::I16 | ValueType::Bool => 1,
+            ValueType::U32 | ValueType::I32 | ValueType::F32 => 2,
+            ValueType::String | ValueType::Hex => self.length.div_ceil(2),
+        }
+    }
+
+    /// Decode the point's registers (exactly [`Point::width`] of them).
+    /// Adds the value and its flags to `out`.
+    pub fn decode_registers(&self, regs: &[u16], out: &mut Sample) {
+        if regs.len() != usize::from(self.width()) {
+            out.problems.push(format!(
+                "{}: got {} registers, expected {}",
+                self.name,
+                regs.len(),
+                self.width()
+            ));
+            return;
+        }
+        let wire: Vec<u8> = regs.iter().flat_map(|r| r.to_be_bytes()).collect();
+        let raw_int: Option<(i64, u32)> = match self.ty {
+            ValueType::U16 => Some((i64::from(self.u16_of(&wire)), u32::from(self.u16_of(&wire)))),
+            ValueType::I16 => {
+                let v = self.u16_of(&wire);
+                Some((i64::from(v as i16), u32::from(v)))
+            }
+            ValueType::U32 => {
+                let v = self.u32_of(&wire);
+                Some((i64::from(v), v))
+            }
+            ValueType::I32 => {
+                let v = self.u32_of(&wire);
+                Some((i64::from(v as i32), v))
+            }
+            _ => None,
+        };
+        match self.ty {
+            ValueType::F32 => {
+                let f = f32::from_bits(self.u32_of(&wire));
+                if f.is_finite() {
+                    out.values.insert(
+                        self.name.clone(),
+                        Value::Number(f64::from(f) * self.scale + self.offset),
+                    );
+                } else {
+                    out.problems
+                        .push(format!("{}: not a finite number ({f})", self.name));
+                }
+            }
+            ValueType::Bool => {
+                let b = regs.iter().any(|r| *r != 0);
+                out.values.insert(self.name.clone(), Value::Bool(b));
+                out.flags.insert(self.name.clone(), b);
+            }
+            ValueType::String => {
+                let bytes = self.text_bytes(&wire);
+                let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+                let s = String::from_utf8_lossy(&bytes[..end]);
+                out.values.insert(
+                    self.name.clone(),
+                    Value::Text(s.trim_end_matches(' ').to_owned()),
+                );
+            }
+            ValueType::Hex => {
+                let bytes = self.text_bytes(&wire);
+                let s: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+                out.values.insert(self.name.clone(), Value::Text(s));
+            }
+            _ => {}
+        }
+        if let Some((int, bits)) = raw_int {
+            out.values.insert(
+                self.name.clone(),
+                Value::Number(int as f64 * self.scale + self.offset),
+            );
+            for b in &self.bits {
+                out.flags
+                    .insert(b.name.clone(), (bits & b.mask != 0) != b.active_low);
+            }
+        }
+    }
+
+    /// Decode a coil / discrete input point.
+    pub fn decode_bit(&self, bit: bool, out: &mut Sample) {
+        out.values.insert(self.name.clone(), Value::Bool(bit));
+        out.flags.insert(self.name.clone(), bit);
+    }
+
+    /// The registers that hold engineering value `x` (numeric register
+    /// points): the inverse of decoding, for writes, tests and simulators.
+    pub fn encode_number(&self, x: f64) -> Result<Vec<u16>, String> {
+        if self.function.is_bit() || !(self.ty.is_integer() || self.ty == ValueType::F32) {
+            return Err(format!("{}: not a numeric register point", self.name));
+        }
+        let raw = (x - self.offset) / self.scale;
+        if !raw.is_finite() {
+            return Err(format!("{}: {x} is not representable", self.name));
+        }
+        let in_range = |lo: f64, hi: f64| -> Result<f64, String> {
+            let r = raw.round();
+            if r < lo || r > hi {
+                Err(format!("{}: raw value {r} out of range", self.name))
+            } else {
+                Ok(r)
+            }
+        };
+        let word = |v: u16| -> Vec<u16> {
+            let b = v.to_be_bytes();
+            if self.order.swaps_bytes() {
+                vec![u16::from_be_bytes([b[1], b[0]])]
+            } else {
+                vec![v]
+            }
+        };
+        Ok(match self.ty {
+            ValueType::U16 => word(in_range(0.0, 65535.0)? as u16),
+            ValueType::I16 => word(in_range(-32768.0, 32767.0)? as i16 as u16),
+            ValueType::U32 => self.wire_u32(in_range(0.0, 4_294_967_295.0)? as u32),
+            ValueType::I32 => {
+                self.wire_u32(in_range(-2_147_483_648.0, 2_147_483_647.0)? as i32 as u32)
+            }
+            _ => self.wire_u32((raw as f32).to_bits()),
+        })
+    }
+
+    fn u16_of(&self, wire: &[u8]) -> u16 {
+        let (a, b) = (
+            wire.first().copied().unwrap_or(0),
+            wire.get(1).copied().unwrap_or(0),
+        );
+        if self.order.swaps_bytes() {
+            u16::from_be_bytes([b, a])
+        } else {
+            u16::from_be_bytes([a, b])
+        }
+    }
+
+    fn u32_of(&self, wire: &[u8]) -> u32 {
+        let p = self.order.permutation();
+        let byte = |i: usize| wire.get(p[i]).copied().unwrap_or(0);
+        u32::from_be_bytes([byte(0), byte(1), byte(2), byte(3)])
+    }
+
+    fn wire_u32(&self, v: u32) -> Vec<u16> {
+        let value = v.to_be_bytes();
+        let mut wire = [0u8; 4];
+        for (i, w) in self.order.permutation().iter().enumerate() {
+            wire[*w] = value[i];
+        }
+        vec![
+            u16::from_be_bytes([wire[0], wire[1]]),
+            u16::from_be_bytes([wire[2], wire[3]]),
+        ]
+    }
+
+    fn text_bytes(&self, wire: &[u8]) -> Vec<u8> {
+        let mut bytes = wire.to_vec();
+        if self.order.swaps_bytes() {
+            for pair in bytes.chunks_exact_mut(2) {
+                pair.swap(0, 1);
+            }
+        }
+        bytes.truncate(usize::from(self.length));
+        bytes
+    }
+}
+
+/// One read request of a [`ReadPlan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadBlock {
+    pub function: Function,
+    pub start: u16,
+    /// Registers or bits.
+    pub count: u16,
+}
+
+/// Data returned by one [`ReadBlock`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockData {
+    Words(Vec<u16>),
+    Bits(Vec<bool>),
+}
+
+/// A decoded value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    /// Engineering value (scale and offset applied).
+    Number(f64),
+    Text(String),
+}
+
+/// The decoded values of one poll of a profile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// Point values by point name.
+    pub values: BTreeMap<String, Value>,
+    /// Status bits by bit name, and bool points by point name.
+    pub flags: BTreeMap<String, bool>,
+    /// Points that could not be decoded (e.g. a NaN float), with the reason.
+    pub problems: Vec<String>,
+}
+
+impl Sample {
+    /// Numeric value of a point.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        match self.values.get(name)? {
+            Value::Number(x) => Some(*x),
+            _ => None,
+        }
+    }
+    /// A status bit or bool point.
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        self.flags.get(name).copied()
+    }
+    /// Text of a string / hex point.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.values.get(name)? {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A validated register profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub description: Option<String>,
+    pub points: Vec<Point>,
+    /// Where the profile came from (file path or a label).
+    pub origin: PathBuf,
+    blocks: Vec<ReadBlock>,
+    /// For each point: (block index, offset inside the block).
+    placement: Vec<(usize, u16)>,
+}
+
+/// A profile that failed to load, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ProfileError {
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
+            _ => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl ProfileError {
+    fn at(file: &Path, text: &str, offset: Option<usize>, message: impl Into<String>) -> Self {
+        let (line, column) = match offset {
+            Some(o) => {
+                let (l, c) = line_col(text, o);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+    (line, col)
+}
+
+impl Profile {
+    /// Read and validate a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProfileError::at(path, "", None, format!("cannot read profile: {e}")))?;
+        Self::parse(&text, path)
+    }
+
+    /// Load profile `name` from `dir` (`<dir>/<name>.toml`); the file's
+    /// `name` must match.
+    pub fn load_named(dir: &Path, name: &str) -> Result<Self, ProfileError> {
+        let path = dir.join(format!("{name}.toml"));
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(ProfileError::at(
+                &path,
+                "",
+                None,
+                format!("bad profile name `{name}`"),
+            ));
+        }
+        let p = Self::load(&path)?;
+        if p.name != name {
+            return Err(ProfileError::at(
+                &path,
+                "",
+                None,
+                format!("profile file declares name `{}`, expected `{name}`", p.name),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Parse and validate profile text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ProfileError> {
+        let file: ProfileFile = toml::from_str(text).map_err(|e| {
+            ProfileError::at(origin, text, e.span().map(|s| s.start), e.message().trim())
+        })?;
+        let err = |offset: usize, msg: String| ProfileError::at(origin, text, Some(offset), msg);
+
+        let name = file.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err(err(file.name.span().start, "profile name is empty".into()));
+        }
+        let mut seen_points = BTreeSet::new();
+        let mut seen_flags = BTreeSet::new();
+        let mut points = Vec::with_capacity(file.points.len());
+        for sp in file.points {
+            let at = sp.span().start;
+            let def = sp.into_inner();
+            let point = validate_point(def).map_err(|m| err(at, m))?;
+            if !seen_points.insert(point.name.clone()) {
+                return Err(err(at, format!("duplicate point name `{}`", point.name)));
+            }
+            for b in &point.bits {
+                if !seen_flags.insert(b.name.clone()) {
+                    return Err(err(at, format!("duplicate bit name `{}`", b.name)));
+                }
+            }
+            if point.ty == ValueType::Bool && !seen_flags.insert(point.name.clone()) {
+                return Err(err(
+                    at,
+                    format!("bool point `{}` clashes with a bit name", point.name),
+                ));
+            }
+            points.push(point);
+        }
+        if points.is_empty() {
+            return Err(err(0, "profile has no points".into()));
+        }
+        let max_block = match &file.max_block {
+            Some(m) => {
+                let v = *m.get_ref();
+                if v == 0 {
+                    return Err(err(m.span().start, "max_block must be > 0".into()));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        let (blocks, placement) = plan(&points, file.max_gap, max_block).map_err(|m| err(0, m))?;
+        Ok(Self {
+            name,
+            description: file.description,
+            points,
+            origin: origin.to_path_buf(),
+            blocks,
+            placement,
+        })
+    }
+
+    /// The read requests that fetch every point.
+    pub fn blocks(&self) -> &[ReadBlock] {
+        &self.blocks
+    }
+
+    /// A point by name.
+    pub fn point(&self, name: &str) -> Option<&Point> {
+        self.points.iter().find(|p| p.name == name)
+    }
+
+    /// Whether a flag (status bit or bool point) of that name exists.
+    pub fn has_flag(&self, name: &str) -> bool {
+        self.points.iter().any(|p| {
+            (p.ty == ValueType::Bool && p.name == name) || p.bits.iter().any(|b| b.name == name)
+        })
+    }
+
+    /// Decode the data of [`Profile::blocks`] (same order) into a sample.
+    pub fn decode(&self, data: &[BlockData]) -> Sample {
+        let mut out = Sample::default();
+        if data.len() != self.blocks.len() {
+            out.problems.push(format!(
+                "got {} blocks, expected {}",
+                data.len(),
+                self.blocks.len()
+            ));
+            return out;
+        }
+        for (point, (bi, off)) in self.points.iter().zip(&self.placement) {
+            let off = usize::from(*off);
+            let w = usize::from(point.width());
+            match &data[*bi] {
+                BlockData::Words(words) if !point.function.is_bit() => {
+                    match words.get(off..off + w) {
+                        Some(regs) => point.decode_registers(regs, &mut out),
+                        None => out.problems.push(format!("{}: short read", point.name)),
+                    }
+                }
+                BlockData::Bits(bits) if point.function.is_bit() => match bits.get(off) {
+                    Some(b) => point.decode_bit(*b, &mut out),
+                    None => out.problems.push(format!("{}: short read", point.name)),
+                },
+                _ => out
+                    .problems
+                    .push(format!("{}: wrong data kind", point.name)),
+            }
+        }
+        out
+    }
+}
+
+/// Load the profile a device config refers to: a bare name is looked up as
+/// `<profiles_dir>/<name>.toml` (and must declare that name); a reference
+/// ending in `.toml` is a file path (relative to `profiles_dir` unless
+/// absolute).
+pub fn resolve(profiles_dir: &Path, reference: &str) -> Result<Profile, ProfileError> {
+    if reference.ends_with(".toml") {
+        Profile::load(&profiles_dir.join(reference))
+    } else {
+        Profile::load_named(profiles_dir, reference)
+    }
+}
+
+fn validate_point(d: PointDef) -> Result<Point, String> {
+    let name = d.name.trim().to_owned();
+    if name.is_empty() {
+        return Err("point name is empty".into());
+    }
+    let ctx = |m: String| format!("point `{name}`: {m}");
+    if d.function.is_bit() && d.ty != ValueType::Bool {
+        return Err(ctx(format!(
+            "{:?} points must have type \"bool\"",
+            d.function
+        )
+        .to_lowercase()));
+    }
+    if !(d.scale.is_finite() && d.scale != 0.0) {
+        return Err(ctx(format!(
+            "scale {} must be finite and non-zero",
+            d.scale
+        )));
+    }
+    if !d.offset.is_finite() {
+        return Err(ctx(format!("offset {} must be finite", d.offset)));
+    }
+    let length = match (d.ty.is_text(), d.length) {
+        (true, Some(l)) if (1..=MAX_TEXT_BYTES).contains(&l) => l,
+        (true, Some(l)) => return Err(ctx(format!("length {l} not in 1..={MAX_TEXT_BYTES}"))),
+        (true, None) => return Err(ctx("string and hex points need `length` (bytes)".into())),
+        (false, Some(_)) => return Err(ctx("`length` is only for string and hex points".into())),
+        (false, None) => 0,
+    };
+    if !d.bits.is_empty() && !d.ty.is_integer() {
+        return Err(ctx(
+            "`bits` are only for integer points (u16, i16, u32, i32)".into(),
+        ));
+    }
+    let width_mask: u32 = if d.ty.bit_width() == 32 {
+        u32::MAX
+    } else {
+        0xFFFF
+    };
+    let mut bits = Vec::with_capacity(d.bits.len());
+    for b in d.bits {
+        let bname = b.name.trim().to_owned();
+        if bname.is_empty() {
+            return Err(ctx("bit name is empty".into()));
+        }
+        if b.mask == 0 || b.mask & !width_mask != 0 {
+            return Err(ctx(format!(
+                "bit `{bname}`: mask 0x{:X} is zero or wider than the value",
+                b.mask
+            )));
+        }
+        bits.push(BitFlag {
+            name: bname,
+            mask: b.mask,
+            active_low: b.active_low,
+            description: b.description,
+        });
+    }
+    let point = Point {
+        name: name.clone(),
+        function: d.function,
+        address: d.address,
+        ty: d.ty,
+        order: d.order,
+        scale: d.scale,
+        offset: d.offset,
+        length,
+        unit: d.unit,
+        description: d.description,
+        bits,
+    };
+    if u32::from(point.address) + u32::from(point.width()) > 0x1_0000 {
+        return Err(ctx(format!(
+            "address {} + {} runs past 65535",
+            point.address,
+            point.width()
+        )));
+    }
+    Ok(point)
+}
+
+type Plan = (Vec<ReadBlock>, Vec<(usize, u16)>);
+
+/// Group points into read blocks: per function, by address, merging points
+/// that are adjacent or at most `max_gap` apart while the block stays within
+/// the Modbus limit (or `max_block`).
+fn plan(points: &[Point], max_gap: u16, max_block: Option<u16>) -> Result<Plan, String> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by_key(|i| (points[*i].function, points[*i].address));
+    let mut blocks: Vec<ReadBlock> = Vec::new();
+    let mut placement = vec![(0usize, 0u16); points.len()];
+    for i in order {
+        let p = &points[i];
+        let limit = if p.function.is_bit() {
+            MAX_READ_BITS
+        } else {
+            MAX_READ_REGISTERS
+        };
+        let limit = max_block.map_or(limit, |m| m.min(limit));
+        let (start, end) = (
+            u32::from(p.address),
+            u32::from(p.address) + u32::from(p.width()),
+        );
+        if end - start > u32::from(limit) {
+            return Err(format!(
+                "point `{}` ({} registers) exceeds the block limit {limit}",
+                p.name,
+                p.width()
+            ));
+        }
+        if let Some(last) = blocks.last_mut() {
+            let (bs, be) = (
+                u32::from(last.start),
+                u32::from(last.start) + u32::from(last.count),
+            );
+            if last.function == p.function
+                && start <= be + u32::from(max_gap)
+                && end.max(be) - bs <= u32::from(limit)
+            {
+                last.count = (end.max(be) - bs) as u16;
+                placement[i] = (blocks.len() - 1, (start - bs) as u16);
+                continue;
+            }
+        }
+        blocks.push(ReadBlock {
+            function: p.function,
+            start: p.address,
+            count: p.width(),
+        });
+        placement[i] = (blocks.len() - 1, 0);
+    }
+    Ok((blocks, placement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Profile, ProfileError> {
+        Profile::parse(text, Path::new("t.toml"))
+    }
+
+    const WB: &str = r#"
+name = "wb-test"
+description = "f32 DCBA gross at 300, status word at 302"
+
+[[points]]
+name = "gross"
+function = "holding"
+address = 300
+type = "f32"
+order = "DCBA"
+unit = "kg"
+
+[[points]]
+name = "status"
+function = "holding"
+address = 302
+type = "u16"
+bits = [
+  { name = "stable", mask = 0x0010 },
+  { name = "motion", mask = 0x0010, active_low = true },
+  { name = "overload", mask = 0x0100 },
+]
+
+[[points]]
+name = "zero"
+function = "discrete"
+address = 5
+type = "bool"
+"#;
+
+    #[test]
+    fn orders_decode_the_same_value() {
+        let v: f32 = -1234.5;
+        let be = v.to_bits().to_be_bytes(); // A B C D
+        let cases = [
+            (Order::Abcd, [be[0], be[1], be[2], be[3]]),
+            (Order::Cdab, [be[2], be[3], be[0], be[1]]),
+            (Order::Badc, [be[1], be[0], be[3], be[2]]),
+            (Order::Dcba, [be[3], be[2], be[1], be[0]]),
+        ];
+        for (order, wire) in cases {
+            let p = Point {
+                name: "x".into(),
+                function: Function::Holding,
+                address: 0,
+                ty: ValueType::F32,
+                order,
+                scale: 1.0,
+                offset: 0.0,
+                length: 0,
+                unit: None,
+                description: None,
+                bits: vec![],
+            };
+            let regs = [
+                u16::from_be_bytes([wire[0], wire[1]]),
+                u16::from_be_bytes([wire[2], wire[3]]),
+            ];
+            let mut s = Sample::default();
+            p.decode_registers(&regs, &mut s);
+            assert_eq!(s.number("x"), Some(-1234.5), "{order:?}");
+            assert_eq!(
+                p.encode_number(-1234.5).expect("encode"),
+                regs.to_vec(),
+                "{order:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_scale_offset_and_bytes() {
+        let mut p = Point {
+            name: "w".into(),
+            function: Function::Input,
+            address: 0,
+            ty: ValueType::I32,
+            order: Order::Abcd,
+            scale: 10.0,
+            offset: 0.0,
+            length: 0,
+            unit: None,
+            description: None,
+            bits: vec![],
+        };
+        // -12 (x10 kg) big-endian: 0xFFFF 0xFFF4
+        let mut s = Sample::default();
+        p.decode_registers(&[0xFFFF, 0xFFF4], &mut s);
+        assert_eq!(s.number("w"), Some(-120.0));
+        // 0x0001_0002 CDAB = regs [0x0002, 0x0001]
+        p.ty = ValueType::U32;
+        p.order = Order::Cdab;
+        p.scale = 1.0;
+        p.offset = -5.0;
+        p.decode_registers(&[0x0002, 0x0001], &mut s);
+        assert_eq!(s.number("w"), Some(65538.0 - 5.0));
+        // i16 with swapped bytes: 0xFF85 on the wire as 0x85FF
+        p.ty = ValueType::I16;
+        p.order = Order::Badc;
+        p.offset = 0.0;
+        p.decode_registers(&[0x85FF], &mut s);
+        assert_eq!(s.number("w"), Some(-123.0));
+        assert_eq!(p.encode_number(-123.0).expect("enc"), vec![0x85FF]);
+        p.ty = ValueType::U16;
+        p.order = Order::Abcd;
+        assert!(p.encode_number(70000.0).is_err());
+        assert!(p.encode_number(-1.0).is_err());
+    }
+
+    #[test]
+    fn text_and_hex() {
+        let mut p = Point {
+            name: "epc".into(),
+            function: Function::Input,
+            address: 0,
+            ty: ValueType::Hex,
+            order: Order::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            length: 3,
+            unit: None,
+            description: None,
+            bits: vec![],
+        };
+        let mut s = Sample::default();
+        p.decode_registers(&[0xE200, 0x34FF], &mut s);
+        assert_eq!(s.text("epc"), Some("E20034"));
+        p.ty = ValueType::String;
+        p.length = 6;
+        p.decode_registers(
+            &[u16::from_be_bytes(*b"AB"), u16::from_be_bytes(*b"C "), 0],
+            &mut s,
+        );
+        assert_eq!(s.text("epc"), Some("ABC"));
+        p.order = Order::Badc;
+        p.decode_registers(
+            &[
+                u16::from_be_bytes(*b"BA"),
+                u16::from_be_bytes(*b"DC"),
+                0x00FF,
+            ],
+            &mut s,
+        );
+        // Invalid UTF-8 becomes U+FFFD, never a panic.
+        assert_eq!(s.text("epc"), Some("ABCD\u{FFFD}"));
+        p.decode_registers(&[1], &mut s);
+        assert!(!s.problems.is_empty());
+    }
+
+    #[test]
+    fn parses_plans_and_decodes_a_profile() {
+        let p = parse(WB).expect("valid");
+        assert_eq!(p.name, "wb-test");
+        assert_eq!(
+            p.blocks(),
+            &[
+                ReadBlock {
+                    function: Function::Holding,
+                    start: 300,
+                    count: 3
+                },
+                ReadBlock {
+                    function: Function::Discrete,
+                    start: 5,
+                    count: 1
+                },
+            ]
+        );
+        assert!(p.has_flag("stable") && p.has_flag("zero") && !p.has_flag("gross"));
+        let gross = p
+            .point("gross")
+            .expect("gross")
+            .encode_number(25_340.0)
+            .expect("enc");
+        let data = vec![
+            BlockData::Words(vec![gross[0], gross[1], 0x0110]),
+            BlockData::Bits(vec![true]),
+        ];
+        let s = p.decode(&data);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(s.number("gross"), Some(25_340.0));
+        assert_eq!(s.flag("stable"), Some(true));
+        assert_eq!(s.flag("motion"), Some(false));
+        assert_eq!(s.flag("overload"), Some(true));
+        assert_eq!(s.flag("zero"), Some(true));
+        assert_eq!(s.number("status"), Some(272.0));
+        // NaN is reported, not published.
+        let nan = f32::NAN.to_bits().to_le_bytes();
+        let s = p.decode(&[
+            BlockData::Words(vec![
+                u16::from_be_bytes([nan[0], nan[1]]),
+                u16::from_be_bytes([nan[2], nan[3]]),
+                0,
+            ]),
+            BlockData::Bits(vec![false]),
+        ]);
+        assert_eq!(s.number("gross"), None);
+        assert_eq!(s.problems.len(), 1);
+        // Wrong shapes never panic.
+        assert!(!p.decode(&[]).problems.is_empty());
+        assert!(!p
+            .decode(&[BlockData::Bits(vec![]), BlockData::Words(vec![])])
+            .problems
+            .is_empty());
+    }
+
+    #[test]
+    fn plan_merges_within_gap_and_limit() {
+        let text = |gap: u16, max: &str| {
+            format!(
+                "name = \"p\"\nmax_gap = {gap}\n{max}\n\
+                 [[points]]\nname = \"a\"\nfunction = \"input\"\naddress = 0\ntype = \"u32\"\n\
+                 [[points]]\nname = \"b\"\nfunction = \"input\"\naddress = 4\ntype = \"u16\"\n\
+                 [[points]]\nname = \"c\"\nfunction = \"holding\"\naddress = 2\ntype = \"u16\"\n\
+                 [[points]]\nname = \"d\"\nfunction = \"input\"\naddress = 2\ntype = \"u16\"\n"
+            )
+        };
+        let p = parse(&text(0, "")).expect("valid");
+        let inputs: Vec<_> = p
+            .blocks()
+            .iter()
+            .filter(|b| b.function == Function::Input)
+            .collect();
+        assert_eq!(inputs.len(), 2, "{:?}", p.blocks()); // 0..3, 4..5
+        let p = parse(&text(1, "")).expect("valid");
+        let inputs: Vec<_> = p
+            .blocks()
+            .iter()
+            .filter(|b| b.function == Function::Input)
+            .collect();
+        assert_eq!(
+            inputs,
+            vec![&ReadBlock {
+                function: Function::Input,
+                start: 0,
+                count: 5
+            }]
+        );
+        let p = parse(&text(1, "max_block = 3")).expect("valid");
+        let inputs: Vec<_> = p
+            .blocks()
+            .iter()
+            .filter(|b| b.function == Function::Input)
+            .collect();
+        assert_eq!(inputs.len(), 2);
+        // Decoding through a merged block finds each point at its offset.
+        let p = parse(&text(1, "")).expect("valid");
+        let data: Vec<BlockData> = p
+            .blocks()
+            .iter()
+            .map(|b| match b.function {
+                Function::Input => BlockData::Words(vec![0, 7, 9, 0, 11]),
+                _ => BlockData::Words(vec![13]),
+            })
+            .collect();
+        let s = p.decode(&data);
+        assert_eq!(
+            (s.number("a"), s.number("b"), s.number("c"), s.number("d")),
+            (Some(7.0), Some(11.0), Some(13.0), Some(9.0))
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        // Unknown key inside the second point.
+        let bad = WB.replace("order = \"DCBA\"", "order = \"DCBA\"\nendian = \"little\"");
+        let e = parse(&bad).expect_err("unknown key");
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:11:1: unknown field `endian`"),
+            "{e}"
+        );
+        // Bad enum value.
+        let e = parse(&WB.replace("\"DCBA\"", "\"DBCA\"")).expect_err("bad order");
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("DBCA"), "{e}");
+        // Semantic error located at the point.
+        let e = parse(&WB.replace("0x0100", "0x10000")).expect_err("mask too wide");
+        assert!(
+            e.message.contains("point `status`") && e.message.contains("mask"),
+            "{e}"
+        );
+        // Located at the point's `[[points]]` header.
+        assert_eq!(e.line, Some(13), "{e}");
+        let e = parse(&WB.replace("type = \"bool\"", "type = \"u16\"")).expect_err("coil type");
+        assert!(e.message.contains("bool"), "{e}");
+        let e = parse("name = \"x\"\n[[points]]\nname = \"s\"\nfunction = \"input\"\naddress = 0\ntype = \"string\"\n")
+            .expect_err("no length");
+        assert!(e.message.contains("length"), "{e}");
+        let e = parse("name = \"x\"\n[[points]]\nname = \"s\"\nfunction = \"input\"\naddress = 65535\ntype = \"u32\"\n")
+            .expect_err("past the end");
+        assert!(e.message.contains("65535"), "{e}");
+        let dup = format!("{WB}\n[[points]]\nname = \"gross\"\nfunction = \"input\"\naddress = 1\ntype = \"u16\"\n");
+        assert!(parse(&dup).expect_err("dup").message.contains("duplicate"));
+        assert!(parse("name = \"x\"\n")
+            .expect_err("empty")
+            .message
+            .contains("no points"));
+        assert!(parse("name = \"x\"\nmax_block = 0\n[[points]]\nname=\"a\"\nfunction=\"coil\"\naddress=0\ntype=\"bool\"\n")
+            .is_err());
+    }
+
+    #[test]
+    fn load_named_checks_the_name() {
+        let dir = std::env::temp_dir().join(format!("profile-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("wb-test.toml"), WB).expect("write");
+        std::fs::write(dir.join("other.toml"), WB).expect("write");
+        assert!(Profile::load_named(&dir, "wb-test").is_ok());
+        let e = Profile::load_named(&dir, "other").expect_err("name mismatch");
+        assert!(e.message.contains("expected `other`"), "{e}");
+        let e = Profile::load_named(&dir, "missing").expect_err("missing");
+        assert!(e.to_string().contains("missing.toml"), "{e}");
+        assert!(Profile::load_named(&dir, "../x").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

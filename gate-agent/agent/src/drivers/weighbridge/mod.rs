@@ -1,0 +1,597 @@
+//! Weighbridge driver: a Modbus indicator described by a register profile,
+//! or an ASCII indicator streaming Toledo / XK3190 frames on a serial line.
+//!
+//! Layer: device driver. It publishes [`WeightReading`]s (gross kg, stable,
+//! time) on a `watch` channel; `None` means "no trustworthy reading" (not
+//! started, device silent or failing). It does not compare weights with
+//! declarations or decide anything. The framing ([`AsciiFramer`]), the frame
+//! formats ([`toledo`], [`xk3190`]) and stability detection ([`stability`])
+//! are sans-IO and tested byte-exact.
+
+pub mod stability;
+pub mod toledo;
+pub mod xk3190;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout_at;
+use tracing::{info, warn};
+
+use super::backoff::Backoff;
+use super::bus::{BusHandle, ModbusDevice};
+use super::config::{
+    AsciiProtocol, AsciiScaleConfig, StabilityConfig, StabilityMode, WeighbridgeConfig,
+};
+use super::error::{DeviceError, ErrorClass};
+use super::health::{HealthCell, HealthRegistry};
+use super::profile::{Profile, Sample};
+use stability::StabilityDetector;
+
+/// One weighbridge reading.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightReading {
+    /// Gross weight, kg.
+    pub gross_kg: f64,
+    /// Whether the reading may be used for a decision: judged stable (see
+    /// [`StabilityMode`]) and not overloaded / in error.
+    pub stable: bool,
+    /// When the reading was received.
+    pub at: Instant,
+    /// Tare, kg, when the indicator reports it.
+    pub tare_kg: Option<f64>,
+    /// What the indicator itself said about stability, if it says anything.
+    pub device_stable: Option<bool>,
+    /// What the agent's detector says.
+    pub detected_stable: bool,
+    /// Over capacity / out of range / indicator error.
+    pub overload: bool,
+    /// Readings published so far by this driver (1 = first).
+    pub seq: u64,
+}
+
+/// A decoded reading before the stability judgement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawWeight {
+    pub gross_kg: f64,
+    pub tare_kg: Option<f64>,
+    pub device_stable: Option<bool>,
+    pub overload: bool,
+}
+
+/// Turns raw weights into [`WeightReading`]s: applies the stability mode.
+#[derive(Debug)]
+pub struct Judge {
+    mode: StabilityMode,
+    detector: StabilityDetector,
+    seq: u64,
+}
+
+impl Judge {
+    pub fn new(cfg: &StabilityConfig) -> Self {
+        Self {
+            mode: cfg.mode,
+            detector: StabilityDetector::new(cfg),
+            seq: 0,
+        }
+    }
+
+    /// Forget the stability history (after a gap in readings).
+    pub fn reset(&mut self) {
+        self.detector.reset();
+    }
+
+    pub fn judge(&mut self, raw: RawWeight, at: Instant) -> WeightReading {
+        let detected = self.detector.push(at, raw.gross_kg);
+        let stable = match (self.mode, raw.device_stable) {
+            (StabilityMode::Auto | StabilityMode::Device, Some(d)) => d,
+            (StabilityMode::Both, Some(d)) => d && detected,
+            // Device mode without a device flag is refused at start-up.
+            (StabilityMode::Device, None) => false,
+            _ => detected,
+        };
+        self.seq += 1;
+        WeightReading {
+            gross_kg: raw.gross_kg,
+            stable: stable && !raw.overload,
+            at,
+            tare_kg: raw.tare_kg,
+            device_stable: raw.device_stable,
+            detected_stable: detected,
+            overload: raw.overload,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Read a weight out of a profile sample: point `gross` (kg), flags
+/// `stable` / `motion` (either gives the device's stability; `stable` wins),
+/// `overload`, `underload`, `error`.
+pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, String> {
+    let Some(gross) = s.number("gross") else {
+        return Err(match s.problems.first() {
+            Some(p) => p.clone(),
+            None => "profile sample has no numeric `gross`".into(),
+        });
+    };
+    let device_stable = s.flag("stable").or_else(|| s.flag("motion").map(|m| !m));
+    let overload = ["overload", "underload", "error"]
+        .iter()
+        .any(|f| s.flag(f) == Some(true));
+    Ok(RawWeight {
+        gross_kg: gross,
+        tare_kg: s.number("tare"),
+        device_stable,
+        overload,
+    })
+}
+
+/// What the framer found in the byte stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AsciiEvent {
+    /// A valid frame.
+    Weight(RawWeight),
+    /// A frame-shaped run of bytes that failed validation (bad checksum...).
+    Bad(String),
+    /// Bytes outside any frame were skipped.
+    Garbage(usize),
+}
+
+/// Finds frames in a continuous-output byte stream: resynchronises on STX,
+/// survives garbage and frames split across reads, keeps a bounded buffer.
+#[derive(Debug)]
+pub struct AsciiFramer {
+    protocol: AsciiProtocol,
+    checksum: bool,
+    kg_per_unit: f64,
+    buf: Vec<u8>,
+}
+
+impl AsciiFramer {
+    pub fn new(protocol: AsciiProtocol, checksum: bool, kg_per_unit: f64) -> Self {
+        Self {
+            protocol,
+            checksum,
+            kg_per_unit,
+            buf: Vec::with_capacity(64),
+        }
+    }
+
+    /// From a config.
+    pub fn for_config(cfg: &AsciiScaleConfig) -> Self {
+        Self::new(cfg.protocol, cfg.checksum, cfg.kg_per_unit)
+    }
+
+    fn frame_len(&self) -> usize {
+        match self.protocol {
+            AsciiProtocol::Toledo if self.checksum => toledo::LEN_CKS,
+            AsciiProtocol::Toledo => toledo::LEN,
+            AsciiProtocol::Xk3190 => xk3190::LEN,
+        }
+    }
+
+    fn parse(&self, frame: &[u8]) -> Result<RawWeight, String> {
+        match self.protocol {
+            AsciiProtocol::Toledo => {
+                let r = toledo::parse(frame, self.checksum).map_err(|e| e.to_string())?;
+                Ok(RawWeight {
+                    gross_kg: r.gross_kg(),
+                    tare_kg: Some(r.tare_kg),
+                    device_stable: Some(!r.motion),
+                    overload: r.out_of_range,
+                })
+            }
+            AsciiProtocol::Xk3190 => {
+                let r = xk3190::parse(frame).map_err(|e| e.to_string())?;
+                Ok(RawWeight {
+                    gross_kg: r.display_value() * self.kg_per_unit,
+                    tare_kg: None,
+                    device_stable: None,
+                    overload: false,
+                })
+            }
+        }
+    }
+
+    /// Feed received bytes; returns what they completed, in order.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<AsciiEvent> {
+        let mut events = Vec::new();
+        let len = self.frame_len();
+        for chunk in bytes.chunks(256) {
+            self.buf.extend_from_slice(chunk);
+            loop {
+                let Some(p) = self.buf.iter().position(|b| b & 0x7F == 0x02) else {
+                    if !self.buf.is_empty() {
+                        events.push(AsciiEvent::Garbage(self.buf.len()));
+                        self.buf.clear();
+                    }
+                    break;
+                };
+                if p > 0 {
+                    events.push(AsciiEvent::Garbage(p));
+                    self.buf.drain(..p);
+                }
+                if self.buf.len() < len {
+                    break; // wait for the rest of the frame
+                }
+                match self.parse(&self.buf[..len]) {
+                    Ok(w) => {
+                        events.push(AsciiEvent::Weight(w));
+                        self.buf.drain(..len);
+                    }
+                    Err(e) => {
+                        events.push(AsciiEvent::Bad(e));
+                        self.buf.drain(..1); // resync on the next STX
+                    }
+                }
+            }
+        }
+        events
+    }
+}
+
+/// Handle on a running weighbridge driver.
+#[derive(Clone, Debug)]
+pub struct WeighbridgeHandle {
+    rx: watch::Receiver<Option<WeightReading>>,
+    health: HealthCell,
+}
+
+impl WeighbridgeHandle {
+    /// The latest reading; `None` while there is no trustworthy one.
+    pub fn subscribe(&self) -> watch::Receiver<Option<WeightReading>> {
+        self.rx.clone()
+    }
+    pub fn health(&self) -> &HealthCell {
+        &self.health
+    }
+}
+
+/// Start the weighbridge driver described by `cfg`: Modbus (the profile is
+/// looked up in `profiles_dir`, the bus in `buses`) or ASCII.
+pub fn spawn_weighbridge(
+    cfg: &WeighbridgeConfig,
+    profiles_dir: &Path,
+    bus_of: impl Fn(&str) -> Option<BusHandle>,
+    registry: &HealthRegistry,
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+    cfg.validate()?;
+    match (&cfg.modbus, &cfg.ascii) {
+        (Some(m), _) => {
+            let profile =
+                super::profile::resolve(profiles_dir, &m.profile).map_err(|e| e.to_string())?;
+            let bus = bus_of(&m.bus)
+                .ok_or_else(|| format!("weighbridge `{}`: no bus `{}`", cfg.name, m.bus))?;
+            spawn_modbus_weighbridge(cfg, profile, &bus, registry)
+        }
+        (None, Some(_)) => spawn_ascii_weighbridge(cfg, registry),
+        (None, None) => Err("weighbridge: no source".into()),
+    }
+}
+
+/// Start a Modbus weighbridge with an already loaded profile.
+pub fn spawn_modbus_weighbridge(
+    cfg: &WeighbridgeConfig,
+    profile: Profile,
+    bus: &BusHandle,
+    registry: &HealthRegistry,
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+    cfg.validate()?;
+    let m = cfg
+        .modbus
+        .as_ref()
+        .ok_or("weighbridge: not a Modbus weighbridge")?;
+    let gross_ok = profile.point("gross").is_some_and(|p| !p.function.is_bit());
+    if !gross_ok {
+        return Err(format!(
+            "profile `{}` has no numeric point `gross`",
+            profile.name
+        ));
+    }
+    if cfg.stability.mode == StabilityMode::Device
+        && !(profile.has_flag("stable") || profile.has_flag("motion"))
+    {
+        return Err(format!(
+            "weighbridge `{}`: stability mode \"device\" but profile `{}` has no `stable` or `motion` flag",
+            cfg.name, profile.name
+        ));
+    }
+    let health = registry.register(&cfg.name);
+    let device = bus.device(m.unit_id, health.clone());
+    let (tx, rx) = watch::channel(None);
+    let task = tokio::spawn(modbus_task(
+        cfg.clone(),
+        Duration::from_millis(m.poll_interval_ms),
+        profile,
+        device,
+        tx,
+    ));
+    Ok((WeighbridgeHandle { rx, health }, task))
+}
+
+async fn modbus_task(
+    cfg: WeighbridgeConfig,
+    period: Duration,
+    profile: Profile,
+    dev: ModbusDevice,
+    tx: watch::Sender<Option<WeightReading>>,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut judge = Judge::new(&cfg.stability);
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = tx.closed() => break,
+        }
+        let result = dev
+            .read_profile(&profile)
+            .await
+            .and_then(|s| weight_from_sample(&s).map_err(DeviceError::Decode));
+        match result {
+            Ok(raw) => {
+                failures = 0;
+                tx.send_replace(Some(judge.judge(raw, Instant::now())));
+            }
+            Err(e) => {
+                if matches!(e, DeviceError::Decode(_)) {
+                    dev.health().err(&e);
+                }
+                failures += 1;
+                if failures == cfg.offline_after_errors {
+                    warn!(weighbridge = %cfg.name, error = %e, "weighbridge offline");
+                    judge.reset();
+                    tx.send_replace(None);
+                }
+            }
+        }
+    }
+}
+
+/// Start an ASCII weighbridge (serial line, continuous output).
+pub fn spawn_ascii_weighbridge(
+    cfg: &WeighbridgeConfig,
+    registry: &HealthRegistry,
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+    cfg.validate()?;
+    let a = cfg
+        .ascii
+        .as_ref()
+        .ok_or("weighbridge: not an ASCII weighbridge")?;
+    if cfg.stability.mode == StabilityMode::Device && a.protocol == AsciiProtocol::Xk3190 {
+        return Err(format!(
+            "weighbridge `{}`: XK3190 has no stable flag; use stability mode \"auto\" or \"detect\"",
+            cfg.name
+        ));
+    }
+    let health = registry.register(&cfg.name);
+    let (tx, rx) = watch::channel(None);
+    let task = tokio::spawn(ascii_task(cfg.clone(), a.clone(), health.clone(), tx));
+    Ok((WeighbridgeHandle { rx, health }, task))
+}
+
+async fn ascii_task(
+    cfg: WeighbridgeConfig,
+    a: AsciiScaleConfig,
+    health: HealthCell,
+    tx: watch::Sender<Option<WeightReading>>,
+) {
+    let stale_after = Duration::from_millis(a.stale_after_ms);
+    let mut backoff = Backoff::new(a.backoff.clone());
+    let mut judge = Judge::new(&cfg.stability);
+    let mut buf = [0u8; 512];
+    'reopen: loop {
+        if tx.is_closed() {
+            break;
+        }
+        let mut port = match tokio_serial::SerialStream::open(&a.port.builder()) {
+            Ok(p) => p,
+            Err(e) => {
+                health.err_text(
+                    ErrorClass::Transport,
+                    format!("open {}: {e}", a.port.path.display()),
+                );
+                tx.send_if_modified(|r| r.take().is_some());
+                let delay = backoff.next_delay();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue 'reopen,
+                    () = tx.closed() => break 'reopen,
+                }
+            }
+        };
+        info!(weighbridge = %cfg.name, port = %a.port.path.display(), "serial port open");
+        let mut framer = AsciiFramer::for_config(&a);
+        let mut last_frame = tokio::time::Instant::now();
+        let mut deadline = last_frame + stale_after;
+        loop {
+            let read = tokio::select! {
+                r = timeout_at(deadline, port.read(&mut buf)) => r,
+                () = tx.closed() => break 'reopen,
+            };
+            match read {
+                Err(_) => {
+                    // No valid frame for stale_after: withdraw the reading.
+                    health.err(&DeviceError::Timeout(stale_after));
+                    if tx.send_if_modified(|r| r.take().is_some()) {
+                        warn!(weighbridge = %cfg.name, "no frames: reading withdrawn");
+                    }
+                    judge.reset();
+                    deadline = tokio::time::Instant::now() + stale_after;
+                }
+                Ok(Ok(0)) => {
+                    health.err_text(ErrorClass::Transport, "serial port closed (EOF)");
+                    break;
+                }
+                Ok(Ok(n)) => {
+                    for ev in framer.push(&buf[..n]) {
+                        match ev {
+                            AsciiEvent::Weight(raw) => {
+                                let now = tokio::time::Instant::now();
+                                health.ok(now.duration_since(last_frame));
+                                last_frame = now;
+                                deadline = now + stale_after;
+                                backoff.reset();
+                                tx.send_replace(Some(judge.judge(raw, now.into_std())));
+                            }
+                            AsciiEvent::Bad(e) => health.err_text(ErrorClass::Data, e),
+                            AsciiEvent::Garbage(_) => {}
+                        }
+                    }
+                }
+                Ok(Err(e)) => {
+                    health.err_text(
+                        ErrorClass::Transport,
+                        format!("read {}: {e}", a.port.path.display()),
+                    );
+                    break;
+                }
+            }
+        }
+        // The port failed: withdraw the reading and reopen after a delay.
+        tx.send_if_modified(|r| r.take().is_some());
+        judge.reset();
+        let delay = backoff.next_delay();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = tx.closed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOLEDO_32460: [u8; 18] = [
+        0x02, b'1', b'0', b' ', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'0', b'0', b'0', b'0',
+        b'0', 0x0D, 0x21,
+    ];
+    const XK_32460: [u8; 12] = [
+        0x02, b'+', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'1', b'8', 0x03,
+    ];
+
+    fn weights(ev: &[AsciiEvent]) -> Vec<f64> {
+        ev.iter()
+            .filter_map(|e| match e {
+                AsciiEvent::Weight(w) => Some(w.gross_kg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn framer_handles_split_frames_and_garbage() {
+        let mut f = AsciiFramer::new(AsciiProtocol::Toledo, true, 1.0);
+        // Split across three reads.
+        assert!(f.push(&TOLEDO_32460[..5]).is_empty());
+        assert!(f.push(&TOLEDO_32460[5..12]).is_empty());
+        let ev = f.push(&TOLEDO_32460[12..]);
+        assert_eq!(weights(&ev), vec![32_460.0]);
+        // Garbage, a truncated frame, then a good one.
+        let mut stream = b"\xFFnoise\r\n".to_vec();
+        stream.extend_from_slice(&TOLEDO_32460[..9]);
+        stream.extend_from_slice(&TOLEDO_32460);
+        let ev = f.push(&stream);
+        assert_eq!(weights(&ev), vec![32_460.0]);
+        assert!(ev.iter().any(|e| matches!(e, AsciiEvent::Garbage(_))));
+        assert!(ev.iter().any(|e| matches!(e, AsciiEvent::Bad(_))));
+        // Bad checksum is reported, not published.
+        let mut bad = TOLEDO_32460;
+        bad[17] ^= 0x01;
+        let ev = f.push(&bad);
+        assert!(weights(&ev).is_empty());
+        assert!(
+            matches!(&ev[0], AsciiEvent::Bad(m) if m.contains("checksum")),
+            "{ev:?}"
+        );
+        // Two frames in one read, byte by byte works too.
+        let mut two = TOLEDO_32460.to_vec();
+        two.extend_from_slice(&TOLEDO_32460);
+        let mut n = 0;
+        for b in &two {
+            n += weights(&f.push(std::slice::from_ref(b))).len();
+        }
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn framer_xk3190_units_and_bad_checksum() {
+        let mut f = AsciiFramer::new(AsciiProtocol::Xk3190, false, 1000.0);
+        let ev = f.push(&XK_32460);
+        assert_eq!(weights(&ev), vec![32_460_000.0]);
+        let mut bad = XK_32460;
+        bad[4] = b'5';
+        let mut s = bad.to_vec();
+        s.extend_from_slice(&XK_32460);
+        let ev = f.push(&s);
+        assert_eq!(weights(&ev), vec![32_460_000.0]);
+        assert!(matches!(&ev[0], AsciiEvent::Bad(_)));
+        // Endless garbage never grows the buffer.
+        for _ in 0..1000 {
+            f.push(&[0x55; 100]);
+        }
+        assert!(f.buf.len() <= xk3190::LEN);
+    }
+
+    #[test]
+    fn judge_modes() {
+        let cfg = StabilityConfig::default();
+        let t0 = Instant::now();
+        let raw = |stable: Option<bool>, overload: bool| RawWeight {
+            gross_kg: 1000.0,
+            tare_kg: None,
+            device_stable: stable,
+            overload,
+        };
+        let mut j = Judge::new(&cfg);
+        assert!(j.judge(raw(Some(true), false), t0).stable);
+        assert!(
+            !j.judge(raw(Some(true), true), t0).stable,
+            "overload is never stable"
+        );
+        assert!(
+            !j.judge(raw(None, false), t0).stable,
+            "no flag: detection needs a window"
+        );
+        let mut c = cfg.clone();
+        c.mode = StabilityMode::Detect;
+        let mut j = Judge::new(&c);
+        let mut last = None;
+        for i in 0..20u64 {
+            last = Some(j.judge(raw(Some(false), false), t0 + Duration::from_millis(i * 100)));
+        }
+        let last = last.expect("readings");
+        assert!(last.stable && last.detected_stable && last.device_stable == Some(false));
+        assert_eq!(last.seq, 20);
+        c.mode = StabilityMode::Both;
+        let mut j = Judge::new(&c);
+        for i in 0..20u64 {
+            assert!(
+                !j.judge(raw(Some(false), false), t0 + Duration::from_millis(i * 100))
+                    .stable
+            );
+        }
+    }
+
+    #[test]
+    fn sample_to_weight() {
+        let mut s = Sample::default();
+        assert!(weight_from_sample(&s).is_err());
+        s.values
+            .insert("gross".into(), super::super::profile::Value::Number(500.0));
+        s.flags.insert("motion".into(), true);
+        let w = weight_from_sample(&s).expect("w");
+        assert_eq!(
+            (w.gross_kg, w.device_stable, w.overload),
+            (500.0, Some(false), false)
+        );
+        s.flags.insert("stable".into(), true);
+        s.flags.insert("overload".into(), true);
+        let w = weight_from_sample(&s).expect("w");
+        assert_eq!((w.device_stable, w.overload), (Some(true), true));
+    }
+}
