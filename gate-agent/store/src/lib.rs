@@ -29,6 +29,7 @@
 
 mod admin;
 mod codec;
+mod command_log;
 mod config;
 mod conn;
 mod error;
