@@ -7,3 +7,5 @@
 
 pub mod config;
 pub mod drivers;
+pub mod runtime;
+pub mod storage;

@@ -1,0 +1,227 @@
+//! Starting the configured drivers, scaled to lane time in simulation, and
+//! mapping their readings to the lane core's inputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use gate_core::identified::{ContainerSeen, Device, PlateSeen};
+use gate_core::lane::{BarrierPos, BoardSnapshot as CoreBoard, Read};
+use gate_proto::messages::{ContainerPosition, EsealRead, WeightRead};
+use lane_io::regmap::BarrierState;
+
+use crate::config::Config;
+use crate::drivers::board::{spawn_board, BoardHandle, BoardSnapshot};
+use crate::drivers::camera::recognition::Recognition;
+use crate::drivers::camera::{spawn_camera, Camera};
+use crate::drivers::config::{DriversConfig, RfidKind};
+use crate::drivers::rfid::{spawn_rfid, RfidHandle, RfidReading, SealState};
+use crate::drivers::weighbridge::{spawn_weighbridge, WeighbridgeHandle, WeightReading};
+use crate::drivers::{spawn_bus, BusHandle, HealthRegistry};
+
+/// The running drivers of one lane.
+pub struct Devices {
+    pub registry: HealthRegistry,
+    pub buses: BTreeMap<String, BusHandle>,
+    pub board: BoardHandle,
+    pub weighbridge: Option<WeighbridgeHandle>,
+    /// RFID readers by role (Etag, Eseal).
+    pub readers: BTreeMap<Device, (String, RfidHandle)>,
+    /// Cameras by role.
+    pub cameras: BTreeMap<Device, (String, Arc<Camera>)>,
+    /// Every camera by name (gatectl capture).
+    pub all_cameras: BTreeMap<String, Arc<Camera>>,
+}
+
+fn scaled(ms: u64, scale: f64) -> u64 {
+    ((ms as f64 / scale) as u64).max(10)
+}
+
+/// Device intervals are configured in lane time; drivers run in real time.
+pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
+    let mut d = d.clone();
+    if (scale - 1.0).abs() < f64::EPSILON {
+        return d;
+    }
+    if let Some(b) = d.board.as_mut() {
+        b.poll_interval_ms = scaled(b.poll_interval_ms, scale);
+        b.heartbeat_interval_ms = scaled(b.heartbeat_interval_ms, scale);
+    }
+    if let Some(w) = d.weighbridge.as_mut() {
+        if let Some(m) = w.modbus.as_mut() {
+            m.poll_interval_ms = scaled(m.poll_interval_ms, scale);
+        }
+        if let Some(a) = w.ascii.as_mut() {
+            a.stale_after_ms = scaled(a.stale_after_ms, scale);
+        }
+        w.stability.window_ms = (w.stability.window_ms as f64 / scale) as u64;
+        w.stability.max_gap_ms = scaled(w.stability.max_gap_ms, scale);
+    }
+    for r in &mut d.rfid {
+        r.poll_interval_ms = scaled(r.poll_interval_ms, scale);
+    }
+    for c in &mut d.cameras {
+        c.max_frame_age_ms = scaled(c.max_frame_age_ms, scale);
+    }
+    d
+}
+
+impl Devices {
+    /// Start every driver (inside a tokio runtime).
+    pub fn spawn(cfg: &Config) -> Result<Devices> {
+        let d = scale_drivers(&cfg.devices, cfg.lane.time_scale);
+        let registry = HealthRegistry::new();
+        let mut buses = BTreeMap::new();
+        for b in &d.buses {
+            let (h, _task) = spawn_bus(b.clone(), &registry).map_err(|e| anyhow!(e))?;
+            buses.insert(b.name.clone(), h);
+        }
+        let board_cfg = d.board.clone().context("no [devices.board]")?;
+        let bus = buses
+            .get(&board_cfg.bus)
+            .with_context(|| format!("board: no bus `{}`", board_cfg.bus))?;
+        let (board, _tasks) = spawn_board(board_cfg, bus, &registry).map_err(|e| anyhow!(e))?;
+        let weighbridge = match &d.weighbridge {
+            Some(w) => Some(
+                spawn_weighbridge(w, &d.profiles_dir, |n| buses.get(n).cloned(), &registry)
+                    .map_err(|e| anyhow!(e))?
+                    .0,
+            ),
+            None => None,
+        };
+        let mut readers_by_name = BTreeMap::new();
+        for r in &d.rfid {
+            let bus = buses
+                .get(&r.bus)
+                .with_context(|| format!("rfid `{}`: no bus `{}`", r.name, r.bus))?;
+            let (h, _t) = spawn_rfid(r, &d.profiles_dir, bus, &registry).map_err(|e| anyhow!(e))?;
+            readers_by_name.insert(r.name.clone(), (r.kind, h));
+        }
+        let mut all_cameras = BTreeMap::new();
+        for c in &d.cameras {
+            let cam = spawn_camera(c, &registry).map_err(|e| anyhow!(e))?;
+            all_cameras.insert(c.name.clone(), Arc::new(cam));
+        }
+        let mut readers = BTreeMap::new();
+        let mut cameras = BTreeMap::new();
+        for (role, name) in cfg.roles.assigned() {
+            match role {
+                Device::Etag | Device::Eseal => {
+                    let want = if role == Device::Etag {
+                        RfidKind::ETag
+                    } else {
+                        RfidKind::ESeal
+                    };
+                    match readers_by_name.get(name) {
+                        Some((kind, h)) if *kind == want => {
+                            readers.insert(role, (name.to_owned(), h.clone()));
+                        }
+                        _ => {
+                            return Err(anyhow!("roles.{}: no such reader `{name}`", role.as_str()))
+                        }
+                    }
+                }
+                _ => {
+                    let cam = all_cameras
+                        .get(name)
+                        .with_context(|| format!("roles.{}: no camera `{name}`", role.as_str()))?;
+                    cameras.insert(role, (name.to_owned(), cam.clone()));
+                }
+            }
+        }
+        Ok(Devices {
+            registry,
+            buses,
+            board,
+            weighbridge,
+            readers,
+            cameras,
+            all_cameras,
+        })
+    }
+
+    /// The identification devices this lane has.
+    pub fn roles(&self) -> Vec<Device> {
+        self.cameras
+            .keys()
+            .chain(self.readers.keys())
+            .copied()
+            .collect()
+    }
+}
+
+/// The lane core's view of a board poll.
+pub fn core_board(s: &BoardSnapshot) -> CoreBoard {
+    CoreBoard {
+        arrival: s.loops.arrival,
+        safety: s.loops.safety,
+        exit: s.loops.exit,
+        photocell: s.photocell,
+        barrier: match s.barrier {
+            Some(BarrierState::Closed) => BarrierPos::Closed,
+            Some(BarrierState::Opening) => BarrierPos::Opening,
+            Some(BarrierState::Open) => BarrierPos::Open,
+            Some(BarrierState::Closing) => BarrierPos::Closing,
+            Some(BarrierState::Stopped) => BarrierPos::Stopped,
+            Some(BarrierState::Fault) => BarrierPos::Fault,
+            None => BarrierPos::Unknown,
+        },
+        tailgates: s.counters.tailgates,
+    }
+}
+
+/// A weighbridge reading as the lane core wants it.
+pub fn weight_read(w: &WeightReading) -> Read {
+    Read::Weight(WeightRead {
+        gross_kg: w.gross_kg,
+        stable: w.stable,
+    })
+}
+
+/// Reads from one RFID poll for the given role.
+pub fn rfid_reads(role: Device, r: &RfidReading) -> Vec<Read> {
+    r.tags
+        .iter()
+        .filter(|t| t.present && !t.epc.is_empty())
+        .map(|t| match role {
+            Device::Eseal => Read::Eseal(EsealRead {
+                id: t.epc.clone(),
+                intact: matches!(t.seal, Some(SealState::Intact)),
+            }),
+            _ => Read::Etag {
+                id: t.epc.clone(),
+                trailer: false,
+            },
+        })
+        .collect()
+}
+
+/// Reads from one camera recognition result for the given role.
+pub fn recognition_reads(role: Device, r: &Recognition) -> Vec<Read> {
+    match r {
+        Recognition::Nothing => Vec::new(),
+        Recognition::Plate(p) => vec![Read::Plate(PlateSeen {
+            text: p.plate.clone(),
+            confidence: p.confidence.unwrap_or(0.0) as f32,
+            colour: p.colour,
+            camera: role,
+        })],
+        Recognition::Codes { codes, .. } => {
+            let position = if role == Device::ContainerBack {
+                ContainerPosition::Back
+            } else {
+                ContainerPosition::Front
+            };
+            codes
+                .iter()
+                .map(|c| {
+                    Read::Container(ContainerSeen {
+                        number: c.text.clone(),
+                        position,
+                        confidence: c.confidence.unwrap_or(0.0) as f32,
+                    })
+                })
+                .collect()
+        }
+    }
+}

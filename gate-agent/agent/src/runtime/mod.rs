@@ -1,0 +1,975 @@
+//! The agent runtime: drivers -> lane core -> store -> link, and back.
+//!
+//! One task owns the [`Lane`] (sans-IO) and feeds it inputs from the
+//! drivers, the identification tasks, decisions, officers (gatectl) and the
+//! platform's commands; it executes the lane's commands in order. Rules kept
+//! here:
+//! - write-ahead: `JournalDecided` is durable in SQLite before the `Raise`
+//!   after it is handed to the board;
+//! - nothing slow runs on the lane task: board writes go through an ordered
+//!   queue to their own task, lookups and decisions run on blocking threads,
+//!   identification runs in per-device tasks;
+//! - every officer action and platform command gets exactly one answer.
+
+pub mod clock;
+pub mod devices;
+pub mod event;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use gate_core::decision::{decide, Decision};
+use gate_core::identified::Device;
+use gate_core::lane::{
+    AlarmKind, Command, EventRecord, Input, Lane, Light, OfficerAction, OfficerKind, Read,
+};
+use gate_core::view::LookupKeys;
+use gate_link::{CommandRequest, Link, LinkDeps, LinkHandle};
+use gate_proto::messages::{CommandKind, DeviceStatus, Severity};
+use gate_store::{Store, StoreConfig};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::config::{parse_broker_url, resolve, Config};
+use crate::drivers::board::BoardCommand;
+use crate::storage::LinkStore;
+use clock::LaneClock;
+use devices::Devices;
+use event::{EventContext, Photo};
+
+/// What the agent shows about itself (gatectl, the simulator, status).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LaneView {
+    pub state: String,
+    pub seq: Option<u64>,
+    pub event_id: Option<String>,
+    pub board: Option<gate_core::lane::BoardSnapshot>,
+    pub led: String,
+    pub link_connected: bool,
+    pub whitelist_version: u64,
+    pub clock_synced: bool,
+    /// Decisions taken so far and the last lookup+decide latency (µs).
+    pub decisions: u64,
+    pub last_decision_us: Option<u64>,
+    /// Events finished since start.
+    pub finished: u64,
+}
+
+/// An officer action from the local console, with where to send the answer.
+pub struct OfficerRequest {
+    pub action: OfficerAction,
+    pub reply: oneshot::Sender<(bool, String)>,
+}
+
+/// A running agent.
+pub struct AgentHandle {
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+    pub view: watch::Receiver<LaneView>,
+    pub officer: mpsc::Sender<OfficerRequest>,
+    pub store: Store,
+    pub link: LinkHandle,
+    pub registry: crate::drivers::HealthRegistry,
+    pub cameras: BTreeMap<String, Arc<crate::drivers::camera::Camera>>,
+    pub board: crate::drivers::board::BoardHandle,
+    pub weighbridge: Option<crate::drivers::weighbridge::WeighbridgeHandle>,
+}
+
+impl AgentHandle {
+    /// Stop the lane task and the link (publishes the offline status).
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        let r = self.task.await.map_err(|e| anyhow!("lane task: {e}"))?;
+        self.link.shutdown().await;
+        r
+    }
+
+    /// Wait until the lane task ends by itself (an error).
+    pub async fn wait(&mut self) -> Result<()> {
+        (&mut self.task)
+            .await
+            .map_err(|e| anyhow!("lane task: {e}"))?
+    }
+}
+
+/// Messages from helper tasks to the lane task.
+enum Internal {
+    Read {
+        seq: u64,
+        read: Read,
+    },
+    Fault {
+        seq: u64,
+        device: Device,
+        detail: String,
+    },
+    Photo {
+        seq: u64,
+        photo: Photo,
+    },
+    Decided {
+        seq: u64,
+        decision: Box<Decision>,
+        micros: u64,
+    },
+    BoardError(String),
+}
+
+/// Board writes, executed in order by their own task.
+enum BoardOp {
+    Cmd(BoardCommand),
+    Led(String),
+}
+
+/// The link configuration from the lane configuration.
+pub fn link_config(cfg: &Config, base: &std::path::Path) -> Result<gate_link::LinkConfig> {
+    let (tls, host, port) = parse_broker_url(&cfg.platform.broker).map_err(|e| anyhow!(e))?;
+    let mut lc: gate_link::LinkConfig = serde_json::from_value(serde_json::json!({
+        "site": cfg.lane.site,
+        "lane": cfg.lane.lane,
+        "host": host,
+        "port": port,
+    }))
+    .context("link defaults")?;
+    lc.keep_alive_ms = cfg.platform.keepalive_s * 1000;
+    lc.clock_skew_ms = cfg.platform.clock_skew_s * 1000;
+    lc.status_interval_ms = cfg.platform.status_interval_s * 1000;
+    if tls {
+        let t = cfg
+            .platform
+            .tls
+            .as_ref()
+            .context("mqtts:// without [platform.tls]")?;
+        lc.tls = Some(gate_link::TlsFiles {
+            ca_file: resolve(base, &t.ca),
+            cert_file: t.cert.as_ref().map(|p| resolve(base, p)),
+            key_file: t.key.as_ref().map(|p| resolve(base, p)),
+        });
+    }
+    Ok(lc)
+}
+
+fn keyring(cfg: &Config) -> Result<gate_proto::sign::Keyring> {
+    let mut ring = gate_proto::sign::Keyring::new();
+    for (kid, b64) in &cfg.platform.keys {
+        let key = gate_proto::sign::parse_public_key(b64)
+            .map_err(|e| anyhow!("platform.keys.{kid}: {e}"))?;
+        ring.insert(kid, key);
+    }
+    Ok(ring)
+}
+
+/// Start a lane agent from a checked configuration (`config_path` resolves
+/// relative TLS paths).
+pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHandle> {
+    let clock = LaneClock::new(cfg.lane.time_scale, cfg.clock.assume_synced);
+    let store_cfg = StoreConfig {
+        outbox_quota_bytes: cfg.store.outbox_quota_mb * 1024 * 1024,
+        ..StoreConfig::default()
+    };
+    if let Some(dir) = cfg.store.path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let path = cfg.store.path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, store_cfg))
+        .await?
+        .with_context(|| format!("opening the lane store {}", cfg.store.path.display()))?;
+    let topics = cfg.topics();
+    recover(&store, &cfg, &clock, &topics.event()).await?;
+
+    let ls = Arc::new(LinkStore(store.clone()));
+    let deps = LinkDeps {
+        outbox: ls.clone(),
+        whitelist: ls.clone(),
+        commands: ls,
+        keyring: keyring(&cfg)?,
+    };
+    let (link, link_rx) =
+        Link::spawn(link_config(&cfg, config_path)?, deps).map_err(|e| anyhow!("link: {e}"))?;
+    let devs = Devices::spawn(&cfg)?;
+
+    let mut lane_cfg = cfg.sequence.clone();
+    let roles = devs.roles();
+    lane_cfg.expect.retain(|d| roles.contains(d));
+    lane_cfg.weigh &= devs.weighbridge.is_some();
+    let next_seq = {
+        let s = store.clone();
+        let lane = cfg.lane.lane.clone();
+        tokio::task::spawn_blocking(move || s.last_seqs())
+            .await??
+            .into_iter()
+            .find(|(l, _)| *l == lane)
+            .map(|(_, n)| n + 1)
+            .unwrap_or(1)
+    };
+    let lane = Lane::new(lane_cfg, next_seq);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (view_tx, view_rx) = watch::channel(LaneView::default());
+    let (officer_tx, officer_rx) = mpsc::channel(8);
+    let (internal_tx, internal_rx) = mpsc::channel(256);
+    let (board_tx, board_rx) = mpsc::channel(32);
+    tokio::spawn(board_writer(
+        devs.board.clone(),
+        board_rx,
+        internal_tx.clone(),
+    ));
+
+    let handle_parts = (
+        devs.registry.clone(),
+        devs.all_cameras.clone(),
+        devs.board.clone(),
+        devs.weighbridge.clone(),
+    );
+    let runner = Runner {
+        cfg,
+        clock,
+        store: store.clone(),
+        link: link.clone(),
+        devs,
+        lane,
+        internal_tx,
+        board_tx,
+        view_tx,
+        seqs: HashMap::new(),
+        pending_acks: Vec::new(),
+        stats: Stats::default(),
+    };
+    let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
+    Ok(AgentHandle {
+        shutdown: shutdown_tx,
+        task,
+        view: view_rx,
+        officer: officer_tx,
+        store,
+        link,
+        registry: handle_parts.0,
+        cameras: handle_parts.1,
+        board: handle_parts.2,
+        weighbridge: handle_parts.3,
+    })
+}
+
+/// Settle events left open by a crash or power cut: finished as `timeout`
+/// with what was journaled, so `seq` stays gapless and nothing is lost.
+async fn recover(store: &Store, cfg: &Config, clock: &LaneClock, topic: &str) -> Result<()> {
+    let s = store.clone();
+    let open = tokio::task::spawn_blocking(move || s.unfinished_journal()).await??;
+    for entry in open.into_iter().filter(|e| e.lane == cfg.lane.lane) {
+        let mut ev: gate_proto::messages::LaneEvent = match entry
+            .context
+            .as_ref()
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+        {
+            Some(ev) => ev,
+            None => {
+                let wall = |_ms: u64| entry.started_ms;
+                let ctx = EventContext {
+                    event_id: &entry.event_id,
+                    site: &cfg.lane.site,
+                    lane: &cfg.lane.lane,
+                    direction: cfg.lane.direction,
+                    wall_ms: &wall,
+                    clock_synced: clock.synced(),
+                    photos: &[],
+                    whitelist_version: 0,
+                };
+                event::draft(&ctx, 0)
+            }
+        };
+        if let Some(d) = entry.decision.clone() {
+            ev.decision = d;
+        }
+        ev.decided_at = entry
+            .decided_at
+            .clone()
+            .unwrap_or_else(|| ev.arrived_at.clone());
+        ev.finished_at = gate_proto::time::format_unix_ms(gate_proto::time::now_unix_ms());
+        ev.outcome = gate_proto::messages::Outcome::Timeout;
+        ev.note = Some("agent restarted before the passage finished".into());
+        warn!(event_id = %ev.event_id, "settling an event left open by a restart");
+        let s = store.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || s.journal_finish(&ev, &topic)).await??;
+    }
+    Ok(())
+}
+
+async fn board_writer(
+    board: crate::drivers::board::BoardHandle,
+    mut rx: mpsc::Receiver<BoardOp>,
+    internal: mpsc::Sender<Internal>,
+) {
+    while let Some(op) = rx.recv().await {
+        let r = match &op {
+            BoardOp::Cmd(c) => board.command(*c).await.map(|_| ()),
+            BoardOp::Led(t) => board.set_led_text(t).await.map(|_| ()),
+        };
+        if let Err(e) = r {
+            let what = match op {
+                BoardOp::Cmd(c) => format!("{c:?}"),
+                BoardOp::Led(_) => "LED text".into(),
+            };
+            warn!(%e, "board write {what} failed");
+            let _ = internal.try_send(Internal::BoardError(format!("{what}: {e}")));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    decisions: u64,
+    last_decision_us: Option<u64>,
+    finished: u64,
+    led: String,
+}
+
+/// What the runtime keeps per lane sequence.
+struct SeqCtx {
+    event_id: String,
+    photos: Vec<Photo>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Runner {
+    cfg: Config,
+    clock: LaneClock,
+    store: Store,
+    link: LinkHandle,
+    devs: Devices,
+    lane: Lane,
+    internal_tx: mpsc::Sender<Internal>,
+    board_tx: mpsc::Sender<BoardOp>,
+    view_tx: watch::Sender<LaneView>,
+    seqs: HashMap<u64, SeqCtx>,
+    /// Answers owed for officer actions / commands, oldest first.
+    pending_acks: Vec<oneshot::Sender<(bool, String)>>,
+    stats: Stats,
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut internal: mpsc::Receiver<Internal>,
+        mut officer: mpsc::Receiver<OfficerRequest>,
+        mut commands: mpsc::Receiver<CommandRequest>,
+    ) -> Result<()> {
+        let mut board_rx = self.devs.board.subscribe();
+        let mut weight_rx = self.devs.weighbridge.as_ref().map(|w| w.subscribe());
+        let idle_led = self.lane.config().idle_led.clone();
+        self.exec(vec![
+            Command::SetLed(idle_led),
+            Command::SetLight(Light::Red),
+        ])
+        .await;
+        let mut status_tick = tokio::time::interval(Duration::from_secs(
+            self.cfg.platform.status_interval_s.max(1),
+        ));
+        let mut board_known = false;
+        info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
+        loop {
+            let deadline = self
+                .lane
+                .poll_at()
+                .map(|ms| tokio::time::Instant::from_std(self.clock.instant_at(ms)));
+            let input: Option<Input> = tokio::select! {
+                _ = shutdown.changed() => break,
+                r = board_rx.changed() => {
+                    if r.is_err() { return Err(anyhow!("board driver stopped")); }
+                    let snap = board_rx.borrow_and_update().clone();
+                    match snap {
+                        Some(s) => {
+                            let first = !board_known;
+                            board_known = true;
+                            if first {
+                                self.lane_input(Input::DeviceOk(Device::Barrier)).await;
+                            }
+                            Some(Input::Board(devices::core_board(&s)))
+                        }
+                        None if board_known => {
+                            board_known = false;
+                            Some(Input::DeviceFault { device: Device::Barrier, detail: "lane I/O board not answering".into() })
+                        }
+                        None => None,
+                    }
+                }
+                r = async { match weight_rx.as_mut() { Some(rx) => rx.changed().await, None => std::future::pending().await } } => {
+                    if r.is_err() { weight_rx = None; None }
+                    else {
+                        let w = weight_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                        match (w, self.lane.current_seq()) {
+                            (Some(w), Some(_)) => Some(Input::Read(devices::weight_read(&w))),
+                            _ => None,
+                        }
+                    }
+                }
+                Some(msg) = internal.recv() => self.on_internal(msg),
+                Some(req) = officer.recv() => {
+                    self.pending_acks.push(req.reply);
+                    self.audit(&req.action).await;
+                    Some(Input::Officer(req.action))
+                }
+                Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
+                _ = status_tick.tick() => { self.publish_status(); None }
+                _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Some(Input::Tick),
+            };
+            if let Some(input) = input {
+                self.lane_input(input).await;
+            }
+        }
+        // Leave the lane safe: red light, nothing else moved.
+        let _ = self
+            .board_tx
+            .send(BoardOp::Cmd(BoardCommand::Light(false)))
+            .await;
+        Ok(())
+    }
+
+    async fn lane_input(&mut self, input: Input) {
+        let now = self.clock.now_ms();
+        let cmds = self.lane.handle(now, input);
+        self.exec(cmds).await;
+        self.update_view();
+    }
+
+    fn on_internal(&mut self, msg: Internal) -> Option<Input> {
+        match msg {
+            Internal::Read { seq, read } if self.lane.current_seq() == Some(seq) => {
+                Some(Input::Read(read))
+            }
+            Internal::Fault {
+                seq,
+                device,
+                detail,
+            } if self.lane.current_seq() == Some(seq) => {
+                Some(Input::DeviceFault { device, detail })
+            }
+            Internal::Photo { seq, photo } => {
+                if let Some(c) = self.seqs.get_mut(&seq) {
+                    if c.photos.len() < 6 {
+                        c.photos.push(photo);
+                    }
+                }
+                None
+            }
+            Internal::Decided {
+                seq,
+                decision,
+                micros,
+            } => {
+                self.stats.decisions += 1;
+                self.stats.last_decision_us = Some(micros);
+                Some(Input::Decided { seq, decision })
+            }
+            Internal::BoardError(detail) => {
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    let _ = link
+                        .alarm(
+                            "device_down",
+                            Severity::Critical,
+                            format!("board write failed: {detail}"),
+                        )
+                        .await;
+                });
+                None
+            }
+            _ => None,
+        }
+    }
+
+    async fn audit(&self, a: &OfficerAction) {
+        let store = self.store.clone();
+        let officer = a.officer.clone();
+        let action = format!("{:?}", a.kind);
+        let detail = a.note.clone().unwrap_or_default();
+        let event_id = self
+            .lane
+            .current_seq()
+            .and_then(|s| self.seqs.get(&s))
+            .map(|c| c.event_id.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            store.audit(&officer, &action, &detail, event_id.as_deref())
+        })
+        .await;
+        if !matches!(r, Ok(Ok(_))) {
+            warn!("audit log write failed: {r:?}");
+        }
+    }
+
+    async fn on_platform_command(&mut self, req: CommandRequest) -> Option<Input> {
+        let c = req.command.clone();
+        let officer = c.officer.clone().unwrap_or_else(|| "platform".into());
+        let kind = match c.kind {
+            CommandKind::Raise => OfficerKind::Raise,
+            CommandKind::Lower => OfficerKind::Lower,
+            CommandKind::Release => OfficerKind::Release,
+            CommandKind::Hold => OfficerKind::Hold,
+            CommandKind::Regather => OfficerKind::Regather,
+            CommandKind::Resync => {
+                self.link.request_resync();
+                req.respond(true, "resync requested");
+                return None;
+            }
+            CommandKind::RestartDevice => {
+                let dev = c.device.clone().unwrap_or_default();
+                req.respond(
+                    false,
+                    format!("restart_device `{dev}`: not supported by this agent version"),
+                );
+                return None;
+            }
+        };
+        let action = OfficerAction {
+            officer,
+            note: c.note.clone(),
+            kind,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.pending_acks.push(tx);
+        self.audit(&action).await;
+        tokio::spawn(async move {
+            match rx.await {
+                Ok((ok, detail)) => req.respond(ok, detail),
+                Err(_) => req.respond(false, "agent stopped before answering"),
+            }
+        });
+        Some(Input::Officer(action))
+    }
+
+    async fn exec(&mut self, cmds: Vec<Command>) {
+        for c in cmds {
+            debug!(?c, "lane command");
+            match c {
+                Command::JournalStarted { seq, arrived_ms } => {
+                    self.journal_started(seq, arrived_ms).await
+                }
+                Command::StartIdentification { seq, devices } => {
+                    self.start_identification(seq, &devices)
+                }
+                Command::Decide { seq, identified } => self.start_decision(seq, *identified),
+                Command::JournalDecided { seq, decision } => {
+                    self.journal_decided(seq, &decision).await
+                }
+                Command::Raise => self.board(BoardOp::Cmd(BoardCommand::Raise)).await,
+                Command::Lower => self.board(BoardOp::Cmd(BoardCommand::Lower)).await,
+                Command::SetLed(t) => {
+                    self.stats.led = t.clone();
+                    self.board(BoardOp::Led(t)).await
+                }
+                Command::SetLight(l) => {
+                    self.board(BoardOp::Cmd(BoardCommand::Light(l == Light::Green)))
+                        .await
+                }
+                Command::Alarm { kind, detail } => {
+                    let sev = match kind {
+                        AlarmKind::BarrierFault | AlarmKind::Tailgating => Severity::Critical,
+                        _ => Severity::Warning,
+                    };
+                    let link = self.link.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = link.alarm(kind.as_str(), sev, detail).await {
+                            warn!(%e, "alarm not queued");
+                        }
+                    });
+                }
+                Command::Ack { ok, detail } => {
+                    if !self.pending_acks.is_empty() {
+                        let tx = self.pending_acks.remove(0);
+                        let _ = tx.send((ok, detail));
+                    }
+                }
+                Command::Finish(rec) => self.finish(*rec).await,
+            }
+        }
+    }
+
+    async fn board(&self, op: BoardOp) {
+        if self.board_tx.send(op).await.is_err() {
+            warn!("board writer stopped");
+        }
+    }
+
+    fn ctx_for(&mut self, seq: u64) -> &mut SeqCtx {
+        self.seqs.entry(seq).or_insert_with(|| SeqCtx {
+            event_id: gate_store::new_event_id(),
+            photos: Vec::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    fn whitelist_version(&self) -> u64 {
+        self.store.whitelist_version().unwrap_or(0)
+    }
+
+    async fn journal_started(&mut self, seq: u64, arrived_ms: u64) {
+        let event_id = self.ctx_for(seq).event_id.clone();
+        let clock = self.clock.clone();
+        let wall = move |ms: u64| clock.wall_ms(ms);
+        let ctx = EventContext {
+            event_id: &event_id,
+            site: &self.cfg.lane.site,
+            lane: &self.cfg.lane.lane,
+            direction: self.cfg.lane.direction,
+            wall_ms: &wall,
+            clock_synced: self.clock.synced(),
+            photos: &[],
+            whitelist_version: self.whitelist_version(),
+        };
+        let draft = event::draft(&ctx, arrived_ms);
+        let store = self.store.clone();
+        let lane = self.cfg.lane.lane.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let v = serde_json::to_value(&draft).unwrap_or_default();
+            store.journal_start(&lane, &draft.event_id, &draft.arrived_at, &v)
+        })
+        .await;
+        if !matches!(r, Ok(Ok(()))) {
+            warn!(?r, "journal_start failed");
+        }
+        info!(seq, %event_id, "vehicle arrived");
+    }
+
+    async fn journal_decided(&mut self, seq: u64, d: &Decision) {
+        let event_id = self.ctx_for(seq).event_id.clone();
+        let ed = event::event_decision(Some(d), self.whitelist_version());
+        let at = gate_proto::time::format_unix_ms(self.clock.wall_ms(self.clock.now_ms()));
+        let store = self.store.clone();
+        let ctx = serde_json::json!({ "decision": d.details, "plate": d.plate, "gate_pass": d.gate_pass });
+        // Durable before any Raise that follows: awaited here, in order.
+        let r =
+            tokio::task::spawn_blocking(move || store.journal_decided(&event_id, &ed, &at, &ctx))
+                .await;
+        if !matches!(r, Ok(Ok(()))) {
+            // The barrier may still move (the lane must not trap a truck), but
+            // the platform must know the journal failed.
+            warn!(?r, "journal_decided failed");
+            let link = self.link.clone();
+            tokio::spawn(async move {
+                let _ = link
+                    .alarm(
+                        "store_error",
+                        Severity::Critical,
+                        "decision journal write failed",
+                    )
+                    .await;
+            });
+        }
+        info!(seq, result = ?d.result, reasons = ?d.reasons, "decided");
+    }
+
+    fn start_identification(&mut self, seq: u64, devices: &[Device]) {
+        let identify_ms = self.lane.config().identify_timeout_ms;
+        let deadline = Instant::now() + self.clock.real(identify_ms);
+        let poll = self.clock.real(200).max(Duration::from_millis(20));
+        let mut tasks = Vec::new();
+        for dev in devices {
+            let tx = self.internal_tx.clone();
+            let dev = *dev;
+            if let Some((name, cam)) = self.devs.cameras.get(&dev).cloned() {
+                tasks.push(tokio::spawn(identify_camera(
+                    seq, dev, name, cam, deadline, poll, tx,
+                )));
+            } else if let Some((name, reader)) = self.devs.readers.get(&dev).cloned() {
+                tasks.push(tokio::spawn(identify_rfid(
+                    seq, dev, name, reader, deadline, tx,
+                )));
+            }
+        }
+        let ctx = self.ctx_for(seq);
+        for t in ctx.tasks.drain(..) {
+            t.abort();
+        }
+        ctx.tasks = tasks;
+    }
+
+    fn start_decision(&mut self, seq: u64, identified: gate_core::identified::Identified) {
+        let store = self.store.clone();
+        let policy = self.cfg.policy.clone();
+        let online = self.link.state().connected;
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let r = tokio::task::spawn_blocking(move || {
+                let keys = LookupKeys::from(&identified);
+                let view = store.lookup(&keys)?;
+                Ok::<_, gate_store::StoreError>(decide(
+                    &identified,
+                    &view,
+                    &policy,
+                    gate_proto::time::now_unix_ms(),
+                    online,
+                ))
+            })
+            .await;
+            let decision = match r {
+                Ok(Ok(d)) => d,
+                other => {
+                    warn!(?other, "whitelist lookup failed");
+                    Decision::lane(
+                        gate_proto::messages::DecisionResult::Hold,
+                        &[gate_proto::messages::Reason::H08],
+                        "whitelist lookup failed",
+                    )
+                }
+            };
+            let micros = t0.elapsed().as_micros() as u64;
+            let _ = tx
+                .send(Internal::Decided {
+                    seq,
+                    decision: Box::new(decision),
+                    micros,
+                })
+                .await;
+        });
+    }
+
+    async fn finish(&mut self, rec: EventRecord) {
+        let Some(mut ctx) = self.seqs.remove(&rec.seq) else {
+            warn!(seq = rec.seq, "finish for an unknown sequence");
+            return;
+        };
+        for t in ctx.tasks.drain(..) {
+            t.abort();
+        }
+        let clock = self.clock.clone();
+        let wall = move |ms: u64| clock.wall_ms(ms);
+        let ectx = EventContext {
+            event_id: &ctx.event_id,
+            site: &self.cfg.lane.site,
+            lane: &self.cfg.lane.lane,
+            direction: self.cfg.lane.direction,
+            wall_ms: &wall,
+            clock_synced: self.clock.synced(),
+            photos: &ctx.photos,
+            whitelist_version: self.whitelist_version(),
+        };
+        let ev = event::lane_event(&rec, &ectx);
+        let topics = self.cfg.topics();
+        let store = self.store.clone();
+        let photos = std::mem::take(&mut ctx.photos);
+        let event_id = ctx.event_id.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            for p in &photos {
+                store.outbox_enqueue(
+                    gate_store::OutboxKind::Photo,
+                    &topics.photo(&event_id, &p.camera),
+                    &p.jpeg,
+                )?;
+            }
+            store.journal_finish(&ev, &topics.event())
+        })
+        .await;
+        match r {
+            Ok(Ok(f)) => {
+                self.stats.finished += 1;
+                info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
+                if f.pressure != gate_store::Pressure::Normal {
+                    let link = self.link.clone();
+                    let sev = if f.pressure == gate_store::Pressure::Critical {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    };
+                    tokio::spawn(async move {
+                        let _ = link
+                            .alarm(
+                                "outbox_filling",
+                                sev,
+                                format!("outbox pressure {:?}", f.pressure),
+                            )
+                            .await;
+                    });
+                }
+            }
+            other => warn!(?other, event_id = %ctx.event_id, "journal_finish failed"),
+        }
+        self.link.notify_outbox();
+    }
+
+    fn update_view(&self) {
+        let seq = self.lane.current_seq();
+        let v = LaneView {
+            state: self.lane.state().name().to_owned(),
+            seq,
+            event_id: seq
+                .and_then(|s| self.seqs.get(&s))
+                .map(|c| c.event_id.clone()),
+            board: Some(self.lane.board()),
+            led: self.stats.led.clone(),
+            link_connected: self.link.state().connected,
+            whitelist_version: self.whitelist_version(),
+            clock_synced: self.clock.synced(),
+            decisions: self.stats.decisions,
+            last_decision_us: self.stats.last_decision_us,
+            finished: self.stats.finished,
+        };
+        self.view_tx.send_replace(v);
+    }
+
+    fn publish_status(&self) {
+        let now = Instant::now();
+        let devices = self
+            .devs
+            .registry
+            .snapshot()
+            .into_iter()
+            .map(|(name, h)| DeviceStatus {
+                ok: h.is_up(now, Duration::from_secs(10)),
+                last_ok_at: h.last_success_wall.map(|t| {
+                    gate_proto::time::format_unix_ms(
+                        t.duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis() as i64)
+                            .unwrap_or(0),
+                    )
+                }),
+                errors: h.total_errors,
+                detail: h.last_error.clone(),
+                name,
+            })
+            .collect();
+        self.link.set_status(gate_link::StatusInput {
+            devices,
+            clock_synced: Some(self.clock.synced()),
+            lane_state: Some(self.lane.state().name().to_owned()),
+            barrier: Some(format!("{:?}", self.lane.board().barrier).to_lowercase()),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        });
+        self.update_view();
+    }
+}
+
+/// Poll a camera's recognition until it sees something or the deadline;
+/// keep one frame as evidence.
+async fn identify_camera(
+    seq: u64,
+    role: Device,
+    name: String,
+    cam: Arc<crate::drivers::camera::Camera>,
+    deadline: Instant,
+    poll: Duration,
+    tx: mpsc::Sender<Internal>,
+) {
+    let mut errors = 0u32;
+    let mut photo_taken = false;
+    loop {
+        if let Some(rec) = &cam.recognition {
+            match rec.fetch().await {
+                Ok(r) => {
+                    errors = 0;
+                    let reads = devices::recognition_reads(role, &r.result);
+                    if !reads.is_empty() {
+                        if !photo_taken {
+                            take_photo(seq, &name, &cam, &tx).await;
+                        }
+                        for read in reads {
+                            let _ = tx.send(Internal::Read { seq, read }).await;
+                        }
+                        return;
+                    }
+                }
+                Err(e) => {
+                    errors += 1;
+                    if errors == 3 {
+                        let _ = tx
+                            .send(Internal::Fault {
+                                seq,
+                                device: role,
+                                detail: format!("camera {name}: {e}"),
+                            })
+                            .await;
+                        return;
+                    }
+                }
+            }
+        } else if !photo_taken {
+            take_photo(seq, &name, &cam, &tx).await;
+            photo_taken = true;
+        }
+        if Instant::now() + poll >= deadline {
+            if !photo_taken {
+                take_photo(seq, &name, &cam, &tx).await;
+            }
+            let _ = tx
+                .send(Internal::Read {
+                    seq,
+                    read: Read::Nothing(role),
+                })
+                .await;
+            return;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+async fn take_photo(
+    seq: u64,
+    name: &str,
+    cam: &crate::drivers::camera::Camera,
+    tx: &mpsc::Sender<Internal>,
+) {
+    if let Some(src) = &cam.source {
+        if let Ok(frame) = src.grab().await {
+            let photo = Photo {
+                camera: name.to_owned(),
+                jpeg: frame.jpeg,
+            };
+            let _ = tx.send(Internal::Photo { seq, photo }).await;
+        }
+    }
+}
+
+/// Watch an RFID reader until a tag is present or the deadline.
+async fn identify_rfid(
+    seq: u64,
+    role: Device,
+    name: String,
+    reader: crate::drivers::rfid::RfidHandle,
+    deadline: Instant,
+    tx: mpsc::Sender<Internal>,
+) {
+    let mut rx = reader.subscribe();
+    let until = tokio::time::Instant::from_std(deadline);
+    loop {
+        let current = rx.borrow_and_update().clone();
+        match current {
+            Some(r) => {
+                let reads = devices::rfid_reads(role, &r);
+                if !reads.is_empty() {
+                    for read in reads {
+                        let _ = tx.send(Internal::Read { seq, read }).await;
+                    }
+                    return;
+                }
+            }
+            None if reader.health().get().consecutive_errors > 0 => {
+                let _ = tx
+                    .send(Internal::Fault {
+                        seq,
+                        device: role,
+                        detail: format!("reader {name} offline"),
+                    })
+                    .await;
+                return;
+            }
+            None => {}
+        }
+        match tokio::time::timeout_at(until, rx.changed()).await {
+            Ok(Ok(())) => {}
+            _ => {
+                let _ = tx
+                    .send(Internal::Read {
+                        seq,
+                        read: Read::Nothing(role),
+                    })
+                    .await;
+                return;
+            }
+        }
+    }
+}
