@@ -113,6 +113,21 @@ impl Fixture {
         Ok(f)
     }
 
+    /// The initial whitelist of a scenario (its timed deltas are applied
+    /// later, by the runner, through [`Fixture::apply`] and
+    /// [`crate::scenario::DeltaSpec::to_delta`]). Relative validity times
+    /// resolve against `start_unix_ms`.
+    pub fn from_scenario(
+        s: &crate::scenario::Scenario,
+        start_unix_ms: i64,
+    ) -> Result<Self, FixtureError> {
+        Self::with_records(
+            &s.lane.site,
+            s.whitelist.version,
+            s.whitelist.initial_records(start_unix_ms),
+        )
+    }
+
     /// How many deltas are kept for incremental sync (at least 1).
     pub fn set_history_limit(&mut self, n: usize) {
         self.history_limit = n.max(1);

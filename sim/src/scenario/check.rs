@@ -602,7 +602,18 @@ fn truck_data(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
         }
     }
     if let Some(e) = &t.eseal {
-        check_name(out, p.k("eseal").k("id"), "e-seal id", &e.id, 32);
+        if crate::devices::rfid::epc_from_id(&e.id).is_err() {
+            err(out, p.k("eseal").k("id"), format!("e-seal id `{}` is neither 24 hex digits nor 1-12 printable ASCII characters", e.id));
+        }
+    }
+    if let Some(v) = t.speed {
+        check_range(out, p.k("speed"), "speed (km/h)", v, 1.0, 80.0);
+    }
+    if let Some(v) = t.tractor_length_m {
+        check_range(out, p.k("tractor_length_m"), "tractor_length_m", v, 2.0, 14.0);
+    }
+    if let Some(tr) = &t.trailer {
+        check_range(out, p.k("trailer").k("length_m"), "trailer length_m", tr.length_m, 3.0, 18.0);
     }
     let gross = t.gross_kg();
     if gross > s.lane.weighbridge.capacity_kg {
@@ -693,11 +704,17 @@ fn expectation(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
         DecisionResult::Hold => matches!(e.outcome, Outcome::Held | Outcome::Reversed | Outcome::Timeout),
         DecisionResult::Inspect => matches!(e.outcome, Outcome::Inspection | Outcome::Reversed | Outcome::Timeout),
     };
+    // A tailgater drives through behind the truck in front whatever the
+    // lane decided for it.
+    let outcome_ok = outcome_ok || (t.behaviour == Behaviour::Tailgate && e.outcome == Outcome::Passed);
     if !outcome_ok {
         err(out, ep.k("outcome"), format!("outcome {:?} does not follow a {:?} decision", e.outcome, e.decision));
     }
     if (t.behaviour == Behaviour::ReversesOut) != (e.outcome == Outcome::Reversed) {
         err(out, ep.k("outcome"), "a truck that reverses out (behaviour = \"reverses_out\") has outcome \"reversed\", and only such a truck");
+    }
+    for (j, a) in e.alarms.iter().enumerate() {
+        check_name(out, ep.k("alarms").i(j), "alarm kind", a, 32);
     }
     let referenced = s.commands.iter().any(|c| c.truck.as_deref() == Some(t.id.as_str()));
     if (e.by == Some(DecidedBy::Officer) || has("O01") || has("O02")) && !referenced {
@@ -754,9 +771,10 @@ fn reason_conditions(
             .iter()
             .any(|n| !t.containers.iter().any(|c| &c.number == n))
     });
-    let eseal_problem = t.eseal.as_ref().is_some_and(|e| !e.intact)
+    let intact = |e: &super::EsealSpec| e.state == super::SealState::Intact;
+    let eseal_problem = t.eseal.as_ref().is_some_and(|e| !intact(e))
         || f.pass.as_ref().and_then(|g| g.eseal.as_ref()).is_some_and(|want| {
-            t.eseal.as_ref().is_none_or(|e| &e.id != want || !e.intact)
+            t.eseal.as_ref().is_none_or(|e| &e.id != want || !intact(e))
         });
     let tol_pct = s.agent.weight_tolerance_pct;
     let division = s.lane.weighbridge.division_kg;
@@ -800,7 +818,7 @@ fn reason_conditions(
     };
     need(out, "H01", f.passes.is_empty(), "the whitelist has a gate pass for this plate");
     need(out, "H02", !f.passes.is_empty() && !f.valid_pass, "the truck has no gate pass, or a valid approved one");
-    need(out, "H03", etag_plate_mismatch || (!t.plate_readable && t.etag.is_some()), "plate, e-tag and gate pass agree");
+    need(out, "H03", etag_plate_mismatch, "plate, e-tag and gate pass agree");
     need(out, "H04", container_problem, "the containers read match the pass and their check digits");
     need(out, "H05", eseal_problem, "the e-seal is intact and matches the pass");
     need(
@@ -810,7 +828,14 @@ fn reason_conditions(
         "the gross weight is not clearly (1.5 x tolerance) off the declared total, or nothing is declared",
     );
     need(out, "H07", focus, "neither the vehicle nor its enterprise is on the focus list");
-    need(out, "H08", device_fault || !t.plate_readable || t.etag.is_none(), "no device fault overlaps the truck's visit and its plate and e-tag can be read");
+    need(
+        out,
+        "H08",
+        device_fault
+            || t.etag.is_none()
+            || matches!(t.behaviour, Behaviour::Tailgate | Behaviour::StopsShort),
+        "no device fault overlaps the truck's visit, it carries an e-tag and stops where it should",
+    );
     need(out, "I01", controls(ControlAction::Inspect), "no active inspect control targets the truck, its pass, containers or enterprise");
     need(out, "H10", controls(ControlAction::Hold), "no active hold control targets the truck, its pass, containers or enterprise");
     need(out, "E00", t.cargo_kg == 0.0, "the truck carries cargo");
@@ -843,9 +868,6 @@ fn reason_conditions(
         }
         if controls(ControlAction::Inspect) || controls(ControlAction::Hold) {
             why.push("a control instruction targets the truck".into());
-        }
-        if !t.plate_readable {
-            why.push("the plate cannot be read".into());
         }
         if !why.is_empty() {
             err(out, rp.clone(), format!("a release is expected but {}", why.join("; ")));

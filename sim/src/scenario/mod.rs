@@ -18,11 +18,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use gate_proto::messages::{
-    CommandKind, ContainerPosition, ControlAction, Credit, DecidedBy, DecisionResult, Direction,
-    GoodsCategory, Outcome, PassKind, PassStatus, PassUses, PlateColour, Reason, TargetKind,
+    CommandKind, ContainerPosition, Control, ControlAction, Credit, DecidedBy, DecisionResult,
+    Deletes, Direction, Enterprise, GatePass, GoodsCategory, Outcome, PassKind, PassStatus,
+    PassUses, PlateColour, Reason, TargetKind, Upserts, Vehicle,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::devices::camera::ContainerSlot;
+use crate::fixture::Delta;
+use crate::lane;
+pub use crate::devices::rfid::SealState;
 pub use crate::physics::Behaviour;
 pub use check::Problem;
 
@@ -519,9 +524,6 @@ pub struct TruckEntry {
     pub plate: String,
     #[serde(default = "yellow")]
     pub plate_colour: PlateColour,
-    /// false: dirty or missing plate, the cameras read nothing.
-    #[serde(default = "yes")]
-    pub plate_readable: bool,
     /// EPC of the customs e-tag, 24 hex digits; absent: no tag fitted.
     #[serde(default)]
     pub etag: Option<String>,
@@ -538,6 +540,12 @@ pub struct TruckEntry {
     pub cargo_kg: f64,
     #[serde(default)]
     pub behaviour: Behaviour,
+    /// Approach speed, km/h (default: the lane's driver setting).
+    #[serde(default)]
+    pub speed: Option<f64>,
+    /// Tractor length, m (default: the simulator's).
+    #[serde(default)]
+    pub tractor_length_m: Option<f64>,
     #[serde(default)]
     pub note: Option<String>,
     pub expect: Expect,
@@ -550,6 +558,9 @@ pub struct TrailerSpec {
     #[serde(default)]
     pub etag: Option<String>,
     pub tare_kg: f64,
+    /// Default 12.4 m (a 40' skeletal semi-trailer).
+    #[serde(default = "trailer_length")]
+    pub length_m: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -564,9 +575,13 @@ pub struct ContainerSpec {
     /// Default 2200 kg for 20', 3800 kg for 40'/45'.
     #[serde(default)]
     pub tare_kg: Option<f64>,
-    /// What the container OCR reports instead (a misread or damaged code).
+    /// What is painted instead of `number` (a damaged or wrongly painted
+    /// code): what the container cameras show and the OCR reads.
     #[serde(default)]
     pub read_as: Option<String>,
+    /// Painted vertically, one character per line.
+    #[serde(default)]
+    pub vertical: bool,
 }
 
 impl ContainerSpec {
@@ -578,18 +593,19 @@ impl ContainerSpec {
         self.tare_kg
             .unwrap_or(if self.is_long() { 3800.0 } else { 2200.0 })
     }
-    /// What the OCR reports.
+    /// What is painted (and read by the OCR).
     pub fn read(&self) -> &str {
         self.read_as.as_deref().unwrap_or(&self.number)
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EsealSpec {
+    /// 24 hex digits, or up to 12 printable ASCII characters.
     pub id: String,
-    #[serde(default = "yes")]
-    pub intact: bool,
+    #[serde(default)]
+    pub state: SealState,
 }
 
 /// What the platform must receive for a truck: its final event.
@@ -606,15 +622,70 @@ pub struct Expect {
     /// The gate pass the lane should link the truck to.
     #[serde(default)]
     pub gate_pass: Option<String>,
+    /// Alarm kinds the lane must raise for this truck (e.g. "tailgating").
+    #[serde(default)]
+    pub alarms: Vec<String>,
 }
 
 impl TruckEntry {
     /// Gross weight on the scale: tractor + trailer + containers + cargo.
     pub fn gross_kg(&self) -> f64 {
+        self.vehicle_tare_kg() + self.cargo_kg
+    }
+
+    /// Everything but the cargo: tractor + trailer + container tares.
+    pub fn vehicle_tare_kg(&self) -> f64 {
         self.tare_kg
             + self.trailer.as_ref().map_or(0.0, |t| t.tare_kg)
             + self.containers.iter().map(ContainerSpec::tare_kg).sum::<f64>()
-            + self.cargo_kg
+    }
+
+    /// The simulated lane's truck (what the devices and physics see).
+    pub fn to_spec(&self) -> lane::TruckSpec {
+        lane::TruckSpec {
+            plate: self.plate.clone(),
+            plate_colour: camera_colour(self.plate_colour),
+            etag: self.etag.clone(),
+            trailer: self.trailer.as_ref().map(|t| lane::TrailerSpec {
+                length_m: t.length_m,
+                plate: Some(t.plate.clone()),
+                etag: t.etag.clone(),
+            }),
+            containers: self
+                .containers
+                .iter()
+                .map(|c| lane::ContainerSpec {
+                    number: c.read().to_owned(),
+                    position: match c.position {
+                        ContainerPosition::Front => ContainerSlot::Front,
+                        ContainerPosition::Back => ContainerSlot::Back,
+                    },
+                    vertical: c.vertical,
+                    size_type: Some(c.size_type.clone()),
+                })
+                .collect(),
+            eseal: self.eseal.as_ref().map(|e| lane::EsealSpec {
+                id: e.id.clone(),
+                state: e.state,
+            }),
+            tare_kg: self.vehicle_tare_kg(),
+            cargo_kg: self.cargo_kg,
+            behaviour: self.behaviour,
+            speed: self.speed,
+            tractor_length_m: self.tractor_length_m,
+        }
+    }
+}
+
+fn camera_colour(c: PlateColour) -> crate::devices::camera::PlateColour {
+    use crate::devices::camera::PlateColour as C;
+    match c {
+        PlateColour::Blue => C::Blue,
+        PlateColour::Yellow => C::Yellow,
+        PlateColour::Green => C::Green,
+        PlateColour::YellowGreen => C::YellowGreen,
+        PlateColour::White => C::White,
+        PlateColour::Black => C::Black,
     }
 }
 
@@ -873,6 +944,125 @@ impl Scenario {
     }
 }
 
+// ---------------------------------------------------------------- to contract records
+
+impl WhitelistSpec {
+    /// The initial records as contract types; relative times are resolved
+    /// against `start_unix_ms` (the run's start on the platform's clock).
+    pub fn initial_records(&self, start_unix_ms: i64) -> Upserts {
+        UpsertsSpec {
+            enterprises: self.enterprises.clone(),
+            vehicles: self.vehicles.clone(),
+            gate_passes: self.gate_passes.clone(),
+            controls: self.controls.clone(),
+        }
+        .to_records(start_unix_ms)
+    }
+}
+
+impl UpsertsSpec {
+    pub fn to_records(&self, start_unix_ms: i64) -> Upserts {
+        Upserts {
+            gate_passes: self
+                .gate_passes
+                .iter()
+                .map(|g| g.to_record(start_unix_ms))
+                .collect(),
+            vehicles: self.vehicles.iter().map(VehicleSpec::to_record).collect(),
+            enterprises: self
+                .enterprises
+                .iter()
+                .map(EnterpriseSpec::to_record)
+                .collect(),
+            controls: self
+                .controls
+                .iter()
+                .map(|c| c.to_record(start_unix_ms))
+                .collect(),
+        }
+    }
+}
+
+impl DeltaSpec {
+    pub fn to_delta(&self, start_unix_ms: i64) -> Delta {
+        Delta {
+            upserts: self.upserts.to_records(start_unix_ms),
+            deletes: Deletes {
+                gate_passes: self.deletes.gate_passes.clone(),
+                vehicles: self.deletes.vehicles.clone(),
+                enterprises: self.deletes.enterprises.clone(),
+                controls: self.deletes.controls.clone(),
+            },
+        }
+    }
+}
+
+impl EnterpriseSpec {
+    pub fn to_record(&self) -> Enterprise {
+        Enterprise {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            credit: self.credit,
+        }
+    }
+}
+
+impl VehicleSpec {
+    pub fn to_record(&self) -> Vehicle {
+        Vehicle {
+            plate: self.plate.clone(),
+            plate_colour: self.plate_colour,
+            etag: self.etag.clone(),
+            tare_kg: self.tare_kg,
+            enterprise: self.enterprise.clone(),
+            credit: self.credit,
+        }
+    }
+}
+
+/// A time spec as RFC 3339 (relative ones resolved); kept verbatim if it does
+/// not parse (the checks refuse such files, so only hand-built specs get here).
+fn time_field(spec: &Option<String>, start_unix_ms: i64) -> Option<String> {
+    spec.as_ref().map(|s| {
+        resolve_time(s, start_unix_ms).map_or_else(|| s.clone(), gate_proto::time::format_unix_ms)
+    })
+}
+
+impl GatePassSpec {
+    pub fn to_record(&self, start_unix_ms: i64) -> GatePass {
+        GatePass {
+            pass_no: self.pass_no.clone(),
+            status: self.status,
+            kind: self.kind,
+            plate: self.plate.clone(),
+            etag: self.etag.clone(),
+            trailer_plate: self.trailer_plate.clone(),
+            containers: self.containers.clone(),
+            declared_total_kg: self.declared_total_kg,
+            enterprise: self.enterprise.clone(),
+            goods_category: self.goods_category,
+            va_code: self.va_code.clone(),
+            valid_from: time_field(&self.valid_from, start_unix_ms),
+            valid_until: time_field(&self.valid_until, start_unix_ms),
+            uses: self.uses,
+            eseal: self.eseal.clone(),
+        }
+    }
+}
+
+impl ControlSpec {
+    pub fn to_record(&self, start_unix_ms: i64) -> Control {
+        Control {
+            id: self.id.clone(),
+            target_kind: self.target_kind,
+            target: self.target.clone(),
+            action: self.action,
+            note: self.note.clone(),
+            valid_until: time_field(&self.valid_until, start_unix_ms),
+        }
+    }
+}
+
 // ---------------------------------------------------------------- time specs
 
 /// Resolve a validity time: RFC 3339, or relative to `start_unix_ms`
@@ -965,6 +1155,9 @@ fn single() -> PassUses {
 }
 fn yellow() -> PlateColour {
     PlateColour::Yellow
+}
+fn trailer_length() -> f64 {
+    12.4
 }
 fn g22() -> String {
     "22G1".to_owned()
