@@ -107,7 +107,10 @@ pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Cam
         #[cfg(not(feature = "usb-camera"))]
         {
             let _ = (usb, health);
-            return Err(format!("camera `{}`: USB cameras need the `usb-camera` feature", cfg.name));
+            return Err(format!(
+                "camera `{}`: USB cameras need the `usb-camera` feature",
+                cfg.name
+            ));
         }
     } else {
         None
@@ -120,5 +123,8 @@ pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Cam
         )?),
         None => None,
     };
-    Ok(Camera { source, recognition })
+    Ok(Camera {
+        source,
+        recognition,
+    })
 }
