@@ -283,7 +283,7 @@ pub(crate) fn purge(tx: &Transaction<'_>, cutoff_ms: i64, max: u64) -> Result<u6
         n += tx
             .execute(
                 "DELETE FROM journal WHERE event_id IN (SELECT event_id FROM journal \
-                 WHERE finished_ms IS NOT NULL ORDER BY finished_ms LIMIT ?1)",
+                 WHERE finished_ms IS NOT NULL ORDER BY finished_ms, rowid LIMIT ?1)",
                 [count - max],
             )
             .ctx("capping the journal")?;

@@ -331,3 +331,85 @@ impl IndexDef {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn columns(c: &Connection, table: &str) -> Vec<(String, String, bool, bool)> {
+        let mut s = c
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .expect("prep");
+        s.query_map([], |r| {
+            Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(5)? > 0))
+        })
+        .expect("q")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
+    }
+
+    /// (columns, unique, partial) of every index of `table`, sorted.
+    fn indexes(c: &Connection, table: &str) -> Vec<(Vec<String>, bool, bool)> {
+        let mut s = c
+            .prepare(&format!("PRAGMA index_list({table})"))
+            .expect("prep");
+        let list: Vec<(String, bool, bool)> = s
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(4)?)))
+            .expect("q")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let mut out: Vec<_> = list
+            .into_iter()
+            .map(|(name, unique, partial)| {
+                let mut s = c
+                    .prepare(&format!("PRAGMA index_info({name})"))
+                    .expect("prep");
+                let cols = s
+                    .query_map([], |r| r.get::<_, String>(2))
+                    .expect("q")
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows");
+                (cols, unique, partial)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The staging definition (tables + indexes) is what the migrations
+    /// produce: a snapshot swap must not change the schema.
+    #[test]
+    fn staging_definition_matches_migrated_schema() {
+        let c = Connection::open_in_memory().expect("mem");
+        for m in WHITELIST_MIGRATIONS {
+            c.execute_batch(m).expect("migration");
+        }
+        c.execute_batch(&whitelist_tables_sql(STAGE))
+            .expect("stage");
+        for idx in WHITELIST_INDEXES {
+            c.execute_batch(&idx.create_sql(STAGE, 7)).expect("index");
+        }
+        for t in WHITELIST_TABLES {
+            assert_eq!(
+                columns(&c, t),
+                columns(&c, &format!("{STAGE}{t}")),
+                "table {t}"
+            );
+            assert_eq!(
+                indexes(&c, t),
+                indexes(&c, &format!("{STAGE}{t}")),
+                "indexes of {t}"
+            );
+            assert!(!indexes(&c, t).is_empty());
+        }
+    }
+
+    #[test]
+    fn main_migrations_apply() {
+        let c = Connection::open_in_memory().expect("mem");
+        for m in MAIN_MIGRATIONS {
+            c.execute_batch(m).expect("migration");
+        }
+    }
+}

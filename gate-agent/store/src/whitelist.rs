@@ -99,10 +99,16 @@ fn i64_of(v: u64) -> Result<i64> {
 }
 
 pub(crate) fn current_version(tx: &rusqlite::Connection) -> Result<u64> {
-    tx.prepare_cached("SELECT version FROM whitelist_state WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
-        .ctx("reading the whitelist version")
-        .map(u64_of)
+    let v = tx
+        .prepare_cached("SELECT version FROM whitelist_state WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+        .ctx("reading the whitelist version")?;
+    // The migration inserts the row and nothing deletes it: if it is gone,
+    // the file is damaged (SQLite does not detect every bad page).
+    v.map(u64_of).ok_or_else(|| StoreError::Corrupt {
+        context: "whitelist_state".into(),
+        detail: "the version row is missing".into(),
+    })
 }
 
 // ------------------------------------------------------------------ apply

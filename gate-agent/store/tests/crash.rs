@@ -162,7 +162,7 @@ fn kill_during_snapshot_apply_leaves_previous_version_whole() {
     );
 
     let store = open(&path);
-    integrity_ok(&store.whitelist_path().to_owned());
+    integrity_ok(store.whitelist_path());
     assert_old_whole(&store);
     // The chunks staged before the crash are still there; the last one
     // completes the snapshot.
@@ -204,6 +204,6 @@ fn kill_during_delta_apply_leaves_previous_version_whole() {
     );
     assert!(!late, "the delta applied before the kill: make it larger");
     let store = open(&path);
-    integrity_ok(&store.whitelist_path().to_owned());
+    integrity_ok(store.whitelist_path());
     assert_old_whole(&store);
 }

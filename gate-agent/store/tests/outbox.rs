@@ -1,0 +1,253 @@
+//! Outbox: order, ack, stats, and the quota policy (photos evicted oldest
+//! first, events never dropped, pressure levels).
+
+use gate_store::{OutboxKind, Pressure, Store, StoreConfig};
+
+/// Items of exactly `n` quota bytes on topic "t" (1 byte).
+fn payload(n: usize, fill: u8) -> Vec<u8> {
+    vec![fill; n - 1]
+}
+
+fn open_with_quota(dir: &tempfile::TempDir, quota: u64) -> Store {
+    let cfg = StoreConfig {
+        outbox_quota_bytes: quota,
+        ..StoreConfig::default()
+    };
+    Store::open(dir.path().join("lane.db"), cfg).expect("open")
+}
+
+#[test]
+fn peek_in_order_and_ack() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 1 << 20);
+    let kinds = [
+        OutboxKind::Alarm,
+        OutboxKind::Photo,
+        OutboxKind::Reply,
+        OutboxKind::Event,
+    ];
+    let ids: Vec<i64> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            store
+                .outbox_enqueue(*k, &format!("topic/{i}"), format!("p{i}").as_bytes())
+                .expect("enqueue")
+                .id
+                .expect("id")
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let all = store.outbox_peek(None, 10).expect("peek");
+    assert_eq!(all.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    assert_eq!(all.iter().map(|i| i.kind).collect::<Vec<_>>(), kinds);
+    assert_eq!(all[1].payload, b"p1");
+    assert_eq!(all[1].topic, "topic/1");
+    assert_eq!((all[1].qos, all[1].retain, all[1].bytes), (1, false, 9));
+    let page = store.outbox_peek(Some(ids[1]), 1).expect("peek");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, ids[2]);
+
+    assert!(store.outbox_ack(ids[1]).expect("ack"));
+    assert!(!store.outbox_ack(ids[1]).expect("ack twice"));
+    let s = store.outbox_stats().expect("stats");
+    assert_eq!((s.depth, s.photos, s.events), (3, 0, 1));
+    assert_eq!(s.bytes, 9 * 3);
+    // Ids are never reused, even after the newest is acked.
+    assert!(store.outbox_ack(ids[3]).expect("ack"));
+    let next = store
+        .outbox_enqueue(OutboxKind::Alarm, "a", b"x")
+        .expect("enqueue")
+        .id
+        .expect("id");
+    assert!(next > ids[3]);
+}
+
+#[test]
+fn status_and_sync_replace_unsent_ones() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 1 << 20);
+    store
+        .outbox_enqueue(OutboxKind::Status, "s", b"old")
+        .expect("s1");
+    store
+        .outbox_enqueue(OutboxKind::Event, "e", b"ev")
+        .expect("e");
+    store
+        .outbox_enqueue(OutboxKind::Status, "s", b"new")
+        .expect("s2");
+    store
+        .outbox_enqueue(OutboxKind::Sync, "y", b"1")
+        .expect("y1");
+    store
+        .outbox_enqueue(OutboxKind::Sync, "y", b"2")
+        .expect("y2");
+    let items = store.outbox_peek(None, 10).expect("peek");
+    let got: Vec<(OutboxKind, &[u8])> = items
+        .iter()
+        .map(|i| (i.kind, i.payload.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (OutboxKind::Event, b"ev".as_slice()),
+            (OutboxKind::Status, b"new".as_slice()),
+            (OutboxKind::Sync, b"2".as_slice())
+        ]
+    );
+    assert!(items[1].retain, "status is published retained");
+    assert_eq!(store.outbox_stats().expect("stats").depth, 3);
+}
+
+#[test]
+fn quota_evicts_oldest_photos_first_and_never_drops_events() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 10_000);
+    // 7 photos: 70 % -> Normal; the 8th reaches 80 % -> Warn.
+    let mut photos = Vec::new();
+    for i in 0..8 {
+        let q = store
+            .outbox_enqueue(OutboxKind::Photo, "t", &payload(1000, i))
+            .expect("photo");
+        assert_eq!(q.evicted_photos, 0);
+        let want = if i < 7 {
+            Pressure::Normal
+        } else {
+            Pressure::Warn
+        };
+        assert_eq!(q.pressure, want, "after photo {i}");
+        photos.push(q.id.expect("id"));
+    }
+    // 3 events (3000 bytes): 11000 > 10000 -> the oldest photo goes.
+    for i in 0..3 {
+        let q = store
+            .outbox_enqueue(OutboxKind::Event, "t", &payload(1000, 100 + i))
+            .expect("event");
+        assert!(q.id.is_some());
+        assert_eq!(q.pressure, Pressure::Warn);
+        assert_eq!(q.evicted_photos, u64::from(i >= 2));
+    }
+    let left: Vec<i64> = store
+        .outbox_peek(None, 100)
+        .expect("peek")
+        .iter()
+        .filter(|i| i.kind == OutboxKind::Photo)
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        left,
+        photos[1..].to_vec(),
+        "the oldest photo is evicted first"
+    );
+
+    // A photo larger than what is left after the events: refused, and the
+    // photos already queued stay.
+    let q = store
+        .outbox_enqueue(OutboxKind::Photo, "t", &payload(7_500, 9))
+        .expect("photo");
+    assert_eq!(q.id, None);
+    assert_eq!(store.outbox_stats().expect("stats").photos, 7);
+
+    // 8 more events: every photo evicted, events kept beyond the quota.
+    let mut last = None;
+    for i in 0..8 {
+        last = Some(
+            store
+                .outbox_enqueue(OutboxKind::Event, "t", &payload(1000, 200 + i))
+                .expect("event"),
+        );
+    }
+    let last = last.expect("last");
+    assert_eq!(last.pressure, Pressure::Critical);
+    let s = store.outbox_stats().expect("stats");
+    assert_eq!((s.photos, s.events, s.event_bytes), (0, 11, 11_000));
+    assert_eq!(s.pressure, Pressure::Critical);
+    assert_eq!(s.evicted_photos, 8);
+    assert!(s.bytes > s.quota_bytes);
+    // No photo fits now.
+    assert_eq!(
+        store
+            .outbox_enqueue(OutboxKind::Photo, "t", &payload(10, 1))
+            .expect("photo")
+            .id,
+        None
+    );
+    // Alarms are still accepted (never dropped) under Critical.
+    assert!(store
+        .outbox_enqueue(OutboxKind::Alarm, "t", &payload(100, 1))
+        .expect("alarm")
+        .id
+        .is_some());
+
+    // Draining: the link acks in order, pressure falls back.
+    let items = store.outbox_peek(None, 100).expect("peek");
+    // 11 100 bytes; two acks leave 9 100 (91 %: Warn), two more 7 100.
+    for it in items.iter().take(2) {
+        assert!(store.outbox_ack(it.id).expect("ack"));
+    }
+    assert_eq!(store.outbox_pressure(), Pressure::Warn);
+    for it in items.iter().skip(2).take(2) {
+        store.outbox_ack(it.id).expect("ack");
+    }
+    assert_eq!(store.outbox_pressure(), Pressure::Normal);
+
+    // Totals survive a reopen.
+    let before = store.outbox_stats().expect("stats");
+    drop(store);
+    let store = open_with_quota(&dir, 10_000);
+    let after = store.outbox_stats().expect("stats");
+    assert_eq!(
+        (after.depth, after.bytes, after.events, after.photos),
+        (before.depth, before.bytes, before.events, before.photos)
+    );
+}
+
+#[test]
+fn finished_events_enter_the_outbox_under_quota_pressure() {
+    use gate_proto::messages::*;
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 2_000);
+    for i in 0..3 {
+        store
+            .outbox_enqueue(OutboxKind::Photo, "t", &payload(600, i))
+            .expect("photo");
+    }
+    let ev = LaneEvent {
+        schema: EVENT_SCHEMA.into(),
+        event_id: gate_store::new_event_id(),
+        seq: 0,
+        site: "HK".into(),
+        lane: "L01".into(),
+        direction: Direction::Exit,
+        arrived_at: "2026-11-27T10:00:00.000Z".into(),
+        decided_at: "2026-11-27T10:00:05.000Z".into(),
+        finished_at: "2026-11-27T10:00:30.000Z".into(),
+        vehicle: None,
+        trailer: None,
+        containers: vec![],
+        eseal: None,
+        weight: None,
+        gate_pass: None,
+        decision: EventDecision {
+            result: DecisionResult::Hold,
+            reasons: vec![Reason::H01],
+            by: DecidedBy::Local,
+            officer: None,
+            offline: true,
+            whitelist_version: 0,
+        },
+        outcome: Outcome::Held,
+        photos: vec![],
+        clock_synced: true,
+        led_text: Some("x".repeat(600)),
+        note: None,
+    };
+    let f = store
+        .journal_finish(&ev, "gate/v1/HK/L01/event")
+        .expect("finish");
+    assert!(f.outbox_id.is_some());
+    let s = store.outbox_stats().expect("stats");
+    assert_eq!(s.events, 1);
+    assert!(s.photos < 3, "a photo was evicted for the event");
+    assert!(s.bytes <= 2_000);
+}
