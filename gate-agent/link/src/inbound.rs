@@ -77,7 +77,7 @@ pub(crate) async fn run(
 async fn init(shared: &Arc<Shared>) {
     let sink = shared.whitelist.clone();
     match blocking(move || sink.version()).await {
-        Ok(v) => shared.wl.send_modify(|w| {
+        Ok(v) => shared.update_wl(|w| {
             w.version = v;
             w.resync = v == 0;
             w.known = true;
@@ -85,7 +85,7 @@ async fn init(shared: &Arc<Shared>) {
         Err(e) => {
             error!("whitelist version unreadable: {e}");
             shared.note_error(format!("whitelist version: {e}"));
-            shared.wl.send_modify(|w| {
+            shared.update_wl(|w| {
                 w.resync = true;
                 w.known = true;
             });
@@ -136,7 +136,7 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
             have,
             "whitelist delta does not follow the current version: resync"
         );
-        shared.wl.send_modify(|w| w.resync = true);
+        shared.update_wl(|w| w.resync = true);
         return Handled::Ack;
     }
     let sink = shared.whitelist.clone();
@@ -144,7 +144,7 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
     match blocking(move || sink.apply(&batch)).await {
         Ok(ApplyOutcome::Applied { version }) => {
             info!(version, "whitelist applied");
-            shared.wl.send_modify(|w| {
+            shared.update_wl(|w| {
                 w.version = version;
                 w.resync = false;
                 w.progress += 1;
@@ -156,13 +156,13 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
             count,
         }) => {
             debug!(version, have, count, "snapshot chunk stored");
-            shared.wl.send_modify(|w| w.progress += 1);
+            shared.update_wl(|w| w.progress += 1);
         }
         Ok(ApplyOutcome::Stale { have }) => {
-            shared.wl.send_modify(|w| w.version = have);
+            shared.update_wl(|w| w.version = have);
         }
         Ok(ApplyOutcome::NeedResync { have }) => {
-            shared.wl.send_modify(|w| {
+            shared.update_wl(|w| {
                 w.version = have;
                 w.resync = true;
             });
@@ -170,7 +170,7 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
         Err(e) => {
             error!(version, "whitelist apply failed: {e}");
             store_failure(shared, format!("whitelist batch {version} not applied: {e}")).await;
-            shared.wl.send_modify(|w| w.resync = true);
+            shared.update_wl(|w| w.resync = true);
             return Handled::Retry;
         }
     }

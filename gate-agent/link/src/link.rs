@@ -167,6 +167,17 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl Shared {
+    /// Change the whitelist sync state (inbound task) and mirror it in the
+    /// link state.
+    pub(crate) fn update_wl(&self, f: impl FnOnce(&mut WlState)) {
+        self.wl.send_modify(f);
+        let w = *self.wl.borrow();
+        self.state.send_modify(|s| {
+            s.whitelist_version = w.version;
+            s.whitelist_out_of_date = w.resync;
+        });
+    }
+
     pub(crate) fn note_error(&self, e: String) {
         self.state.send_modify(|s| s.last_error = Some(e));
     }
@@ -848,10 +859,6 @@ impl<'a> Conn<'a> {
 
     fn on_wl(&mut self, new: WlState, status_min: Duration, resync_every: Duration) {
         let old = std::mem::replace(&mut self.wl, new);
-        self.shared.state.send_modify(|s| {
-            s.whitelist_version = new.version;
-            s.whitelist_out_of_date = new.resync;
-        });
         if new.version != old.version || new.known != old.known {
             self.status_soon(status_min);
         }

@@ -72,9 +72,12 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\n{extra}\nallow_anonymous true\n\
+                // `user root`: when the tests run as root, mosquitto would
+                // otherwise drop to its own user and could not write its
+                // database or log in the (root-owned) temp dir.
+                "user root\nlistener {port} 127.0.0.1\n{extra}\nallow_anonymous true\n\
                  persistence true\npersistence_location {dir}/\nautosave_interval 1\n\
-                 max_queued_messages 1000000\nset_tcp_nodelay true\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 0\nset_tcp_nodelay true\n\
                  log_dest file {dir}/mosquitto.log\n",
                 port = self.port,
                 extra = self.extra,
@@ -140,31 +143,31 @@ impl Collector {
         let connected = Arc::new(Mutex::new(false));
         let (inb, conn) = (inbox.clone(), connected.clone());
         let task = tokio::spawn(async move {
+            // One event loop for ever: after an error it reconnects on the
+            // next poll, and packets it had already read before the error
+            // are still delivered (a new event loop would lose them).
+            let (client, mut el) = AsyncClient::new(o, 1024);
             loop {
-                let (client, mut el) = AsyncClient::new(o.clone(), 1024);
-                loop {
-                    match el.poll().await {
-                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                            for f in &filters {
-                                let _ = client.subscribe(f.clone(), QoS::AtLeastOnce).await;
-                            }
-                        }
-                        Ok(Event::Incoming(Packet::SubAck(_))) => {
-                            *conn.lock().unwrap() = true;
-                        }
-                        Ok(Event::Incoming(Packet::Publish(p))) => {
-                            inb.lock()
-                                .unwrap()
-                                .push((p.topic.clone(), p.payload.to_vec(), p.retain));
-                        }
-                        Ok(_) => {}
-                        Err(_) => {
-                            *conn.lock().unwrap() = false;
-                            break;
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        for f in &filters {
+                            let _ = client.try_subscribe(f.clone(), QoS::AtLeastOnce);
                         }
                     }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        *conn.lock().unwrap() = true;
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        inb.lock()
+                            .unwrap()
+                            .push((p.topic.clone(), p.payload.to_vec(), p.retain));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        *conn.lock().unwrap() = false;
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(30)).await;
             }
         });
         Collector {
