@@ -1,1 +1,15 @@
-//! (being written)
+//! The lane simulator: every lane device over its real protocol (the I/O
+//! board runs the real firmware core), truck physics, the platform side of
+//! the MQTT contract, an embedded broker, scenarios and their runner.
+//!
+//! Layer: test and demo tooling around the product; the agent it drives is
+//! the real `gate-agent`, unchanged.
+pub mod clock;
+pub mod physics;
+pub mod broker;
+pub mod fixture;
+pub mod platform;
+pub mod scenario;
+pub mod devices;
+pub mod lane;
+pub mod runner;

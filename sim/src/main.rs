@@ -1,0 +1,156 @@
+//! `gate-sim`: the lane simulator. Thin: parse arguments, call the runner.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use clap::{Parser, Subcommand};
+use sim::broker::BrokerAddr;
+use sim::runner::{self, RunOptions};
+use sim::scenario::Scenario;
+
+/// Customs lane simulator: devices, platform and a real gate-agent.
+#[derive(Parser, Debug)]
+#[command(name = "gate-sim", version, about)]
+struct Args {
+    /// Use this MQTT broker (mqtt://HOST:PORT) instead of an embedded one.
+    #[arg(long, global = true, value_name = "URL")]
+    broker: Option<String>,
+    /// Run N independent lanes in one process (a whole port).
+    #[arg(long, global = true, default_value_t = 1)]
+    lanes: usize,
+    /// Override the scenario's time scale (lane seconds per real second).
+    #[arg(long, global = true)]
+    time_scale: Option<f64>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Bring up a demo lane (broker, devices, platform, gate-agent) and show
+    /// one line per truck, then a summary.
+    Demo,
+    /// Run a scenario to its end, check every expectation; exit 1 on failure.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// Write a machine-readable report (JSON).
+        #[arg(long, value_name = "OUT.json")]
+        report: Option<PathBuf>,
+        /// Print one line per truck as it happens.
+        #[arg(long)]
+        live: bool,
+    },
+    /// Serve only the devices and the platform of a scenario (for an agent
+    /// started by hand); prints the endpoints and an agent configuration.
+    Devices {
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// Write the matching gate-agent configuration here.
+        #[arg(long, value_name = "FILE")]
+        agent_config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gate-sim: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("gate-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<bool> {
+    let broker = match &args.broker {
+        Some(u) => Some(BrokerAddr::parse(u).map_err(|e| anyhow!("--broker: {e}"))?),
+        None => None,
+    };
+    let mut opts = RunOptions {
+        broker,
+        live: true,
+        time_scale: args.time_scale,
+        lane_override: None,
+    };
+    match args.cmd {
+        Cmd::Demo => {
+            let s = runner::demo_scenario()?;
+            println!(
+                "gate-sim demo: {} — {} trucks at {} {}, time x{}",
+                s.scenario.name,
+                s.trucks.len(),
+                s.lane.site,
+                s.lane.lane,
+                opts.time_scale.unwrap_or(s.lane.time_scale)
+            );
+            let reports = runner::run(&s, &opts, args.lanes).await?;
+            print!("{}", runner::summary(&reports));
+            Ok(reports.iter().all(|r| r.passed))
+        }
+        Cmd::Run {
+            scenario,
+            report,
+            live,
+        } => {
+            let s = Scenario::load(&scenario).map_err(|e| anyhow!("{e}"))?;
+            opts.live = live;
+            let reports = runner::run(&s, &opts, args.lanes).await?;
+            print!("{}", runner::summary(&reports));
+            if let Some(path) = report {
+                runner::write_report(&path, &reports)?;
+            }
+            Ok(reports.iter().all(|r| r.passed))
+        }
+        Cmd::Devices {
+            scenario,
+            agent_config,
+        } => {
+            let s = Scenario::load(&scenario).map_err(|e| anyhow!("{e}"))?;
+            let (_embedded, addr) = runner::broker(&opts)?;
+            let scale = opts.time_scale.unwrap_or(s.lane.time_scale);
+            let clock = sim::clock::SimClock::new(scale).map_err(|e| anyhow!("{e}"))?;
+            let lane = sim::lane::SimLane::spawn(runner::lane_config(&s), clock).await?;
+            let fixture = sim::fixture::Fixture::from_scenario(&s, gate_proto::time::now_unix_ms())
+                .map_err(|e| anyhow!("{e}"))?;
+            let _platform = sim::platform::Platform::start(
+                addr.clone(),
+                &s.lane.site,
+                fixture,
+                sim::platform::PlatformKey::test_key(),
+            )
+            .await?;
+            println!("broker: mqtt://{}:{}", addr.host, addr.port);
+            println!("{}", serde_json::to_string_pretty(lane.endpoints())?);
+            let dir = std::env::current_dir()?;
+            let text =
+                runner::agent_config(&s, &s.lane.lane, lane.endpoints(), &addr, &dir, scale)?;
+            match agent_config {
+                Some(p) => {
+                    std::fs::write(&p, text)?;
+                    println!("agent configuration written to {}", p.display());
+                }
+                None => println!("\n{text}"),
+            }
+            println!("serving; Ctrl-C to stop");
+            tokio::signal::ctrl_c().await?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,773 @@
+//! The scenario runner: brings up a broker (embedded, or a given one behind a
+//! relay that can be cut), the simulated lane devices, the simulated
+//! platform and a real `gate-agent` (in-process, over the real protocols),
+//! plays the scenario's timeline, and checks every truck's event against its
+//! expectation.
+//!
+//! The agent is configured exactly as a lane computer would be: a generated
+//! TOML configuration naming the devices' TCP ports / serial lines, the
+//! register profiles under `config/profiles/` and the platform's public key.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use gate_proto::messages::{LaneEvent, Outcome, Reason};
+use serde::Serialize;
+
+use crate::broker::{BrokerAddr, BrokerRelay, EmbeddedBroker};
+use crate::clock::SimClock;
+use crate::devices::camera::CameraPosition;
+use crate::fixture::Fixture;
+use crate::lane::{DeviceId, Endpoints, LaneConfig, SimLane};
+use crate::platform::{CommandRequest, Platform, PlatformConfig, PlatformKey, PlatformReport};
+use crate::scenario::{self, CommandVia, FaultKind, Scenario, Timed, Transport};
+
+/// The register profiles the agent uses for the simulator's devices, embedded
+/// so a run needs no files beside the binary.
+pub const PROFILES: &[(&str, &str)] = &[
+    (
+        "wb-f32-cdab.toml",
+        include_str!("../../config/profiles/wb-f32-cdab.toml"),
+    ),
+    (
+        "wb-i32-scaled.toml",
+        include_str!("../../config/profiles/wb-i32-scaled.toml"),
+    ),
+    (
+        "rfid-etag.toml",
+        include_str!("../../config/profiles/rfid-etag.toml"),
+    ),
+    (
+        "rfid-eseal.toml",
+        include_str!("../../config/profiles/rfid-eseal.toml"),
+    ),
+];
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A real broker (`--broker`); None: an embedded one.
+    pub broker: Option<BrokerAddr>,
+    /// Print one line per truck as its event reaches the platform.
+    pub live: bool,
+    /// Override the scenario's time scale.
+    pub time_scale: Option<f64>,
+    /// Lane id suffix for `--lanes N` (None: the scenario's lane id).
+    pub lane_override: Option<String>,
+}
+
+/// Per truck: what was expected and what happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct TruckResult {
+    pub truck: String,
+    pub plate: String,
+    pub expected: scenario::Expect,
+    pub event_id: Option<String>,
+    pub seq: Option<u64>,
+    pub decision: Option<String>,
+    pub reasons: Vec<Reason>,
+    pub outcome: Option<Outcome>,
+    pub ok: bool,
+    pub problems: Vec<String>,
+}
+
+/// The machine-readable report of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub lane: String,
+    pub passed: bool,
+    pub trucks: Vec<TruckResult>,
+    pub platform: PlatformReport,
+    pub violations: Vec<String>,
+    pub problems: Vec<String>,
+    pub lane_seconds: f64,
+}
+
+fn norm(p: &str) -> String {
+    p.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The simulator's lane configuration for a scenario.
+pub fn lane_config(s: &Scenario) -> LaneConfig {
+    use crate::devices::weighbridge::{WbProtocol, WeighbridgeConfig};
+    let mut c = LaneConfig {
+        name: s.lane.lane.clone(),
+        seed: s.scenario.seed,
+        ..LaneConfig::default()
+    };
+    c.board.rtu = s.lane.board.transport == Transport::Serial;
+    c.board.rtu_unit_id = s.lane.board.unit;
+    let proto = match s.lane.weighbridge.profile {
+        scenario::WbProfile::F32Cdab => WbProtocol::F32Cdab,
+        scenario::WbProfile::I32Scaled => WbProtocol::I32Scaled,
+        scenario::WbProfile::Toledo => WbProtocol::Toledo,
+        scenario::WbProfile::Xk3190 => WbProtocol::Xk3190,
+    };
+    c.weighbridges = vec![WeighbridgeConfig::new("wb", proto)];
+    if !s.lane.etag_reader {
+        c.etag_reader = None;
+    }
+    if !s.lane.eseal_reader {
+        c.eseal_reader = None;
+    }
+    c.cameras
+        .retain(|p, _| s.lane.cameras.iter().any(|sc| camera_pos(*sc) == *p));
+    c
+}
+
+fn camera_pos(c: scenario::Camera) -> CameraPosition {
+    match c {
+        scenario::Camera::PlateFront => CameraPosition::PlateFront,
+        scenario::Camera::PlateRear => CameraPosition::PlateRear,
+        scenario::Camera::ContainerFront => CameraPosition::ContainerFront,
+        scenario::Camera::ContainerBack => CameraPosition::ContainerBack,
+    }
+}
+
+fn device_id(d: scenario::Device) -> DeviceId {
+    match d {
+        scenario::Device::Board => DeviceId::Board,
+        scenario::Device::Weighbridge => DeviceId::Weighbridge(None),
+        scenario::Device::EtagReader => DeviceId::EtagReader,
+        scenario::Device::EsealReader => DeviceId::EsealReader,
+        other => match other.camera() {
+            Some(c) => DeviceId::Camera(camera_pos(c)),
+            None => DeviceId::Board,
+        },
+    }
+}
+
+/// The agent's configuration (TOML text) for a lane of the simulator.
+pub fn agent_config(
+    s: &Scenario,
+    lane_id: &str,
+    ep: &Endpoints,
+    broker: &BrokerAddr,
+    dir: &Path,
+    time_scale: f64,
+) -> Result<String> {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let q = |p: &Path| format!("{:?}", p.display().to_string());
+    writeln!(
+        t,
+        "# Generated by gate-sim for scenario `{}`.",
+        s.scenario.name
+    )?;
+    writeln!(t, "[lane]\nsite = {:?}\nlane = {:?}", s.lane.site, lane_id)?;
+    writeln!(
+        t,
+        "direction = {:?}\ntime_scale = {time_scale}\n",
+        format!("{:?}", s.lane.direction).to_lowercase()
+    )?;
+    writeln!(t, "[store]\npath = {}\n", q(&dir.join("lane.db")))?;
+    writeln!(
+        t,
+        "[platform]\nbroker = \"mqtt://{}:{}\"\nstatus_interval_s = 5\nkeys = {{ {:?} = {:?} }}\n",
+        broker.host,
+        broker.port,
+        PlatformKey::test_key().kid(),
+        PlatformKey::test_public_b64()
+    )?;
+    writeln!(t, "[control]\nsocket = {}\n", q(&dir.join("control.sock")))?;
+    writeln!(t, "[clock]\nassume_synced = true\n")?;
+    writeln!(
+        t,
+        "[policy]\nweight_tolerance_pct = {}\nfocus_action = {:?}\n",
+        s.agent.weight_tolerance_pct,
+        format!("{:?}", s.agent.focus_action).to_lowercase()
+    )?;
+    writeln!(
+        t,
+        "[policy.scale]\nmax_kg = {}\ndivision_kg = {}\n",
+        s.lane.weighbridge.capacity_kg, s.lane.weighbridge.division_kg
+    )?;
+    writeln!(
+        t,
+        "[devices]\nprofiles_dir = {}\n",
+        q(&dir.join("profiles"))
+    )?;
+    // Buses.
+    match (&ep.board_rtu, s.lane.board.transport) {
+        (Some(path), Transport::Serial) => writeln!(
+            t,
+            "[[devices.buses]]\nname = \"board\"\nrtu = {{ path = {}, baud = 19200 }}\n",
+            q(path)
+        )?,
+        _ => writeln!(
+            t,
+            "[[devices.buses]]\nname = \"board\"\ntcp = \"{}\"\n",
+            ep.board_tcp
+        )?,
+    }
+    writeln!(
+        t,
+        "[devices.board]\nbus = \"board\"\nunit_id = {}\n",
+        s.lane.board.unit
+    )?;
+    if let Some(wb) = ep.weighbridges.first() {
+        if let Some(addr) = wb.tcp {
+            writeln!(t, "[[devices.buses]]\nname = \"wb\"\ntcp = \"{addr}\"\n")?;
+            writeln!(
+                t,
+                "[devices.weighbridge]\nmodbus = {{ bus = \"wb\", unit_id = 1, profile = {:?} }}\nstability = {{ division_kg = {} }}\n",
+                s.lane.weighbridge.profile.as_str(),
+                s.lane.weighbridge.division_kg
+            )?;
+        } else if let Some(path) = &wb.serial {
+            writeln!(
+                t,
+                "[devices.weighbridge]\nascii = {{ port = {{ path = {}, baud = 9600 }}, protocol = {:?}, checksum = true }}\nstability = {{ division_kg = {} }}\n",
+                q(path),
+                s.lane.weighbridge.profile.as_str(),
+                s.lane.weighbridge.division_kg
+            )?;
+        }
+    }
+    let mut roles = String::from("[roles]\n");
+    for (name, addr, kind, profile) in [
+        ("etag-reader", ep.etag_reader, "e-tag", "rfid-etag"),
+        ("eseal-reader", ep.eseal_reader, "e-seal", "rfid-eseal"),
+    ] {
+        if let Some(addr) = addr {
+            writeln!(
+                t,
+                "[[devices.buses]]\nname = \"{name}\"\ntcp = \"{addr}\"\n"
+            )?;
+            writeln!(
+                t,
+                "[[devices.rfid]]\nname = \"{name}\"\nkind = \"{kind}\"\nbus = \"{name}\"\nunit_id = 1\nprofile = \"{profile}\"\n"
+            )?;
+            let role = if kind == "e-tag" { "etag" } else { "eseal" };
+            writeln!(roles, "{role} = \"{name}\"")?;
+        }
+    }
+    for (pos, url) in &ep.cameras {
+        let role = match pos {
+            CameraPosition::PlateFront => "plate_front",
+            CameraPosition::PlateRear => "plate_rear",
+            CameraPosition::ContainerFront => "container_front",
+            CameraPosition::ContainerBack => "container_back",
+        };
+        writeln!(
+            t,
+            "[[devices.cameras]]\nname = \"{role}\"\nsnapshot_url = \"{url}/snapshot.jpg\"\nrecognition_url = \"{url}/recognition\"\n"
+        )?;
+        writeln!(roles, "{role} = \"{role}\"")?;
+    }
+    t.push_str(&roles);
+    Ok(t)
+}
+
+/// One lane of a run.
+pub struct LaneRun {
+    pub scenario: Scenario,
+    pub lane_id: String,
+    pub sim: SimLane,
+    pub platform: Platform,
+    pub agent: gate_agent::runtime::AgentHandle,
+    pub relay: BrokerRelay,
+    pub dir: tempfile::TempDir,
+    pub clock: SimClock,
+}
+
+/// Start everything for one lane (broker already running).
+pub async fn start_lane(s: &Scenario, broker: &BrokerAddr, opts: &RunOptions) -> Result<LaneRun> {
+    let scale = opts.time_scale.unwrap_or(s.lane.time_scale);
+    let lane_id = opts
+        .lane_override
+        .clone()
+        .unwrap_or_else(|| s.lane.lane.clone());
+    let clock = SimClock::new(scale).map_err(|e| anyhow!("time scale: {e}"))?;
+    let mut lc = lane_config(s);
+    lc.name = lane_id.clone();
+    let sim = SimLane::spawn(lc, clock.clone())
+        .await
+        .context("starting the simulated devices")?;
+    let start_ms = gate_proto::time::now_unix_ms();
+    let fixture =
+        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
+    let mut pc = PlatformConfig::new(broker.clone(), &s.lane.site, PlatformKey::test_key());
+    pc.records_per_chunk = s.platform.records_per_chunk;
+    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
+    pc.expect_first_seq = s.platform.expect_first_seq;
+    pc.client_id = Some(format!("platform-sim-{}-{lane_id}", s.lane.site));
+    let platform = Platform::start_with(pc, fixture)
+        .await
+        .context("starting the platform")?;
+    let relay = BrokerRelay::start(broker).context("starting the broker relay")?;
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(&profiles)?;
+    for (name, text) in PROFILES {
+        std::fs::write(profiles.join(name), text)?;
+    }
+    let text = agent_config(
+        s,
+        &lane_id,
+        sim.endpoints(),
+        &relay.broker_addr(),
+        dir.path(),
+        scale,
+    )?;
+    let cfg_path = dir.path().join("lane.toml");
+    std::fs::write(&cfg_path, &text)?;
+    let cfg = gate_agent::config::Config::load(&cfg_path).map_err(|errs| {
+        anyhow!(
+            "generated agent configuration is invalid:\n{}",
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let agent = gate_agent::runtime::start(cfg, &cfg_path)
+        .await
+        .context("starting gate-agent")?;
+    Ok(LaneRun {
+        scenario: s.clone(),
+        lane_id,
+        sim,
+        platform,
+        agent,
+        relay,
+        dir,
+        clock,
+    })
+}
+
+/// Run a scenario to its end on one lane.
+pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> {
+    let s = run.scenario.clone();
+    // The agent asks for a snapshot at start; wait until it decides with it.
+    let want = s.whitelist.version;
+    let t0 = std::time::Instant::now();
+    loop {
+        if run.agent.view.borrow().whitelist_version >= want {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(anyhow!(
+                "the agent did not receive whitelist version {want} within 30 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base_ms = run.clock.now_ms();
+    let lane_s = |c: &SimClock| (c.now_ms().saturating_sub(base_ms)) as f64 / 1000.0;
+    let mut printed: BTreeSet<String> = BTreeSet::new();
+    let mut problems = Vec::new();
+    let start_unix = gate_proto::time::now_unix_ms();
+    let timeline = s.timeline();
+    let end_s = s.end_s();
+    let mut idx = 0;
+    let mut hold_since: Option<f64> = None;
+    loop {
+        let now_s = lane_s(&run.clock);
+        while idx < timeline.len() && timeline[idx].at_s <= now_s {
+            if let Err(e) = play(&mut run, &s, timeline[idx].what, start_unix).await {
+                problems.push(format!("{}: {e:#}", timeline[idx].what));
+            }
+            idx += 1;
+        }
+        // A held truck whose driver is told to back out (no officer comes):
+        // after 60 lane seconds in hold with nothing scheduled soon.
+        let state = run.agent.view.borrow().state.clone();
+        if state == "hold" {
+            let since = *hold_since.get_or_insert(now_s);
+            let next_cmd = timeline[idx..]
+                .iter()
+                .any(|t| matches!(t.what, Timed::Command(_)) && t.at_s < now_s + 30.0);
+            if now_s - since > 60.0 && !next_cmd {
+                run.sim.reverse_held();
+                hold_since = None;
+            }
+        } else {
+            hold_since = None;
+        }
+        if opts.live {
+            print_new(&run, &mut printed, &s);
+        }
+        let done = idx >= timeline.len()
+            && run.platform.events().len() >= s.trucks.len()
+            && state == "idle";
+        if done || now_s > end_s {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the outbox drain.
+    let t1 = std::time::Instant::now();
+    while run.platform.events().len() < s.trucks.len() && t1.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if opts.live {
+        print_new(&run, &mut printed, &s);
+    }
+    let lane_seconds = lane_s(&run.clock);
+    let report = check(&run, &s, problems, lane_seconds);
+    let LaneRun {
+        sim,
+        platform,
+        agent,
+        ..
+    } = run;
+    agent.shutdown().await.ok();
+    platform.shutdown().await;
+    sim.shutdown().await;
+    Ok(report)
+}
+
+async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> Result<()> {
+    match what {
+        Timed::Truck(i) => {
+            run.sim
+                .add_truck(s.trucks[i].to_spec())
+                .map(|_| ())
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        Timed::Delta(i) => {
+            run.platform
+                .publish_delta(s.whitelist.deltas[i].to_delta(start_unix))
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        Timed::FaultStart(i) | Timed::FaultEnd(i) => {
+            let f = &s.faults[i];
+            let on = matches!(what, Timed::FaultStart(_));
+            match f.kind {
+                FaultKind::BrokerDown => run.relay.set_down(on),
+                FaultKind::CameraDark => {
+                    let cam = f
+                        .device
+                        .and_then(|d| d.camera())
+                        .context("camera_dark needs a camera device")?;
+                    run.sim
+                        .camera_dark(camera_pos(cam), on)
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+                FaultKind::DeviceOffline | FaultKind::DeviceTimeout => {
+                    let dev = f.device.context("device fault without a device")?;
+                    let mode = match (on, f.kind) {
+                        (false, _) => lane_io_host::FaultMode::Normal,
+                        (true, FaultKind::DeviceOffline) => lane_io_host::FaultMode::Offline,
+                        _ => lane_io_host::FaultMode::Silent,
+                    };
+                    run.sim
+                        .set_fault(&device_id(dev), mode)
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+            }
+        }
+        Timed::Command(i) => {
+            let c = &s.commands[i];
+            match c.via {
+                CommandVia::Platform => {
+                    let mut req = CommandRequest::new(&run.lane_id, c.kind);
+                    if let Some(o) = &c.officer {
+                        req = req.officer(o);
+                    }
+                    if let Some(n) = &c.note {
+                        req = req.note(n);
+                    }
+                    if let Some(d) = c.device {
+                        req = req.device(d.as_str());
+                    }
+                    run.platform
+                        .send_command(req)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+                CommandVia::Officer => {
+                    use gate_core::lane::{OfficerAction, OfficerKind};
+                    use gate_proto::messages::CommandKind as K;
+                    let kind = match c.kind {
+                        K::Raise => OfficerKind::Raise,
+                        K::Lower => OfficerKind::Lower,
+                        K::Release => OfficerKind::Release,
+                        K::Hold => OfficerKind::Hold,
+                        K::Regather => OfficerKind::Regather,
+                        other => return Err(anyhow!("{other:?} is not an officer action")),
+                    };
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let action = OfficerAction {
+                        officer: c.officer.clone().unwrap_or_else(|| "OFFICER".into()),
+                        note: c.note.clone(),
+                        kind,
+                    };
+                    run.agent
+                        .officer
+                        .send(gate_agent::runtime::OfficerRequest { action, reply: tx })
+                        .await
+                        .map_err(|_| anyhow!("agent stopped"))?;
+                    let (ok, detail) = tokio::time::timeout(Duration::from_secs(10), rx).await??;
+                    if ok != c.expect_ok {
+                        return Err(anyhow!(
+                            "officer {:?}: ok={ok} ({detail}), expected ok={}",
+                            c.kind,
+                            c.expect_ok
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_new(run: &LaneRun, printed: &mut BTreeSet<String>, s: &Scenario) {
+    let mut evs = run.platform.events();
+    evs.sort_by_key(|e| e.seq);
+    for e in evs {
+        if !printed.insert(e.event_id.clone()) {
+            continue;
+        }
+        println!("{}", line(&e, s, &run.lane_id));
+    }
+}
+
+/// One readable line per truck.
+pub fn line(e: &LaneEvent, _s: &Scenario, lane: &str) -> String {
+    let plate = e
+        .vehicle
+        .as_ref()
+        .and_then(|v| v.plate.clone())
+        .unwrap_or_else(|| "(unread)".into());
+    let reasons: Vec<&str> = e.decision.reasons.iter().map(|r| r.as_str()).collect();
+    let arrived = gate_proto::time::parse_unix_ms(&e.arrived_at).unwrap_or(0);
+    let decided = gate_proto::time::parse_unix_ms(&e.decided_at).unwrap_or(0);
+    let finished = gate_proto::time::parse_unix_ms(&e.finished_at).unwrap_or(0);
+    let weight = e
+        .weight
+        .as_ref()
+        .map(|w| format!("{:>6.0} kg", w.gross_kg))
+        .unwrap_or_else(|| "     - kg".into());
+    format!(
+        "{lane} #{:<3} {:<10} {:<8} {:<12} {:<10} {weight}  decided after {:>5.1} s, done after {:>5.1} s  wl v{}{}",
+        e.seq,
+        plate,
+        format!("{:?}", e.decision.result).to_uppercase(),
+        reasons.join(","),
+        format!("{:?}", e.outcome).to_lowercase(),
+        (decided - arrived) as f64 / 1000.0,
+        (finished - arrived) as f64 / 1000.0,
+        e.decision.whitelist_version,
+        if e.decision.offline { " OFFLINE" } else { "" },
+    )
+}
+
+/// Match events to trucks (by plate, then in order) and compare.
+fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f64) -> RunReport {
+    let mut events = run.platform.events();
+    events.sort_by_key(|e| e.seq);
+    let mut used = vec![false; events.len()];
+    let mut results = Vec::new();
+    let mut unmatched = Vec::new();
+    for (i, t) in s.trucks.iter().enumerate() {
+        let want = norm(&t.plate);
+        let found = events.iter().enumerate().position(|(j, e)| {
+            !used[j]
+                && e.vehicle
+                    .as_ref()
+                    .and_then(|v| v.plate.as_deref())
+                    .map(norm)
+                    .as_deref()
+                    == Some(want.as_str())
+        });
+        match found {
+            Some(j) => {
+                used[j] = true;
+                results.push((i, Some(j)));
+            }
+            None => {
+                unmatched.push(results.len());
+                results.push((i, None));
+            }
+        }
+    }
+    // Trucks whose plate was not read: the remaining events, in order.
+    let mut rest = (0..events.len()).filter(|j| !used[*j]);
+    for k in unmatched {
+        if let Some(j) = rest.next() {
+            results[k].1 = Some(j);
+        }
+    }
+    let trucks: Vec<TruckResult> = results
+        .into_iter()
+        .map(|(i, j)| {
+            let t = &s.trucks[i];
+            let id = if t.id.is_empty() {
+                format!("truck-{}", i + 1)
+            } else {
+                t.id.clone()
+            };
+            let mut r = TruckResult {
+                truck: id,
+                plate: t.plate.clone(),
+                expected: t.expect.clone(),
+                event_id: None,
+                seq: None,
+                decision: None,
+                reasons: Vec::new(),
+                outcome: None,
+                ok: false,
+                problems: Vec::new(),
+            };
+            match j.map(|j| &events[j]) {
+                None => r.problems.push("no event reached the platform".into()),
+                Some(e) => {
+                    r.event_id = Some(e.event_id.clone());
+                    r.seq = Some(e.seq);
+                    r.decision = Some(format!("{:?}", e.decision.result).to_lowercase());
+                    r.reasons = e.decision.reasons.clone();
+                    r.outcome = Some(e.outcome);
+                    if e.decision.result != t.expect.decision {
+                        r.problems.push(format!(
+                            "decision {:?}, expected {:?}",
+                            e.decision.result, t.expect.decision
+                        ));
+                    }
+                    let want: BTreeSet<Reason> = t.expect.reasons.iter().copied().collect();
+                    let got: BTreeSet<Reason> = e.decision.reasons.iter().copied().collect();
+                    if !want.is_subset(&got) {
+                        r.problems.push(format!(
+                            "reasons {:?}, expected {:?}",
+                            e.decision.reasons, t.expect.reasons
+                        ));
+                    }
+                    if e.outcome != t.expect.outcome {
+                        r.problems.push(format!(
+                            "outcome {:?}, expected {:?}",
+                            e.outcome, t.expect.outcome
+                        ));
+                    }
+                    if let Some(by) = t.expect.by {
+                        if e.decision.by != by {
+                            r.problems
+                                .push(format!("decided by {:?}, expected {by:?}", e.decision.by));
+                        }
+                    }
+                    if let Some(off) = t.expect.offline {
+                        if e.decision.offline != off {
+                            r.problems
+                                .push(format!("offline {}, expected {off}", e.decision.offline));
+                        }
+                    }
+                    if let Some(p) = &t.expect.gate_pass {
+                        if e.gate_pass.as_deref() != Some(p.as_str()) {
+                            r.problems
+                                .push(format!("gate pass {:?}, expected {p}", e.gate_pass));
+                        }
+                    }
+                }
+            }
+            r.ok = r.problems.is_empty();
+            r
+        })
+        .collect();
+    let platform = run.platform.report();
+    problems.extend(platform.problems());
+    let violations: Vec<String> = run
+        .sim
+        .violations()
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect();
+    let passed = trucks.iter().all(|t| t.ok) && problems.is_empty() && violations.is_empty();
+    RunReport {
+        scenario: s.scenario.name.clone(),
+        lane: run.lane_id.clone(),
+        passed,
+        trucks,
+        platform,
+        violations,
+        problems,
+        lane_seconds,
+    }
+}
+
+/// Start the broker a run uses: the given one, or an embedded one.
+pub fn broker(opts: &RunOptions) -> Result<(Option<EmbeddedBroker>, BrokerAddr)> {
+    match &opts.broker {
+        Some(b) => Ok((None, b.clone())),
+        None => {
+            let b = EmbeddedBroker::start(None).map_err(|e| anyhow!("embedded broker: {e}"))?;
+            let addr = b.broker_addr();
+            Ok((Some(b), addr))
+        }
+    }
+}
+
+/// Run a scenario on `lanes` independent lanes (ids `L01`.. when > 1).
+pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<RunReport>> {
+    let (_embedded, addr) = broker(opts)?;
+    let mut runs = Vec::new();
+    for n in 0..lanes.max(1) {
+        let mut o = opts.clone();
+        if lanes > 1 {
+            o.lane_override = Some(format!("{}-{}", s.lane.lane, n + 1));
+        }
+        let addr = addr.clone();
+        runs.push(async move {
+            let lr = start_lane(s, &addr, &o).await?;
+            run_lane(lr, &o).await
+        });
+    }
+    // The lanes run concurrently on this task (the platform client is not Send).
+    let mut out = Vec::new();
+    for r in futures_util::future::join_all(runs).await {
+        out.push(r?);
+    }
+    Ok(out)
+}
+
+/// Where the bundled scenarios are (for `demo`).
+pub const DEMO: &str = include_str!("../scenarios/demo.toml");
+
+pub fn demo_scenario() -> Result<Scenario> {
+    Scenario::parse(DEMO, "sim/scenarios/demo.toml").map_err(|e| anyhow!("{e}"))
+}
+
+/// Print a human summary of reports.
+pub fn summary(reports: &[RunReport]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for r in reports {
+        let ok = r.trucks.iter().filter(|t| t.ok).count();
+        let _ = writeln!(
+            s,
+            "\n{} lane {}: {}/{} trucks as expected, {} events, {} duplicates, {} gaps, {:.0} lane-seconds: {}",
+            r.scenario,
+            r.lane,
+            ok,
+            r.trucks.len(),
+            r.platform.events.len(),
+            r.platform.duplicates,
+            r.platform.gaps.len(),
+            r.lane_seconds,
+            if r.passed { "PASS" } else { "FAIL" }
+        );
+        for t in r.trucks.iter().filter(|t| !t.ok) {
+            let _ = writeln!(s, "  {} {}: {}", t.truck, t.plate, t.problems.join("; "));
+        }
+        for p in &r.problems {
+            let _ = writeln!(s, "  {p}");
+        }
+        for v in &r.violations {
+            let _ = writeln!(s, "  SAFETY VIOLATION: {v}");
+        }
+    }
+    s
+}
+
+/// Write a report file.
+pub fn write_report(path: &PathBuf, reports: &[RunReport]) -> Result<()> {
+    let text = serde_json::to_string_pretty(reports)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
