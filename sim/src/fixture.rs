@@ -333,10 +333,7 @@ impl Fixture {
 }
 
 fn check_unique(up: &Upserts) -> Result<(), FixtureError> {
-    fn keys<'a>(
-        kind: &'static str,
-        it: impl Iterator<Item = &'a str>,
-    ) -> Result<(), FixtureError> {
+    fn keys<'a>(kind: &'static str, it: impl Iterator<Item = &'a str>) -> Result<(), FixtureError> {
         let mut seen = std::collections::BTreeSet::new();
         for k in it {
             if k.is_empty() {
@@ -508,7 +505,10 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(Fixture::new("hk", 1), Err(FixtureError::BadSite("hk".into())));
+        assert_eq!(
+            Fixture::new("hk", 1),
+            Err(FixtureError::BadSite("hk".into()))
+        );
         assert_eq!(Fixture::new("HK", 0), Err(FixtureError::ZeroVersion));
         let dup = Upserts {
             vehicles: vec![veh("琼A12345"), veh("琼A12345")],

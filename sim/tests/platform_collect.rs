@@ -88,28 +88,66 @@ async fn platform_collects_dedups_and_reports_gaps_and_schema_errors() {
     let ev_topic = format!("gate/v1/{SITE}/{LANE}/event");
     let jpeg: &[u8] = b"\xff\xd8\xff\xe0 simulated plate photo \xff\xd9";
 
-    publish(&lane, &format!("gate/v1/{SITE}/{LANE}/status"), br#"{"state":"online","whitelist_version":1}"#.to_vec(), true).await;
-    publish(&lane, &format!("gate/v1/{SITE}/{LANE}/photo/01JEV1/plate_front"), jpeg.to_vec(), false).await;
+    publish(
+        &lane,
+        &format!("gate/v1/{SITE}/{LANE}/status"),
+        br#"{"state":"online","whitelist_version":1}"#.to_vec(),
+        true,
+    )
+    .await;
+    publish(
+        &lane,
+        &format!("gate/v1/{SITE}/{LANE}/photo/01JEV1/plate_front"),
+        jpeg.to_vec(),
+        false,
+    )
+    .await;
     let e1 = serde_json::to_vec(&event("01JEV1", 1, jpeg)).expect("json");
     publish(&lane, &ev_topic, e1.clone(), false).await;
     // At-least-once: the same event again.
     publish(&lane, &ev_topic, e1, false).await;
     // seq 2 never comes; seq 3 does, with a photo whose bytes do not match.
-    publish(&lane, &format!("gate/v1/{SITE}/{LANE}/photo/01JEV3/plate_front"), b"truncated".to_vec(), false).await;
-    publish(&lane, &ev_topic, serde_json::to_vec(&event("01JEV3", 3, jpeg)).expect("json"), false).await;
+    publish(
+        &lane,
+        &format!("gate/v1/{SITE}/{LANE}/photo/01JEV3/plate_front"),
+        b"truncated".to_vec(),
+        false,
+    )
+    .await;
+    publish(
+        &lane,
+        &ev_topic,
+        serde_json::to_vec(&event("01JEV3", 3, jpeg)).expect("json"),
+        false,
+    )
+    .await;
     // Same id as E1 with another outcome: a conflicting duplicate.
     let mut conflicting = event("01JEV1", 1, jpeg);
     conflicting["outcome"] = json!("held");
-    publish(&lane, &ev_topic, serde_json::to_vec(&conflicting).expect("json"), false).await;
+    publish(
+        &lane,
+        &ev_topic,
+        serde_json::to_vec(&conflicting).expect("json"),
+        false,
+    )
+    .await;
     // Schema-invalid: no `decision`.
     let mut invalid = event("01JEV4", 4, jpeg);
     invalid.as_object_mut().expect("object").remove("decision");
-    publish(&lane, &ev_topic, serde_json::to_vec(&invalid).expect("json"), false).await;
+    publish(
+        &lane,
+        &ev_topic,
+        serde_json::to_vec(&invalid).expect("json"),
+        false,
+    )
+    .await;
     publish(
         &lane,
         &format!("gate/v1/{SITE}/{LANE}/alarm"),
-        serde_json::to_vec(&json!({"alarm_id": "A1", "kind": "tailgating", "severity": "warning",
-            "at": "2026-11-27T10:00:20.000Z", "detail": "second vehicle under the arm"}))
+        serde_json::to_vec(
+            &json!({"alarm_id": "A1", "kind": "tailgating", "severity": "warning",
+            "at": "2026-11-27T10:00:20.000Z", "detail": "second vehicle under the arm"}),
+        )
         .expect("json"),
         false,
     )
@@ -122,7 +160,11 @@ async fn platform_collects_dedups_and_reports_gaps_and_schema_errors() {
             (c.report(1).schema_errors.len() == 1 && !c.alarms().is_empty()).then_some(())
         })
         .await;
-    assert!(done.is_some(), "platform did not collect everything: {:#?}", platform.report());
+    assert!(
+        done.is_some(),
+        "platform did not collect everything: {:#?}",
+        platform.report()
+    );
 
     let ev = platform
         .wait_for_event(|e| e.seq == 3, Duration::from_secs(1))
@@ -142,7 +184,10 @@ async fn platform_collects_dedups_and_reports_gaps_and_schema_errors() {
     assert_eq!(r.conflicts[0].event_id, "01JEV1");
     assert_eq!(r.schema_errors.len(), 1);
     assert!(
-        r.schema_errors[0].errors.iter().any(|e| e.contains("`decision`")),
+        r.schema_errors[0]
+            .errors
+            .iter()
+            .any(|e| e.contains("`decision`")),
         "{:?}",
         r.schema_errors
     );
@@ -169,9 +214,18 @@ async fn platform_collects_dedups_and_reports_gaps_and_schema_errors() {
         .expect("signed by the platform key");
     let got: gate_proto::messages::Command = serde_json::from_str(&body).expect("command body");
     assert_eq!(got, cmd);
-    assert_eq!(platform.report().commands_without_reply, vec![cmd.id.clone()]);
+    assert_eq!(
+        platform.report().commands_without_reply,
+        vec![cmd.id.clone()]
+    );
     let reply = json!({"command_id": cmd.id, "ok": true, "detail": "lowered"});
-    publish(&lane, &format!("gate/v1/{SITE}/{LANE}/reply"), serde_json::to_vec(&reply).expect("json"), false).await;
+    publish(
+        &lane,
+        &format!("gate/v1/{SITE}/{LANE}/reply"),
+        serde_json::to_vec(&reply).expect("json"),
+        false,
+    )
+    .await;
     let rep = platform
         .wait_for_reply(&cmd.id, Duration::from_secs(5))
         .await
@@ -195,10 +249,10 @@ async fn embedded_broker_carries_16_mib() {
     let mut o = MqttOptions::new("pub", "127.0.0.1", broker.addr().port());
     o.set_max_packet_size(big + 1024, big + 1024);
     let (publ, mut pel) = AsyncClient::new(o, 16);
-    tokio::spawn(async move {
-        while pel.poll().await.is_ok() {}
-    });
-    sub.subscribe("big/#", QoS::AtLeastOnce).await.expect("subscribe");
+    tokio::spawn(async move { while pel.poll().await.is_ok() {} });
+    sub.subscribe("big/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
     let got = tokio::time::timeout(Duration::from_secs(30), async move {
         let mut published = false;
         loop {

@@ -63,7 +63,10 @@ fn start_mosquitto() -> (Proc, u16) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     (proc, port)
@@ -76,7 +79,17 @@ fn start_sub(port: u16, topics: &[&str]) -> (Proc, mpsc::Receiver<(String, Strin
     need("mosquitto_sub");
     const PROBE: &str = "sim-test/probe";
     let mut cmd = Command::new("mosquitto_sub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-v", "-t", PROBE]);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-q",
+        "1",
+        "-v",
+        "-t",
+        PROBE,
+    ]);
     for t in topics {
         cmd.args(["-t", t]);
     }
@@ -97,7 +110,10 @@ fn start_sub(port: u16, topics: &[&str]) -> (Proc, mpsc::Receiver<(String, Strin
             };
             if topic == PROBE {
                 let _ = ready_tx.send(());
-            } else if tx.blocking_send((topic.to_owned(), payload.to_owned())).is_err() {
+            } else if tx
+                .blocking_send((topic.to_owned(), payload.to_owned()))
+                .is_err()
+            {
                 break;
             }
         }
@@ -118,7 +134,18 @@ fn start_sub(port: u16, topics: &[&str]) -> (Proc, mpsc::Receiver<(String, Strin
 fn mosquitto_pub(port: u16, topic: &str, payload: &str) {
     need("mosquitto_pub");
     let ok = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-m", payload])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
         .status()
         .expect("run mosquitto_pub")
         .success();
@@ -127,7 +154,10 @@ fn mosquitto_pub(port: u16, topic: &str, payload: &str) {
 
 /// The public key as shipped for lanes to trust.
 fn shipped_keyring() -> Keyring {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/keys/platform-test.pub");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/keys/platform-test.pub"
+    );
     let text = std::fs::read_to_string(path).expect("config/keys/platform-test.pub");
     let mut k = Keyring::new();
     k.insert(TEST_KID, parse_public_key(&text).expect("public key"));
@@ -148,7 +178,11 @@ async fn next_signed(rx: &mut mpsc::Receiver<(String, String)>) -> (String, Stri
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, BTreeSet::from(["body", "kid", "sig"]), "envelope form");
+    assert_eq!(
+        keys,
+        BTreeSet::from(["body", "kid", "sig"]),
+        "envelope form"
+    );
     assert_eq!(v["kid"], TEST_KID);
     let body = shipped_keyring()
         .open(payload.as_bytes())
@@ -253,7 +287,11 @@ async fn mosquitto_sub_sees_signed_whitelist_sync_answers_and_commands() {
     let (_sub, mut rx) = start_sub(port, &[WL_TOPIC, CMD_TOPIC]);
 
     let fixture = Fixture::with_records(SITE, 7, records()).expect("fixture");
-    let mut cfg = PlatformConfig::new(BrokerAddr::new("127.0.0.1", port), SITE, PlatformKey::test_key());
+    let mut cfg = PlatformConfig::new(
+        BrokerAddr::new("127.0.0.1", port),
+        SITE,
+        PlatformKey::test_key(),
+    );
     cfg.records_per_chunk = 2;
     let platform = Platform::start_with(cfg, fixture.clone())
         .await
@@ -285,8 +323,14 @@ async fn mosquitto_sub_sees_signed_whitelist_sync_answers_and_commands() {
     };
     platform.publish_delta(delta.clone()).await.expect("delta");
     let d = next_batch(&mut rx).await;
-    assert_eq!((d.kind, d.from_version, d.version), (BatchKind::Delta, Some(7), 8));
-    assert_eq!((d.upserts.clone(), d.deletes.clone()), (delta.upserts, delta.deletes));
+    assert_eq!(
+        (d.kind, d.from_version, d.version),
+        (BatchKind::Delta, Some(7), 8)
+    );
+    assert_eq!(
+        (d.upserts.clone(), d.deletes.clone()),
+        (delta.upserts, delta.deletes)
+    );
 
     // A lane at 7 asks: it gets the delta after 7.
     mosquitto_pub(port, "gate/v1/HK-XINHAI/L03/sync", r#"{"have_version": 7}"#);

@@ -20,10 +20,15 @@ fn mutate(src: &str, from: &str, to: &str) -> String {
 
 /// 1-based line and character column of the first occurrence of `needle`.
 fn where_is(src: &str, needle: &str) -> (usize, usize) {
-    let off = src.find(needle).unwrap_or_else(|| panic!("`{needle}` not in source"));
+    let off = src
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in source"));
     let before = &src[..off];
     let line = before.matches('\n').count() + 1;
-    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
     (line, col)
 }
 
@@ -63,7 +68,11 @@ fn demo_itself_is_fine() {
 
 #[test]
 fn unknown_key_is_an_error_at_its_line_and_column() {
-    let src = mutate(&demo(), "seed = 20251218\n", "seed = 20251218\n  colour = \"red\"\n");
+    let src = mutate(
+        &demo(),
+        "seed = 20251218\n",
+        "seed = 20251218\n  colour = \"red\"\n",
+    );
     let (line, col, msg) = syntax(&src);
     assert_eq!((line, col), where_is(&src, "colour = \"red\""));
     assert!(msg.contains("unknown field `colour`"), "{msg}");
@@ -109,7 +118,8 @@ fn wrong_check_digit_is_located_at_the_container_number() {
     let p = problems(&src);
     let first = where_is(&src, "\"CBHU1141053\"");
     assert!(
-        p.iter().any(|(l, c, m)| (*l, *c) == first && m.contains("check digit")),
+        p.iter()
+            .any(|(l, c, m)| (*l, *c) == first && m.contains("check digit")),
         "{p:?}"
     );
     let truck_line = src
@@ -118,7 +128,8 @@ fn wrong_check_digit_is_located_at_the_container_number() {
         .map(|(off, _)| src[..off].matches('\n').count() + 1)
         .expect("second occurrence");
     assert!(
-        p.iter().any(|(l, _, m)| *l == truck_line && m.contains("check digit")),
+        p.iter()
+            .any(|(l, _, m)| *l == truck_line && m.contains("check digit")),
         "{p:?}"
     );
 }
@@ -133,12 +144,16 @@ fn bad_plate_and_etag_are_located() {
     let p = problems(&src);
     let at = where_is(&src, "\"琼C7O318\"");
     assert!(
-        p.iter().any(|(l, c, m)| (*l, *c) == at && m.contains("琼C7O318")),
+        p.iter()
+            .any(|(l, c, m)| (*l, *c) == at && m.contains("琼C7O318")),
         "{p:?}"
     );
     let src = demo().replace("E28011606000020BC0984933", "E28011606000020BC098493");
     let p = problems(&src);
-    assert!(p.iter().any(|(_, _, m)| m.contains("24 upper-case hex")), "{p:?}");
+    assert!(
+        p.iter().any(|(_, _, m)| m.contains("24 upper-case hex")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -148,7 +163,8 @@ fn expectations_must_agree_with_the_data() {
     let p = problems(&src);
     let (line, _) = where_is(&src, "reasons = [\"R00\"], outcome = \"passed\", gate_pass");
     assert!(
-        p.iter().any(|(l, _, m)| *l == line && m.contains("tolerance")),
+        p.iter()
+            .any(|(l, _, m)| *l == line && m.contains("tolerance")),
         "{p:?}"
     );
     // A release cannot carry a hold reason without an officer.
@@ -158,7 +174,11 @@ fn expectations_must_agree_with_the_data() {
         "reasons = [\"R00\", \"H06\"], outcome = \"reversed\"",
     );
     let p = problems(&src);
-    assert!(p.iter().any(|(_, _, m)| m.contains("R00/E00 are release reasons")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(_, _, m)| m.contains("R00/E00 are release reasons")),
+        "{p:?}"
+    );
     // H09 needs the broker down; I01 needs an instruction.
     let src = mutate(
         &demo(),
@@ -169,11 +189,17 @@ fn expectations_must_agree_with_the_data() {
     assert!(p.iter().any(|(_, _, m)| m.contains("H09")), "{p:?}");
     let src = mutate(&demo(), "target = \"琼B5D318\"", "target = \"琼B5D319\"");
     let p = problems(&src);
-    assert!(p.iter().any(|(_, _, m)| m.starts_with("I01 expected")), "{p:?}");
+    assert!(
+        p.iter().any(|(_, _, m)| m.starts_with("I01 expected")),
+        "{p:?}"
+    );
     // Outcome must follow the decision.
     let src = mutate(&demo(), "outcome = \"inspection\"", "outcome = \"held\"");
     let p = problems(&src);
-    assert!(p.iter().any(|(_, _, m)| m.contains("does not follow")), "{p:?}");
+    assert!(
+        p.iter().any(|(_, _, m)| m.contains("does not follow")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -187,12 +213,14 @@ fn times_references_and_every_problem_at_once() {
     let p = problems(&src);
     let at = where_is(&src, "at_s = 50\n");
     assert!(
-        p.iter().any(|(l, _, m)| *l == at.0 && m.contains("increasing time order")),
+        p.iter()
+            .any(|(l, _, m)| *l == at.0 && m.contains("increasing time order")),
         "{p:?}"
     );
     let tr = where_is(&src, "\"t99\"");
     assert!(
-        p.iter().any(|(l, c, m)| (*l, *c) == tr && m.contains("no truck with id `t99`")),
+        p.iter()
+            .any(|(l, c, m)| (*l, *c) == tr && m.contains("no truck with id `t99`")),
         "{p:?}"
     );
     assert!(p.len() >= 2);
@@ -209,8 +237,11 @@ fn times_references_and_every_problem_at_once() {
 fn load_reports_the_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("broken.toml");
-    std::fs::write(&f, "[scenario]\nname = \"x\"\n[lane]\nsite = \"HK\"\nlane = \"L1\"\nspeed = 3\n")
-        .expect("write");
+    std::fs::write(
+        &f,
+        "[scenario]\nname = \"x\"\n[lane]\nsite = \"HK\"\nlane = \"L1\"\nspeed = 3\n",
+    )
+    .expect("write");
     let e = Scenario::load(&f).expect_err("unknown key");
     let text = e.to_string();
     assert!(text.starts_with(&format!("{}:6:1:", f.display())), "{text}");

@@ -22,7 +22,10 @@ fn library() -> Vec<PathBuf> {
 
 fn load_all() -> Vec<Scenario> {
     let files = library();
-    assert!(files.len() >= 5, "scenario library is nearly empty: {files:?}");
+    assert!(
+        files.len() >= 5,
+        "scenario library is nearly empty: {files:?}"
+    );
     let mut errors = Vec::new();
     let mut out = Vec::new();
     for f in &files {
@@ -31,7 +34,11 @@ fn load_all() -> Vec<Scenario> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    assert!(errors.is_empty(), "scenarios do not load:\n{}", errors.join("\n\n"));
+    assert!(
+        errors.is_empty(),
+        "scenarios do not load:\n{}",
+        errors.join("\n\n")
+    );
     out
 }
 
@@ -84,16 +91,26 @@ fn the_library_covers_every_reason_code_and_fault_kind() {
     for k in FaultKind::ALL {
         assert!(faults.contains(&k), "fault kind {} not covered", k.as_str());
     }
-    for b in [Behaviour::StopsShort, Behaviour::ReversesOut, Behaviour::Tailgate] {
+    for b in [
+        Behaviour::StopsShort,
+        Behaviour::ReversesOut,
+        Behaviour::Tailgate,
+    ] {
         assert!(
             all.iter().flat_map(|s| &s.trucks).any(|t| t.behaviour == b),
             "behaviour {b:?} not covered"
         );
     }
     // Both weighbridge families and both board transports get exercised.
-    let profiles: BTreeSet<&str> = all.iter().map(|s| s.lane.weighbridge.profile.as_str()).collect();
+    let profiles: BTreeSet<&str> = all
+        .iter()
+        .map(|s| s.lane.weighbridge.profile.as_str())
+        .collect();
     assert_eq!(profiles.len(), 4, "weighbridge profiles used: {profiles:?}");
-    let boards: BTreeSet<&str> = all.iter().map(|s| s.lane.board.transport.as_str()).collect();
+    let boards: BTreeSet<&str> = all
+        .iter()
+        .map(|s| s.lane.board.transport.as_str())
+        .collect();
     assert_eq!(boards.len(), 2, "board transports used: {boards:?}");
 }
 
@@ -108,12 +125,14 @@ fn demo_is_the_promised_mix() {
     assert!(releases * 2 > n, "mostly releases: {releases} of {n}");
     assert!(count(DecisionResult::Hold) >= 1);
     assert_eq!(count(DecisionResult::Inspect), 1);
-    assert!(s
-        .trucks
-        .iter()
-        .any(|t| t.cargo_kg == 0.0 && t.containers.is_empty() && t.expect.reasons == [Reason::E00]));
+    assert!(s.trucks.iter().any(|t| t.cargo_kg == 0.0
+        && t.containers.is_empty()
+        && t.expect.reasons == [Reason::E00]));
     assert_eq!(
-        s.trucks.iter().filter(|t| t.behaviour == Behaviour::Tailgate).count(),
+        s.trucks
+            .iter()
+            .filter(|t| t.behaviour == Behaviour::Tailgate)
+            .count(),
         1
     );
     // Hainan plates, and every container code in the demo verifies.

@@ -144,7 +144,10 @@ impl PlatformReport {
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         for g in &self.gaps {
-            p.push(format!("lane {}: seq {}..={} missing", g.lane, g.from, g.to));
+            p.push(format!(
+                "lane {}: seq {}..={} missing",
+                g.lane, g.from, g.to
+            ));
         }
         for c in &self.conflicts {
             p.push(format!(
@@ -153,7 +156,12 @@ impl PlatformReport {
             ));
         }
         for e in &self.schema_errors {
-            p.push(format!("{} on {}: {}", e.kind, e.topic, e.errors.join("; ")));
+            p.push(format!(
+                "{} on {}: {}",
+                e.kind,
+                e.topic,
+                e.errors.join("; ")
+            ));
         }
         for ph in self.photos_bad.iter().chain(&self.photos_missing) {
             p.push(format!(
@@ -269,7 +277,13 @@ impl Collector {
     pub fn on_message(&mut self, topic: &str, payload: &[u8], now_ms: i64) -> Option<Action> {
         self.generation += 1;
         let Some((site, lane, kind)) = parse_lane_topic(topic) else {
-            self.schema_error(topic, None, "topic", vec!["not a lane topic".into()], payload);
+            self.schema_error(
+                topic,
+                None,
+                "topic",
+                vec!["not a lane topic".into()],
+                payload,
+            );
             return None;
         };
         if site != self.site {
@@ -297,7 +311,9 @@ impl Collector {
             LaneTopic::Event => self.on_event(topic, &lane, value, payload),
             LaneTopic::Alarm => match serde_json::from_value::<Alarm>(value) {
                 Ok(alarm) => self.push_alarm(LaneAlarm { lane, alarm }),
-                Err(e) => self.schema_error(topic, Some(&lane), "alarm", vec![e.to_string()], payload),
+                Err(e) => {
+                    self.schema_error(topic, Some(&lane), "alarm", vec![e.to_string()], payload)
+                }
             },
             LaneTopic::Status => match serde_json::from_value::<Status>(value) {
                 Ok(s) if s.state == "online" || s.state == "offline" => {
@@ -310,7 +326,9 @@ impl Collector {
                     vec![format!("state `{}` is not online|offline", s.state)],
                     payload,
                 ),
-                Err(e) => self.schema_error(topic, Some(&lane), "status", vec![e.to_string()], payload),
+                Err(e) => {
+                    self.schema_error(topic, Some(&lane), "status", vec![e.to_string()], payload)
+                }
             },
             LaneTopic::Sync => match serde_json::from_value::<SyncRequest>(value) {
                 Ok(r) => {
@@ -329,11 +347,15 @@ impl Collector {
                         have_version: r.have_version,
                     });
                 }
-                Err(e) => self.schema_error(topic, Some(&lane), "sync", vec![e.to_string()], payload),
+                Err(e) => {
+                    self.schema_error(topic, Some(&lane), "sync", vec![e.to_string()], payload)
+                }
             },
             LaneTopic::Reply => match serde_json::from_value::<Reply>(value) {
                 Ok(reply) => self.on_reply(lane, reply),
-                Err(e) => self.schema_error(topic, Some(&lane), "reply", vec![e.to_string()], payload),
+                Err(e) => {
+                    self.schema_error(topic, Some(&lane), "reply", vec![e.to_string()], payload)
+                }
             },
             // Our own commands come back only if someone subscribes us to
             // them; they are not lane output.
@@ -518,7 +540,10 @@ impl Collector {
         };
         let mut errs = Vec::new();
         if ev.site != self.site {
-            errs.push(format!("site `{}` on a topic of site `{}`", ev.site, self.site));
+            errs.push(format!(
+                "site `{}` on a topic of site `{}`",
+                ev.site, self.site
+            ));
         }
         if ev.lane != lane {
             errs.push(format!("lane `{}` on a topic of lane `{lane}`", ev.lane));
@@ -767,8 +792,16 @@ mod tests {
         c.on_message(EV, b"{not json", 0);
         // Lane of the topic differs from the event's.
         feed(&mut c, "gate/v1/HK-XINHAI/L04/event", &event("E2", 1, b"x"));
-        feed(&mut c, "gate/v1/HK-XINHAI/L03/alarm", &json!({"alarm_id": 1}));
-        feed(&mut c, "gate/v1/HK-XINHAI/L03/status", &json!({"state": "sleepy"}));
+        feed(
+            &mut c,
+            "gate/v1/HK-XINHAI/L03/alarm",
+            &json!({"alarm_id": 1}),
+        );
+        feed(
+            &mut c,
+            "gate/v1/HK-XINHAI/L03/status",
+            &json!({"state": "sleepy"}),
+        );
         let r = c.report(1);
         assert!(r.events.is_empty());
         assert_eq!(r.schema_errors.len(), 5, "{:?}", r.schema_errors);
@@ -785,11 +818,7 @@ mod tests {
         let jpeg = b"\xff\xd8 fake jpeg \xff\xd9";
         // Photo before its event; one photo for an event that never comes;
         // one with the wrong bytes; one camera the event does not list.
-        c.on_message(
-            "gate/v1/HK-XINHAI/L03/photo/E1/plate_front",
-            jpeg,
-            0,
-        );
+        c.on_message("gate/v1/HK-XINHAI/L03/photo/E1/plate_front", jpeg, 0);
         c.on_message("gate/v1/HK-XINHAI/L03/photo/E7/plate_front", jpeg, 0);
         c.on_message("gate/v1/HK-XINHAI/L03/photo/E2/plate_front", b"other", 0);
         c.on_message("gate/v1/HK-XINHAI/L03/photo/E1/plate_rear", jpeg, 0);
@@ -805,7 +834,11 @@ mod tests {
             .collect();
         assert_eq!(
             bad,
-            vec![("E1", "plate_rear"), ("E2", "plate_front"), ("E7", "plate_front")]
+            vec![
+                ("E1", "plate_rear"),
+                ("E2", "plate_front"),
+                ("E7", "plate_front")
+            ]
         );
         assert!(r.photos_bad[1].detail.contains("bytes received"));
         assert_eq!(r.photos_missing.len(), 1);
@@ -845,7 +878,11 @@ mod tests {
         assert_eq!(r.extra_replies, vec!["C2".to_owned()]);
         assert_eq!(r.unknown_replies.len(), 2);
         assert_eq!(
-            feed(&mut c, "gate/v1/HK-XINHAI/L03/sync", &json!({"have_version": 4})),
+            feed(
+                &mut c,
+                "gate/v1/HK-XINHAI/L03/sync",
+                &json!({"have_version": 4})
+            ),
             Some(Action::AnswerSync {
                 lane: "L03".into(),
                 have_version: 4
@@ -867,7 +904,11 @@ mod tests {
             "gate/v1/HK-XINHAI/L03/status",
             &json!({"state": "online", "whitelist_version": 3}),
         );
-        feed(&mut c, "gate/v1/HK-XINHAI/L03/status", &json!({"state": "offline"}));
+        feed(
+            &mut c,
+            "gate/v1/HK-XINHAI/L03/status",
+            &json!({"state": "offline"}),
+        );
         let r = c.report(1);
         assert!(r.events.is_empty() && r.schema_errors.is_empty());
         assert_eq!(r.status["L03"].state, "offline");

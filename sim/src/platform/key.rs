@@ -74,7 +74,8 @@ impl PlatformKey {
             path: p.clone(),
             source,
         })?;
-        let key = sign::parse_secret_key(&text).map_err(|reason| KeyError::Bad { path: p, reason })?;
+        let key =
+            sign::parse_secret_key(&text).map_err(|reason| KeyError::Bad { path: p, reason })?;
         Ok(Self::new(kid, key))
     }
 

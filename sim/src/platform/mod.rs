@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use gate_proto::messages::{Command, CommandKind, LaneEvent, Reply, Status, WhitelistBatch, COMMAND_SCHEMA};
+use gate_proto::messages::{
+    Command, CommandKind, LaneEvent, Reply, Status, WhitelistBatch, COMMAND_SCHEMA,
+};
 use gate_proto::time::{format_unix_ms, now_unix_ms};
 use gate_proto::topics::{whitelist, LaneTopics};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -235,7 +237,10 @@ impl Platform {
     }
 
     /// [`Platform::start`] with a full configuration.
-    pub async fn start_with(cfg: PlatformConfig, fixture: Fixture) -> Result<Platform, PlatformError> {
+    pub async fn start_with(
+        cfg: PlatformConfig,
+        fixture: Fixture,
+    ) -> Result<Platform, PlatformError> {
         if !gate_proto::valid_id(&cfg.site) {
             return Err(PlatformError::Config(format!(
                 "site `{}` is not [A-Z0-9-]{{1,16}}",
@@ -250,7 +255,9 @@ impl Platform {
             )));
         }
         if cfg.records_per_chunk == 0 {
-            return Err(PlatformError::Config("records_per_chunk must be >= 1".into()));
+            return Err(PlatformError::Config(
+                "records_per_chunk must be >= 1".into(),
+            ));
         }
         let client_id = cfg
             .client_id
@@ -341,8 +348,12 @@ impl Platform {
             tasks: vec![poller, syncer],
         };
         let deadline = Instant::now() + cfg.connect_timeout;
-        let ok = tokio::time::timeout_at(deadline, sub_rx.wait_for(|s| *s)).await;
-        if !matches!(ok, Ok(Ok(_))) {
+        // (The watch::Ref must not live across the awaits below.)
+        let subscribed = matches!(
+            tokio::time::timeout_at(deadline, sub_rx.wait_for(|s| *s)).await,
+            Ok(Ok(_))
+        );
+        if !subscribed {
             let last_error = lock(&platform.shared.last_error).clone();
             return Err(PlatformError::Connect {
                 broker: cfg.broker.to_string(),
@@ -595,4 +606,17 @@ async fn answer_sync(
             publish_batches(sh, client, &s).await
         }
     }
+}
+
+/// The futures of the API are `Send`, so a runner can `tokio::spawn` them.
+#[allow(dead_code)]
+fn _futures_are_send(cfg: PlatformConfig, f: Fixture, p: &Platform) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(Platform::start_with(cfg, f));
+    is_send(p.publish_snapshot());
+    is_send(p.publish_delta(Delta::default()));
+    is_send(p.send_command(CommandRequest::new("L01", CommandKind::Lower)));
+    is_send(p.wait_for_event(|_| true, Duration::ZERO));
+    is_send(p.wait_for_reply("x", Duration::ZERO));
+    is_send(p.publish_raw("t", Vec::new(), false));
 }

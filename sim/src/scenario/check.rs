@@ -119,11 +119,9 @@ fn check_plate(out: &mut Out, p: KeyPath, s: &str, trailer: Option<bool>) {
         Ok(pl) => {
             let is_trailer = pl.kind() == plate::PlateKind::Trailer;
             match trailer {
-                Some(true) if !is_trailer => err(
-                    out,
-                    p,
-                    format!("`{s}` is not a trailer plate (ends in 挂)"),
-                ),
+                Some(true) if !is_trailer => {
+                    err(out, p, format!("`{s}` is not a trailer plate (ends in 挂)"))
+                }
                 Some(false) if is_trailer => err(
                     out,
                     p,
@@ -148,7 +146,9 @@ fn check_container(out: &mut Out, p: KeyPath, s: &str) {
 }
 
 pub(crate) fn etag_ok(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+    s.len() == 24
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
 
 fn check_etag(out: &mut Out, p: KeyPath, s: &str) {
@@ -187,7 +187,11 @@ fn check_range(out: &mut Out, p: KeyPath, what: &str, v: f64, lo: f64, hi: f64) 
 
 fn check_at(out: &mut Out, p: KeyPath, v: f64) {
     if !v.is_finite() || v < 0.0 {
-        err(out, p, format!("time {v} must be a finite number of seconds >= 0"));
+        err(
+            out,
+            p,
+            format!("time {v} must be a finite number of seconds >= 0"),
+        );
     }
 }
 
@@ -198,31 +202,86 @@ fn meta_and_lane(s: &Scenario, out: &mut Out) {
     check_name(out, m.k("name"), "scenario name", &s.scenario.name, 64);
     let l = KeyPath::root("lane");
     if !gate_proto::valid_id(&s.lane.site) {
-        err(out, l.k("site"), format!("site `{}` is not [A-Z0-9-]{{1,16}}", s.lane.site));
+        err(
+            out,
+            l.k("site"),
+            format!("site `{}` is not [A-Z0-9-]{{1,16}}", s.lane.site),
+        );
     }
     if !gate_proto::valid_id(&s.lane.lane) {
-        err(out, l.k("lane"), format!("lane `{}` is not [A-Z0-9-]{{1,16}}", s.lane.lane));
+        err(
+            out,
+            l.k("lane"),
+            format!("lane `{}` is not [A-Z0-9-]{{1,16}}", s.lane.lane),
+        );
     }
-    check_range(out, l.k("time_scale"), "time_scale", s.lane.time_scale, 0.01, 1000.0);
+    check_range(
+        out,
+        l.k("time_scale"),
+        "time_scale",
+        s.lane.time_scale,
+        0.01,
+        1000.0,
+    );
     let w = l.k("weighbridge");
-    check_range(out, w.k("capacity_kg"), "capacity_kg", s.lane.weighbridge.capacity_kg, 1000.0, 200_000.0);
-    check_range(out, w.k("division_kg"), "division_kg", s.lane.weighbridge.division_kg, 1.0, 100.0);
+    check_range(
+        out,
+        w.k("capacity_kg"),
+        "capacity_kg",
+        s.lane.weighbridge.capacity_kg,
+        1000.0,
+        200_000.0,
+    );
+    check_range(
+        out,
+        w.k("division_kg"),
+        "division_kg",
+        s.lane.weighbridge.division_kg,
+        1.0,
+        100.0,
+    );
     if s.lane.board.unit == 0 || s.lane.board.unit > 247 {
-        err(out, l.k("board").k("unit"), "Modbus unit id must be 1..=247");
+        err(
+            out,
+            l.k("board").k("unit"),
+            "Modbus unit id must be 1..=247",
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, c) in s.lane.cameras.iter().enumerate() {
         if !seen.insert(*c) {
-            err(out, l.k("cameras").i(i), format!("camera {} listed twice", c.as_str()));
+            err(
+                out,
+                l.k("cameras").i(i),
+                format!("camera {} listed twice", c.as_str()),
+            );
         }
     }
     let a = KeyPath::root("agent");
-    check_range(out, a.k("weight_tolerance_pct"), "weight_tolerance_pct", s.agent.weight_tolerance_pct, 0.1, 20.0);
+    check_range(
+        out,
+        a.k("weight_tolerance_pct"),
+        "weight_tolerance_pct",
+        s.agent.weight_tolerance_pct,
+        0.1,
+        20.0,
+    );
     let pl = KeyPath::root("platform");
     if s.platform.records_per_chunk == 0 || s.platform.records_per_chunk > 100_000 {
-        err(out, pl.k("records_per_chunk"), "records_per_chunk must be 1..=100000");
+        err(
+            out,
+            pl.k("records_per_chunk"),
+            "records_per_chunk must be 1..=100000",
+        );
     }
-    check_range(out, pl.k("command_ttl_s"), "command_ttl_s", s.platform.command_ttl_s, 1.0, 86_400.0);
+    check_range(
+        out,
+        pl.k("command_ttl_s"),
+        "command_ttl_s",
+        s.platform.command_ttl_s,
+        1.0,
+        86_400.0,
+    );
 }
 
 /// Every key ever defined, over the initial whitelist and all deltas.
@@ -238,8 +297,10 @@ fn universe(s: &Scenario) -> Universe {
         passes: w.gate_passes.iter().map(|p| p.pass_no.clone()).collect(),
     };
     for d in &w.deltas {
-        u.enterprises.extend(d.upserts.enterprises.iter().map(|e| e.id.clone()));
-        u.passes.extend(d.upserts.gate_passes.iter().map(|p| p.pass_no.clone()));
+        u.enterprises
+            .extend(d.upserts.enterprises.iter().map(|e| e.id.clone()));
+        u.passes
+            .extend(d.upserts.gate_passes.iter().map(|p| p.pass_no.clone()));
     }
     u
 }
@@ -247,7 +308,11 @@ fn universe(s: &Scenario) -> Universe {
 fn whitelist(s: &Scenario, out: &mut Out) {
     let w = KeyPath::root("whitelist");
     if s.whitelist.version == 0 {
-        err(out, w.k("version"), "version must be >= 1 (0 means \"nothing\" to a lane)");
+        err(
+            out,
+            w.k("version"),
+            "version must be >= 1 (0 means \"nothing\" to a lane)",
+        );
     }
     let u = universe(s);
     let initial = UpsertsSpec {
@@ -263,7 +328,11 @@ fn whitelist(s: &Scenario, out: &mut Out) {
         let p = w.k("deltas").i(i);
         check_at(out, p.k("at_s"), d.at_s);
         if d.at_s <= last {
-            err(out, p.k("at_s"), format!("deltas must be in increasing time order (previous at {last})"));
+            err(
+                out,
+                p.k("at_s"),
+                format!("deltas must be in increasing time order (previous at {last})"),
+            );
         }
         last = d.at_s;
         records(&d.upserts, &p.k("upserts"), &u, out);
@@ -281,14 +350,34 @@ fn whitelist(s: &Scenario, out: &mut Out) {
         }
         let dp = p.k("deletes");
         for (kind, keys, have) in [
-            ("enterprises", &dl.enterprises, state.enterprises.keys().cloned().collect::<BTreeSet<_>>()),
-            ("vehicles", &dl.vehicles, state.vehicles.keys().cloned().collect()),
-            ("gate_passes", &dl.gate_passes, state.passes.keys().cloned().collect()),
-            ("controls", &dl.controls, state.controls.keys().cloned().collect()),
+            (
+                "enterprises",
+                &dl.enterprises,
+                state.enterprises.keys().cloned().collect::<BTreeSet<_>>(),
+            ),
+            (
+                "vehicles",
+                &dl.vehicles,
+                state.vehicles.keys().cloned().collect(),
+            ),
+            (
+                "gate_passes",
+                &dl.gate_passes,
+                state.passes.keys().cloned().collect(),
+            ),
+            (
+                "controls",
+                &dl.controls,
+                state.controls.keys().cloned().collect(),
+            ),
         ] {
             for (j, k) in keys.iter().enumerate() {
                 if !have.contains(k) {
-                    err(out, dp.k(kind).i(j), format!("deletes `{k}`, which is not in the whitelist at that time"));
+                    err(
+                        out,
+                        dp.k(kind).i(j),
+                        format!("deletes `{k}`, which is not in the whitelist at that time"),
+                    );
                 }
             }
         }
@@ -319,22 +408,40 @@ fn enterprise(e: &EnterpriseSpec, p: &KeyPath, ids: &mut BTreeSet<String>, out: 
     check_name(out, p.k("id"), "enterprise id", &e.id, 32);
     check_name(out, p.k("name"), "enterprise name", &e.name, 100);
     if !ids.insert(e.id.clone()) {
-        err(out, p.k("id"), format!("enterprise `{}` defined twice", e.id));
+        err(
+            out,
+            p.k("id"),
+            format!("enterprise `{}` defined twice", e.id),
+        );
     }
 }
 
 fn enterprise_ref(out: &mut Out, p: KeyPath, id: &Option<String>, u: &Universe) {
     if let Some(id) = id {
         if !u.enterprises.contains(id) {
-            err(out, p, format!("enterprise `{id}` is not defined in the whitelist"));
+            err(
+                out,
+                p,
+                format!("enterprise `{id}` is not defined in the whitelist"),
+            );
         }
     }
 }
 
-fn vehicle(v: &VehicleSpec, p: &KeyPath, plates: &mut BTreeSet<String>, u: &Universe, out: &mut Out) {
+fn vehicle(
+    v: &VehicleSpec,
+    p: &KeyPath,
+    plates: &mut BTreeSet<String>,
+    u: &Universe,
+    out: &mut Out,
+) {
     check_plate(out, p.k("plate"), &v.plate, None);
     if !plates.insert(v.plate.clone()) {
-        err(out, p.k("plate"), format!("vehicle `{}` defined twice", v.plate));
+        err(
+            out,
+            p.k("plate"),
+            format!("vehicle `{}` defined twice", v.plate),
+        );
     }
     if let Some(e) = &v.etag {
         check_etag(out, p.k("etag"), e);
@@ -345,10 +452,20 @@ fn vehicle(v: &VehicleSpec, p: &KeyPath, plates: &mut BTreeSet<String>, u: &Univ
     enterprise_ref(out, p.k("enterprise"), &v.enterprise, u);
 }
 
-fn gate_pass(g: &GatePassSpec, p: &KeyPath, nos: &mut BTreeSet<String>, u: &Universe, out: &mut Out) {
+fn gate_pass(
+    g: &GatePassSpec,
+    p: &KeyPath,
+    nos: &mut BTreeSet<String>,
+    u: &Universe,
+    out: &mut Out,
+) {
     check_name(out, p.k("pass_no"), "pass_no", &g.pass_no, 32);
     if !nos.insert(g.pass_no.clone()) {
-        err(out, p.k("pass_no"), format!("gate pass `{}` defined twice", g.pass_no));
+        err(
+            out,
+            p.k("pass_no"),
+            format!("gate pass `{}` defined twice", g.pass_no),
+        );
     }
     check_plate(out, p.k("plate"), &g.plate, Some(false));
     if let Some(t) = &g.trailer_plate {
@@ -361,16 +478,34 @@ fn gate_pass(g: &GatePassSpec, p: &KeyPath, nos: &mut BTreeSet<String>, u: &Univ
         check_container(out, p.k("containers").i(i), c);
     }
     if g.containers.len() > 2 {
-        err(out, p.k("containers"), "a truck carries at most 2 containers");
+        err(
+            out,
+            p.k("containers"),
+            "a truck carries at most 2 containers",
+        );
     }
     if let Some(kg) = g.declared_total_kg {
-        check_range(out, p.k("declared_total_kg"), "declared_total_kg", kg, 1000.0, 100_000.0);
+        check_range(
+            out,
+            p.k("declared_total_kg"),
+            "declared_total_kg",
+            kg,
+            1000.0,
+            100_000.0,
+        );
     }
     enterprise_ref(out, p.k("enterprise"), &g.enterprise, u);
     if g.goods_category == Some(GoodsCategory::ValueAdded) && g.va_code.is_none() {
-        err(out, p.k("va_code"), "a value_added pass needs its Single Window confirmation code (va_code)");
+        err(
+            out,
+            p.k("va_code"),
+            "a value_added pass needs its Single Window confirmation code (va_code)",
+        );
     }
-    for (k, v) in [("valid_from", &g.valid_from), ("valid_until", &g.valid_until)] {
+    for (k, v) in [
+        ("valid_from", &g.valid_from),
+        ("valid_until", &g.valid_until),
+    ] {
         if let Some(v) = v {
             check_time_spec(out, p.k(k), v);
         }
@@ -382,7 +517,11 @@ fn gate_pass(g: &GatePassSpec, p: &KeyPath, nos: &mut BTreeSet<String>, u: &Univ
                 == relative_ms(g.valid_until.as_deref().unwrap_or("")).is_some()
                 && f >= t
             {
-                err(out, p.k("valid_until"), "valid_until must be after valid_from");
+                err(
+                    out,
+                    p.k("valid_until"),
+                    "valid_until must be after valid_from",
+                );
             }
         }
     }
@@ -402,12 +541,20 @@ fn control(c: &ControlSpec, p: &KeyPath, ids: &mut BTreeSet<String>, u: &Univers
         TargetKind::Container => check_container(out, t, &c.target),
         TargetKind::PassNo => {
             if !u.passes.contains(&c.target) {
-                err(out, t, format!("gate pass `{}` is not defined in the whitelist", c.target));
+                err(
+                    out,
+                    t,
+                    format!("gate pass `{}` is not defined in the whitelist", c.target),
+                );
             }
         }
         TargetKind::Enterprise => {
             if !u.enterprises.contains(&c.target) {
-                err(out, t, format!("enterprise `{}` is not defined in the whitelist", c.target));
+                err(
+                    out,
+                    t,
+                    format!("enterprise `{}` is not defined in the whitelist", c.target),
+                );
             }
         }
     }
@@ -530,16 +677,27 @@ fn trucks(s: &Scenario, out: &mut Out) {
         let p = KeyPath::root("trucks").i(i);
         if t.id.is_empty()
             || t.id.len() > 32
-            || !t.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !t
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            err(out, p.k("id"), format!("truck id `{}` must be 1-32 of A-Z a-z 0-9 - _", t.id));
+            err(
+                out,
+                p.k("id"),
+                format!("truck id `{}` must be 1-32 of A-Z a-z 0-9 - _", t.id),
+            );
         }
         if !ids.insert(t.id.clone()) {
             err(out, p.k("id"), format!("truck id `{}` used twice", t.id));
         }
         check_at(out, p.k("at_s"), t.at_s);
         if t.at_s <= last {
-            err(out, p.k("at_s"), format!("trucks must be in increasing time order (previous at {last})"));
+            err(
+                out,
+                p.k("at_s"),
+                format!("trucks must be in increasing time order (previous at {last})"),
+            );
         }
         if t.behaviour == Behaviour::Tailgate {
             match i.checked_sub(1).map(|j| &s.trucks[j]) {
@@ -571,25 +729,51 @@ fn truck_data(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
         if let Some(e) = &tr.etag {
             check_etag(out, tp.k("etag"), e);
         }
-        check_range(out, tp.k("tare_kg"), "trailer tare_kg", tr.tare_kg, 2000.0, 15_000.0);
+        check_range(
+            out,
+            tp.k("tare_kg"),
+            "trailer tare_kg",
+            tr.tare_kg,
+            2000.0,
+            15_000.0,
+        );
     }
     let cp = p.k("containers");
     if !t.containers.is_empty() && t.trailer.is_none() {
-        err(out, cp.clone(), "containers ride on a trailer: add [trucks.trailer]");
+        err(
+            out,
+            cp.clone(),
+            "containers ride on a trailer: add [trucks.trailer]",
+        );
     }
     if t.containers.len() > 2 {
         err(out, cp.clone(), "a truck carries at most 2 containers");
     }
     if t.containers.len() == 2 && t.containers.iter().any(super::ContainerSpec::is_long) {
-        err(out, cp.clone(), "a 40' container fills the trailer: no second container");
+        err(
+            out,
+            cp.clone(),
+            "a 40' container fills the trailer: no second container",
+        );
     }
     let mut positions = BTreeSet::new();
     for (j, c) in t.containers.iter().enumerate() {
         let q = cp.i(j);
         check_container(out, q.k("number"), &c.number);
         let st = c.size_type.as_bytes();
-        if st.len() != 4 || !st.iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
-            err(out, q.k("size_type"), format!("size/type `{}` is not an ISO 6346 code such as 22G1 or 45G1", c.size_type));
+        if st.len() != 4
+            || !st
+                .iter()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
+            err(
+                out,
+                q.k("size_type"),
+                format!(
+                    "size/type `{}` is not an ISO 6346 code such as 22G1 or 45G1",
+                    c.size_type
+                ),
+            );
         }
         if let Some(kg) = c.tare_kg {
             check_range(out, q.k("tare_kg"), "container tare_kg", kg, 1500.0, 6000.0);
@@ -603,21 +787,49 @@ fn truck_data(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
     }
     if let Some(e) = &t.eseal {
         if crate::devices::rfid::epc_from_id(&e.id).is_err() {
-            err(out, p.k("eseal").k("id"), format!("e-seal id `{}` is neither 24 hex digits nor 1-12 printable ASCII characters", e.id));
+            err(
+                out,
+                p.k("eseal").k("id"),
+                format!(
+                    "e-seal id `{}` is neither 24 hex digits nor 1-12 printable ASCII characters",
+                    e.id
+                ),
+            );
         }
     }
     if let Some(v) = t.speed {
         check_range(out, p.k("speed"), "speed (km/h)", v, 1.0, 80.0);
     }
     if let Some(v) = t.tractor_length_m {
-        check_range(out, p.k("tractor_length_m"), "tractor_length_m", v, 2.0, 14.0);
+        check_range(
+            out,
+            p.k("tractor_length_m"),
+            "tractor_length_m",
+            v,
+            2.0,
+            14.0,
+        );
     }
     if let Some(tr) = &t.trailer {
-        check_range(out, p.k("trailer").k("length_m"), "trailer length_m", tr.length_m, 3.0, 18.0);
+        check_range(
+            out,
+            p.k("trailer").k("length_m"),
+            "trailer length_m",
+            tr.length_m,
+            3.0,
+            18.0,
+        );
     }
     let gross = t.gross_kg();
     if gross > s.lane.weighbridge.capacity_kg {
-        err(out, p.k("cargo_kg"), format!("gross {gross} kg is over the weighbridge capacity {} kg", s.lane.weighbridge.capacity_kg));
+        err(
+            out,
+            p.k("cargo_kg"),
+            format!(
+                "gross {gross} kg is over the weighbridge capacity {} kg",
+                s.lane.weighbridge.capacity_kg
+            ),
+        );
     }
 }
 
@@ -675,15 +887,27 @@ fn expectation(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
     match e.decision {
         DecisionResult::Release => {
             if !released && !has("O01") {
-                err(out, rp.clone(), "a release needs R00, E00 or an officer override (O01)");
+                err(
+                    out,
+                    rp.clone(),
+                    "a release needs R00, E00 or an officer override (O01)",
+                );
             }
             if (holds || inspect_codes) && !has("O01") {
-                err(out, rp.clone(), "hold/inspect reasons on a release need an officer override (O01)");
+                err(
+                    out,
+                    rp.clone(),
+                    "hold/inspect reasons on a release need an officer override (O01)",
+                );
             }
         }
         DecisionResult::Hold => {
             if released {
-                err(out, rp.clone(), "R00/E00 are release reasons, not hold reasons");
+                err(
+                    out,
+                    rp.clone(),
+                    "R00/E00 are release reasons, not hold reasons",
+                );
             }
             if !holds && !has("O02") {
                 err(out, rp.clone(), "a hold needs at least one H code (or O02)");
@@ -691,24 +915,49 @@ fn expectation(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
         }
         DecisionResult::Inspect => {
             if released {
-                err(out, rp.clone(), "R00/E00 are release reasons, not inspect reasons");
+                err(
+                    out,
+                    rp.clone(),
+                    "R00/E00 are release reasons, not inspect reasons",
+                );
             }
             let focus_inspect = has("H07") && s.agent.focus_action == FocusAction::Inspect;
             if !inspect_codes && !focus_inspect {
-                err(out, rp.clone(), "an inspect needs I01 (or H07 with agent.focus_action = \"inspect\")");
+                err(
+                    out,
+                    rp.clone(),
+                    "an inspect needs I01 (or H07 with agent.focus_action = \"inspect\")",
+                );
             }
         }
     }
     let outcome_ok = match e.decision {
-        DecisionResult::Release => matches!(e.outcome, Outcome::Passed | Outcome::Reversed | Outcome::Timeout),
-        DecisionResult::Hold => matches!(e.outcome, Outcome::Held | Outcome::Reversed | Outcome::Timeout),
-        DecisionResult::Inspect => matches!(e.outcome, Outcome::Inspection | Outcome::Reversed | Outcome::Timeout),
+        DecisionResult::Release => matches!(
+            e.outcome,
+            Outcome::Passed | Outcome::Reversed | Outcome::Timeout
+        ),
+        DecisionResult::Hold => matches!(
+            e.outcome,
+            Outcome::Held | Outcome::Reversed | Outcome::Timeout
+        ),
+        DecisionResult::Inspect => matches!(
+            e.outcome,
+            Outcome::Inspection | Outcome::Reversed | Outcome::Timeout
+        ),
     };
     // A tailgater drives through behind the truck in front whatever the
     // lane decided for it.
-    let outcome_ok = outcome_ok || (t.behaviour == Behaviour::Tailgate && e.outcome == Outcome::Passed);
+    let outcome_ok =
+        outcome_ok || (t.behaviour == Behaviour::Tailgate && e.outcome == Outcome::Passed);
     if !outcome_ok {
-        err(out, ep.k("outcome"), format!("outcome {:?} does not follow a {:?} decision", e.outcome, e.decision));
+        err(
+            out,
+            ep.k("outcome"),
+            format!(
+                "outcome {:?} does not follow a {:?} decision",
+                e.outcome, e.decision
+            ),
+        );
     }
     if (t.behaviour == Behaviour::ReversesOut) != (e.outcome == Outcome::Reversed) {
         err(out, ep.k("outcome"), "a truck that reverses out (behaviour = \"reverses_out\") has outcome \"reversed\", and only such a truck");
@@ -716,25 +965,44 @@ fn expectation(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
     for (j, a) in e.alarms.iter().enumerate() {
         check_name(out, ep.k("alarms").i(j), "alarm kind", a, 32);
     }
-    let referenced = s.commands.iter().any(|c| c.truck.as_deref() == Some(t.id.as_str()));
+    let referenced = s
+        .commands
+        .iter()
+        .any(|c| c.truck.as_deref() == Some(t.id.as_str()));
     if (e.by == Some(DecidedBy::Officer) || has("O01") || has("O02")) && !referenced {
-        err(out, ep.clone(), "an officer decision needs a command naming this truck (commands[].truck)");
+        err(
+            out,
+            ep.clone(),
+            "an officer decision needs a command naming this truck (commands[].truck)",
+        );
     }
     let broker_down = s
         .faults
         .iter()
         .any(|f| f.kind == FaultKind::BrokerDown && f.at_s <= t.at_s && f.end_s() > t.at_s);
     if e.offline == Some(true) && !broker_down {
-        err(out, ep.k("offline"), "offline = true needs a broker_down fault active when the truck arrives");
+        err(
+            out,
+            ep.k("offline"),
+            "offline = true needs a broker_down fault active when the truck arrives",
+        );
     }
     if has("H09") && (!broker_down || e.offline == Some(false)) {
-        err(out, rp.clone(), "H09 (platform unreachable) needs a broker_down fault active when the truck arrives");
+        err(
+            out,
+            rp.clone(),
+            "H09 (platform unreachable) needs a broker_down fault active when the truck arrives",
+        );
     }
 
     let st = State::at(s, t.at_s);
     if let Some(n) = &e.gate_pass {
         if !st.passes.contains_key(n) {
-            err(out, ep.k("gate_pass"), format!("gate pass `{n}` is not in the whitelist when the truck arrives"));
+            err(
+                out,
+                ep.k("gate_pass"),
+                format!("gate pass `{n}` is not in the whitelist when the truck arrives"),
+            );
         }
     }
     let f = facts(t, st);
@@ -759,7 +1027,9 @@ fn reason_conditions(
                 .passes
                 .values()
                 .any(|g| g.etag.as_ref() == Some(tag) && g.plate != t.plate)
-            || f.pass.as_ref().is_some_and(|g| g.etag.as_ref().is_some_and(|pe| pe != tag))
+            || f.pass
+                .as_ref()
+                .is_some_and(|g| g.etag.as_ref().is_some_and(|pe| pe != tag))
     });
     let container_problem = t.containers.iter().any(|c| {
         iso6346::parse(c.read()).is_err()
@@ -773,33 +1043,48 @@ fn reason_conditions(
     });
     let intact = |e: &super::EsealSpec| e.state == super::SealState::Intact;
     let eseal_problem = t.eseal.as_ref().is_some_and(|e| !intact(e))
-        || f.pass.as_ref().and_then(|g| g.eseal.as_ref()).is_some_and(|want| {
-            t.eseal.as_ref().is_none_or(|e| &e.id != want || !intact(e))
-        });
+        || f.pass
+            .as_ref()
+            .and_then(|g| g.eseal.as_ref())
+            .is_some_and(|want| t.eseal.as_ref().is_none_or(|e| &e.id != want || !intact(e)));
     let tol_pct = s.agent.weight_tolerance_pct;
     let division = s.lane.weighbridge.division_kg;
-    let weight_diff = f.pass.as_ref().and_then(|g| g.declared_total_kg).map(|declared| {
-        let tol = weight_tolerance(declared, tol_pct, division);
-        ((t.gross_kg() - declared).abs(), tol)
-    });
+    let weight_diff = f
+        .pass
+        .as_ref()
+        .and_then(|g| g.declared_total_kg)
+        .map(|declared| {
+            let tol = weight_tolerance(declared, tol_pct, division);
+            ((t.gross_kg() - declared).abs(), tol)
+        });
     let enterprise_ids: Vec<&String> = f
         .pass
         .as_ref()
         .and_then(|g| g.enterprise.as_ref())
         .into_iter()
-        .chain(f.st.vehicles.get(&t.plate).and_then(|v| v.enterprise.as_ref()))
+        .chain(
+            f.st.vehicles
+                .get(&t.plate)
+                .and_then(|v| v.enterprise.as_ref()),
+        )
         .collect();
-    let focus = f.st.vehicles.get(&t.plate).is_some_and(|v| v.credit == Some(Credit::Focus))
-        || enterprise_ids
-            .iter()
-            .any(|id| f.st.enterprises.get(*id).is_some_and(|e| e.credit == Credit::Focus));
+    let focus =
+        f.st.vehicles
+            .get(&t.plate)
+            .is_some_and(|v| v.credit == Some(Credit::Focus))
+            || enterprise_ids.iter().any(|id| {
+                f.st.enterprises
+                    .get(*id)
+                    .is_some_and(|e| e.credit == Credit::Focus)
+            });
     let controls = |action: ControlAction| {
         f.st.controls.values().any(|c| {
             c.action == action
                 && control_active(c, t.at_s)
                 && match c.target_kind {
                     TargetKind::Plate => {
-                        c.target == t.plate || t.trailer.as_ref().is_some_and(|tr| tr.plate == c.target)
+                        c.target == t.plate
+                            || t.trailer.as_ref().is_some_and(|tr| tr.plate == c.target)
                     }
                     TargetKind::Container => t.containers.iter().any(|k| k.number == c.target),
                     TargetKind::PassNo => f.passes.iter().any(|g| g.pass_no == c.target),
@@ -816,18 +1101,48 @@ fn reason_conditions(
             err(out, rp.clone(), format!("{code} expected but {why}"));
         }
     };
-    need(out, "H01", f.passes.is_empty(), "the whitelist has a gate pass for this plate");
-    need(out, "H02", !f.passes.is_empty() && !f.valid_pass, "the truck has no gate pass, or a valid approved one");
-    need(out, "H03", etag_plate_mismatch, "plate, e-tag and gate pass agree");
-    need(out, "H04", container_problem, "the containers read match the pass and their check digits");
-    need(out, "H05", eseal_problem, "the e-seal is intact and matches the pass");
+    need(
+        out,
+        "H01",
+        f.passes.is_empty(),
+        "the whitelist has a gate pass for this plate",
+    );
+    need(
+        out,
+        "H02",
+        !f.passes.is_empty() && !f.valid_pass,
+        "the truck has no gate pass, or a valid approved one",
+    );
+    need(
+        out,
+        "H03",
+        etag_plate_mismatch,
+        "plate, e-tag and gate pass agree",
+    );
+    need(
+        out,
+        "H04",
+        container_problem,
+        "the containers read match the pass and their check digits",
+    );
+    need(
+        out,
+        "H05",
+        eseal_problem,
+        "the e-seal is intact and matches the pass",
+    );
     need(
         out,
         "H06",
         weight_diff.is_some_and(|(d, tol)| d >= 1.5 * tol),
         "the gross weight is not clearly (1.5 x tolerance) off the declared total, or nothing is declared",
     );
-    need(out, "H07", focus, "neither the vehicle nor its enterprise is on the focus list");
+    need(
+        out,
+        "H07",
+        focus,
+        "neither the vehicle nor its enterprise is on the focus list",
+    );
     need(
         out,
         "H08",
@@ -836,8 +1151,18 @@ fn reason_conditions(
             || matches!(t.behaviour, Behaviour::Tailgate | Behaviour::StopsShort),
         "no device fault overlaps the truck's visit, it carries an e-tag and stops where it should",
     );
-    need(out, "I01", controls(ControlAction::Inspect), "no active inspect control targets the truck, its pass, containers or enterprise");
-    need(out, "H10", controls(ControlAction::Hold), "no active hold control targets the truck, its pass, containers or enterprise");
+    need(
+        out,
+        "I01",
+        controls(ControlAction::Inspect),
+        "no active inspect control targets the truck, its pass, containers or enterprise",
+    );
+    need(
+        out,
+        "H10",
+        controls(ControlAction::Hold),
+        "no active hold control targets the truck, its pass, containers or enterprise",
+    );
     need(out, "E00", t.cargo_kg == 0.0, "the truck carries cargo");
 
     let officer = codes.contains("O01");
@@ -870,7 +1195,11 @@ fn reason_conditions(
             why.push("a control instruction targets the truck".into());
         }
         if !why.is_empty() {
-            err(out, rp.clone(), format!("a release is expected but {}", why.join("; ")));
+            err(
+                out,
+                rp.clone(),
+                format!("a release is expected but {}", why.join("; ")),
+            );
         }
     }
 }
@@ -892,20 +1221,41 @@ fn faults(s: &Scenario, out: &mut Out) {
         let p = KeyPath::root("faults").i(i);
         check_at(out, p.k("at_s"), f.at_s);
         if f.at_s < last {
-            err(out, p.k("at_s"), format!("faults must be in time order (previous at {last})"));
+            err(
+                out,
+                p.k("at_s"),
+                format!("faults must be in time order (previous at {last})"),
+            );
         }
         last = f.at_s;
-        check_range(out, p.k("duration_s"), "duration_s", f.duration_s, 0.1, 86_400.0);
+        check_range(
+            out,
+            p.k("duration_s"),
+            "duration_s",
+            f.duration_s,
+            0.1,
+            86_400.0,
+        );
         match (f.kind, f.device) {
-            (FaultKind::BrokerDown, Some(_)) => err(out, p.k("device"), "broker_down takes no device"),
+            (FaultKind::BrokerDown, Some(_)) => {
+                err(out, p.k("device"), "broker_down takes no device")
+            }
             (FaultKind::BrokerDown, None) => {}
-            (_, None) => err(out, p.clone(), format!("{} needs a device", f.kind.as_str())),
-            (FaultKind::CameraDark, Some(d)) if d.camera().is_none() => {
-                err(out, p.k("device"), format!("camera_dark needs a camera, not {}", d.as_str()))
-            }
-            (_, Some(d)) if !lane_has(s, d) => {
-                err(out, p.k("device"), format!("the lane has no {} (see [lane])", d.as_str()))
-            }
+            (_, None) => err(
+                out,
+                p.clone(),
+                format!("{} needs a device", f.kind.as_str()),
+            ),
+            (FaultKind::CameraDark, Some(d)) if d.camera().is_none() => err(
+                out,
+                p.k("device"),
+                format!("camera_dark needs a camera, not {}", d.as_str()),
+            ),
+            (_, Some(d)) if !lane_has(s, d) => err(
+                out,
+                p.k("device"),
+                format!("the lane has no {} (see [lane])", d.as_str()),
+            ),
             _ => {}
         }
         for (j, g) in s.faults.iter().enumerate().take(i) {
@@ -915,7 +1265,11 @@ fn faults(s: &Scenario, out: &mut Out) {
                 _ => f.device.is_some() && f.device == g.device,
             };
             if same && f.at_s < g.end_s() && g.at_s < f.end_s() {
-                err(out, p.k("at_s"), format!("overlaps faults[{j}] on the same target"));
+                err(
+                    out,
+                    p.k("at_s"),
+                    format!("overlaps faults[{j}] on the same target"),
+                );
             }
         }
     }
@@ -927,10 +1281,17 @@ fn commands(s: &Scenario, out: &mut Out) {
         let p = KeyPath::root("commands").i(i);
         check_at(out, p.k("at_s"), c.at_s);
         if c.at_s < last {
-            err(out, p.k("at_s"), format!("commands must be in time order (previous at {last})"));
+            err(
+                out,
+                p.k("at_s"),
+                format!("commands must be in time order (previous at {last})"),
+            );
         }
         last = c.at_s;
-        let needs_officer = matches!(c.kind, CommandKind::Raise | CommandKind::Release | CommandKind::Hold);
+        let needs_officer = matches!(
+            c.kind,
+            CommandKind::Raise | CommandKind::Release | CommandKind::Hold
+        );
         match &c.officer {
             Some(o) => check_name(out, p.k("officer"), "officer", o, 32),
             None if needs_officer => err(out, p.clone(), format!("{:?} needs an officer", c.kind)),
@@ -940,23 +1301,36 @@ fn commands(s: &Scenario, out: &mut Out) {
             err(out, p.clone(), "an exceptional release needs a note");
         }
         match (c.kind, c.device) {
-            (CommandKind::RestartDevice, None) => err(out, p.clone(), "restart_device needs a device"),
-            (CommandKind::RestartDevice, Some(d)) if !lane_has(s, d) => {
-                err(out, p.k("device"), format!("the lane has no {}", d.as_str()))
+            (CommandKind::RestartDevice, None) => {
+                err(out, p.clone(), "restart_device needs a device")
             }
+            (CommandKind::RestartDevice, Some(d)) if !lane_has(s, d) => err(
+                out,
+                p.k("device"),
+                format!("the lane has no {}", d.as_str()),
+            ),
             (CommandKind::RestartDevice, Some(_)) => {}
             (_, Some(_)) => err(out, p.k("device"), "only restart_device takes a device"),
             (_, None) => {}
         }
         if matches!(c.kind, CommandKind::Release | CommandKind::Hold) && c.truck.is_none() {
-            err(out, p.clone(), format!("{:?} refers to a held truck: set truck", c.kind));
+            err(
+                out,
+                p.clone(),
+                format!("{:?} refers to a held truck: set truck", c.kind),
+            );
         }
         if let Some(id) = &c.truck {
             match s.truck(id) {
                 None => err(out, p.k("truck"), format!("no truck with id `{id}`")),
-                Some(t) if t.at_s >= c.at_s => {
-                    err(out, p.k("at_s"), format!("the command comes before truck `{id}` arrives (at {})", t.at_s))
-                }
+                Some(t) if t.at_s >= c.at_s => err(
+                    out,
+                    p.k("at_s"),
+                    format!(
+                        "the command comes before truck `{id}` arrives (at {})",
+                        t.at_s
+                    ),
+                ),
                 Some(_) => {}
             }
         }
@@ -985,7 +1359,11 @@ mod tests {
 
     #[test]
     fn key_paths_print() {
-        let p = KeyPath::root("trucks").i(3).k("containers").i(0).k("number");
+        let p = KeyPath::root("trucks")
+            .i(3)
+            .k("containers")
+            .i(0)
+            .k("number");
         assert_eq!(p.to_string(), "trucks[3].containers[0].number");
     }
 

@@ -55,9 +55,7 @@ impl<'a> Locator<'a> {
     }
 
     pub(crate) fn problem(&self, path: &KeyPath, message: String) -> Problem {
-        let (line, column) = self
-            .offset(path)
-            .map_or((1, 1), |o| line_col(self.text, o));
+        let (line, column) = self.offset(path).map_or((1, 1), |o| line_col(self.text, o));
         Problem {
             line,
             column,

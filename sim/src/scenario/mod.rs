@@ -25,9 +25,9 @@ use gate_proto::messages::{
 use serde::{Deserialize, Serialize};
 
 use crate::devices::camera::ContainerSlot;
+pub use crate::devices::rfid::SealState;
 use crate::fixture::Delta;
 use crate::lane;
-pub use crate::devices::rfid::SealState;
 pub use crate::physics::Behaviour;
 pub use check::Problem;
 
@@ -56,7 +56,10 @@ pub enum ScenarioError {
         message: String,
     },
     #[error("{}", fmt_problems(.file, .problems))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 fn fmt_problems(file: &str, problems: &[Problem]) -> String {
@@ -637,7 +640,11 @@ impl TruckEntry {
     pub fn vehicle_tare_kg(&self) -> f64 {
         self.tare_kg
             + self.trailer.as_ref().map_or(0.0, |t| t.tare_kg)
-            + self.containers.iter().map(ContainerSpec::tare_kg).sum::<f64>()
+            + self
+                .containers
+                .iter()
+                .map(ContainerSpec::tare_kg)
+                .sum::<f64>()
     }
 
     /// The simulated lane's truck (what the devices and physics see).
@@ -1177,7 +1184,16 @@ mod tests {
         assert_eq!(relative_ms("-30m"), Some(-1_800_000));
         assert_eq!(relative_ms("+2h"), Some(7_200_000));
         assert_eq!(relative_ms("+7d"), Some(604_800_000));
-        for bad in ["", "+", "+h", "2h", "+2w", "+-2h", "+99999999999999999d", "-"] {
+        for bad in [
+            "",
+            "+",
+            "+h",
+            "2h",
+            "+2w",
+            "+-2h",
+            "+99999999999999999d",
+            "-",
+        ] {
             assert_eq!(relative_ms(bad), None, "{bad}");
         }
         assert_eq!(resolve_time("+1s", 1000), Some(2000));
