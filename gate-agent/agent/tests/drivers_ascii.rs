@@ -1,0 +1,237 @@
+//! Issue 4 (drivers): ASCII weighbridge indicators on a serial line (a socat
+//! pty pair): byte-exact Toledo and XK3190 frames written by the test, split
+//! across writes and mixed with garbage and bad checksums; XK3190 stability
+//! detected by the agent (window >= 1.5 s); stale line withdraws the
+//! reading; the driver reopens the port after the line disappears.
+
+mod drivers_common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use drivers_common::*;
+use gate_agent::drivers::config::{
+    AsciiProtocol, AsciiScaleConfig, SerialPortConfig, StabilityConfig, WeighbridgeConfig,
+};
+use gate_agent::drivers::error::ErrorClass;
+use gate_agent::drivers::weighbridge::spawn_ascii_weighbridge;
+use gate_agent::drivers::weighbridge::xk3190::Xk3190Repr;
+use gate_agent::drivers::HealthRegistry;
+use tokio::sync::watch;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+// 32460 kg gross, stable, kg, XXXXX0 x2, with checksum 0x21.
+const TOLEDO_STABLE: [u8; 18] = [
+    0x02, b'1', b'0', b' ', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'0', b'0', b'0', b'0', b'0',
+    0x0D, 0x21,
+];
+
+/// The same weight in motion (SWB bit 3), checksum recomputed.
+fn toledo_motion() -> Vec<u8> {
+    let mut f = TOLEDO_STABLE.to_vec();
+    f[2] |= 1 << 3;
+    let sum = f[..17].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    f[17] = sum.wrapping_neg() & 0x7F;
+    f
+}
+
+fn config(path: &Path, protocol: AsciiProtocol, checksum: bool) -> WeighbridgeConfig {
+    let mut backoff = gate_agent::drivers::backoff::BackoffConfig::default();
+    backoff.initial_ms = 50;
+    backoff.max_ms = 200;
+    WeighbridgeConfig {
+        name: "wb".into(),
+        modbus: None,
+        ascii: Some(AsciiScaleConfig {
+            port: SerialPortConfig::new(path),
+            protocol,
+            checksum,
+            kg_per_unit: 1.0,
+            stale_after_ms: 500,
+            backoff,
+        }),
+        stability: StabilityConfig::default(),
+        offline_after_errors: 3,
+    }
+}
+
+/// Writes `frames` to the pty end `b` every `period` until `stop` turns true,
+/// each frame split in two writes 5 ms apart.
+fn writer(
+    b: PathBuf,
+    period: Duration,
+    frames: impl Fn(u64) -> Vec<u8> + Send + 'static,
+) -> watch::Sender<bool> {
+    let (stop_tx, stop) = watch::channel(false);
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&b)
+            .expect("open pty");
+        let mut n = 0u64;
+        while !*stop.borrow() {
+            let bytes = frames(n);
+            let (x, y) = bytes.split_at(bytes.len() / 2);
+            if f.write_all(x).and_then(|()| f.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            if f.write_all(y).and_then(|()| f.flush()).is_err() {
+                return;
+            }
+            n += 1;
+            std::thread::sleep(period);
+        }
+    });
+    stop_tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toledo_frames_garbage_checksums_and_staleness() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pty = PtyPair::new(dir.path());
+    let reg = HealthRegistry::new();
+    let (wb, _task) =
+        spawn_ascii_weighbridge(&config(&pty.a, AsciiProtocol::Toledo, true), &reg).expect("start");
+    let mut rx = wb.subscribe();
+    tokio::time::sleep(Duration::from_millis(200)).await; // let the driver open the port
+
+    // Stable frames, every third one preceded by garbage, every fifth with a bad checksum.
+    let stop = writer(pty.b.clone(), Duration::from_millis(50), |n| {
+        let mut v = Vec::new();
+        if n % 3 == 0 {
+            v.extend_from_slice(b"\xFF\x00garbage\r\n\x02\x31");
+        }
+        let mut f = TOLEDO_STABLE.to_vec();
+        if n % 5 == 4 {
+            f[17] ^= 0x01;
+        }
+        v.extend(f);
+        v
+    });
+    let r = wait_for(&mut rx, LIMIT, "stable 32460", |r| {
+        r.as_ref().is_some_and(|r| r.stable)
+    })
+    .await
+    .expect("some");
+    assert_eq!(r.gross_kg, 32_460.0);
+    assert_eq!(r.device_stable, Some(true));
+    wait_for(&mut rx, LIMIT, "several readings", |r| {
+        r.as_ref().is_some_and(|r| r.seq >= 12)
+    })
+    .await;
+    let h = reg.get("wb").expect("health");
+    assert!(h.total_ok >= 12);
+    assert!(h.total_errors >= 2, "bad checksums are counted: {h:?}");
+    stop.send_replace(true);
+
+    // Motion frames: not stable.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stop = writer(pty.b.clone(), Duration::from_millis(50), |_| {
+        toledo_motion()
+    });
+    let r = wait_for(&mut rx, LIMIT, "motion", |r| {
+        r.as_ref().is_some_and(|r| !r.stable)
+    })
+    .await
+    .expect("some");
+    assert_eq!(r.device_stable, Some(false));
+    stop.send_replace(true);
+
+    // Silence: withdrawn after stale_after_ms.
+    let t0 = Instant::now();
+    wait_for(&mut rx, LIMIT, "withdrawn", Option::is_none).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t0.elapsed()
+    );
+    let h = reg.get("wb").expect("health");
+    assert_eq!(h.last_error_class, Some(ErrorClass::Timeout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xk3190_stability_is_detected_by_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pty = PtyPair::new(dir.path());
+    let reg = HealthRegistry::new();
+    let (wb, _task) = spawn_ascii_weighbridge(&config(&pty.a, AsciiProtocol::Xk3190, false), &reg)
+        .expect("start");
+    let mut rx = wb.subscribe();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A truck driving on: the weight climbs, then settles within +-1 division (20 kg).
+    let stop = writer(pty.b.clone(), Duration::from_millis(50), |n| {
+        let kg = if n < 20 {
+            n as i64 * 1500
+        } else {
+            30_000 + if n % 2 == 0 { 20 } else { 0 }
+        };
+        Xk3190Repr {
+            value: kg,
+            decimals: 0,
+        }
+        .emit()
+        .to_vec()
+    });
+    let first = wait_for(&mut rx, LIMIT, "first reading", Option::is_some)
+        .await
+        .expect("some");
+    assert_eq!(first.device_stable, None, "XK3190 has no stable flag");
+    let settled = wait_for(&mut rx, LIMIT, "settled weight", |r| {
+        r.as_ref().is_some_and(|r| r.gross_kg >= 30_000.0)
+    })
+    .await
+    .expect("some");
+    assert!(!settled.stable, "not stable at once");
+    let t_settled = Instant::now();
+    let r = wait_for(&mut rx, LIMIT, "stable", |r| {
+        r.as_ref().is_some_and(|r| r.stable)
+    })
+    .await
+    .expect("some");
+    let waited = t_settled.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1300),
+        "stable after only {waited:?}"
+    );
+    assert!(
+        r.detected_stable && (r.gross_kg - 30_010.0).abs() <= 10.0,
+        "{r:?}"
+    );
+    stop.send_replace(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_is_reopened_after_the_line_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = PtyPair::new(dir.path());
+    let reg = HealthRegistry::new();
+    let (wb, _task) =
+        spawn_ascii_weighbridge(&config(&pty.a, AsciiProtocol::Toledo, true), &reg).expect("start");
+    let mut rx = wb.subscribe();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stop = writer(pty.b.clone(), Duration::from_millis(50), |_| {
+        TOLEDO_STABLE.to_vec()
+    });
+    wait_for(&mut rx, LIMIT, "reading", Option::is_some).await;
+    stop.send_replace(true);
+
+    // The adapter disappears (both pty ends vanish), then comes back.
+    pty.stop();
+    wait_for(&mut rx, LIMIT, "withdrawn", Option::is_none).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = reg.get("wb").expect("health");
+    assert!(h.consecutive_errors >= 1, "{h:?}");
+    pty.start();
+    let _stop = writer(pty.b.clone(), Duration::from_millis(50), |_| {
+        TOLEDO_STABLE.to_vec()
+    });
+    let r = wait_for(&mut rx, LIMIT, "reading after reopen", Option::is_some)
+        .await
+        .expect("some");
+    assert_eq!(r.gross_kg, 32_460.0);
+    pty.stop();
+}
