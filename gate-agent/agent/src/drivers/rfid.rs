@@ -66,6 +66,32 @@ pub struct TagRead {
     pub age_ms: Option<u32>,
 }
 
+impl TagRead {
+    /// The tag's id as tag registries write it: when the EPC bytes are
+    /// printable ASCII padded with zero bytes (e.g. `ES00012345`), that
+    /// text; otherwise the EPC hex.
+    pub fn id(&self) -> String {
+        let bytes: Option<Vec<u8>> = (0..self.epc.len() / 2)
+            .map(|i| {
+                self.epc
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        if let Some(b) = bytes {
+            let text_len = b.iter().position(|c| *c == 0).unwrap_or(b.len());
+            let (text, pad) = b.split_at(text_len);
+            if !text.is_empty()
+                && text.iter().all(u8::is_ascii_graphic)
+                && pad.iter().all(|c| *c == 0)
+            {
+                return String::from_utf8_lossy(text).into_owned();
+            }
+        }
+        self.epc.clone()
+    }
+}
+
 /// One poll of a reader.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RfidReading {
@@ -246,6 +272,13 @@ mod tests {
         s.flags.remove("slot2.present");
         assert_eq!(tags_from_sample(&s, &prefixes).len(), 2);
         assert_eq!(SealState::from_code(0), None);
+        // Ids: ASCII zero-padded EPCs read as text, others as hex.
+        let mut t = tags[0].clone();
+        assert_eq!(t.id(), "E20034120000000000000001");
+        t.epc = "455330303031323334350000".into();
+        assert_eq!(t.id(), "ES00012345");
+        t.epc = "450030303031323334350000".into();
+        assert_eq!(t.id(), "450030303031323334350000");
         assert_eq!(SealState::from_code(9), Some(SealState::Unknown(9)));
     }
 }
