@@ -77,7 +77,13 @@ async fn baseline(port: u16, payloads: &[Vec<u8>], topic: &str, inflight: u16) -
     n as f64 / dt.as_secs_f64()
 }
 
-async fn link_drain(port: u16, dir: &std::path::Path, run: usize, msgs: &[OutboxMessage], window: usize) -> f64 {
+async fn link_drain(
+    port: u16,
+    dir: &std::path::Path,
+    run: usize,
+    msgs: &[OutboxMessage],
+    window: usize,
+) -> f64 {
     let path = dir.join(format!("outbox-{run}.db"));
     let outbox = Arc::new(SqliteOutbox::open(&path).expect("open outbox"));
     outbox.enqueue_many(msgs).expect("fill outbox");
@@ -152,5 +158,8 @@ fn main() {
         link.push(l);
     }
     let (mb, ml) = (median(base), median(link));
-    println!("median: baseline {mb:.0} msg/s, link {ml:.0} events/s, link/baseline {:.2}", ml / mb);
+    println!(
+        "median: baseline {mb:.0} msg/s, link {ml:.0} events/s, link/baseline {:.2}",
+        ml / mb
+    );
 }

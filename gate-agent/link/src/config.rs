@@ -245,10 +245,7 @@ impl LinkConfig {
     /// rumqttc options: client id `gate-{site}-{lane}`, persistent session,
     /// retained offline will, manual acks (an incoming message is acknowledged
     /// only after the link has handled it), TLS when configured.
-    pub(crate) fn mqtt_options(
-        &self,
-        tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> MqttOptions {
+    pub(crate) fn mqtt_options(&self, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
         let t = self.topics();
         let mut o = MqttOptions::new(t.client_id(), self.host.clone(), self.port);
         o.set_clean_session(false)

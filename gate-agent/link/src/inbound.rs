@@ -113,7 +113,11 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
     let body = match shared.keyring.open(payload) {
         Ok(b) => b,
         Err(e) => {
-            reject(shared, format!("whitelist batch refused: {e} ({})", e.kind())).await;
+            reject(
+                shared,
+                format!("whitelist batch refused: {e} ({})", e.kind()),
+            )
+            .await;
             return Handled::Ack;
         }
     };
@@ -126,7 +130,10 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
     };
     let have = shared.wl.borrow().version;
     if batch.version <= have {
-        debug!(version = batch.version, have, "whitelist batch not newer: ignored");
+        debug!(
+            version = batch.version,
+            have, "whitelist batch not newer: ignored"
+        );
         return Handled::Ack;
     }
     if batch.kind == BatchKind::Delta && batch.from_version != Some(have) {
@@ -169,7 +176,11 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
         }
         Err(e) => {
             error!(version, "whitelist apply failed: {e}");
-            store_failure(shared, format!("whitelist batch {version} not applied: {e}")).await;
+            store_failure(
+                shared,
+                format!("whitelist batch {version} not applied: {e}"),
+            )
+            .await;
             shared.update_wl(|w| w.resync = true);
             return Handled::Retry;
         }
@@ -198,7 +209,11 @@ async fn command(
         }
     };
     let Some(id) = command_id(&body) else {
-        reject(shared, "command refused: signed body has no readable id".into()).await;
+        reject(
+            shared,
+            "command refused: signed body has no readable id".into(),
+        )
+        .await;
         return Handled::Ack;
     };
     let now = gate_proto::time::now_unix_ms();
@@ -207,7 +222,11 @@ async fn command(
     let new = match blocking(move || log.begin(&id2, now)).await {
         Ok(n) => n,
         Err(e) => {
-            store_failure(shared, format!("command {} not recorded: {e}", printable(&id, 64))).await;
+            store_failure(
+                shared,
+                format!("command {} not recorded: {e}", printable(&id, 64)),
+            )
+            .await;
             return Handled::Retry;
         }
     };
@@ -232,13 +251,23 @@ async fn command(
     let cmd = match check_command(&body, &shared.cfg.site, &shared.cfg.lane, now, skew) {
         Ok(c) => c,
         Err(reason) => {
-            reject(shared, format!("command {} refused: {reason}", printable(&id, 64))).await;
+            reject(
+                shared,
+                format!("command {} refused: {reason}", printable(&id, 64)),
+            )
+            .await;
             answer(shared, &id, false, &reason).await;
             return Handled::Ack;
         }
     };
     let Ok(permit) = waiters.clone().try_acquire_owned() else {
-        answer(shared, &id, false, "busy: too many commands waiting for the lane controller").await;
+        answer(
+            shared,
+            &id,
+            false,
+            "busy: too many commands waiting for the lane controller",
+        )
+        .await;
         return Handled::Ack;
     };
     let (tx, rx) = oneshot::channel();
@@ -269,10 +298,22 @@ async fn command(
             });
         }
         Err(mpsc::error::TrySendError::Full(_)) => {
-            answer(shared, &id, false, "busy: the lane controller's command queue is full").await;
+            answer(
+                shared,
+                &id,
+                false,
+                "busy: the lane controller's command queue is full",
+            )
+            .await;
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {
-            answer(shared, &id, false, "the lane controller is not taking commands").await;
+            answer(
+                shared,
+                &id,
+                false,
+                "the lane controller is not taking commands",
+            )
+            .await;
         }
     }
     Handled::Ack

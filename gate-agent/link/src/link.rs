@@ -292,7 +292,11 @@ impl Link {
         config.validate()?;
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| LinkError::Config("Link::spawn needs a tokio runtime".into()))?;
-        let tls = config.tls.as_ref().map(crate::tls::client_config).transpose()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::client_config)
+            .transpose()?;
         let (commands_tx, commands_rx) = mpsc::channel(config.command_queue);
         let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
         let shared = Arc::new(Shared {
@@ -394,7 +398,11 @@ async fn run(
         warn!("link down: {err}");
         shared.note_error(err);
         let delay = backoff.next_delay(rand::random::<f64>());
-        debug!(?delay, attempts = backoff.attempts(), "reconnecting after backoff");
+        debug!(
+            ?delay,
+            attempts = backoff.attempts(),
+            "reconnecting after backoff"
+        );
         tokio::select! {
             _ = sleep(delay) => {}
             _ = shutdown.changed() => break,
@@ -628,7 +636,9 @@ impl<'a> Conn<'a> {
                 self.window.on_collision(pkid).map_err(|e| e.to_string())?;
             }
             Ev::PubAck(pkid) => {
-                if let Tag::Outbox { id, .. } = self.window.on_puback(pkid).map_err(|e| e.to_string())? {
+                if let Tag::Outbox { id, .. } =
+                    self.window.on_puback(pkid).map_err(|e| e.to_string())?
+                {
                     self.acks.push(id);
                     if self.ack_task.is_none() {
                         self.spawn_acks();
@@ -646,7 +656,8 @@ impl<'a> Conn<'a> {
                     .alarm(
                         "subscription_refused",
                         Severity::Critical,
-                        "the broker refused the subscription to the whitelist or command topic".into(),
+                        "the broker refused the subscription to the whitelist or command topic"
+                            .into(),
                     )
                     .await;
             }
@@ -787,7 +798,10 @@ impl<'a> Conn<'a> {
             debug!("direct publish deferred: {DIRECT_SLOTS} in flight");
             return false;
         }
-        match self.client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
+        match self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+        {
             Ok(()) => {
                 self.window.handed(Tag::Direct);
                 true

@@ -237,7 +237,12 @@ mod tests {
     use super::*;
     use gate_proto::messages::{Chunk, Deletes, Upserts, WHITELIST_SCHEMA};
 
-    fn batch(kind: BatchKind, from: Option<u64>, version: u64, chunk: (u32, u32)) -> WhitelistBatch {
+    fn batch(
+        kind: BatchKind,
+        from: Option<u64>,
+        version: u64,
+        chunk: (u32, u32),
+    ) -> WhitelistBatch {
         WhitelistBatch {
             schema: WHITELIST_SCHEMA.into(),
             site: "S".into(),
@@ -278,28 +283,37 @@ mod tests {
     fn whitelist_versions() {
         let w = MemWhitelist::default();
         assert_eq!(
-            w.apply(&batch(BatchKind::Delta, Some(3), 4, (0, 1))).unwrap(),
+            w.apply(&batch(BatchKind::Delta, Some(3), 4, (0, 1)))
+                .unwrap(),
             ApplyOutcome::NeedResync { have: 0 }
         );
         assert_eq!(
-            w.apply(&batch(BatchKind::Snapshot, None, 5, (1, 2))).unwrap(),
+            w.apply(&batch(BatchKind::Snapshot, None, 5, (1, 2)))
+                .unwrap(),
             ApplyOutcome::Partial {
                 version: 5,
                 have: 1,
                 count: 2
             }
         );
-        assert_eq!(w.version().unwrap(), 0, "a partial snapshot changes nothing");
         assert_eq!(
-            w.apply(&batch(BatchKind::Snapshot, None, 5, (0, 2))).unwrap(),
+            w.version().unwrap(),
+            0,
+            "a partial snapshot changes nothing"
+        );
+        assert_eq!(
+            w.apply(&batch(BatchKind::Snapshot, None, 5, (0, 2)))
+                .unwrap(),
             ApplyOutcome::Applied { version: 5 }
         );
         assert_eq!(
-            w.apply(&batch(BatchKind::Delta, Some(4), 5, (0, 1))).unwrap(),
+            w.apply(&batch(BatchKind::Delta, Some(4), 5, (0, 1)))
+                .unwrap(),
             ApplyOutcome::Stale { have: 5 }
         );
         assert_eq!(
-            w.apply(&batch(BatchKind::Delta, Some(5), 6, (0, 1))).unwrap(),
+            w.apply(&batch(BatchKind::Delta, Some(5), 6, (0, 1)))
+                .unwrap(),
             ApplyOutcome::Applied { version: 6 }
         );
         assert_eq!(w.applied(), vec![5, 6]);

@@ -58,11 +58,7 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, LinkError> {
                 .map_err(|e| tls_err("client certificate", e))?
         }
         (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(LinkError::Tls(
-                "cert_file and key_file go together".into(),
-            ))
-        }
+        _ => return Err(LinkError::Tls("cert_file and key_file go together".into())),
     };
     Ok(Arc::new(config))
 }

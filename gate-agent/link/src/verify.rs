@@ -46,9 +46,9 @@ pub fn check_command(
     now_ms: i64,
     skew_ms: i64,
 ) -> Result<Command, String> {
-    let cmd: Command =
-        serde_json::from_str(body).map_err(|e| format!("invalid command: {e}"))?;
-    cmd.validate().map_err(|e| format!("invalid command: {e}"))?;
+    let cmd: Command = serde_json::from_str(body).map_err(|e| format!("invalid command: {e}"))?;
+    cmd.validate()
+        .map_err(|e| format!("invalid command: {e}"))?;
     if cmd.site != site || cmd.lane != lane {
         return Err(format!(
             "wrong lane: addressed to {}/{}, this is {site}/{lane}",
@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(command_id(r#"{"id":"C9","kind":"zzz"}"#), Some("C9".into()));
         assert_eq!(command_id(r#"{"id":""}"#), None);
         assert_eq!(command_id(r#"{"id":7}"#), None);
-        assert_eq!(command_id(&json!({"id": "x".repeat(129)}).to_string()), None);
+        assert_eq!(
+            command_id(&json!({"id": "x".repeat(129)}).to_string()),
+            None
+        );
         assert_eq!(command_id("not json"), None);
         let env = json!({"body": "{\"id\":\"F\\n1\"}", "kid": "k", "sig": "x"}).to_string();
         assert_eq!(claimed_id(env.as_bytes()), Some("F\\n1".into()));
@@ -157,7 +160,9 @@ mod tests {
             "version": 2, "chunk": {"index": 0, "count": 1}, "issued_at": "2026-01-01T00:00:00Z"
         });
         assert_eq!(check_batch(&b.to_string(), "HK").unwrap().version, 2);
-        assert!(check_batch(&b.to_string(), "HZ").unwrap_err().starts_with("wrong site"));
+        assert!(check_batch(&b.to_string(), "HZ")
+            .unwrap_err()
+            .starts_with("wrong site"));
         let mut bad = b.clone();
         bad["from_version"] = json!(2);
         assert!(check_batch(&bad.to_string(), "HK").is_err());

@@ -105,7 +105,8 @@ impl Window {
     /// Whether an outbox item of `bytes` may be handed over now.
     pub fn fits(&self, bytes: usize) -> bool {
         self.outbox_items < self.limits.items
-            && (self.outbox_items == 0 || self.outbox_bytes.saturating_add(bytes) <= self.limits.bytes)
+            && (self.outbox_items == 0
+                || self.outbox_bytes.saturating_add(bytes) <= self.limits.bytes)
     }
 
     /// Whether a direct publish may be handed over now.

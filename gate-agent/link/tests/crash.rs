@@ -4,6 +4,7 @@
 //! harness = false: `main` is the orchestrator; run with `--child` it is the
 //! lane process (a SQLite outbox + the link + an "agent" enqueueing events)
 //! that the orchestrator starts and kills.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Issue 5: the broker killed (SIGKILL) and restarted several times during a
 //! burst of events: after de-duplication by event_id none is missing, `seq`
 //! is gapless, and first arrivals are in order.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 
@@ -100,7 +101,9 @@ async fn broker_killed_during_burst() {
     }
     agent.await.unwrap();
     assert!(
-        wait_for(Duration::from_secs(20), || outbox.depth().unwrap().count == 0).await,
+        wait_for(Duration::from_secs(20), || outbox.depth().unwrap().count
+            == 0)
+        .await,
         "outbox drains after the last restart: {:?}",
         handle.state()
     );
@@ -120,7 +123,10 @@ async fn broker_killed_during_burst() {
     assert_eq!(seqs, expected);
     assert_first_arrivals_in_order(&got);
     let st = handle.state();
-    assert!(st.connects >= 1 + OUTAGES as u64, "reconnected after each outage: {st:?}");
+    assert!(
+        st.connects > OUTAGES as u64,
+        "reconnected after each outage: {st:?}"
+    );
     assert!(st.acked >= EVENTS);
     println!(
         "{EVENTS} events through {OUTAGES} broker kills: {dups} duplicates, {} connects, {:.1} s",

@@ -2,6 +2,7 @@
 //! commands with exactly one reply, refusals (forged, unsigned, unknown key,
 //! replayed, expired, wrong lane) raising alarms without any change of state,
 //! status and alarms.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 
@@ -43,7 +44,11 @@ fn config(port: u16) -> LinkConfig {
 /// A broker, the link with in-memory stores at whitelist `version`, and a
 /// collector of everything the lane publishes. `prepare` runs on the stores
 /// before the link starts.
-async fn rig(version: u64, tune: impl FnOnce(&mut LinkConfig), prepare: impl FnOnce(&MemCommandLog)) -> Rig {
+async fn rig(
+    version: u64,
+    tune: impl FnOnce(&mut LinkConfig),
+    prepare: impl FnOnce(&MemCommandLog),
+) -> Rig {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path());
@@ -126,29 +131,52 @@ async fn whitelist_snapshot_request_chunks_delta_and_gap() {
     // Version 0 at startup: a snapshot is asked for.
     let sync = r.topics.sync();
     assert!(
-        wait_for(Duration::from_secs(5), || r.seen.json_on(&sync).contains(&json!({"have_version": 0}))).await,
+        wait_for(Duration::from_secs(5), || r
+            .seen
+            .json_on(&sync)
+            .contains(&json!({"have_version": 0})))
+        .await,
         "snapshot request on .../sync"
     );
     let p = r.platform().await;
     let key = platform_key();
     let wl = r.topics.whitelist();
     // A two-chunk snapshot, out of order: applies only when both are in.
-    p.send(&wl, signed(&snapshot_body(5, 1, 2), KID, &key)).await;
+    p.send(&wl, signed(&snapshot_body(5, 1, 2), KID, &key))
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(r.whitelist.applied(), Vec::<u64>::new(), "one chunk applies nothing");
-    p.send(&wl, signed(&snapshot_body(5, 0, 2), KID, &key)).await;
+    assert_eq!(
+        r.whitelist.applied(),
+        Vec::<u64>::new(),
+        "one chunk applies nothing"
+    );
+    p.send(&wl, signed(&snapshot_body(5, 0, 2), KID, &key))
+        .await;
     p.send(&wl, signed(&delta_body(5, 6), KID, &key)).await;
     assert!(
-        wait_for(Duration::from_secs(5), || r.whitelist.applied() == vec![5, 6]).await,
+        wait_for(Duration::from_secs(5), || r.whitelist.applied()
+            == vec![5, 6])
+        .await,
         "applied {:?}",
         r.whitelist.applied()
     );
-    assert!(wait_for(Duration::from_secs(2), || r.handle.state().whitelist_version == 6).await);
+    assert!(
+        wait_for(Duration::from_secs(2), || r
+            .handle
+            .state()
+            .whitelist_version
+            == 6)
+        .await
+    );
     assert!(!r.handle.state().whitelist_out_of_date);
     // A delta that skips version 7: not applied, resync asked from 6.
     p.send(&wl, signed(&delta_body(7, 8), KID, &key)).await;
     assert!(
-        wait_for(Duration::from_secs(5), || r.seen.json_on(&sync).contains(&json!({"have_version": 6}))).await,
+        wait_for(Duration::from_secs(5), || r
+            .seen
+            .json_on(&sync)
+            .contains(&json!({"have_version": 6})))
+        .await,
         "resync request after a gap"
     );
     assert_eq!(r.whitelist.applied(), vec![5, 6]);
@@ -257,7 +285,8 @@ async fn commands_get_exactly_one_reply_and_refusals_change_nothing() {
     future["expires_at"] = json!(ts(now + 360_000));
     let mut wrong_lane = command_body("C5", "lower");
     wrong_lane["lane"] = json!("L04");
-    let mut env: Value = serde_json::from_slice(&signed(&command_body("C6", "lower"), KID, &key)).unwrap();
+    let mut env: Value =
+        serde_json::from_slice(&signed(&command_body("C6", "lower"), KID, &key)).unwrap();
     env["body"] = Value::String(command_body("C6", "raise").to_string());
     let forged = serde_json::to_vec(&env).unwrap();
     let mut no_officer = command_body("C9", "raise");
@@ -269,8 +298,10 @@ async fn commands_get_exactly_one_reply_and_refusals_change_nothing() {
     p.send(&t, signed(&future, KID, &key)).await;
     p.send(&t, signed(&wrong_lane, KID, &key)).await;
     p.send(&t, forged).await;
-    p.send(&t, command_body("C7", "raise").to_string().into_bytes()).await;
-    p.send(&t, signed(&command_body("C8", "raise"), "platform-9", &key)).await;
+    p.send(&t, command_body("C7", "raise").to_string().into_bytes())
+        .await;
+    p.send(&t, signed(&command_body("C8", "raise"), "platform-9", &key))
+        .await;
     p.send(&t, signed(&no_officer, KID, &key)).await;
     // Replays of a executed and of a refused command.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -296,19 +327,36 @@ async fn commands_get_exactly_one_reply_and_refusals_change_nothing() {
     assert!(r.drained().await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for id in answered {
-        assert_eq!(r.replies_for(id).len(), 1, "exactly one reply for {id}: {:?}", r.replies());
+        assert_eq!(
+            r.replies_for(id).len(),
+            1,
+            "exactly one reply for {id}: {:?}",
+            r.replies()
+        );
     }
     for id in ["C6", "C7", "C8"] {
-        assert!(r.replies_for(id).is_empty(), "no reply to unauthenticated {id}");
+        assert!(
+            r.replies_for(id).is_empty(),
+            "no reply to unauthenticated {id}"
+        );
         assert!(!r.log.seen(id), "an unauthenticated id is not recorded");
     }
     let one = |id: &str| r.replies_for(id)[0].clone();
-    assert_eq!(one("C1"), json!({"command_id": "C1", "ok": true, "detail": "done"}));
+    assert_eq!(
+        one("C1"),
+        json!({"command_id": "C1", "ok": true, "detail": "done"})
+    );
     assert_eq!(one("C2")["ok"], false);
     assert_eq!(one("C2")["detail"], "safety: vehicle on the safety loop");
     assert!(one("C3")["detail"].as_str().unwrap().starts_with("expired"));
-    assert!(one("C4")["detail"].as_str().unwrap().starts_with("issued in the future"));
-    assert!(one("C5")["detail"].as_str().unwrap().starts_with("wrong lane"));
+    assert!(one("C4")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("issued in the future"));
+    assert!(one("C5")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("wrong lane"));
     assert!(one("C9")["detail"].as_str().unwrap().contains("officer"));
     for id in ["C3", "C4", "C5", "C9"] {
         assert_eq!(one(id)["ok"], false);
@@ -338,8 +386,16 @@ async fn unanswered_commands_get_one_reply() {
     .await;
     let p = r.platform().await;
     let key = platform_key();
-    p.send(&r.topics.command(), signed(&command_body("C-SLOW", "lower"), KID, &key)).await;
-    p.send(&r.topics.command(), signed(&command_body("C-DROP", "lower"), KID, &key)).await;
+    p.send(
+        &r.topics.command(),
+        signed(&command_body("C-SLOW", "lower"), KID, &key),
+    )
+    .await;
+    p.send(
+        &r.topics.command(),
+        signed(&command_body("C-DROP", "lower"), KID, &key),
+    )
+    .await;
     let first = r.rx.commands.recv().await.unwrap();
     assert_eq!(first.command.id, "C-SLOW");
     let second = r.rx.commands.recv().await.unwrap();
@@ -356,9 +412,18 @@ async fn unanswered_commands_get_one_reply() {
     first.respond(true, "late");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(r.replies_for("C-SLOW").len(), 1);
-    assert!(r.replies_for("C-OLD")[0]["detail"].as_str().unwrap().starts_with("interrupted"));
-    assert!(r.replies_for("C-SLOW")[0]["detail"].as_str().unwrap().starts_with("timeout"));
-    assert!(r.replies_for("C-DROP")[0]["detail"].as_str().unwrap().starts_with("dropped"));
+    assert!(r.replies_for("C-OLD")[0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("interrupted"));
+    assert!(r.replies_for("C-SLOW")[0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("timeout"));
+    assert!(r.replies_for("C-DROP")[0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("dropped"));
     r.handle.shutdown().await;
 }
 
@@ -380,13 +445,17 @@ async fn status_alarms_oversize_items_and_clean_shutdown() {
         version: Some("0.1.0".into()),
     });
     assert!(
-        wait_for(Duration::from_secs(5), || r.seen.json_on(&status).iter().any(|s| {
-            s["state"] == "online"
-                && s["devices"][0]["name"] == "plate_front"
-                && s["whitelist_version"] == 2
-                && s["clock_synced"] == true
-                && s["outbox"]["depth"].is_u64()
-        }))
+        wait_for(Duration::from_secs(5), || r
+            .seen
+            .json_on(&status)
+            .iter()
+            .any(|s| {
+                s["state"] == "online"
+                    && s["devices"][0]["name"] == "plate_front"
+                    && s["whitelist_version"] == 2
+                    && s["clock_synced"] == true
+                    && s["outbox"]["depth"].is_u64()
+            }))
         .await,
         "{:?}",
         r.seen.json_on(&status)
@@ -415,8 +484,10 @@ async fn status_alarms_oversize_items_and_clean_shutdown() {
     assert!(
         wait_for(Duration::from_secs(5), || {
             let a = r.alarms();
-            a.iter().any(|a| a["alarm_id"] == id.as_str() && a["kind"] == "device_fault")
-                && a.iter().any(|a| a["kind"] == "outbox_item_dropped" && a["severity"] == "critical")
+            a.iter()
+                .any(|a| a["alarm_id"] == id.as_str() && a["kind"] == "device_fault")
+                && a.iter()
+                    .any(|a| a["kind"] == "outbox_item_dropped" && a["severity"] == "critical")
         })
         .await,
         "{:?}",

@@ -1,6 +1,6 @@
 //! Test support: a real mosquitto on a free port (killable, restartable), an
 //! MQTT collector, a platform publisher, signing helpers and sample events.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 pub mod sqlite_outbox;
 
@@ -53,7 +53,8 @@ impl Broker {
         Self::start_with(dir, free_port(), "")
     }
 
-    /// `extra` is appended to the listener's configuration (TLS settings).
+    /// `extra` is appended to the configuration, after the plain listener
+    /// on `port` (e.g. a TLS listener).
     pub fn start_with(dir: &Path, port: u16, extra: &str) -> Broker {
         require_tool("mosquitto");
         let mut b = Broker {
@@ -75,10 +76,10 @@ impl Broker {
                 // `user root`: when the tests run as root, mosquitto would
                 // otherwise drop to its own user and could not write its
                 // database or log in the (root-owned) temp dir.
-                "user root\nlistener {port} 127.0.0.1\n{extra}\nallow_anonymous true\n\
+                "user root\nallow_anonymous true\n\
                  persistence true\npersistence_location {dir}/\nautosave_interval 1\n\
                  max_queued_messages 1000000\nmax_inflight_messages 0\nset_tcp_nodelay true\n\
-                 log_dest file {dir}/mosquitto.log\n",
+                 log_dest file {dir}/mosquitto.log\nlistener {port} 127.0.0.1\n{extra}\n",
                 port = self.port,
                 extra = self.extra,
                 dir = self.dir.display()
@@ -402,7 +403,10 @@ pub fn assert_first_arrivals_in_order(payloads: &[Value]) {
     for p in payloads {
         let seq = p["seq"].as_u64().expect("seq");
         if seen.insert(seq) {
-            assert!(seq > last, "seq {seq} arrived first after {last}: reordered");
+            assert!(
+                seq > last,
+                "seq {seq} arrived first after {last}: reordered"
+            );
             last = seq;
         }
     }
@@ -411,8 +415,7 @@ pub fn assert_first_arrivals_in_order(payloads: &[Value]) {
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();

@@ -46,7 +46,9 @@ impl SqliteOutbox {
     /// The last `seq` given out.
     pub fn last_seq(&self) -> rusqlite::Result<u64> {
         self.lock()
-            .query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|v| v as u64)
     }
 
@@ -103,16 +105,13 @@ impl Outbox for SqliteOutbox {
             )
             .map_err(se)?;
         let rows = st
-            .query_map(
-                params![after.unwrap_or(i64::MIN), limit as i64],
-                |r| {
-                    Ok(OutboxItem {
-                        id: r.get(0)?,
-                        topic: r.get(1)?,
-                        payload: r.get(2)?,
-                    })
-                },
-            )
+            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| {
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    topic: r.get(1)?,
+                    payload: r.get(2)?,
+                })
+            })
             .map_err(se)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(se)
     }
