@@ -6,6 +6,8 @@
 //! lane logic itself is in `gate-core` and knows nothing of this crate.
 
 pub mod config;
+pub mod control;
 pub mod drivers;
+pub mod gatectl;
 pub mod runtime;
 pub mod storage;

@@ -75,7 +75,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<()> {
+    let control = cfg.control.clone();
     let mut agent = gate_agent::runtime::start(cfg, &path).await?;
+    // The gatectl endpoint; it stops (and removes its socket) with the lane.
+    let _control = match &control {
+        Some(c) => gate_agent::control::serve(&agent, c)?,
+        None => {
+            tracing::info!("no [control] section: no gatectl socket");
+            None
+        }
+    };
     tokio::select! {
         r = agent.wait() => { r?; }
         _ = shutdown_signal() => {

@@ -1,0 +1,967 @@
+//! The control-socket protocol (docs/control-protocol.md): one JSON object
+//! per line each way, a version field, bounded request size.
+//!
+//! Layer: wire format only (sans-IO). [`parse_request`] turns one received
+//! line into a validated [`Envelope`] or a [`ProtocolError`] that already
+//! knows its error code and the request id when it could be read;
+//! [`Response`] is what goes back. The data types of the answers are here
+//! too, shared by the server (which fills them) and `gatectl` (which reads
+//! them), so both ends agree by construction. Nothing here does I/O or
+//! knows the agent.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Protocol version spoken by this build (`"v"` of every line).
+pub const VERSION: u32 = 1;
+/// Longest request line accepted, bytes (newline included).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Longest response line a client should accept, bytes: a camera frame of
+/// the largest configurable size (64 MiB) in base64, plus room.
+pub const MAX_RESPONSE_BYTES: usize = 96 * 1024 * 1024;
+/// Longest officer id and reason accepted by `barrier`.
+pub const MAX_OFFICER_LEN: usize = 64;
+pub const MAX_REASON_LEN: usize = 256;
+/// Most events one `events` request returns.
+pub const MAX_EVENTS: usize = 1000;
+
+// ------------------------------------------------------------------ requests
+
+/// The envelope of a request line, before its arguments are typed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    cmd: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    args: Option<Value>,
+}
+
+/// A validated request with the id the answer must carry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    pub id: Option<u64>,
+    pub request: Request,
+}
+
+/// What a client may ask.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// Agent and protocol version, site and lane.
+    Version,
+    /// Lane state, board, LED, link, whitelist, outbox, clock, decisions.
+    Status,
+    /// Health of every device.
+    Devices,
+    /// Board inputs and outputs.
+    Io,
+    /// Raise or lower the barrier as an officer action.
+    Barrier(BarrierArgs),
+    /// Live weight.
+    Weigh,
+    /// One JPEG from a configured camera.
+    Capture(CaptureArgs),
+    /// Whitelist records for one key.
+    Lookup(LookupArgs),
+    /// Recent finished events.
+    Events(EventsArgs),
+    /// Outbox figures.
+    Outbox,
+    /// Whitelist sync state; optionally ask the platform for a resync.
+    Sync(SyncArgs),
+    /// Recent alarms.
+    Alarms(AlarmsArgs),
+    /// Check every configured device.
+    Selftest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BarrierAction {
+    Raise,
+    Lower,
+}
+
+impl BarrierAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raise => "raise",
+            Self::Lower => "lower",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarrierArgs {
+    pub action: BarrierAction,
+    /// Officer id (audited), 1..=64 printable characters.
+    pub officer: String,
+    /// Why (audited, kept as the event's note), 1..=256 characters.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureArgs {
+    pub camera: String,
+}
+
+/// Which whitelist key a lookup uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupBy {
+    Plate,
+    Etag,
+    PassNo,
+    Container,
+}
+
+impl LookupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plate => "plate",
+            Self::Etag => "etag",
+            Self::PassNo => "pass_no",
+            Self::Container => "container",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupArgs {
+    pub by: LookupBy,
+    /// 1..=64 characters.
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsArgs {
+    /// How many (newest first), 1..=1000, default 20.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Only events with a larger seq (for polling).
+    #[serde(default)]
+    pub after_seq: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncArgs {
+    #[serde(default)]
+    pub resync: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsArgs {
+    /// How many, newest first, default 50, at most 1000.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl Request {
+    /// The `cmd` string of this request.
+    pub fn cmd(&self) -> &'static str {
+        match self {
+            Self::Version => "version",
+            Self::Status => "status",
+            Self::Devices => "devices",
+            Self::Io => "io",
+            Self::Barrier(_) => "barrier",
+            Self::Weigh => "weigh",
+            Self::Capture(_) => "capture",
+            Self::Lookup(_) => "lookup",
+            Self::Events(_) => "events",
+            Self::Outbox => "outbox",
+            Self::Sync(_) => "sync",
+            Self::Alarms(_) => "alarms",
+            Self::Selftest => "selftest",
+        }
+    }
+
+    /// The arguments as sent (`None` for commands without any).
+    fn args(&self) -> Option<Value> {
+        let v = match self {
+            Self::Barrier(a) => serde_json::to_value(a),
+            Self::Capture(a) => serde_json::to_value(a),
+            Self::Lookup(a) => serde_json::to_value(a),
+            Self::Events(a) => serde_json::to_value(a),
+            Self::Sync(a) => serde_json::to_value(a),
+            Self::Alarms(a) => serde_json::to_value(a),
+            _ => return None,
+        };
+        v.ok()
+    }
+
+    /// The request line (with its newline) for `id`.
+    pub fn emit(&self, id: Option<u64>) -> Vec<u8> {
+        let raw = RawRequest {
+            v: VERSION,
+            id,
+            cmd: self.cmd().to_owned(),
+            args: self.args(),
+        };
+        let mut line = serde_json::to_vec(&raw).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
+    /// Check argument values serde cannot (lengths, ranges, characters).
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Barrier(a) => {
+                check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
+                check_text("reason", &a.reason, MAX_REASON_LEN, true)
+            }
+            Self::Capture(a) => check_text("camera", &a.camera, 64, false),
+            Self::Lookup(a) => check_text("key", &a.key, 64, false),
+            Self::Events(a) => match a.limit {
+                Some(n) if n == 0 || n > MAX_EVENTS => {
+                    Err(format!("limit must be within 1..={MAX_EVENTS}"))
+                }
+                _ => Ok(()),
+            },
+            Self::Alarms(a) => match a.limit {
+                Some(n) if n == 0 || n > 1000 => Err("limit must be within 1..=1000".into()),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Non-empty after trimming, at most `max` characters, no control
+/// characters (spaces allowed only where `spaces`).
+fn check_text(field: &str, s: &str, max: usize, spaces: bool) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if s.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!("{field} contains control characters"));
+    }
+    if !spaces && s.chars().any(char::is_whitespace) {
+        return Err(format!("{field} contains white space"));
+    }
+    Ok(())
+}
+
+/// Why a request line was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// The request id, when the line was readable enough to have one.
+    pub id: Option<u64>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    fn new(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The answer to send back.
+    pub fn response(&self) -> Response {
+        Response::err(self.id, self.code, self.message.clone())
+    }
+}
+
+fn typed<T: DeserializeOwned + Default>(
+    id: Option<u64>,
+    cmd: &str,
+    args: Option<Value>,
+) -> Result<T, ProtocolError> {
+    match args {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => required(id, cmd, Some(v)),
+    }
+}
+
+fn required<T: DeserializeOwned>(
+    id: Option<u64>,
+    cmd: &str,
+    args: Option<Value>,
+) -> Result<T, ProtocolError> {
+    let v = args.unwrap_or(Value::Null);
+    serde_json::from_value(v).map_err(|e| {
+        ProtocolError::new(
+            id,
+            ErrorCode::BadRequest,
+            format!("bad args for `{cmd}`: {e}"),
+        )
+    })
+}
+
+/// Parse one request line (the trailing newline, if any, is ignored).
+pub fn parse_request(line: &[u8]) -> Result<Envelope, ProtocolError> {
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(ProtocolError::new(
+            None,
+            ErrorCode::TooLarge,
+            format!("request longer than {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        ProtocolError::new(
+            None,
+            ErrorCode::BadRequest,
+            format!("not a JSON object: {e}"),
+        )
+    })?;
+    // The id first, so that even a refused request gets an answer it can match.
+    let id = value.get("id").and_then(Value::as_u64);
+    if !value.is_object() {
+        return Err(ProtocolError::new(
+            None,
+            ErrorCode::BadRequest,
+            "a request is a JSON object",
+        ));
+    }
+    match value.get("v").and_then(Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(ProtocolError::new(
+                id,
+                ErrorCode::UnsupportedVersion,
+                format!("protocol version {v} not supported; this agent speaks {VERSION}"),
+            ))
+        }
+        None => {
+            return Err(ProtocolError::new(
+                id,
+                ErrorCode::BadRequest,
+                "missing or non-integer `v` (protocol version)",
+            ))
+        }
+    }
+    let raw: RawRequest = serde_json::from_value(value)
+        .map_err(|e| ProtocolError::new(id, ErrorCode::BadRequest, format!("bad request: {e}")))?;
+    let cmd = raw.cmd.as_str();
+    let no_args = |args: &Option<Value>| -> Result<(), ProtocolError> {
+        match args {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Object(m)) if m.is_empty() => Ok(()),
+            Some(_) => Err(ProtocolError::new(
+                id,
+                ErrorCode::BadRequest,
+                format!("`{cmd}` takes no args"),
+            )),
+        }
+    };
+    let request = match cmd {
+        "version" => no_args(&raw.args).map(|()| Request::Version)?,
+        "status" => no_args(&raw.args).map(|()| Request::Status)?,
+        "devices" => no_args(&raw.args).map(|()| Request::Devices)?,
+        "io" => no_args(&raw.args).map(|()| Request::Io)?,
+        "weigh" => no_args(&raw.args).map(|()| Request::Weigh)?,
+        "outbox" => no_args(&raw.args).map(|()| Request::Outbox)?,
+        "selftest" => no_args(&raw.args).map(|()| Request::Selftest)?,
+        "barrier" => Request::Barrier(required(id, cmd, raw.args)?),
+        "capture" => Request::Capture(required(id, cmd, raw.args)?),
+        "lookup" => Request::Lookup(required(id, cmd, raw.args)?),
+        "events" => Request::Events(typed(id, cmd, raw.args)?),
+        "sync" => Request::Sync(typed(id, cmd, raw.args)?),
+        "alarms" => Request::Alarms(typed(id, cmd, raw.args)?),
+        other => {
+            return Err(ProtocolError::new(
+                id,
+                ErrorCode::UnknownCommand,
+                format!("unknown command `{}`", printable(other, 40)),
+            ))
+        }
+    };
+    request
+        .validate()
+        .map_err(|m| ProtocolError::new(id, ErrorCode::BadRequest, format!("{cmd}: {m}")))?;
+    Ok(Envelope { id, request })
+}
+
+/// At most `max` characters of `s`, control characters replaced.
+fn printable(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+// ------------------------------------------------------------------ responses
+
+/// Machine-readable class of an error answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line is not a valid request (JSON, fields, argument values).
+    BadRequest,
+    /// `v` is not a version this agent speaks.
+    UnsupportedVersion,
+    /// The request line exceeds [`MAX_REQUEST_BYTES`]; the connection closes.
+    TooLarge,
+    UnknownCommand,
+    /// The lane refused the action (safety rule, state); `error` says why.
+    Refused,
+    /// The thing asked about is not configured or not known (camera name...).
+    NotFound,
+    /// The device or the lane task did not answer (in time).
+    Unavailable,
+    /// Too many clients connected; try again.
+    Busy,
+    /// Something failed inside the agent (store error...).
+    Internal,
+}
+
+/// One response line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+impl Response {
+    pub fn ok<T: Serialize>(id: Option<u64>, data: &T) -> Self {
+        match serde_json::to_value(data) {
+            Ok(v) => Self {
+                v: VERSION,
+                id,
+                ok: true,
+                data: Some(v),
+                error: None,
+                code: None,
+            },
+            Err(e) => Self::err(id, ErrorCode::Internal, format!("answer not encoded: {e}")),
+        }
+    }
+
+    pub fn err(id: Option<u64>, code: ErrorCode, error: impl Into<String>) -> Self {
+        Self {
+            v: VERSION,
+            id,
+            ok: false,
+            data: None,
+            error: Some(error.into()),
+            code: Some(code),
+        }
+    }
+
+    /// The line to send (with its newline).
+    pub fn emit(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"v":1,"ok":false,"error":"answer not encoded","code":"internal"}"#.to_vec()
+        });
+        line.push(b'\n');
+        line
+    }
+
+    /// Parse a response line.
+    pub fn parse(line: &[u8]) -> Result<Self, String> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let r: Self = serde_json::from_slice(line)
+            .map_err(|e| format!("bad response from the agent: {e}"))?;
+        if r.v != VERSION {
+            return Err(format!(
+                "the agent speaks protocol version {}, this gatectl {VERSION}",
+                r.v
+            ));
+        }
+        Ok(r)
+    }
+
+    /// The typed data of a successful answer.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, String> {
+        let v = self.data.clone().unwrap_or(Value::Null);
+        serde_json::from_value(v).map_err(|e| format!("unexpected answer from the agent: {e}"))
+    }
+}
+
+// ------------------------------------------------------------------ answer data
+
+/// Where a figure came from: the running agent, or the lane database read
+/// directly by `gatectl` while the agent is down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Agent,
+    Database,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionData {
+    pub agent_version: String,
+    pub protocol: u32,
+    pub site: String,
+    pub lane: String,
+}
+
+/// The lane core's view of the board (what the lane decides on).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaneBoard {
+    pub arrival: bool,
+    pub safety: bool,
+    pub exit: bool,
+    pub photocell: bool,
+    pub barrier: String,
+    pub tailgates: u16,
+}
+
+/// One finished event, summarised (with the whole event for `--json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub seq: u64,
+    pub event_id: String,
+    pub lane: String,
+    pub finished_at: String,
+    pub plate: Option<String>,
+    pub result: String,
+    pub reasons: Vec<String>,
+    pub outcome: String,
+    pub offline: bool,
+    pub event: gate_proto::messages::LaneEvent,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusData {
+    pub source: Source,
+    pub site: Option<String>,
+    pub lane: Option<String>,
+    pub agent_version: Option<String>,
+    /// Lane state (`idle`, `identifying`, ... `hold`); `None` from the database.
+    pub state: Option<String>,
+    pub seq: Option<u64>,
+    pub event_id: Option<String>,
+    pub board: Option<LaneBoard>,
+    pub led: Option<String>,
+    pub link_connected: Option<bool>,
+    pub link_last_error: Option<String>,
+    pub whitelist_version: u64,
+    pub whitelist_out_of_date: Option<bool>,
+    pub outbox_depth: Option<u64>,
+    pub outbox_pressure: Option<String>,
+    pub clock_synced: Option<bool>,
+    pub decisions: Option<u64>,
+    pub last_decision_us: Option<u64>,
+    /// Events finished since the agent started.
+    pub finished: Option<u64>,
+    /// The last seq given, per lane (database).
+    pub last_seq: Option<u64>,
+    pub last_event: Option<EventRow>,
+    /// What could not be read, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    pub name: String,
+    /// board, weighbridge, camera, recognition, reader, bus.
+    pub kind: String,
+    /// Last exchange succeeded and is at most 10 s old.
+    pub up: bool,
+    pub last_success_at: Option<String>,
+    pub last_success_ago_ms: Option<u64>,
+    pub consecutive_errors: u32,
+    pub total_errors: u64,
+    pub total_ok: u64,
+    pub last_error: Option<String>,
+    pub last_error_class: Option<String>,
+    pub last_error_ago_ms: Option<u64>,
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DevicesData {
+    pub devices: Vec<DeviceRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoInputs {
+    pub arrival_loop: bool,
+    pub safety_loop: bool,
+    pub exit_loop: bool,
+    pub photocell: bool,
+    pub up_limit: bool,
+    pub down_limit: bool,
+    pub manual_key: bool,
+    pub motor_fault: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoOutputs {
+    pub motor_up: bool,
+    pub motor_down: bool,
+    pub light_green: bool,
+    pub buzzer: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoCounters {
+    pub vehicles: u16,
+    pub raises: u16,
+    pub tailgates: u16,
+    pub reversals: u16,
+    pub faults: u16,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoStatus {
+    pub heartbeat_lost: bool,
+    pub tailgate: bool,
+    pub held_by_occupancy: bool,
+    pub admit_pending: bool,
+    pub manual: bool,
+    pub raw: u16,
+}
+
+/// One board poll as the driver decoded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardIo {
+    pub age_ms: u64,
+    pub inputs: IoInputs,
+    pub outputs: IoOutputs,
+    /// closed, opening, open, closing, stopped, fault, or `unknown(N)`.
+    pub barrier: String,
+    pub fault: String,
+    pub last_command: String,
+    pub counters: IoCounters,
+    pub status: IoStatus,
+    /// `major.minor`.
+    pub firmware: String,
+    pub uptime_s: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoData {
+    pub board: String,
+    /// `false` while the board does not answer (then `io` is `None`).
+    pub online: bool,
+    pub io: Option<BoardIo>,
+    /// The LED text the agent last wrote.
+    pub led: String,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarrierData {
+    pub action: BarrierAction,
+    pub officer: String,
+    /// The lane's answer.
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeightView {
+    pub gross_kg: f64,
+    /// Usable for a decision (stable and not overloaded).
+    pub stable: bool,
+    pub tare_kg: Option<f64>,
+    pub device_stable: Option<bool>,
+    pub detected_stable: bool,
+    pub overload: bool,
+    pub seq: u64,
+    pub age_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeighData {
+    pub name: String,
+    /// `None`: no trustworthy reading (device silent or failing).
+    pub reading: Option<WeightView>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureData {
+    pub camera: String,
+    pub bytes: usize,
+    pub at: String,
+    pub seq: u64,
+    pub jpeg_base64: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LookupData {
+    pub source: Source,
+    pub by: String,
+    pub key: String,
+    pub whitelist_version: u64,
+    pub passes: Vec<gate_proto::messages::GatePass>,
+    pub vehicles: Vec<gate_proto::messages::Vehicle>,
+    pub enterprises: Vec<gate_proto::messages::Enterprise>,
+    pub controls: Vec<gate_proto::messages::Control>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsData {
+    pub source: Source,
+    /// Newest first.
+    pub events: Vec<EventRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    pub connected: bool,
+    pub connects: u64,
+    pub in_flight: usize,
+    pub acked: u64,
+    pub dropped: u64,
+    pub rejected: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutboxData {
+    pub source: Source,
+    pub depth: u64,
+    pub bytes: u64,
+    pub events: u64,
+    pub event_bytes: u64,
+    pub photos: u64,
+    pub photo_bytes: u64,
+    /// Alarms, replies, status and sync requests (the store counts them together).
+    pub other: u64,
+    pub oldest_at: Option<String>,
+    pub oldest_age_s: Option<u64>,
+    pub quota_bytes: u64,
+    pub used_percent: f64,
+    /// normal, warn, critical.
+    pub pressure: String,
+    pub evicted_photos: u64,
+    pub link: Option<LinkView>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagingView {
+    pub version: u64,
+    pub received: u32,
+    pub count: u32,
+    pub missing: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhitelistCountsView {
+    pub passes: u64,
+    pub pass_containers: u64,
+    pub vehicles: u64,
+    pub enterprises: u64,
+    pub controls: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncData {
+    pub whitelist_version: u64,
+    pub out_of_date: bool,
+    pub link_connected: bool,
+    pub staging: Option<StagingView>,
+    pub counts: Option<WhitelistCountsView>,
+    pub resync_requested: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmRow {
+    pub at: String,
+    pub kind: String,
+    pub severity: String,
+    pub detail: String,
+    /// `outbox`: raised by the lane and not yet delivered to the platform;
+    /// `observed`: seen by the control server itself since it started.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmsData {
+    /// Newest first.
+    pub alarms: Vec<AlarmRow>,
+    /// Undelivered alarms found in the outbox.
+    pub undelivered: u64,
+    /// Outbox items looked at, and whether that was all of them.
+    pub outbox_scanned: u64,
+    pub outbox_complete: bool,
+    /// Where these come from and what is missing.
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub device: String,
+    pub kind: String,
+    pub ok: bool,
+    /// A failed optional check does not fail the self-test (the platform link:
+    /// the lane works offline).
+    pub optional: bool,
+    pub detail: String,
+    pub ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelftestData {
+    pub passed: bool,
+    pub checks: Vec<CheckRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_requests() {
+        let e = parse_request(b"{\"v\":1,\"id\":7,\"cmd\":\"status\"}\n").expect("status");
+        assert_eq!((e.id, e.request), (Some(7), Request::Status));
+        let e = parse_request(b"{\"v\":1,\"cmd\":\"io\",\"args\":{}}").expect("io");
+        assert_eq!((e.id, e.request), (None, Request::Io));
+        let e = parse_request(
+            br#"{"v":1,"id":2,"cmd":"barrier","args":{"action":"lower","officer":"O-17","reason":"truck reversed"}}"#,
+        )
+        .expect("barrier");
+        assert_eq!(
+            e.request,
+            Request::Barrier(BarrierArgs {
+                action: BarrierAction::Lower,
+                officer: "O-17".into(),
+                reason: "truck reversed".into()
+            })
+        );
+        let e = parse_request(br#"{"v":1,"cmd":"lookup","args":{"by":"pass_no","key":"P1"}}"#)
+            .expect("lookup");
+        assert_eq!(
+            e.request,
+            Request::Lookup(LookupArgs {
+                by: LookupBy::PassNo,
+                key: "P1".into()
+            })
+        );
+        let e = parse_request(br#"{"v":1,"cmd":"events"}"#).expect("events");
+        assert_eq!(e.request, Request::Events(EventsArgs::default()));
+        let e = parse_request(br#"{"v":1,"cmd":"events","args":{"limit":5,"after_seq":9}}"#)
+            .expect("events");
+        assert_eq!(
+            e.request,
+            Request::Events(EventsArgs {
+                limit: Some(5),
+                after_seq: Some(9)
+            })
+        );
+        let e = parse_request(br#"{"v":1,"cmd":"sync","args":{"resync":true}}"#).expect("sync");
+        assert_eq!(e.request, Request::Sync(SyncArgs { resync: true }));
+    }
+
+    #[test]
+    fn refuses_bad_requests_with_codes() {
+        let code = |l: &[u8]| parse_request(l).expect_err("refused");
+        let e = code(b"not json");
+        assert_eq!((e.code, e.id), (ErrorCode::BadRequest, None));
+        let e = code(b"[1,2]");
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = code(br#"{"v":2,"id":5,"cmd":"status"}"#);
+        assert_eq!((e.code, e.id), (ErrorCode::UnsupportedVersion, Some(5)));
+        let e = code(br#"{"id":5,"cmd":"status"}"#);
+        assert_eq!((e.code, e.id), (ErrorCode::BadRequest, Some(5)));
+        let e = code(br#"{"v":1,"id":3,"cmd":"reboot"}"#);
+        assert_eq!((e.code, e.id), (ErrorCode::UnknownCommand, Some(3)));
+        assert_eq!(e.message, "unknown command `reboot`");
+        let e = code(br#"{"v":1,"cmd":"status","extra":1}"#);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = code(br#"{"v":1,"cmd":"status","args":{"x":1}}"#);
+        assert!(e.message.contains("takes no args"), "{}", e.message);
+        // Barrier: officer and reason are required and checked.
+        let e = code(br#"{"v":1,"cmd":"barrier","args":{"action":"raise","officer":"O1"}}"#);
+        assert!(e.message.contains("reason"), "{}", e.message);
+        let e = code(
+            br#"{"v":1,"cmd":"barrier","args":{"action":"raise","officer":" ","reason":"x"}}"#,
+        );
+        assert!(e.message.contains("officer is empty"), "{}", e.message);
+        let e = code(
+            br#"{"v":1,"cmd":"barrier","args":{"action":"open","officer":"O1","reason":"x"}}"#,
+        );
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let long = format!(
+            r#"{{"v":1,"cmd":"barrier","args":{{"action":"raise","officer":"O1","reason":"{}"}}}}"#,
+            "x".repeat(300)
+        );
+        assert!(code(long.as_bytes()).message.contains("longer than 256"));
+        let e = code(br#"{"v":1,"cmd":"events","args":{"limit":0}}"#);
+        assert!(e.message.contains("limit"), "{}", e.message);
+        // Too large.
+        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert_eq!(code(&big).code, ErrorCode::TooLarge);
+        // Control characters in a command name are not echoed raw.
+        let e = code(b"{\"v\":1,\"cmd\":\"a\\u0007b\"}");
+        assert_eq!(e.message, "unknown command `a?b`");
+    }
+
+    #[test]
+    fn emit_and_parse_round_trip() {
+        let reqs = [
+            Request::Status,
+            Request::Barrier(BarrierArgs {
+                action: BarrierAction::Raise,
+                officer: "O1".into(),
+                reason: "manual pass".into(),
+            }),
+            Request::Capture(CaptureArgs {
+                camera: "plate-front".into(),
+            }),
+            Request::Events(EventsArgs {
+                limit: Some(3),
+                after_seq: None,
+            }),
+            Request::Alarms(AlarmsArgs { limit: None }),
+            Request::Selftest,
+        ];
+        for r in reqs {
+            let line = r.emit(Some(42));
+            assert_eq!(line.last(), Some(&b'\n'));
+            assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+            let e = parse_request(&line).expect("round trip");
+            assert_eq!((e.id, e.request), (Some(42), r));
+        }
+        assert_eq!(
+            Request::Status.emit(Some(1)),
+            b"{\"v\":1,\"id\":1,\"cmd\":\"status\"}\n"
+        );
+    }
+
+    #[test]
+    fn responses() {
+        let r = Response::err(Some(4), ErrorCode::Refused, "refused: safety loop occupied");
+        assert_eq!(
+            r.emit(),
+            b"{\"v\":1,\"id\":4,\"ok\":false,\"error\":\"refused: safety loop occupied\",\"code\":\"refused\"}\n"
+        );
+        let back = Response::parse(&r.emit()).expect("parse");
+        assert_eq!(back, r);
+        let ok = Response::ok(
+            None,
+            &VersionData {
+                agent_version: "0.1.0".into(),
+                protocol: 1,
+                site: "S".into(),
+                lane: "L".into(),
+            },
+        );
+        let back = Response::parse(&ok.emit()).expect("parse");
+        let v: VersionData = back.data().expect("typed");
+        assert_eq!(v.lane, "L");
+        assert!(Response::parse(b"{\"v\":9,\"ok\":true}").is_err());
+        assert!(Response::parse(b"garbage").is_err());
+    }
+}
