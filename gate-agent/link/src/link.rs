@@ -553,7 +553,7 @@ impl<'a> Conn<'a> {
             self.publish_sync();
         }
         if let Err(e) = self.fill().await {
-            return End::Down(e);
+            return End::Down(why(ev_rx, e));
         }
         let cfg = &self.shared.cfg;
         let status_every = LinkConfig::ms(cfg.status_interval_ms);
@@ -569,12 +569,12 @@ impl<'a> Conn<'a> {
                         return End::Down("event loop ended".into());
                     };
                     if let Err(e) = self.on_event(ev).await {
-                        return End::Down(e);
+                        return End::Down(why(ev_rx, e));
                     }
                 }
                 _ = self.shared.drain.notified() => {
                     if let Err(e) = self.fill().await {
-                        return End::Down(e);
+                        return End::Down(why(ev_rx, e));
                     }
                 }
                 done = join_opt(&mut self.ack_task), if self.ack_task.is_some() => {
@@ -611,7 +611,7 @@ impl<'a> Conn<'a> {
                         {
                             self.window.reset_cursor();
                             if let Err(e) = self.fill().await {
-                                return End::Down(e);
+                                return End::Down(why(ev_rx, e));
                             }
                         }
                     }
@@ -752,10 +752,11 @@ impl<'a> Conn<'a> {
             error!("alarm not stored: {e}");
         }
         self.window.skip(item.id);
-        self.acks.push(item.id);
-        self.shared.state.send_modify(|s| s.dropped += 1);
-        if self.ack_task.is_none() {
-            self.spawn_acks();
+        let outbox = self.shared.outbox.clone();
+        let id = item.id;
+        match blocking(move || outbox.ack(&[id])).await {
+            Ok(()) => self.shared.state.send_modify(|s| s.dropped += 1),
+            Err(e) => error!("dropped item {id} not deleted: {e}"),
         }
     }
 
@@ -935,6 +936,17 @@ fn client_error(e: &ClientError) -> &'static str {
         ClientError::Request(_) => "request channel closed",
         ClientError::TryRequest(_) => "request channel full or closed",
     }
+}
+
+/// The reason a connection ended: the driver's error when it has sent one
+/// (a publish fails only because the event loop is gone), else `fallback`.
+fn why(ev_rx: &mut mpsc::Receiver<Ev>, fallback: String) -> String {
+    while let Ok(ev) = ev_rx.try_recv() {
+        if let Ev::Down(e) = ev {
+            return e;
+        }
+    }
+    fallback
 }
 
 /// Wait for an optional task; pending forever when there is none.
