@@ -942,7 +942,7 @@ impl Inner {
                     .clock
                     .wall_time(e.t_ms)
                     .duration_since(UNIX_EPOCH)
-                    .map(|d| crate::clock::duration_ms(d))
+                    .map(crate::clock::duration_ms)
                     .unwrap_or(0);
                 let o = Observation {
                     t_ms: e.t_ms,

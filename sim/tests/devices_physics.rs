@@ -68,7 +68,7 @@ impl Rig {
     fn step(&mut self) {
         self.t += 10;
         // Master side (Modbus data model, as the agent would write it).
-        if self.t % 500 == 0 {
+        if self.t.checked_rem(500) == Some(0) {
             self.board
                 .write_holding_register(hr::HEARTBEAT, (self.t / 500) as u16)
                 .expect("heartbeat");
@@ -97,7 +97,7 @@ impl Rig {
         }
         let s = self.physics.sensors();
         if self.master == Master::LowerSpammer
-            && self.t % 200 == 0
+            && self.t.checked_rem(200) == Some(0)
             && (s.safety_loop || s.photocell)
         {
             self.board.write_coil(coil::LOWER, true).expect("lower");

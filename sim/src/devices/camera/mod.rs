@@ -230,7 +230,15 @@ struct Shared {
     frame: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
     decisions: Mutex<HashMap<u64, Decision>>,
     font: Option<ab_glyph::FontRef<'static>>,
+    /// Noise variants of the rendered scene for the subject in view (key: truck key, or None).
+    base: Mutex<Option<BaseFrames>>,
 }
+
+/// Rendered noise variants of the scene, keyed by the truck in view (None: empty lane).
+type BaseFrames = (Option<u64>, Arc<Vec<image::RgbImage>>);
+
+/// Noise variants rendered per subject (frames cycle through them).
+const NOISE_VARIANTS: u64 = 4;
 
 /// A running camera. Cheap to clone.
 #[derive(Clone)]
@@ -272,6 +280,7 @@ impl Camera {
             frame: tokio::sync::Mutex::new(None),
             decisions: Mutex::new(HashMap::new()),
             font: render::font(),
+            base: Mutex::new(None),
         });
         let task = tokio::spawn(serve(shared.clone(), listener, addr));
         Ok((Self { shared, addr }, task))
@@ -442,50 +451,92 @@ async fn current_jpeg(s: &Arc<Shared>) -> Result<Bytes, String> {
 
 fn render_now(s: &Shared) -> Result<Vec<u8>, String> {
     let c = &s.cfg;
-    let img = if s.dark.load(Ordering::SeqCst) {
-        render::black(c.width, c.height)
-    } else {
-        let t = subject(s);
-        let frame = frame_no(s);
+    if s.dark.load(Ordering::SeqCst) {
+        let img = render::black(c.width, c.height);
+        return render::encode_jpeg(&img, c.jpeg_quality).map_err(|e| format!("jpeg: {e}"));
+    }
+    let t = subject(s);
+    let key = t.as_ref().map(|t| t.ident.key);
+    let cached = s.base.lock().ok().and_then(|g| {
+        g.as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    });
+    let variants = match cached {
+        Some(v) => v,
+        None => {
+            let v = Arc::new(render_variants(s, t.as_ref()));
+            if let Ok(mut g) = s.base.lock() {
+                *g = Some((key, v.clone()));
+            }
+            v
+        }
+    };
+    let frame = frame_no(s);
+    let Some(base) = variants.get((frame % NOISE_VARIANTS) as usize) else {
+        return Err("no frame rendered".into());
+    };
+    let mut img = base.clone();
+    if let Some(f) = s.font.as_ref() {
         let ts = crate::lane::format_wall(s.clock.wall_now());
-        let osd = format!("{} {} #{}", s.position.name().to_uppercase(), ts, frame);
-        let fx = render::Effects {
-            blur: c.blur,
-            noise: c.noise,
-            brightness: c.brightness,
-            angle_deg: c.angle_deg,
-            seed: s.seed ^ frame,
-        };
-        let content = match &t {
-            None => render::Content::Empty,
-            Some(t) => {
-                let body_seed = t.ident.key.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 7;
-                match s.position {
-                    CameraPosition::PlateFront => render::Content::TruckFront {
-                        plate: t.ident.front_plate.as_ref(),
-                        body_seed,
-                    },
-                    CameraPosition::PlateRear => render::Content::TruckRear {
-                        plate: t.ident.rear_plate.as_ref(),
-                        body_seed,
-                    },
-                    CameraPosition::ContainerFront | CameraPosition::ContainerBack => {
-                        let slot = if s.position == CameraPosition::ContainerFront {
-                            ContainerSlot::Front
-                        } else {
-                            ContainerSlot::Back
-                        };
-                        match t.ident.containers.iter().find(|m| m.slot == slot) {
-                            Some(mark) => render::Content::Container { mark, body_seed },
-                            None => render::Content::Empty,
-                        }
+        render::stamp_osd(
+            &mut img,
+            f,
+            &format!("{} {} #{}", s.position.name().to_uppercase(), ts, frame),
+        );
+    }
+    render::encode_jpeg(&img, c.jpeg_quality).map_err(|e| format!("jpeg: {e}"))
+}
+
+/// The scene for the subject in view, with [`NOISE_VARIANTS`] noise patterns.
+fn render_variants(s: &Shared, t: Option<&SceneTruck>) -> Vec<image::RgbImage> {
+    let c = &s.cfg;
+    let fx = render::Effects {
+        blur: c.blur,
+        noise: c.noise,
+        brightness: c.brightness,
+        angle_deg: c.angle_deg,
+        seed: s.seed,
+    };
+    let content = match t {
+        None => render::Content::Empty,
+        Some(t) => {
+            let body_seed = t.ident.key.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 7;
+            match s.position {
+                CameraPosition::PlateFront => render::Content::TruckFront {
+                    plate: t.ident.front_plate.as_ref(),
+                    body_seed,
+                },
+                CameraPosition::PlateRear => render::Content::TruckRear {
+                    plate: t.ident.rear_plate.as_ref(),
+                    body_seed,
+                },
+                CameraPosition::ContainerFront | CameraPosition::ContainerBack => {
+                    let slot = if s.position == CameraPosition::ContainerFront {
+                        ContainerSlot::Front
+                    } else {
+                        ContainerSlot::Back
+                    };
+                    match t.ident.containers.iter().find(|m| m.slot == slot) {
+                        Some(mark) => render::Content::Container { mark, body_seed },
+                        None => render::Content::Empty,
                     }
                 }
             }
-        };
-        render::render(c.width, c.height, &content, &osd, &fx, s.font.as_ref())
+        }
     };
-    render::encode_jpeg(&img, c.jpeg_quality).map_err(|e| format!("jpeg: {e}"))
+    let base = render::render_base(c.width, c.height, &content, &fx, s.font.as_ref());
+    (0..NOISE_VARIANTS)
+        .map(|i| {
+            let mut img = base.clone();
+            render::add_noise(
+                &mut img,
+                c.noise,
+                s.seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            img
+        })
+        .collect()
 }
 
 /// Waits while the camera is Silent; returns false if it went Offline meanwhile.

@@ -76,12 +76,29 @@ const BOX_COLOURS: [[u8; 3]; 7] = [
     [60, 60, 60],
 ];
 
-/// Renders one frame.
+/// Renders one frame: [`render_base`], then noise, then the on-screen text.
 pub fn render(
     width: u32,
     height: u32,
     content: &Content<'_>,
     osd: &str,
+    fx: &Effects,
+    font: Option<&FontRef<'_>>,
+) -> RgbImage {
+    let mut img = render_base(width, height, content, fx, font);
+    add_noise(&mut img, fx.noise, fx.seed);
+    if let Some(f) = font {
+        stamp_osd(&mut img, f, osd);
+    }
+    img
+}
+
+/// The scene with lighting and blur applied, before noise and on-screen text
+/// (what stays the same from frame to frame while the subject stands still).
+pub fn render_base(
+    width: u32,
+    height: u32,
+    content: &Content<'_>,
     fx: &Effects,
     font: Option<&FontRef<'_>>,
 ) -> RgbImage {
@@ -102,24 +119,47 @@ pub fn render(
     }
     if (fx.brightness - 1.0).abs() > 1e-3 {
         let b = fx.brightness.max(0.0);
-        for p in img.pixels_mut() {
-            for c in p.0.iter_mut() {
-                *c = (f32::from(*c) * b).min(255.0) as u8;
-            }
+        for c in img.iter_mut() {
+            *c = (f32::from(*c) * b).min(255.0) as u8;
         }
     }
-    let mut img = if fx.blur > 0.05 {
-        image::imageops::blur(&img, fx.blur)
+    if fx.blur > 0.05 {
+        // Through DynamicImage: its blur is compiled (optimised) in the image crate.
+        image::DynamicImage::ImageRgb8(img)
+            .fast_blur(fx.blur)
+            .into_rgb8()
     } else {
         img
-    };
-    if fx.noise > 0 {
-        add_noise(&mut img, fx.noise, fx.seed);
     }
-    if let Some(f) = font {
-        osd_text(&mut img, f, osd);
+}
+
+/// Adds uniform noise of +-`amp` grey levels (seeded).
+pub fn add_noise(img: &mut RgbImage, amp: u8, seed: u64) {
+    if amp == 0 {
+        return;
     }
-    img
+    let mut s = seed | 1;
+    let span = u64::from(amp) * 2 + 1;
+    for chunk in img.chunks_mut(8) {
+        // xorshift64: one draw per 8 samples, one byte of it per sample.
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        for (k, v) in chunk.iter_mut().enumerate() {
+            let r = (s >> (8 * k)) & 0xFF;
+            let n = (r % span) as i16 - i16::from(amp);
+            *v = (i16::from(*v) + n).clamp(0, 255) as u8;
+        }
+    }
+}
+
+/// Draws the camera's on-screen text (position, time, frame) at the top left.
+pub fn stamp_osd(img: &mut RgbImage, font: &FontRef<'_>, s: &str) {
+    let px = 22.0;
+    let sf = font.as_scaled(PxScale::from(px));
+    let w: f32 = s.chars().map(|c| sf.h_advance(font.glyph_id(c))).sum();
+    fill_rect(img, 6.0, 6.0, w + 12.0, 30.0, Rgb([0, 0, 0]));
+    text(img, font, px, 12.0, 6.0 + 22.0, s, Rgb([255, 255, 255]));
 }
 
 /// An all-black frame (a dark camera).
@@ -382,11 +422,12 @@ fn container_door(
     } else {
         Rgb([240, 240, 235])
     };
-    let patch = code_patch(mark, ink, shade(c, 1.0), font);
-    // Codes are painted at the upper right of the right door.
-    let cx = (x0 + cw * 0.75) as i64;
-    let cy = (y0 + ch * if mark.vertical { 0.5 } else { 0.2 }) as i64;
-    composite_warped(img, &patch, cx, cy, fx.angle_deg);
+    let mask = code_mask(mark, font);
+    // Codes are painted at the upper right of the right door (vertical ones
+    // down its right edge).
+    let cx = (x0 + cw * if mark.vertical { 0.86 } else { 0.75 }) as i64;
+    let cy = (y0 + ch * if mark.vertical { 0.45 } else { 0.2 }) as i64;
+    paint_warped(img, &mask, cx, cy, fx.angle_deg, ink);
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -574,40 +615,39 @@ fn text(
     cx - x
 }
 
-/// The painted code block: `CSQU 305438 [3]` over `45G1`, or one character
-/// per line when vertical.
-fn code_patch(mark: &ContainerMark, ink: Px, paint: Px, font: Option<&FontRef<'_>>) -> RgbImage {
+/// The painted code block as a coverage mask (red channel, 255 = paint):
+/// `CSQU 305438 [3]` over `45G1`, or one character per line when vertical.
+fn code_mask(mark: &ContainerMark, font: Option<&FontRef<'_>>) -> RgbImage {
     let code: Vec<char> = mark.code.chars().filter(|c| !c.is_whitespace()).collect();
-    let px = 46.0;
-    let (w, h) = if mark.vertical {
-        (120, 15 * 48 + 20)
+    let ink = Rgb([255, 255, 255]);
+    let (px, w, h) = if mark.vertical {
+        (34.0, 100, 11 * 36 + 40)
     } else {
-        (470, 130)
+        (46.0, 470, 130)
     };
-    let mut img = RgbImage::from_pixel(w, h, paint);
+    let mut img = RgbImage::new(w, h);
     let Some(font) = font else { return img };
     let sf = font.as_scaled(PxScale::from(px));
     let asc = sf.ascent();
     if mark.vertical {
-        let mut y = 6.0 + asc * 0.8;
+        let mut y = 4.0 + asc * 0.8;
         for (i, &c) in code.iter().enumerate() {
-            let boxed = i == 10;
             let adv = sf.h_advance(font.glyph_id(c));
-            let x = 20.0 + (36.0 - adv) / 2.0;
-            text(&mut img, font, px * 0.85, x, y, &c.to_string(), ink);
-            if boxed {
-                stroke_rect(&mut img, 14.0, y - asc * 0.75, 46.0, asc * 0.95, 3.0, ink);
+            let x = 12.0 + (30.0 - adv) / 2.0;
+            text(&mut img, font, px, x, y, &c.to_string(), ink);
+            if i == 10 {
+                stroke_rect(&mut img, 6.0, y - asc * 0.8, 42.0, asc * 0.95, 3.0, ink);
             }
-            y += 44.0;
+            y += 36.0;
             if i == 3 {
-                y += 10.0;
+                y += 8.0;
             }
         }
-        // Size/type code to the right, also vertical.
-        let mut y2 = 6.0 + asc * 0.8;
+        // Size/type code beside it, also vertical.
+        let mut y2 = 4.0 + asc * 0.8;
         for c in mark.size_type.chars() {
-            text(&mut img, font, px * 0.6, 78.0, y2, &c.to_string(), ink);
-            y2 += 34.0;
+            text(&mut img, font, px * 0.6, 66.0, y2, &c.to_string(), ink);
+            y2 += 26.0;
         }
     } else {
         let baseline = 8.0 + asc * 0.85;
@@ -624,10 +664,10 @@ fn code_patch(mark: &ContainerMark, ink: Px, paint: Px, font: Option<&FontRef<'_
             (code.iter().collect(), String::new())
         };
         let adv = text(&mut img, font, px, 10.0, baseline, &head, ink);
-        if !tail.is_empty() {
+        if let Some(t) = tail.chars().next() {
             let bx = 10.0 + adv + 14.0;
             text(&mut img, font, px, bx + 8.0, baseline, &tail, ink);
-            let tw = sf.h_advance(font.glyph_id(tail.chars().next().unwrap_or('0')));
+            let tw = sf.h_advance(font.glyph_id(t));
             stroke_rect(
                 &mut img,
                 bx,
@@ -651,9 +691,30 @@ fn code_patch(mark: &ContainerMark, ink: Px, paint: Px, font: Option<&FontRef<'_
     img
 }
 
+/// Paints `ink` through a coverage mask (its red channel) centred at
+/// (cx, cy), warped like [`composite_warped`].
+fn paint_warped(img: &mut RgbImage, mask: &RgbImage, cx: i64, cy: i64, angle_deg: f32, ink: Px) {
+    warp(img, mask, cx, cy, angle_deg, |dst, m| {
+        let a = f32::from(m.0[0]) / 255.0;
+        Rgb([0, 1, 2].map(|i| (f32::from(dst.0[i]) * (1.0 - a) + f32::from(ink.0[i]) * a) as u8))
+    });
+}
+
 /// Composites `patch` centred at (cx, cy) through a shear (tan angle) and a
 /// keystone (the far side shorter), bilinear sampled.
 fn composite_warped(img: &mut RgbImage, patch: &RgbImage, cx: i64, cy: i64, angle_deg: f32) {
+    warp(img, patch, cx, cy, angle_deg, |_, p| p);
+}
+
+/// Writes `put(destination, sample)` at every pixel the warped `patch` covers.
+fn warp(
+    img: &mut RgbImage,
+    patch: &RgbImage,
+    cx: i64,
+    cy: i64,
+    angle_deg: f32,
+    put: impl Fn(Px, Px) -> Px,
+) {
     let (pw, ph) = (patch.width() as f32, patch.height() as f32);
     let shear = angle_deg.to_radians().tan().clamp(-1.0, 1.0) * 0.35;
     let keystone = (angle_deg / 90.0).clamp(-0.5, 0.5) * 0.6;
@@ -679,7 +740,8 @@ fn composite_warped(img: &mut RgbImage, patch: &RgbImage, cx: i64, cy: i64, angl
                 continue;
             }
             let p = bilinear(patch, u * (pw - 1.0), v * (ph - 1.0));
-            img.put_pixel(dx as u32, dy as u32, p);
+            let d = *img.get_pixel(dx as u32, dy as u32);
+            img.put_pixel(dx as u32, dy as u32, put(d, p));
         }
     }
 }
@@ -703,27 +765,6 @@ fn bilinear(img: &RgbImage, x: f32, y: f32) -> Px {
         let bot = f32::from(c.0[i]) * (1.0 - fx) + f32::from(d.0[i]) * fx;
         (top * (1.0 - fy) + bot * fy).round() as u8
     }))
-}
-
-fn add_noise(img: &mut RgbImage, amp: u8, seed: u64) {
-    let mut s = seed | 1;
-    let span = u64::from(amp) * 2 + 1;
-    for v in img.iter_mut() {
-        // xorshift64
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        let n = (s % span) as i16 - i16::from(amp);
-        *v = (i16::from(*v) + n).clamp(0, 255) as u8;
-    }
-}
-
-fn osd_text(img: &mut RgbImage, font: &FontRef<'_>, s: &str) {
-    let px = 22.0;
-    let sf = font.as_scaled(PxScale::from(px));
-    let w: f32 = s.chars().map(|c| sf.h_advance(font.glyph_id(c))).sum();
-    fill_rect(img, 6.0, 6.0, w + 12.0, 30.0, Rgb([0, 0, 0]));
-    text(img, font, px, 12.0, 6.0 + 22.0, s, Rgb([255, 255, 255]));
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl ScaleConfig {
         division_digits(self.division_kg).ok_or(ScaleConfigError::BadDivision(self.division_kg))?;
         if self.capacity_kg == 0
             || self.capacity_kg > 999_999
-            || self.capacity_kg % self.division_kg != 0
+            || self.capacity_kg.checked_rem(self.division_kg) != Some(0)
         {
             return Err(ScaleConfigError::BadCapacity(self.capacity_kg));
         }
