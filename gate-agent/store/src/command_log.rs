@@ -3,6 +3,9 @@
 //! enqueued and the id marked in ONE durable transaction, so a command gets
 //! exactly one reply even across a crash (`unanswered` lists the ids begun
 //! but never answered; the link answers them at start-up).
+//!
+//! Same table as [`Store::record_command`] (`commands.result` holds the
+//! state); knows SQL and the outbox, nothing about MQTT.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -72,6 +75,8 @@ impl Store {
         .ctx("marking a command answered")?;
         tx.commit().ctx("committing a command reply")?;
         m.totals = totals;
+        drop(guard);
+        self.inner.ckpt.notify(crate::checkpoint::File::Main);
         Ok(q.id)
     }
 

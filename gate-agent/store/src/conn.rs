@@ -21,6 +21,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 pub(crate) enum Role {
     Writer,
     Reader,
+    /// The background checkpointer's connection.
+    Checkpointer,
 }
 
 /// Refuse a file that exists, is not empty and does not start with the
@@ -91,7 +93,8 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
              PRAGMA temp_store = MEMORY;
              PRAGMA cache_size = -{cache};
              PRAGMA threads = {threads};
-             PRAGMA journal_size_limit = {limit};",
+             PRAGMA journal_size_limit = {limit};
+             PRAGMA wal_autocheckpoint = 0;",
             cache = cfg.writer_cache_kib,
             threads = cfg.sort_threads,
             limit = 64 << 20,
@@ -104,6 +107,9 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
             cache = cfg.reader_cache_kib,
             mmap = cfg.mmap_bytes,
         ),
+        Role::Checkpointer => {
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;".to_owned()
+        }
     };
     conn.execute_batch(&pragmas)
         .map_err(|e| StoreError::sqlite(what("setting pragmas on"), e))?;

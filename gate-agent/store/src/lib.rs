@@ -28,6 +28,7 @@
 #![deny(unsafe_code)]
 
 mod admin;
+mod checkpoint;
 mod codec;
 mod command_log;
 mod config;
@@ -76,6 +77,7 @@ struct Inner {
     wl_readers: Pool,
     main: Mutex<Main>,
     main_readers: Pool,
+    ckpt: checkpoint::Checkpointer,
 }
 
 /// The main file's writer and the outbox totals it keeps current.
@@ -125,6 +127,7 @@ impl Store {
 
         let wl_readers = Pool::new(&whitelist_path, &cfg, cfg.readers)?;
         let main_readers = Pool::new(&path, &cfg, MAIN_READERS)?;
+        let ckpt = checkpoint::Checkpointer::start([path.clone(), whitelist_path.clone()], &cfg)?;
         let store = Store {
             inner: Arc::new(Inner {
                 wl_writer: Mutex::new(Writer::new(wl_conn, whitelist_path.clone())),
@@ -137,6 +140,7 @@ impl Store {
                 cfg,
                 wl_readers,
                 main_readers,
+                ckpt,
             }),
         };
         let version = store.whitelist_version()?;
@@ -203,7 +207,15 @@ impl Store {
     pub fn apply_batch(&self, batch: &WhitelistBatch) -> Result<ApplyOutcome> {
         let now = self.now();
         let mut w = lock(&self.inner.wl_writer);
-        whitelist::apply_batch(&mut w, batch, now)
+        let out = whitelist::apply_batch(&mut w, batch, now)?;
+        drop(w);
+        if matches!(
+            out,
+            ApplyOutcome::Applied { .. } | ApplyOutcome::Staged { .. }
+        ) {
+            self.inner.ckpt.notify(checkpoint::File::Whitelist);
+        }
+        Ok(out)
     }
 
     /// The snapshot being staged, if any.
@@ -238,7 +250,9 @@ impl Store {
         let mut m = lock(&self.inner.main);
         let tx = m.w.begin(false)?;
         journal::start(&tx, lane, event_id, arrived_at, context, now)?;
-        tx.commit().ctx("committing an arrival")
+        tx.commit().ctx("committing an arrival")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
+        Ok(())
     }
 
     /// Journal the decision. DURABLE: when this returns Ok the decision is
@@ -254,7 +268,9 @@ impl Store {
         let mut m = lock(&self.inner.main);
         let tx = m.w.begin(true)?;
         journal::decided(&tx, event_id, decision, decided_at, context)?;
-        tx.commit().ctx("committing a decision")
+        tx.commit().ctx("committing a decision")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
+        Ok(())
     }
 
     /// Finish an event: in ONE durable transaction, give it the next seq of
@@ -296,6 +312,7 @@ impl Store {
         )?;
         journal::purge(&tx, now - ms(cfg.journal_keep), cfg.journal_max)?;
         tx.commit().ctx("committing a finished event")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
         tracing::debug!(event_id = %event.event_id, lane = %event.lane, seq, "event finished");
         Ok(Finished {
@@ -355,6 +372,7 @@ impl Store {
         let tx = m.w.begin(kind == OutboxKind::Event)?;
         let q = outbox::enqueue(&tx, &mut totals, &quota, kind, topic, payload, now)?;
         tx.commit().ctx("committing an outbox item")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
         Ok(q)
     }
@@ -374,6 +392,7 @@ impl Store {
         let tx = m.w.begin(false)?;
         let gone = outbox::ack(&tx, id)?;
         tx.commit().ctx("committing an outbox ack")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
         if let Some((kind, bytes)) = gone {
             m.totals.remove(kind, bytes);
         }
@@ -430,6 +449,7 @@ impl Store {
             cfg.command_max,
         )?;
         tx.commit().ctx("committing a command id")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
         Ok(new)
     }
 
@@ -447,6 +467,7 @@ impl Store {
         let tx = m.w.begin(true)?;
         let id = admin::audit(&tx, officer, action, detail, event_id, now)?;
         tx.commit().ctx("committing an audit entry")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
         Ok(id)
     }
 

@@ -578,54 +578,158 @@ fn find_pass(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<(i64, Vec<Str
     }
 }
 
+/// A live pass as stored, for comparison with an upsert.
+struct StoredPass {
+    id: i64,
+    plate: String,
+    etag: Option<String>,
+    trailer: Option<String>,
+    containers_json: String,
+    status: String,
+    kind: String,
+    declared_total_kg: Option<f64>,
+    enterprise: Option<String>,
+    goods_category: Option<String>,
+    va_code: Option<String>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    uses: String,
+    eseal: Option<String>,
+}
+
+impl StoredPass {
+    fn same_keys(&self, r: &PassRow<'_>) -> bool {
+        self.plate == *r.plate
+            && self.etag.as_deref() == r.etag.as_deref()
+            && self.trailer.as_deref() == r.trailer.as_deref()
+    }
+    fn same_rest(&self, r: &PassRow<'_>) -> bool {
+        let p = r.p;
+        self.containers_json == r.containers_json
+            && self.status == r.status
+            && self.kind == r.kind
+            && self.declared_total_kg == p.declared_total_kg
+            && self.enterprise.as_deref() == r.enterprise.as_deref()
+            && self.goods_category.as_deref() == r.goods_category
+            && self.va_code == p.va_code
+            && self.valid_from == p.valid_from
+            && self.valid_until == p.valid_until
+            && self.uses == r.uses
+            && self.eseal == p.eseal
+    }
+}
+
+fn find_pass_full(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<StoredPass>> {
+    tx.prepare_cached(
+        "SELECT id, plate, etag, trailer_plate, containers, status, kind, declared_total_kg, \
+         enterprise, goods_category, va_code, valid_from, valid_until, uses, eseal \
+         FROM passes WHERE pass_no = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([pass_no], |r| {
+            Ok(StoredPass {
+                id: r.get(0)?,
+                plate: r.get(1)?,
+                etag: r.get(2)?,
+                trailer: r.get(3)?,
+                containers_json: r.get(4)?,
+                status: r.get(5)?,
+                kind: r.get(6)?,
+                declared_total_kg: r.get(7)?,
+                enterprise: r.get(8)?,
+                goods_category: r.get(9)?,
+                va_code: r.get(10)?,
+                valid_from: r.get(11)?,
+                valid_until: r.get(12)?,
+                uses: r.get(13)?,
+                eseal: r.get(14)?,
+            })
+        })
+        .optional()
+    })
+    .ctx("finding a gate pass")
+}
+
+/// Insert or update one pass. An identical record is not rewritten; when
+/// its plate, e-tag and trailer plate are unchanged, the update leaves the
+/// indexed columns alone (SQLite rewrites the entries of every index whose
+/// columns appear in the SET list, changed or not).
 fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
     let row = PassRow::of(p)?;
     let mut ins_c = tx
         .prepare_cached("INSERT INTO pass_containers (container, pass_id) VALUES (?1, ?2)")
         .ctx("preparing container insert")?;
-    match find_pass(tx, &row.pass_no)? {
-        None => {
-            tx.prepare_cached(&insert_pass_sql(""))
-                .and_then(|mut s| s.execute(row.params()))
-                .ctx("inserting a gate pass")?;
-            let id = tx.last_insert_rowid();
-            for c in &row.containers {
-                ins_c
-                    .execute(params![&**c, id])
-                    .ctx("inserting a container")?;
-            }
+    let Some(old) = find_pass_full(tx, &row.pass_no)? else {
+        tx.prepare_cached(&insert_pass_sql(""))
+            .and_then(|mut s| s.execute(row.params()))
+            .ctx("inserting a gate pass")?;
+        let id = tx.last_insert_rowid();
+        for c in &row.containers {
+            ins_c
+                .execute(params![&**c, id])
+                .ctx("inserting a container")?;
         }
-        Some((id, old)) => {
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE passes SET pass_no = ?1, status = ?2, kind = ?3, plate = ?4, etag = ?5, \
-                     trailer_plate = ?6, containers = ?7, declared_total_kg = ?8, enterprise = ?9, \
-                     goods_category = ?10, va_code = ?11, valid_from = ?12, valid_until = ?13, \
-                     uses = ?14, eseal = ?15 WHERE id = ?16",
-                )
-                .ctx("preparing pass update")?;
-            let base = row.params();
-            let mut all: Vec<&dyn rusqlite::ToSql> = base.to_vec();
-            all.push(&id);
-            update.execute(all.as_slice()).ctx("updating a gate pass")?;
-            let mut del = tx
-                .prepare_cached("DELETE FROM pass_containers WHERE container = ?1 AND pass_id = ?2")
-                .ctx("preparing container delete")?;
-            for c in old
-                .iter()
-                .filter(|c| !row.containers.iter().any(|n| n == c.as_str()))
-            {
-                del.execute(params![c, id]).ctx("deleting a container")?;
-            }
-            for c in row
-                .containers
-                .iter()
-                .filter(|n| !old.iter().any(|c| c == n.as_ref()))
-            {
-                ins_c
-                    .execute(params![&**c, id])
-                    .ctx("inserting a container")?;
-            }
+        return Ok(());
+    };
+    let (same_keys, same_rest) = (old.same_keys(&row), old.same_rest(&row));
+    if same_keys && same_rest {
+        return Ok(());
+    }
+    let v = row.params();
+    // v: 0 pass_no, 1 status, 2 kind, 3 plate, 4 etag, 5 trailer,
+    // 6 containers, 7 declared, 8 enterprise, 9 goods, 10 va_code,
+    // 11 valid_from, 12 valid_until, 13 uses, 14 eseal.
+    if same_keys {
+        tx.prepare_cached(
+            "UPDATE passes SET status = ?2, kind = ?3, containers = ?4, declared_total_kg = ?5, \
+             enterprise = ?6, goods_category = ?7, va_code = ?8, valid_from = ?9, \
+             valid_until = ?10, uses = ?11, eseal = ?12 WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                old.id, v[1], v[2], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]
+            ])
+        })
+        .ctx("updating a gate pass")?;
+    } else {
+        tx.prepare_cached(
+            "UPDATE passes SET status = ?2, kind = ?3, plate = ?4, etag = ?5, trailer_plate = ?6, \
+             containers = ?7, declared_total_kg = ?8, enterprise = ?9, goods_category = ?10, \
+             va_code = ?11, valid_from = ?12, valid_until = ?13, uses = ?14, eseal = ?15 \
+             WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                old.id, v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                v[13], v[14]
+            ])
+        })
+        .ctx("updating a gate pass")?;
+    }
+    if old.containers_json != row.containers_json {
+        let old_c: Vec<String> =
+            serde_json::from_str(&old.containers_json).map_err(|e| StoreError::BadValue {
+                context: format!("containers of pass {}", row.pass_no),
+                detail: e.to_string(),
+            })?;
+        let mut del = tx
+            .prepare_cached("DELETE FROM pass_containers WHERE container = ?1 AND pass_id = ?2")
+            .ctx("preparing container delete")?;
+        for c in old_c
+            .iter()
+            .filter(|c| !row.containers.iter().any(|n| n == c.as_str()))
+        {
+            del.execute(params![c, old.id])
+                .ctx("deleting a container")?;
+        }
+        for c in row
+            .containers
+            .iter()
+            .filter(|n| !old_c.iter().any(|c| c == n.as_ref()))
+        {
+            ins_c
+                .execute(params![&**c, old.id])
+                .ctx("inserting a container")?;
         }
     }
     Ok(())
@@ -633,8 +737,16 @@ fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
 
 // ------------------------------------------------------------------ lookup
 
-const PASS_COLS: &str = "id, pass_no, status, kind, plate, etag, trailer_plate, containers, \
-     declared_total_kg, enterprise, goods_category, va_code, valid_from, valid_until, uses, eseal";
+macro_rules! select_passes {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, pass_no, status, kind, plate, etag, trailer_plate, containers, ",
+            "declared_total_kg, enterprise, goods_category, va_code, valid_from, valid_until, ",
+            "uses, eseal FROM passes WHERE ",
+            $where
+        )
+    };
+}
 
 fn bad(idx: usize, what: &str, v: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -785,34 +897,22 @@ pub(crate) fn lookup(tx: &Transaction<'_>, keys: &LookupKeys) -> Result<Whitelis
 
     let mut passes = Found::new();
     for p in &plates {
+        query_into(tx, select_passes!("plate = ?1"), [p], pass_of, &mut passes)?;
         query_into(
             tx,
-            &format!("SELECT {PASS_COLS} FROM passes WHERE plate = ?1"),
-            [p],
-            pass_of,
-            &mut passes,
-        )?;
-        query_into(
-            tx,
-            &format!("SELECT {PASS_COLS} FROM passes WHERE trailer_plate = ?1"),
+            select_passes!("trailer_plate = ?1"),
             [p],
             pass_of,
             &mut passes,
         )?;
     }
     for e in &etags {
-        query_into(
-            tx,
-            &format!("SELECT {PASS_COLS} FROM passes WHERE etag = ?1"),
-            [e],
-            pass_of,
-            &mut passes,
-        )?;
+        query_into(tx, select_passes!("etag = ?1"), [e], pass_of, &mut passes)?;
     }
     for n in &pass_nos {
         query_into(
             tx,
-            &format!("SELECT {PASS_COLS} FROM passes WHERE pass_no = ?1"),
+            select_passes!("pass_no = ?1"),
             [n],
             pass_of,
             &mut passes,
@@ -821,7 +921,7 @@ pub(crate) fn lookup(tx: &Transaction<'_>, keys: &LookupKeys) -> Result<Whitelis
     for c in &containers {
         query_into(
             tx,
-            &format!("SELECT {PASS_COLS} FROM passes WHERE id IN (SELECT pass_id FROM pass_containers WHERE container = ?1)"),
+            select_passes!("id IN (SELECT pass_id FROM pass_containers WHERE container = ?1)"),
             [c],
             pass_of,
             &mut passes,

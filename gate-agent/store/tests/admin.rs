@@ -92,3 +92,51 @@ fn maintenance_runs_on_a_busy_store() {
     assert_eq!((r.journal_purged, r.commands_purged), (0, 0));
     assert!(store.command_seen("c1").expect("seen"));
 }
+
+#[test]
+fn a_command_gets_exactly_one_reply_across_restarts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lane.db");
+    {
+        let store = Store::open(&path, StoreConfig::default()).expect("open");
+        assert!(store.command_begin("c1").expect("begin"));
+        assert!(!store.command_begin("c1").expect("replay"));
+        assert!(store.command_begin("c2").expect("begin"));
+        let id = store
+            .command_answer(
+                "c2",
+                "gate/v1/HK/L01/reply",
+                br#"{"command_id":"c2","ok":true,"detail":""}"#,
+            )
+            .expect("answer");
+        assert!(id.is_some());
+        // A second answer enqueues nothing.
+        assert_eq!(
+            store.command_answer("c2", "t", b"again").expect("again"),
+            None
+        );
+        // c1 begun, never answered ("crash" here).
+    }
+    let store = Store::open(&path, StoreConfig::default()).expect("reopen");
+    assert_eq!(
+        store.commands_unanswered(10).expect("unanswered"),
+        vec!["c1".to_owned()]
+    );
+    assert!(store.command_seen("c1").expect("seen"));
+    store.command_answer("c1", "t", b"late").expect("answer c1");
+    assert!(store
+        .commands_unanswered(10)
+        .expect("unanswered")
+        .is_empty());
+    // An id never begun is recorded by its answer.
+    assert!(store.command_answer("c3", "t", b"x").expect("c3").is_some());
+    assert!(!store.command_begin("c3").expect("c3 replay"));
+    let replies: Vec<Vec<u8>> = store
+        .outbox_peek(None, 10)
+        .expect("peek")
+        .into_iter()
+        .map(|i| i.payload)
+        .collect();
+    assert_eq!(replies.len(), 3);
+    assert_eq!(replies[1], b"late");
+}
