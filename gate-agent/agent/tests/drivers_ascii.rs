@@ -38,9 +38,11 @@ fn toledo_motion() -> Vec<u8> {
 }
 
 fn config(path: &Path, protocol: AsciiProtocol, checksum: bool) -> WeighbridgeConfig {
-    let mut backoff = gate_agent::drivers::backoff::BackoffConfig::default();
-    backoff.initial_ms = 50;
-    backoff.max_ms = 200;
+    let backoff = gate_agent::drivers::backoff::BackoffConfig {
+        initial_ms: 50,
+        max_ms: 200,
+        ..Default::default()
+    };
     WeighbridgeConfig {
         name: "wb".into(),
         modbus: None,

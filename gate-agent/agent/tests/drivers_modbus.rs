@@ -331,3 +331,46 @@ async fn rtu_two_units_share_one_line() {
     wait_for(&mut wb2.subscribe(), LIMIT, "unit 2 back", Option::is_some).await;
     pty.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_start_from_a_toml_configuration() {
+    require_pymodbus();
+    let port = free_port();
+    let _peer = modbus_peer(&["--tcp", &port.to_string(), "--units", "1,2"]);
+    wait_listening(port, LIMIT);
+    let text = format!(
+        r#"
+[[buses]]
+name = "scale-gw"
+tcp = "127.0.0.1:{port}"
+request_timeout_ms = 200
+
+[weighbridge]
+name = "wb-lane3"
+modbus = {{ bus = "scale-gw", unit_id = 2, profile = "wb-dcba", poll_interval_ms = 50 }}
+stability = {{ mode = "device" }}
+"#
+    );
+    let cfg: gate_agent::drivers::config::DriversConfig = toml::from_str(&text).expect("config");
+    let drivers = gate_agent::drivers::Drivers::spawn(&cfg, &peers_dir(), HealthRegistry::new())
+        .expect("spawn");
+    let wb = drivers.weighbridge.as_ref().expect("weighbridge");
+    let r = wait_for(&mut wb.subscribe(), LIMIT, "reading", Option::is_some)
+        .await
+        .expect("some");
+    assert_eq!(r.gross_kg, 18_220.5);
+    assert!(drivers
+        .registry
+        .get("wb-lane3")
+        .is_some_and(|h| h.total_ok >= 1));
+    assert!(drivers.registry.get("bus/scale-gw").is_some());
+
+    // A profile that does not exist stops everything before anything starts.
+    let bad: gate_agent::drivers::config::DriversConfig =
+        toml::from_str(&text.replace("profile = \"wb-dcba\"", "profile = \"wb-nope\""))
+            .expect("config");
+    let e = gate_agent::drivers::Drivers::spawn(&bad, &peers_dir(), HealthRegistry::new())
+        .expect_err("missing profile");
+    assert!(e.contains("wb-nope.toml"), "{e}");
+    drivers.abort();
+}

@@ -38,3 +38,100 @@ pub mod weighbridge;
 pub use bus::{spawn_bus, BusHandle, ModbusDevice};
 pub use error::DeviceError;
 pub use health::{DeviceHealth, HealthRegistry};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tokio::task::JoinHandle;
+
+/// Every driver of a [`config::DriversConfig`], running.
+#[derive(Debug)]
+pub struct Drivers {
+    /// Health of every device and bus (`bus/<name>`).
+    pub registry: HealthRegistry,
+    pub buses: BTreeMap<String, BusHandle>,
+    pub board: Option<board::BoardHandle>,
+    pub weighbridge: Option<weighbridge::WeighbridgeHandle>,
+    /// RFID readers by name.
+    pub rfid: BTreeMap<String, rfid::RfidHandle>,
+    /// Cameras by name.
+    pub cameras: BTreeMap<String, camera::Camera>,
+    /// The driver tasks (polls, buses); they also end on their own when
+    /// every handle is dropped.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drivers {
+    /// Validate `cfg`, load every profile (from `profiles_dir`, already
+    /// resolved by the caller) and start every bus and device. Nothing is
+    /// started if anything is wrong. Must run inside a tokio runtime.
+    pub fn spawn(
+        cfg: &config::DriversConfig,
+        profiles_dir: &Path,
+        registry: HealthRegistry,
+    ) -> Result<Self, String> {
+        cfg.validate()?;
+        // Load profiles first: a bad profile must not leave half the lane running.
+        let wb_profile = match cfg.weighbridge.as_ref().and_then(|w| w.modbus.as_ref()) {
+            Some(m) => Some(profile::resolve(profiles_dir, &m.profile).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut rfid_profiles = Vec::new();
+        for r in &cfg.rfid {
+            rfid_profiles
+                .push(profile::resolve(profiles_dir, &r.profile).map_err(|e| e.to_string())?);
+        }
+        let mut d = Self {
+            registry,
+            buses: BTreeMap::new(),
+            board: None,
+            weighbridge: None,
+            rfid: BTreeMap::new(),
+            cameras: BTreeMap::new(),
+            tasks: Vec::new(),
+        };
+        for b in &cfg.buses {
+            let (h, t) = spawn_bus(b.clone(), &d.registry)?;
+            d.buses.insert(b.name.clone(), h);
+            d.tasks.push(t);
+        }
+        let bus = |name: &str| -> Result<BusHandle, String> {
+            d.buses
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no bus `{name}`"))
+        };
+        if let Some(b) = &cfg.board {
+            let (h, t) = board::spawn_board(b.clone(), &bus(&b.bus)?, &d.registry)?;
+            d.board = Some(h);
+            d.tasks.extend(t);
+        }
+        if let Some(w) = &cfg.weighbridge {
+            let (h, t) = match (&w.modbus, wb_profile) {
+                (Some(m), Some(p)) => {
+                    weighbridge::spawn_modbus_weighbridge(w, p, &bus(&m.bus)?, &d.registry)?
+                }
+                _ => weighbridge::spawn_ascii_weighbridge(w, &d.registry)?,
+            };
+            d.weighbridge = Some(h);
+            d.tasks.push(t);
+        }
+        for (r, p) in cfg.rfid.iter().zip(rfid_profiles) {
+            let (h, t) = rfid::spawn_rfid_with_profile(r, p, &bus(&r.bus)?, &d.registry)?;
+            d.rfid.insert(r.name.clone(), h);
+            d.tasks.push(t);
+        }
+        for c in &cfg.cameras {
+            d.cameras
+                .insert(c.name.clone(), camera::spawn_camera(c, &d.registry)?);
+        }
+        Ok(d)
+    }
+
+    /// Stop every task now (normally they end when the handles are dropped).
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
