@@ -102,3 +102,41 @@ fn xk3190_examples_parse_and_reencode() {
         assert_eq!(&r.to_vec(), bytes);
     }
 }
+
+/// The ```toml blocks of `text`.
+fn toml_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for l in text.lines() {
+        match (&mut cur, l.trim_end()) {
+            (None, "```toml") => cur = Some(String::new()),
+            (Some(_), "```") => out.extend(cur.take()),
+            (Some(b), _) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_examples_deserialize() {
+    let blocks = toml_blocks(&doc("README.md"));
+    assert_eq!(blocks.len(), 2, "a truck and a lane configuration");
+    let truck: sim::lane::TruckSpec = toml::from_str(&blocks[0]).expect("truck example");
+    assert_eq!(truck.plate, "琼A12345");
+    assert_eq!(truck.containers.len(), 1);
+    let lane: sim::lane::LaneConfig = toml::from_str(&blocks[1]).expect("lane example");
+    assert_eq!(lane.weighbridges.len(), 2);
+    assert_eq!(
+        lane.weighbridges[0].protocol,
+        sim::devices::weighbridge::WbProtocol::Toledo
+    );
+    assert_eq!(lane.cameras.len(), 2);
+    assert_eq!(lane.seed, 7);
+    // Unknown keys are refused.
+    let typo = blocks[1].replace("angle_deg = 12.0", "angel_deg = 12.0");
+    assert!(toml::from_str::<sim::lane::LaneConfig>(&typo).is_err());
+}
