@@ -1,6 +1,6 @@
 //! Outbox drain rate after an outage, to a local mosquitto.
 //!
-//! `cargo bench -p gate-link --bench drain -- [--events N] [--runs R] [--window W]`
+//! `cargo bench -p gate-link --bench drain -- [--events N] [--runs R] [--window W] [--gate-store]`
 //!
 //! Each run: fill a SQLite outbox with N lane events (about 1 KB each) while
 //! the link is not running, start the link, and time from its CONNACK until
@@ -9,6 +9,8 @@
 //! baseline: a bare rumqttc client publishing the same N payloads at QoS 1
 //! with the same in-flight limit and no outbox, timed from the first publish
 //! to the last PUBACK. Prints both rates per run, their medians and the ratio.
+//! The outbox is the tests' SQLite outbox, or the lane's `gate_store::Store`
+//! with `--gate-store`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gate_link::memory::{MemCommandLog, MemOutbox, MemWhitelist};
-use gate_link::{Link, LinkConfig, LinkDeps, OutboxMessage};
+use gate_link::{Link, LinkConfig, LinkDeps, Outbox, OutboxMessage};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use support::sqlite_outbox::SqliteOutbox;
 use support::{event_payload, Broker, LANE, SITE};
@@ -77,6 +79,27 @@ async fn baseline(port: u16, payloads: &[Vec<u8>], topic: &str, inflight: u16) -
     n as f64 / dt.as_secs_f64()
 }
 
+/// The outbox under test, filled with `msgs`: the test SQLite outbox, or
+/// with `--gate-store` the lane's real store.
+fn filled_outbox(dir: &std::path::Path, run: usize, msgs: &[OutboxMessage]) -> Arc<dyn Outbox> {
+    if std::env::args().any(|a| a == "--gate-store") {
+        let path = dir.join(format!("lane-{run}.db"));
+        let store = gate_store::Store::open(&path, gate_store::StoreConfig::default())
+            .expect("open gate-store");
+        for m in msgs {
+            store
+                .outbox_enqueue(gate_store::OutboxKind::Event, &m.topic, &m.payload)
+                .expect("enqueue");
+        }
+        Arc::new(store)
+    } else {
+        let path = dir.join(format!("outbox-{run}.db"));
+        let outbox = SqliteOutbox::open(&path).expect("open outbox");
+        outbox.enqueue_many(msgs).expect("fill outbox");
+        Arc::new(outbox)
+    }
+}
+
 async fn link_drain(
     port: u16,
     dir: &std::path::Path,
@@ -84,9 +107,7 @@ async fn link_drain(
     msgs: &[OutboxMessage],
     window: usize,
 ) -> f64 {
-    let path = dir.join(format!("outbox-{run}.db"));
-    let outbox = Arc::new(SqliteOutbox::open(&path).expect("open outbox"));
-    outbox.enqueue_many(msgs).expect("fill outbox");
+    let outbox = filled_outbox(dir, run, msgs);
     let mem = MemOutbox::new();
     let mut cfg = LinkConfig::new(SITE, LANE, "127.0.0.1", port);
     cfg.window = window;
@@ -153,7 +174,7 @@ fn main() {
     for run in 0..runs {
         let b = rt.block_on(baseline(broker.port, &payloads, &topic, inflight));
         let l = rt.block_on(link_drain(broker.port, dir.path(), run, &msgs, window));
-        println!("run {run}: baseline {b:>9.0} msg/s   link (SQLite outbox) {l:>9.0} events/s");
+        println!("run {run}: baseline {b:>9.0} msg/s   link {l:>9.0} events/s");
         base.push(b);
         link.push(l);
     }

@@ -11,7 +11,8 @@
 //!   they reach the store or the agent; anything refused raises a
 //!   `rejected_message` alarm and changes nothing.
 //! - Storage is reached only through the traits of [`store`], from
-//!   `spawn_blocking`; [`memory`] implements them in memory.
+//!   `spawn_blocking`; they are implemented for `gate_store::Store` (pass the
+//!   same `Arc<Store>` three times) and, in memory, in [`memory`].
 //!
 //! Layer: the only crate that knows MQTT, topics and the platform's JSON on
 //! the lane side. It knows nothing about SQLite, devices or lane decisions.
@@ -20,6 +21,7 @@
 pub mod backoff;
 pub mod config;
 mod error;
+mod gate_store;
 pub mod inbound;
 mod link;
 pub mod memory;

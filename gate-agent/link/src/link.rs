@@ -717,7 +717,7 @@ impl<'a> Conn<'a> {
             };
             match self
                 .client
-                .try_publish(item.topic, QoS::AtLeastOnce, false, item.payload)
+                .try_publish(item.topic, QoS::AtLeastOnce, item.retain, item.payload)
             {
                 Ok(()) => self.window.handed(Tag::Outbox {
                     id: item.id,

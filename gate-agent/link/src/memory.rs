@@ -44,6 +44,7 @@ impl MemOutbox {
                 id: *id,
                 topic: m.topic.clone(),
                 payload: m.payload.clone(),
+                retain: false,
             })
             .collect()
     }
@@ -71,6 +72,7 @@ impl Outbox for MemOutbox {
                 id: *id,
                 topic: m.topic.clone(),
                 payload: m.payload.clone(),
+                retain: false,
             })
             .collect())
     }

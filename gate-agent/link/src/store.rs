@@ -51,6 +51,8 @@ pub struct OutboxItem {
     pub id: i64,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// Publish with the MQTT retain flag.
+    pub retain: bool,
 }
 
 /// How full the outbox is (reported in the lane status).

@@ -110,6 +110,7 @@ impl Outbox for SqliteOutbox {
                     id: r.get(0)?,
                     topic: r.get(1)?,
                     payload: r.get(2)?,
+                    retain: false,
                 })
             })
             .map_err(se)?;
