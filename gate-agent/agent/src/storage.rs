@@ -50,6 +50,7 @@ impl gate_link::Outbox for LinkStore {
                 id: i.id,
                 topic: i.topic,
                 payload: i.payload,
+                retain: i.retain,
             })
             .collect())
     }

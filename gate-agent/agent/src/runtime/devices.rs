@@ -185,7 +185,7 @@ pub fn rfid_reads(role: Device, r: &RfidReading) -> Vec<Read> {
         .filter(|t| t.present && !t.epc.is_empty())
         .map(|t| match role {
             Device::Eseal => Read::Eseal(EsealRead {
-                id: t.epc.clone(),
+                id: seal_id(&t.epc),
                 intact: matches!(t.seal, Some(SealState::Intact)),
             }),
             _ => Read::Etag {
@@ -223,5 +223,45 @@ pub fn recognition_reads(role: Device, r: &Recognition) -> Vec<Read> {
                 })
                 .collect()
         }
+    }
+}
+
+/// An e-seal id as printed on the seal: readers report the tag memory as
+/// hex; seal ids are ASCII stored left-aligned and zero-padded, so a memory
+/// that decodes to printable ASCII is shown as that text, else as hex.
+pub fn seal_id(epc_hex: &str) -> String {
+    let bytes: Option<Vec<u8>> = (0..epc_hex.len() / 2)
+        .map(|i| {
+            epc_hex
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    match bytes {
+        Some(b) => {
+            let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+            let text = &b[..end];
+            if !text.is_empty() && text.iter().all(|c| c.is_ascii_graphic()) {
+                String::from_utf8_lossy(text).into_owned()
+            } else {
+                epc_hex.to_owned()
+            }
+        }
+        None => epc_hex.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_ids() {
+        assert_eq!(seal_id("455330303031323334350000"), "ES00012345");
+        assert_eq!(
+            seal_id("E2801160600002055CB3FC2F"),
+            "E2801160600002055CB3FC2F"
+        );
+        assert_eq!(seal_id("zz"), "zz");
     }
 }

@@ -449,6 +449,10 @@ impl Runner {
             } if self.lane.current_seq() == Some(seq) => {
                 Some(Input::DeviceFault { device, detail })
             }
+            Internal::Read { seq, read } => {
+                debug!(seq, current = ?self.lane.current_seq(), state = self.lane.state().name(), ?read, "read for another sequence dropped");
+                None
+            }
             Internal::Photo { seq, photo } => {
                 if let Some(c) = self.seqs.get_mut(&seq) {
                     if c.photos.len() < 6 {
@@ -863,18 +867,21 @@ async fn identify_camera(
                 Ok(r) => {
                     errors = 0;
                     let reads = devices::recognition_reads(role, &r.result);
+                    debug!(camera = %name, ?reads, "recognition");
                     if !reads.is_empty() {
-                        if !photo_taken {
-                            take_photo(seq, &name, &cam, &tx).await;
-                        }
                         for read in reads {
                             let _ = tx.send(Internal::Read { seq, read }).await;
+                        }
+                        // Evidence after the read: a slow camera never delays the decision.
+                        if !photo_taken {
+                            take_photo(seq, &name, &cam, &tx).await;
                         }
                         return;
                     }
                 }
                 Err(e) => {
                     errors += 1;
+                    debug!(camera = %name, %e, errors, "recognition fetch failed");
                     if errors == 3 {
                         let _ = tx
                             .send(Internal::Fault {
