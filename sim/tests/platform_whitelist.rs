@@ -3,7 +3,8 @@
 //! (mosquitto_sub) on a real broker (a Mosquitto the test starts on a free
 //! port): the whitelist topic, the signed envelope `{"body","kid","sig"}`
 //! verifying with the public key shipped in config/keys/, snapshot chunks,
-//! deltas, answers to `.../sync`, and signed commands.
+//! deltas, answers to `.../sync`, signed commands, and a single-use pass
+//! marked used once a truck went through on it.
 //!
 //! Needs `mosquitto` and `mosquitto_sub`/`mosquitto_pub` (Debian packages
 //! mosquitto, mosquitto-clients); fails with a clear message without them.
@@ -361,8 +362,34 @@ async fn mosquitto_sub_sees_signed_whitelist_sync_answers_and_commands() {
     let expires = gate_proto::time::parse_unix_ms(&cmd.expires_at).expect("expires_at");
     assert_eq!(expires - issued, 60_000);
 
+    // A truck goes through on single-use pass HK2025120100137: the platform marks it
+    // used (8 -> 9), once, however often the event is delivered.
+    let event = serde_json::json!({
+        "schema": "gate.event/1", "event_id": "01JEVPASS137", "seq": 41,
+        "site": SITE, "lane": "L03", "direction": "exit",
+        "arrived_at": "2025-12-18T02:00:00.000Z", "decided_at": "2025-12-18T02:00:05.000Z",
+        "finished_at": "2025-12-18T02:00:40.000Z",
+        "vehicle": {"plate": "琼A53821", "plate_colour": "yellow", "plate_confidence": 0.97, "etag": null},
+        "trailer": null, "containers": [], "eseal": null, "weight": null,
+        "gate_pass": "HK2025120100137",
+        "decision": {"result": "release", "reasons": ["R00"], "by": "local", "officer": null,
+                     "offline": false, "whitelist_version": 8},
+        "outcome": "passed", "photos": []
+    })
+    .to_string();
+    mosquitto_pub(port, "gate/v1/HK-XINHAI/L03/event", &event);
+    mosquitto_pub(port, "gate/v1/HK-XINHAI/L03/event", &event);
+    let used = next_batch(&mut rx).await;
+    assert_eq!(
+        (used.kind, used.from_version, used.version),
+        (BatchKind::Delta, Some(8), 9)
+    );
+    assert_eq!(used.upserts.gate_passes.len(), 1);
+    assert_eq!(used.upserts.gate_passes[0].pass_no, "HK2025120100137");
+    assert_eq!(used.upserts.gate_passes[0].status, PassStatus::Used);
+
     // A lane that is current gets nothing; nothing else was sent either.
-    mosquitto_pub(port, "gate/v1/HK-XINHAI/L03/sync", r#"{"have_version": 8}"#);
+    mosquitto_pub(port, "gate/v1/HK-XINHAI/L03/sync", r#"{"have_version": 9}"#);
     let quiet = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
     assert!(quiet.is_err(), "unexpected message: {quiet:?}");
 
@@ -374,9 +401,11 @@ async fn mosquitto_sub_sees_signed_whitelist_sync_answers_and_commands() {
         .collect();
     assert_eq!(
         syncs,
-        vec![("L03".into(), 7), ("L04".into(), 0), ("L03".into(), 8)]
+        vec![("L03".into(), 7), ("L04".into(), 0), ("L03".into(), 9)]
     );
-    assert_eq!(r.whitelist_version, 8);
+    assert_eq!(r.whitelist_version, 9);
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.duplicates, 1);
     assert_eq!(r.commands_without_reply, vec![sent.id]);
     platform.shutdown().await;
 }

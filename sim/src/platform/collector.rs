@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use gate_proto::messages::{validate_event, Alarm, Command, LaneEvent, Reply, Status, SyncRequest};
+use gate_proto::messages::{
+    validate_event, Alarm, Command, DecisionResult, LaneEvent, Outcome, Reply, Status, SyncRequest,
+};
 use gate_proto::topics::{parse_lane_topic, LaneTopic};
 use serde::Serialize;
 use serde_json::Value;
@@ -29,6 +31,9 @@ const EXCERPT_CHARS: usize = 200;
 pub enum Action {
     /// A lane asked for the batches after `have_version`.
     AnswerSync { lane: String, have_version: u64 },
+    /// A new event released a truck (or sent it to inspection) through the
+    /// gate on this pass: a single-use pass is now used.
+    PassUsed { lane: String, pass_no: String },
 }
 
 /// A payload that does not follow the contract.
@@ -308,7 +313,7 @@ impl Collector {
             }
         };
         match kind {
-            LaneTopic::Event => self.on_event(topic, &lane, value, payload),
+            LaneTopic::Event => return self.on_event(topic, &lane, value, payload),
             LaneTopic::Alarm => match serde_json::from_value::<Alarm>(value) {
                 Ok(alarm) => self.push_alarm(LaneAlarm { lane, alarm }),
                 Err(e) => {
@@ -530,12 +535,18 @@ impl Collector {
         }
     }
 
-    fn on_event(&mut self, topic: &str, lane: &str, value: Value, payload: &[u8]) {
+    fn on_event(
+        &mut self,
+        topic: &str,
+        lane: &str,
+        value: Value,
+        payload: &[u8],
+    ) -> Option<Action> {
         let ev = match validate_event(&value) {
             Ok(ev) => ev,
             Err(errs) => {
                 self.schema_error(topic, Some(lane), "event", errs, payload);
-                return;
+                return None;
             }
         };
         let mut errs = Vec::new();
@@ -550,7 +561,7 @@ impl Collector {
         }
         if !errs.is_empty() {
             self.schema_error(topic, Some(lane), "event", errs, payload);
-            return;
+            return None;
         }
         if let Some(&i) = self.by_id.get(&ev.event_id) {
             let stored = &mut self.events[i];
@@ -568,7 +579,7 @@ impl Collector {
                     detail,
                 });
             }
-            return;
+            return None;
         }
         let lane_seqs = self.seqs.entry(lane.to_owned()).or_default();
         if let Some(other) = lane_seqs.get(&ev.seq) {
@@ -579,12 +590,24 @@ impl Collector {
                 seq: ev.seq,
                 detail,
             });
-            return;
+            return None;
         }
         if self.events.len() >= MAX_RECORDS {
             self.dropped += 1;
-            return;
+            return None;
         }
+        let used = matches!(
+            (ev.decision.result, ev.outcome),
+            (DecisionResult::Release, Outcome::Passed)
+                | (DecisionResult::Inspect, Outcome::Inspection)
+        );
+        let action = match (&ev.gate_pass, used) {
+            (Some(p), true) => Some(Action::PassUsed {
+                lane: lane.to_owned(),
+                pass_no: p.clone(),
+            }),
+            _ => None,
+        };
         lane_seqs.insert(ev.seq, ev.event_id.clone());
         self.by_id.insert(ev.event_id.clone(), self.events.len());
         self.events.push(StoredEvent {
@@ -593,6 +616,7 @@ impl Collector {
             raw: value,
             copies: 1,
         });
+        action
     }
 
     fn on_photo(&mut self, lane: &str, event_id: String, camera: String, payload: &[u8]) {
@@ -770,6 +794,37 @@ mod tests {
         assert!(r.conflicts[0].detail.contains("different content"));
         assert!(r.conflicts[1].detail.contains("already used by event E5"));
         assert!(!r.is_clean());
+    }
+
+    #[test]
+    fn passage_on_a_pass_is_an_action_once() {
+        let mut c = Collector::new(SITE, None);
+        let e = event("E1", 1, b"x");
+        assert_eq!(
+            feed(&mut c, EV, &e),
+            Some(Action::PassUsed {
+                lane: "L03".into(),
+                pass_no: "P1".into()
+            })
+        );
+        assert_eq!(
+            feed(&mut c, EV, &e),
+            None,
+            "a duplicate is not a new passage"
+        );
+        let mut held = event("E2", 2, b"x");
+        held["decision"]["result"] = json!("hold");
+        held["decision"]["reasons"] = json!(["H06"]);
+        held["outcome"] = json!("reversed");
+        assert_eq!(feed(&mut c, EV, &held), None);
+        let mut inspected = event("E3", 3, b"x");
+        inspected["decision"]["result"] = json!("inspect");
+        inspected["decision"]["reasons"] = json!(["I01"]);
+        inspected["outcome"] = json!("inspection");
+        assert!(matches!(
+            feed(&mut c, EV, &inspected),
+            Some(Action::PassUsed { .. })
+        ));
     }
 
     #[test]

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gate_proto::messages::{
-    Command, CommandKind, LaneEvent, Reply, Status, WhitelistBatch, COMMAND_SCHEMA,
+    Command, CommandKind, Deletes, LaneEvent, PassStatus, PassUses, Reply, Status, Upserts,
+    WhitelistBatch, COMMAND_SCHEMA,
 };
 use gate_proto::time::{format_unix_ms, now_unix_ms};
 use gate_proto::topics::{whitelist, LaneTopics};
@@ -44,7 +45,8 @@ pub use collector::{
 };
 pub use key::{KeyError, PlatformKey, TEST_KID};
 
-/// Sync requests waiting for an answer; more are dropped (and reported).
+/// Work (sync answers, passes to mark used) waiting for the publisher task;
+/// more is dropped (sync requests are reported in `sync_dropped`).
 pub const SYNC_QUEUE: usize = 64;
 /// Requests queued towards the MQTT event loop.
 const REQUEST_CHANNEL: usize = 256;
@@ -94,6 +96,10 @@ pub struct PlatformConfig {
     pub publish_snapshot_on_start: bool,
     /// How long `start` waits to be connected and subscribed (default 10 s).
     pub connect_timeout: Duration,
+    /// Mark a single-use pass `used` (and publish the delta) when an event
+    /// releases a truck or sends it to inspection on it, as the real platform
+    /// does (docs/reasons.md, "Single-use passes"). Default true.
+    pub consume_single_use_passes: bool,
     /// Clock for `issued_at`/`expires_at` (default: wall clock).
     pub now: NowFn,
 }
@@ -110,6 +116,7 @@ impl std::fmt::Debug for PlatformConfig {
             .field("expect_first_seq", &self.expect_first_seq)
             .field("publish_snapshot_on_start", &self.publish_snapshot_on_start)
             .field("connect_timeout", &self.connect_timeout)
+            .field("consume_single_use_passes", &self.consume_single_use_passes)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +133,7 @@ impl PlatformConfig {
             expect_first_seq: None,
             publish_snapshot_on_start: true,
             connect_timeout: Duration::from_secs(10),
+            consume_single_use_passes: true,
             now: Arc::new(now_unix_ms),
         }
     }
@@ -285,7 +293,8 @@ impl Platform {
             last_error: Mutex::new("none".into()),
             connected: AtomicBool::new(false),
         });
-        let (sync_tx, mut sync_rx) = mpsc::channel::<(String, u64)>(SYNC_QUEUE);
+        let (work_tx, mut work_rx) = mpsc::channel::<collector::Action>(SYNC_QUEUE);
+        let consume = cfg.consume_single_use_passes;
 
         let sh = Arc::clone(&shared);
         let cl = client.clone();
@@ -312,9 +321,18 @@ impl Platform {
                         let generation = {
                             let mut c = lock(&sh.collector);
                             let a = c.on_message(&p.topic, &p.payload, now);
-                            if let Some(collector::Action::AnswerSync { lane, have_version }) = &a {
-                                if sync_tx.try_send((lane.clone(), *have_version)).is_err() {
-                                    c.sync_dropped();
+                            let queue = match &a {
+                                Some(collector::Action::AnswerSync { .. }) => true,
+                                Some(collector::Action::PassUsed { .. }) => consume,
+                                None => false,
+                            };
+                            if let (Some(a), true) = (a, queue) {
+                                let is_sync = matches!(a, collector::Action::AnswerSync { .. });
+                                if let Err(e) = work_tx.try_send(a) {
+                                    tracing::warn!(work = ?e.into_inner(), "platform work queue full; dropped");
+                                    if is_sync {
+                                        c.sync_dropped();
+                                    }
                                 }
                             }
                             c.generation()
@@ -334,10 +352,19 @@ impl Platform {
 
         let sh = Arc::clone(&shared);
         let cl = client.clone();
-        let syncer = tokio::spawn(async move {
-            while let Some((lane, have)) = sync_rx.recv().await {
-                if let Err(e) = answer_sync(&sh, &cl, &lane, have).await {
-                    tracing::warn!(lane, have, error = %e, "cannot answer sync request");
+        let worker = tokio::spawn(async move {
+            while let Some(work) = work_rx.recv().await {
+                match work {
+                    collector::Action::AnswerSync { lane, have_version } => {
+                        if let Err(e) = answer_sync(&sh, &cl, &lane, have_version).await {
+                            tracing::warn!(lane, have_version, error = %e, "cannot answer sync request");
+                        }
+                    }
+                    collector::Action::PassUsed { lane, pass_no } => {
+                        if let Err(e) = consume_pass(&sh, &cl, &pass_no).await {
+                            tracing::warn!(lane, pass_no, error = %e, "cannot mark the pass used");
+                        }
+                    }
                 }
             }
         });
@@ -345,7 +372,7 @@ impl Platform {
         let platform = Platform {
             shared,
             client,
-            tasks: vec![poller, syncer],
+            tasks: vec![poller, worker],
         };
         let deadline = Instant::now() + cfg.connect_timeout;
         // (The watch::Ref must not live across the awaits below.)
@@ -581,6 +608,44 @@ async fn publish_batches(
         tracing::debug!(kind = ?b.kind, version = b.version, chunk = ?b.chunk, "whitelist batch published");
     }
     Ok(())
+}
+
+/// Mark a single-use, approved pass `used` with a delta, as the platform
+/// does once a truck went through on it.
+async fn consume_pass(
+    sh: &Shared,
+    client: &AsyncClient,
+    pass_no: &str,
+) -> Result<(), PlatformError> {
+    let _g = sh.publish_lock.lock().await;
+    let issued = format_unix_ms((sh.now)());
+    let batch = {
+        let mut f = lock(&sh.fixture);
+        let Some(p) = f.gate_pass(pass_no) else {
+            return Ok(());
+        };
+        if p.uses != PassUses::Single || p.status != PassStatus::Approved {
+            return Ok(());
+        }
+        let mut used = p.clone();
+        used.status = PassStatus::Used;
+        f.apply(
+            Delta {
+                upserts: Upserts {
+                    gate_passes: vec![used],
+                    ..Upserts::default()
+                },
+                deletes: Deletes::default(),
+            },
+            &issued,
+        )?
+    };
+    tracing::info!(
+        pass_no,
+        version = batch.version,
+        "single-use pass marked used"
+    );
+    publish_batches(sh, client, std::slice::from_ref(&batch)).await
 }
 
 async fn answer_sync(
