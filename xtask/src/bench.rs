@@ -6,7 +6,14 @@ use anyhow::{bail, Result};
 use crate::sh;
 
 /// (group, cargo args of the benchmark binary).
-const GROUPS: &[(&str, &[&str])] = &[];
+const GROUPS: &[(&str, &[&str])] = &[
+    // Decision latency at 1 M records beside bare SQLite lookups; snapshot
+    // and delta apply times; lookups during an apply (gate-agent/store/benches).
+    ("decision", &["bench", "-p", "gate-store", "--bench", "decision"]),
+    // Outbox drain rate to a local Mosquitto beside raw rumqttc publishes
+    // (gate-agent/link/benches).
+    ("link", &["bench", "-p", "gate-link", "--bench", "drain"]),
+];
 
 pub fn run(name: &str) -> Result<()> {
     let selected: Vec<_> = GROUPS
