@@ -1040,6 +1040,16 @@ fn reason_conditions(
                 .as_ref()
                 .is_some_and(|g| g.etag.as_ref().is_some_and(|pe| pe != tag))
     });
+    let trailer_mismatch = f.pass.as_ref().is_some_and(
+        |g| matches!((&g.trailer_plate, &t.trailer), (Some(want), Some(tr)) if *want != tr.plate),
+    );
+    let id_mismatch = etag_plate_mismatch || trailer_mismatch;
+    // What the lane cannot check: a trailer on the pass but none on the
+    // truck, a goods pass without a declared total.
+    let data_missing = f.pass.as_ref().is_some_and(|g| {
+        (g.trailer_plate.is_some() && t.trailer.is_none())
+            || (g.kind == gate_proto::messages::PassKind::Goods && g.declared_total_kg.is_none())
+    });
     let container_problem = t.containers.iter().any(|c| {
         iso6346::parse(c.read()).is_err()
             || f.pass.as_ref().is_some_and(|g| {
@@ -1156,6 +1166,7 @@ fn reason_conditions(
         out,
         "H08",
         device_fault
+            || data_missing
             || t.etag.is_none()
             || matches!(t.behaviour, Behaviour::Tailgate | Behaviour::StopsShort),
         "no device fault overlaps the truck's visit, it carries an e-tag and stops where it should",
@@ -1180,8 +1191,11 @@ fn reason_conditions(
         if !f.valid_pass {
             why.push("no valid approved gate pass for the plate".to_owned());
         }
-        if etag_plate_mismatch {
-            why.push("the e-tag disagrees with the plate or pass".into());
+        if id_mismatch {
+            why.push("the e-tag or trailer plate disagrees with the plate or pass".into());
+        }
+        if data_missing {
+            why.push("the pass names a trailer the truck lacks, or declares no total".into());
         }
         if container_problem {
             why.push("a container does not match the pass or fails its check digit".into());
