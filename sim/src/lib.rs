@@ -4,12 +4,12 @@
 //!
 //! Layer: test and demo tooling around the product; the agent it drives is
 //! the real `gate-agent`, unchanged.
-pub mod clock;
-pub mod physics;
 pub mod broker;
-pub mod fixture;
-pub mod platform;
-pub mod scenario;
+pub mod clock;
 pub mod devices;
+pub mod fixture;
 pub mod lane;
+pub mod physics;
+pub mod platform;
 pub mod runner;
+pub mod scenario;

@@ -9,7 +9,10 @@ use crate::sh;
 const GROUPS: &[(&str, &[&str])] = &[
     // Decision latency at 1 M records beside bare SQLite lookups; snapshot
     // and delta apply times; lookups during an apply (gate-agent/store/benches).
-    ("decision", &["bench", "-p", "gate-store", "--bench", "decision"]),
+    (
+        "decision",
+        &["bench", "-p", "gate-store", "--bench", "decision"],
+    ),
     // Outbox drain rate to a local Mosquitto beside raw rumqttc publishes
     // (gate-agent/link/benches).
     ("link", &["bench", "-p", "gate-link", "--bench", "drain"]),

@@ -10,4 +10,3 @@ pub mod control;
 pub mod drivers;
 pub mod gatectl;
 pub mod runtime;
-pub mod storage;

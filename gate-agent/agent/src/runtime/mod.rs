@@ -36,7 +36,6 @@ use tracing::{debug, info, warn};
 
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::board::BoardCommand;
-use crate::storage::LinkStore;
 use clock::LaneClock;
 use devices::Devices;
 use event::{EventContext, Photo};
@@ -181,11 +180,11 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let topics = cfg.topics();
     recover(&store, &cfg, &clock, &topics.event()).await?;
 
-    let ls = Arc::new(LinkStore(store.clone()));
+    let shared = Arc::new(store.clone());
     let deps = LinkDeps {
-        outbox: ls.clone(),
-        whitelist: ls.clone(),
-        commands: ls,
+        outbox: shared.clone(),
+        whitelist: shared.clone(),
+        commands: shared,
         keyring: keyring(&cfg)?,
     };
     let (link, link_rx) =
