@@ -232,6 +232,29 @@ impl TruckSpec {
                 return bad(format!("trailer length_m {} out of range", tr.length_m));
             }
         }
+        if self.plate.chars().count() > 16 {
+            return bad("plate longer than 16 characters".into());
+        }
+        if let Some(p) = self.trailer.as_ref().and_then(|t| t.plate.as_ref()) {
+            if p.trim().is_empty() || p.chars().count() > 16 {
+                return bad(format!(
+                    "trailer plate {p:?} empty or longer than 16 characters"
+                ));
+            }
+        }
+        if let Some(c) = self.containers.iter().find(|c| {
+            let n = c
+                .number
+                .chars()
+                .filter(|ch| ch.is_ascii_alphanumeric())
+                .count();
+            n == 0 || n > 20
+        }) {
+            return bad(format!(
+                "container number {:?} has no or too many characters",
+                c.number
+            ));
+        }
         if self.containers.len() > 2 {
             return bad("at most two containers".into());
         }

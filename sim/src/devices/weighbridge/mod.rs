@@ -154,9 +154,15 @@ pub async fn run_ascii_output(
         default_rate_hz()
     };
     let period = Duration::from_secs_f64(1.0 / rate);
+    let period_ms = crate::clock::duration_ms(period).max(1);
     let mut next = clock.now_ms();
     loop {
-        next += crate::clock::duration_ms(period).max(1);
+        next += period_ms;
+        // Fell far behind (a stalled runtime): skip the missed frames instead of bursting them.
+        let now = clock.now_ms();
+        if next + 5 * period_ms < now {
+            next = now;
+        }
         clock.sleep_until_ms(next).await;
         if fault.get() != FaultMode::Normal {
             continue;
