@@ -1135,8 +1135,8 @@ fn reason_conditions(
     need(
         out,
         "H03",
-        etag_plate_mismatch,
-        "plate, e-tag and gate pass agree",
+        id_mismatch,
+        "plate, e-tag, trailer plate and gate pass agree",
     );
     need(
         out,
