@@ -283,10 +283,9 @@ pub fn spawn_bus(
     let attempts = u32::from(cfg.retries) + 1;
     let per_attempt = cfg.request_timeout() + cfg.frame_gap() * 4;
     // Worst case: waited the whole queue timeout, then every attempt timed
-    // out, with one reconnect in between.
+    // out, each after a reconnect (TCP reconnects after a timeout).
     let budget = cfg.queue_timeout()
-        + per_attempt * attempts
-        + cfg.connect_timeout()
+        + (per_attempt + cfg.connect_timeout()) * attempts
         + Duration::from_millis(50);
     let handle = BusHandle {
         name: cfg.name.as_str().into(),

@@ -299,17 +299,6 @@ impl ModbusBusConfig {
     }
 }
 
-/// A Modbus device on a bus.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModbusEndpoint {
-    /// Name of the bus (`[[buses]] name`).
-    pub bus: String,
-    /// Modbus unit (slave) id, 1..=247 (255 is accepted for TCP devices that
-    /// ignore it).
-    pub unit_id: u8,
-}
-
 /// Optional board settings written to the holding registers whenever the
 /// board comes online (after start-up and after every reconnect). Absent =
 /// leave the board's value.
@@ -701,7 +690,7 @@ fn default_quality() -> u8 {
 }
 
 /// A camera: exactly one of `snapshot_url`, `mjpeg_url` and `usb`, plus an
-/// optional recognition endpoint.
+/// optional recognition endpoint (a camera may also give recognition only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {

@@ -61,6 +61,41 @@ impl DeviceHealth {
     }
 }
 
+/// A serialisable view of [`DeviceHealth`] at one moment (status reports,
+/// `gatectl`): times as ages in ms.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HealthReport {
+    /// [`DeviceHealth::is_up`] with the `max_age` given to [`DeviceHealth::report`].
+    pub up: bool,
+    pub since_success_ms: Option<u64>,
+    pub since_error_ms: Option<u64>,
+    pub consecutive_errors: u32,
+    pub total_errors: u64,
+    pub total_ok: u64,
+    pub last_error: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
+    pub last_latency_ms: Option<f64>,
+}
+
+impl DeviceHealth {
+    /// The state as of `now`, judged up if a success is at most `max_age` old.
+    pub fn report(&self, now: Instant, max_age: Duration) -> HealthReport {
+        let age =
+            |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_millis() as u64);
+        HealthReport {
+            up: self.is_up(now, max_age),
+            since_success_ms: age(self.last_success),
+            since_error_ms: age(self.last_error_at),
+            consecutive_errors: self.consecutive_errors,
+            total_errors: self.total_errors,
+            total_ok: self.total_ok,
+            last_error: self.last_error.clone(),
+            last_error_class: self.last_error_class,
+            last_latency_ms: self.last_latency.map(|d| d.as_secs_f64() * 1000.0),
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave DeviceHealth inconsistent
     // in a way that matters: keep going with the inner value.
@@ -177,6 +212,19 @@ mod tests {
             Instant::now() + Duration::from_secs(5),
             Duration::from_secs(1)
         ));
+        let r = h.report(
+            h.last_success.expect("success") + Duration::from_millis(5),
+            Duration::from_secs(1),
+        );
+        assert!(r.up);
+        assert_eq!(
+            (r.since_success_ms, r.total_errors, r.last_latency_ms),
+            (Some(5), 2, Some(7.0))
+        );
+        assert_eq!(
+            serde_json::to_value(&r).expect("json")["last_error_class"],
+            "transport"
+        );
         // The same name shares the entry.
         reg.register("wb").err_text(ErrorClass::Data, "bad");
         assert_eq!(reg.snapshot()["wb"].consecutive_errors, 1);

@@ -37,7 +37,7 @@ pub mod weighbridge;
 
 pub use bus::{spawn_bus, BusHandle, ModbusDevice};
 pub use error::DeviceError;
-pub use health::{DeviceHealth, HealthRegistry};
+pub use health::{DeviceHealth, HealthRegistry, HealthReport};
 
 use std::collections::BTreeMap;
 use std::path::Path;
