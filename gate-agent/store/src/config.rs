@@ -56,6 +56,9 @@ pub struct StoreConfig {
     /// The whitelist replica file. `None`: next to the main file,
     /// `<stem>.whitelist.db` (for `lane.db`: `lane.whitelist.db`).
     pub whitelist_path: Option<PathBuf>,
+    /// Page size of files this store creates (an existing file keeps its
+    /// own). 8 KiB measured faster than 4 KiB for snapshot applies.
+    pub page_size: u32,
     /// Reader connections on the whitelist (lookups run on them while a
     /// batch applies on the writer). Minimum 1.
     pub readers: usize,
@@ -97,6 +100,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             whitelist_path: None,
+            page_size: 8192,
             readers: 3,
             busy_timeout: Duration::from_secs(5),
             writer_cache_kib: 256 * 1024,

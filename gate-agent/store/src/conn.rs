@@ -87,7 +87,8 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
     })?;
     let pragmas = match role {
         Role::Writer => format!(
-            "PRAGMA journal_mode = WAL;
+            "PRAGMA page_size = {page};
+             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
@@ -95,6 +96,7 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
              PRAGMA threads = {threads};
              PRAGMA journal_size_limit = {limit};
              PRAGMA wal_autocheckpoint = 0;",
+            page = cfg.page_size,
             cache = cfg.writer_cache_kib,
             threads = cfg.sort_threads,
             limit = 64 << 20,
@@ -124,7 +126,7 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
             });
         }
     }
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

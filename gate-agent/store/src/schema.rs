@@ -31,6 +31,8 @@ CREATE TABLE passes (
     plate              TEXT NOT NULL,
     etag               TEXT,
     trailer_plate      TEXT,
+    container1         TEXT,
+    container2         TEXT,
     containers         TEXT NOT NULL,
     declared_total_kg  REAL,
     enterprise         TEXT,
@@ -41,6 +43,7 @@ CREATE TABLE passes (
     uses               TEXT NOT NULL,
     eseal              TEXT
 );
+-- Containers of a pass beyond the first two (those are in passes).
 CREATE TABLE pass_containers (
     container  TEXT NOT NULL,
     pass_id    INTEGER NOT NULL
@@ -73,6 +76,8 @@ CREATE UNIQUE INDEX passes_pass_no_g0 ON passes (pass_no);
 CREATE INDEX passes_plate_g0 ON passes (plate);
 CREATE INDEX passes_etag_g0 ON passes (etag) WHERE etag IS NOT NULL;
 CREATE INDEX passes_trailer_g0 ON passes (trailer_plate) WHERE trailer_plate IS NOT NULL;
+CREATE INDEX passes_container1_g0 ON passes (container1) WHERE container1 IS NOT NULL;
+CREATE INDEX passes_container2_g0 ON passes (container2) WHERE container2 IS NOT NULL;
 CREATE INDEX pass_containers_container_g0 ON pass_containers (container, pass_id);
 CREATE UNIQUE INDEX vehicles_plate_g0 ON vehicles (plate);
 CREATE INDEX vehicles_etag_g0 ON vehicles (etag) WHERE etag IS NOT NULL;
@@ -183,6 +188,8 @@ CREATE TABLE {prefix}passes (
     plate              TEXT NOT NULL,
     etag               TEXT,
     trailer_plate      TEXT,
+    container1         TEXT,
+    container2         TEXT,
     containers         TEXT NOT NULL,
     declared_total_kg  REAL,
     enterprise         TEXT,
@@ -272,6 +279,20 @@ pub(crate) const WHITELIST_INDEXES: &[IndexDef] = &[
         stem: "passes_trailer",
         unique: false,
         body: "(trailer_plate) WHERE trailer_plate IS NOT NULL",
+        dedupe: &[],
+    },
+    IndexDef {
+        table: "passes",
+        stem: "passes_container1",
+        unique: false,
+        body: "(container1) WHERE container1 IS NOT NULL",
+        dedupe: &[],
+    },
+    IndexDef {
+        table: "passes",
+        stem: "passes_container2",
+        unique: false,
+        body: "(container2) WHERE container2 IS NOT NULL",
         dedupe: &[],
     },
     IndexDef {

@@ -336,10 +336,10 @@ fn insert_records(tx: &Transaction<'_>, prefix: &str, batch: &WhitelistBatch) ->
             ))
             .ctx("preparing container insert")?;
         for p in &u.gate_passes {
-            let row = PassRow::of(p)?;
+            let row = PassRow::of(p);
             ins.execute(row.params()).ctx("staging a gate pass")?;
             let id = tx.last_insert_rowid();
-            for c in &row.containers {
+            for c in row.extra_containers() {
                 ins_c
                     .execute(params![&**c, id])
                     .ctx("staging a container")?;
@@ -380,14 +380,26 @@ fn insert_records(tx: &Transaction<'_>, prefix: &str, batch: &WhitelistBatch) ->
     Ok((u.gate_passes.len() + u.vehicles.len() + u.enterprises.len() + u.controls.len()) as u64)
 }
 
-const PASS_FIELDS: &str = "pass_no, status, kind, plate, etag, trailer_plate, containers, \
-     declared_total_kg, enterprise, goods_category, va_code, valid_from, valid_until, uses, eseal";
-
 fn insert_pass_sql(prefix: &str) -> String {
     format!(
-        "INSERT INTO {prefix}passes ({PASS_FIELDS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        "INSERT INTO {prefix}passes (pass_no, status, kind, plate, etag, trailer_plate, \
+         container1, container2, containers, declared_total_kg, enterprise, goods_category, \
+         va_code, valid_from, valid_until, uses, eseal) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     )
+}
+
+/// Containers of a pass are stored normalised, sorted, de-duplicated and
+/// joined by '\n' (normalised keys contain no whitespace). The first two
+/// also go in the indexed `container1`/`container2` columns, the rest (rare:
+/// a truck carries one or two) in `pass_containers`.
+const CONTAINER_SEP: char = '\n';
+
+fn split_containers(s: &str) -> Vec<String> {
+    s.split(CONTAINER_SEP)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 macro_rules! vehicle_params {
@@ -419,7 +431,7 @@ macro_rules! control_params {
 use control_params;
 
 /// A gate pass as bound to the insert/update statements (identifiers
-/// normalised, containers de-duplicated).
+/// normalised, containers sorted and de-duplicated).
 struct PassRow<'a> {
     p: &'a GatePass,
     pass_no: Cow<'a, str>,
@@ -428,7 +440,9 @@ struct PassRow<'a> {
     trailer: Option<Cow<'a, str>>,
     enterprise: Option<Cow<'a, str>>,
     containers: Vec<Cow<'a, str>>,
-    containers_json: String,
+    /// The first two containers again (bound to the indexed columns).
+    first: [Option<Cow<'a, str>>; 2],
+    containers_text: String,
     status: &'static str,
     kind: &'static str,
     goods_category: Option<&'static str>,
@@ -436,29 +450,51 @@ struct PassRow<'a> {
 }
 
 impl<'a> PassRow<'a> {
-    fn of(p: &'a GatePass) -> Result<Self> {
-        let mut containers: Vec<Cow<'a, str>> =
-            p.containers.iter().map(|c| normalize_key(c)).collect();
+    fn of(p: &'a GatePass) -> Self {
+        let mut containers: Vec<Cow<'a, str>> = p
+            .containers
+            .iter()
+            .map(|c| normalize_key(c))
+            .filter(|c| !c.is_empty())
+            .collect();
         containers.sort_unstable();
         containers.dedup();
-        let containers_json = serde_json::to_string(&containers).ctx("encoding pass containers")?;
-        Ok(Self {
+        let mut containers_text = String::with_capacity(containers.len() * 12);
+        for (i, c) in containers.iter().enumerate() {
+            if i > 0 {
+                containers_text.push(CONTAINER_SEP);
+            }
+            containers_text.push_str(c);
+        }
+        let first = [containers.first().cloned(), containers.get(1).cloned()];
+        Self {
             p,
+            first,
             pass_no: normalize_key(&p.pass_no),
             plate: normalize_key(&p.plate),
             etag: norm_opt(&p.etag),
             trailer: norm_opt(&p.trailer_plate),
             enterprise: norm_opt(&p.enterprise),
             containers,
-            containers_json,
+            containers_text,
             status: p.status.to_text(),
             kind: p.kind.to_text(),
             goods_category: p.goods_category.map(TextEnum::to_text),
             uses: p.uses.to_text(),
-        })
+        }
     }
 
-    fn params(&self) -> [&dyn rusqlite::ToSql; 15] {
+    fn container(&self, i: usize) -> Option<&str> {
+        self.containers.get(i).map(|c| &**c)
+    }
+
+    /// The containers beyond the first two (kept in `pass_containers`).
+    fn extra_containers(&self) -> &[Cow<'a, str>] {
+        self.containers.get(2..).unwrap_or(&[])
+    }
+
+    /// In the column order of [`insert_pass_sql`].
+    fn params(&self) -> [&dyn rusqlite::ToSql; 17] {
         let p = self.p;
         [
             &self.pass_no,
@@ -467,7 +503,9 @@ impl<'a> PassRow<'a> {
             &self.plate,
             &self.etag,
             &self.trailer,
-            &self.containers_json,
+            &self.first[0],
+            &self.first[1],
+            &self.containers_text,
             &p.declared_total_kg,
             &self.enterprise,
             &self.goods_category,
@@ -488,7 +526,7 @@ fn apply_delta(tx: &Transaction<'_>, batch: &WhitelistBatch) -> Result<u64> {
             let mut del = tx
                 .prepare_cached("DELETE FROM pass_containers WHERE container = ?1 AND pass_id = ?2")
                 .ctx("preparing container delete")?;
-            for c in &containers {
+            for c in containers.iter().skip(2) {
                 del.execute(params![c, id]).ctx("deleting a container")?;
             }
             tx.prepare_cached("DELETE FROM passes WHERE id = ?1")
@@ -566,16 +604,7 @@ fn find_pass(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<(i64, Vec<Str
                 .optional()
         })
         .ctx("finding a gate pass")?;
-    match found {
-        None => Ok(None),
-        Some((id, json)) => {
-            let containers = serde_json::from_str(&json).map_err(|e| StoreError::BadValue {
-                context: format!("containers of pass {pass_no}"),
-                detail: e.to_string(),
-            })?;
-            Ok(Some((id, containers)))
-        }
-    }
+    Ok(found.map(|(id, text)| (id, split_containers(&text))))
 }
 
 /// A live pass as stored, for comparison with an upsert.
@@ -584,7 +613,7 @@ struct StoredPass {
     plate: String,
     etag: Option<String>,
     trailer: Option<String>,
-    containers_json: String,
+    containers_text: String,
     status: String,
     kind: String,
     declared_total_kg: Option<f64>,
@@ -598,14 +627,9 @@ struct StoredPass {
 }
 
 impl StoredPass {
-    fn same_keys(&self, r: &PassRow<'_>) -> bool {
-        self.plate == *r.plate
-            && self.etag.as_deref() == r.etag.as_deref()
-            && self.trailer.as_deref() == r.trailer.as_deref()
-    }
     fn same_rest(&self, r: &PassRow<'_>) -> bool {
         let p = r.p;
-        self.containers_json == r.containers_json
+        self.containers_text == r.containers_text
             && self.status == r.status
             && self.kind == r.kind
             && self.declared_total_kg == p.declared_total_kg
@@ -632,7 +656,7 @@ fn find_pass_full(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<StoredPa
                 plate: r.get(1)?,
                 etag: r.get(2)?,
                 trailer: r.get(3)?,
-                containers_json: r.get(4)?,
+                containers_text: r.get(4)?,
                 status: r.get(5)?,
                 kind: r.get(6)?,
                 declared_total_kg: r.get(7)?,
@@ -650,12 +674,10 @@ fn find_pass_full(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<StoredPa
     .ctx("finding a gate pass")
 }
 
-/// Insert or update one pass. An identical record is not rewritten; when
-/// its plate, e-tag and trailer plate are unchanged, the update leaves the
-/// indexed columns alone (SQLite rewrites the entries of every index whose
-/// columns appear in the SET list, changed or not).
+/// Insert or update one pass. An identical record is not rewritten; an
+/// update sets only the indexed columns whose value changed.
 fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
-    let row = PassRow::of(p)?;
+    let row = PassRow::of(p);
     let mut ins_c = tx
         .prepare_cached("INSERT INTO pass_containers (container, pass_id) VALUES (?1, ?2)")
         .ctx("preparing container insert")?;
@@ -664,68 +686,69 @@ fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
             .and_then(|mut s| s.execute(row.params()))
             .ctx("inserting a gate pass")?;
         let id = tx.last_insert_rowid();
-        for c in &row.containers {
+        for c in row.extra_containers() {
             ins_c
                 .execute(params![&**c, id])
                 .ctx("inserting a container")?;
         }
         return Ok(());
     };
-    let (same_keys, same_rest) = (old.same_keys(&row), old.same_rest(&row));
-    if same_keys && same_rest {
+    // Indexed columns changed: plate, etag, trailer_plate, container1, container2.
+    let mut old_c = old.containers_text.split(CONTAINER_SEP);
+    let changed = [
+        old.plate != *row.plate,
+        old.etag.as_deref() != row.etag.as_deref(),
+        old.trailer.as_deref() != row.trailer.as_deref(),
+        old_c.next().filter(|c| !c.is_empty()) != row.container(0),
+        old_c.next() != row.container(1),
+    ];
+    if !changed.iter().any(|c| *c) && old.same_rest(&row) {
         return Ok(());
     }
+    // Only the indexed columns that changed are SET: SQLite rewrites the
+    // entries of every index whose column is in the SET list.
     let v = row.params();
     // v: 0 pass_no, 1 status, 2 kind, 3 plate, 4 etag, 5 trailer,
-    // 6 containers, 7 declared, 8 enterprise, 9 goods, 10 va_code,
-    // 11 valid_from, 12 valid_until, 13 uses, 14 eseal.
-    if same_keys {
-        tx.prepare_cached(
-            "UPDATE passes SET status = ?2, kind = ?3, containers = ?4, declared_total_kg = ?5, \
-             enterprise = ?6, goods_category = ?7, va_code = ?8, valid_from = ?9, \
-             valid_until = ?10, uses = ?11, eseal = ?12 WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                old.id, v[1], v[2], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]
-            ])
-        })
-        .ctx("updating a gate pass")?;
-    } else {
-        tx.prepare_cached(
-            "UPDATE passes SET status = ?2, kind = ?3, plate = ?4, etag = ?5, trailer_plate = ?6, \
-             containers = ?7, declared_total_kg = ?8, enterprise = ?9, goods_category = ?10, \
-             va_code = ?11, valid_from = ?12, valid_until = ?13, uses = ?14, eseal = ?15 \
-             WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                old.id, v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
-                v[13], v[14]
-            ])
-        })
-        .ctx("updating a gate pass")?;
+    // 6 container1, 7 container2, 8 containers, 9 declared, 10 enterprise,
+    // 11 goods, 12 va_code, 13 valid_from, 14 valid_until, 15 uses, 16 eseal.
+    let mut sql = String::from(
+        "UPDATE passes SET status = ?2, kind = ?3, containers = ?4, declared_total_kg = ?5, \
+         enterprise = ?6, goods_category = ?7, va_code = ?8, valid_from = ?9, \
+         valid_until = ?10, uses = ?11, eseal = ?12",
+    );
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &old.id, v[1], v[2], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16],
+    ];
+    for (i, col) in ["plate", "etag", "trailer_plate", "container1", "container2"]
+        .iter()
+        .enumerate()
+    {
+        if changed[i] {
+            values.push(v[3 + i]);
+            sql.push_str(&format!(", {col} = ?{}", values.len()));
+        }
     }
-    if old.containers_json != row.containers_json {
-        let old_c: Vec<String> =
-            serde_json::from_str(&old.containers_json).map_err(|e| StoreError::BadValue {
-                context: format!("containers of pass {}", row.pass_no),
-                detail: e.to_string(),
-            })?;
+    sql.push_str(" WHERE id = ?1");
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| s.execute(values.as_slice()))
+        .ctx("updating a gate pass")?;
+    if old.containers_text != row.containers_text {
+        let old_c = split_containers(&old.containers_text);
+        let old_extra = old_c.get(2..).unwrap_or(&[]);
+        let new_extra = row.extra_containers();
         let mut del = tx
             .prepare_cached("DELETE FROM pass_containers WHERE container = ?1 AND pass_id = ?2")
             .ctx("preparing container delete")?;
-        for c in old_c
+        for c in old_extra
             .iter()
-            .filter(|c| !row.containers.iter().any(|n| n == c.as_str()))
+            .filter(|c| !new_extra.iter().any(|n| n == c.as_str()))
         {
             del.execute(params![c, old.id])
                 .ctx("deleting a container")?;
         }
-        for c in row
-            .containers
+        for c in new_extra
             .iter()
-            .filter(|n| !old_c.iter().any(|c| c == n.as_ref()))
+            .filter(|n| !old_extra.iter().any(|c| c == n.as_ref()))
         {
             ins_c
                 .execute(params![&**c, old.id])
@@ -769,9 +792,7 @@ fn opt_enum_col<T: TextEnum>(r: &Row<'_>, idx: usize, what: &str) -> rusqlite::R
 }
 
 fn pass_of(r: &Row<'_>) -> rusqlite::Result<(i64, GatePass)> {
-    let containers: String = r.get(7)?;
-    let containers: Vec<String> = serde_json::from_str(&containers)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, Type::Text, Box::new(e)))?;
+    let containers = split_containers(&r.get::<_, String>(7)?);
     Ok((
         r.get(0)?,
         GatePass {
@@ -919,13 +940,13 @@ pub(crate) fn lookup(tx: &Transaction<'_>, keys: &LookupKeys) -> Result<Whitelis
         )?;
     }
     for c in &containers {
-        query_into(
-            tx,
+        for sql in [
+            select_passes!("container1 = ?1"),
+            select_passes!("container2 = ?1"),
             select_passes!("id IN (SELECT pass_id FROM pass_containers WHERE container = ?1)"),
-            [c],
-            pass_of,
-            &mut passes,
-        )?;
+        ] {
+            query_into(tx, sql, [c], pass_of, &mut passes)?;
+        }
     }
 
     // Vehicles: by the plates read, the plates of the passes found (tractor
@@ -1041,7 +1062,14 @@ pub(crate) fn counts(tx: &Transaction<'_>) -> Result<WhitelistCounts> {
     Ok(WhitelistCounts {
         version: current_version(tx)?,
         passes: c("passes")?,
-        pass_containers: c("pass_containers")?,
+        containers: c("pass_containers")?
+            + tx.query_row(
+                "SELECT count(container1) + count(container2) FROM passes",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(u64_of)
+            .ctx("counting containers")?,
         vehicles: c("vehicles")?,
         enterprises: c("enterprises")?,
         controls: c("controls")?,
@@ -1053,7 +1081,8 @@ pub(crate) fn counts(tx: &Transaction<'_>) -> Result<WhitelistCounts> {
 pub struct WhitelistCounts {
     pub version: u64,
     pub passes: u64,
-    pub pass_containers: u64,
+    /// Containers on passes (all of them, wherever stored).
+    pub containers: u64,
     pub vehicles: u64,
     pub enterprises: u64,
     pub controls: u64,

@@ -107,7 +107,7 @@ fn assert_old_whole(store: &Store) {
         "old version not whole"
     );
     assert_eq!(
-        c.pass_containers,
+        c.containers,
         (0..OLD.passes).map(|i| 1 + i % 2).sum::<u64>()
     );
     for i in [0, 1, 17, OLD.passes - 1] {

@@ -77,7 +77,7 @@ fn snapshot_chunks_out_of_order_with_duplicates_apply_once_complete() {
         (MIX.passes, MIX.vehicles, MIX.enterprises, MIX.controls)
     );
     assert_eq!(
-        c.pass_containers,
+        c.containers,
         (0..MIX.passes).map(|i| 1 + i % 2).sum::<u64>()
     );
     assert!(store.staging_status().expect("st").is_none());
@@ -177,7 +177,7 @@ fn snapshot_replaces_everything() {
         .lookup_by(LookupKey::Container(container(150, 0)))
         .expect("l");
     assert!(v.passes.is_empty());
-    assert_eq!(c.pass_containers, (0..10).map(|i| 1 + i % 2).sum::<u64>());
+    assert_eq!(c.containers, (0..10).map(|i| 1 + i % 2).sum::<u64>());
     // A third snapshot after that still works (index names never clash).
     for b in snapshot(&MIX, 9, 9, 3) {
         store.apply_batch(&b).expect("s9");
@@ -205,7 +205,7 @@ fn duplicate_keys_across_chunks_keep_the_last() {
         ApplyOutcome::Applied { .. }
     ));
     let c = store.whitelist_counts().expect("c");
-    assert_eq!((c.passes, c.pass_containers, c.vehicles), (1, 1, 1));
+    assert_eq!((c.passes, c.containers, c.vehicles), (1, 1, 1));
     let v = store
         .lookup_by(LookupKey::PassNo("HP000000000001".into()))
         .expect("l");
@@ -490,4 +490,84 @@ fn platform_identifiers_are_stored_normalised() {
     assert_eq!(v.passes.len(), 1);
     assert_eq!(v.passes[0].plate, "琼B12345");
     assert_eq!(v.passes[0].containers, vec!["CSQU3054383".to_owned()]);
+}
+
+#[test]
+fn passes_with_many_containers_are_found_by_each_and_updated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    let mut b = batch(BatchKind::Snapshot, None, 1, (0, 1));
+    let mut p = gate_pass(1, &MIX, 1);
+    // Four containers, given unsorted and with a duplicate.
+    p.containers = vec![
+        container(40, 1),
+        container(40, 0),
+        container(41, 0),
+        container(41, 1),
+        container(40, 0),
+    ];
+    b.upserts.gate_passes.push(p.clone());
+    b.upserts.gate_passes.push(gate_pass(2, &MIX, 1));
+    store.apply_batch(&b).expect("snap");
+    assert_eq!(store.whitelist_counts().expect("c").containers, 4 + 1);
+    for c in &p.containers {
+        let v = store.lookup_by(LookupKey::Container(c.clone())).expect("l");
+        assert_eq!(v.passes.len(), 1, "{c}");
+        let mut want = p.containers.clone();
+        want.sort();
+        want.dedup();
+        assert_eq!(v.passes[0].containers, want);
+    }
+    // Delta: drop one of the extras and the first, add a new one.
+    let mut d = delta(1, 2);
+    let mut p2 = p.clone();
+    p2.containers = vec![container(40, 1), container(41, 1), container(42, 0)];
+    d.upserts.gate_passes.push(p2.clone());
+    store.apply_batch(&d).expect("delta");
+    for (c, found) in [
+        (container(40, 0), false),
+        (container(41, 0), false),
+        (container(40, 1), true),
+        (container(41, 1), true),
+        (container(42, 0), true),
+    ] {
+        let v = store.lookup_by(LookupKey::Container(c.clone())).expect("l");
+        assert_eq!(v.passes.len(), usize::from(found), "{c}");
+    }
+    assert_eq!(store.whitelist_counts().expect("c").containers, 3 + 1);
+    // Deleting the pass removes every container.
+    let mut d = delta(2, 3);
+    d.deletes.gate_passes.push(p.pass_no.clone());
+    store.apply_batch(&d).expect("delete");
+    assert_eq!(store.whitelist_counts().expect("c").containers, 1);
+    assert!(store
+        .lookup_by(LookupKey::Container(container(42, 0)))
+        .expect("l")
+        .passes
+        .is_empty());
+}
+
+#[test]
+fn identical_upsert_and_key_changes_in_a_delta() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    for b in snapshot(&MIX, 1, 1, 1) {
+        store.apply_batch(&b).expect("snap");
+    }
+    let mut d = delta(1, 2);
+    // Pass 3 resent unchanged; pass 5 moves to another truck and e-tag.
+    d.upserts.gate_passes.push(gate_pass(3, &MIX, 1));
+    let mut p5 = gate_pass(5, &MIX, 2);
+    p5.plate = plate(70);
+    p5.etag = Some(etag(70));
+    d.upserts.gate_passes.push(p5.clone());
+    store.apply_batch(&d).expect("delta");
+    let v = store
+        .lookup_by(LookupKey::PassNo("HP000000000003".into()))
+        .expect("l");
+    assert_eq!(v.passes, vec![gate_pass(3, &MIX, 1)]);
+    let old = store.lookup_by(LookupKey::Plate(plate(5))).expect("l");
+    assert!(old.passes.iter().all(|p| p.pass_no != "HP000000000005"));
+    let new = store.lookup_by(LookupKey::Etag(etag(70))).expect("l");
+    assert!(new.passes.contains(&p5));
 }
