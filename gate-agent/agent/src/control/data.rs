@@ -153,7 +153,7 @@ pub fn sync(store: &Store) -> gate_store::Result<SyncData> {
         staging,
         counts: Some(WhitelistCountsView {
             passes: c.passes,
-            pass_containers: c.pass_containers,
+            containers: c.containers,
             vehicles: c.vehicles,
             enterprises: c.enterprises,
             controls: c.controls,

@@ -760,7 +760,8 @@ pub struct StagingView {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhitelistCountsView {
     pub passes: u64,
-    pub pass_containers: u64,
+    /// Containers on passes.
+    pub containers: u64,
     pub vehicles: u64,
     pub enterprises: u64,
     pub controls: u64,

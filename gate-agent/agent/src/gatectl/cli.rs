@@ -16,7 +16,7 @@ pub const DEFAULT_SOCKET: &str = "/run/gate-agent/control.sock";
 /// Exit codes: 0 ok; 1 failed or refused; 2 usage error; 3 agent
 /// unreachable; 4 selftest found failures.
 #[derive(Parser, Debug)]
-#[command(name = "gatectl", version, about, long_about = None)]
+#[command(name = "gatectl", version)]
 pub struct Cli {
     /// The agent's control socket [default: from --config, else /run/gate-agent/control.sock].
     #[arg(long, global = true, value_name = "PATH")]
@@ -204,7 +204,7 @@ pub struct ModbusRw {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub count: u16,
     /// Values to write (registers: 0..65535 or 0x...; coils: 0/1/true/false).
-    #[arg(long, num_args = 1.., value_name = "V")]
+    #[arg(long, num_args = 1.., value_name = "V", allow_negative_numbers = true)]
     pub value: Vec<String>,
     /// Time allowed for the answer, ms.
     #[arg(long, default_value_t = 1000, value_name = "MS")]

@@ -849,7 +849,7 @@ pub fn sync(o: &Out, d: &SyncData) {
             "records",
             format!(
                 "{} passes ({} containers), {} vehicles, {} enterprises, {} controls",
-                c.passes, c.pass_containers, c.vehicles, c.enterprises, c.controls
+                c.passes, c.containers, c.vehicles, c.enterprises, c.controls
             ),
             Style::Plain,
         ));

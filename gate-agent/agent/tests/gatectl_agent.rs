@@ -1,0 +1,516 @@
+//! Issue 6 (gatectl): the real `gatectl` binary against a live agent started
+//! in-process (gate_agent::runtime::start + control::serve) on a
+//! configuration pointing at simulated devices served for real: the board
+//! firmware core and a weighbridge register bank over Modbus TCP
+//! (lane-io-host), an HTTP camera; the platform broker is a closed port (the
+//! lane runs offline). Then the agent is stopped and the read-only commands
+//! fall back to the database and say so. Every wait is bounded.
+
+mod gatectl_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use gatectl_support::*;
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(15);
+
+fn ctl(sock: &Path, args: &[&str]) -> Run {
+    let mut a = vec!["--socket", sock.to_str().expect("utf-8 path")];
+    a.extend_from_slice(args);
+    gatectl(&a, T)
+}
+
+fn ctl_json(sock: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let r = ctl(sock, &a).ok();
+    let v = r.json();
+    assert_eq!(v["ok"], true, "{v}");
+    v
+}
+
+/// One raw request on the socket; the raw answer line.
+fn raw_request(sock: &Path, line: &[u8]) -> Value {
+    let mut s = UnixStream::connect(sock).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(line).expect("write");
+    let mut r = BufReader::new(s);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("answer");
+    serde_json::from_str(&answer).expect("JSON answer")
+}
+
+#[test]
+fn gatectl_against_a_live_agent() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tmp");
+    let frame = jpeg(640, 480, 4000);
+    let (board, wb_port, cam) = rt.block_on(async {
+        let board = board_sim().await;
+        let (wb_port, _) = weighbridge_sim().await;
+        let cam = camera_server(frame.clone()).await;
+        (board, wb_port, cam)
+    });
+    let paths = write_config(dir.path(), board.port, wb_port, &cam);
+    seed_whitelist(&paths.db);
+    let cfg = gate_agent::config::Config::load(&paths.config).expect("config");
+    let control = cfg.control.clone().expect("[control]");
+    let (agent, server) = rt.block_on(async {
+        let agent = gate_agent::runtime::start(cfg, &paths.config)
+            .await
+            .expect("agent starts");
+        let server = gate_agent::control::serve(&agent, &control)
+            .expect("control socket")
+            .expect("enabled");
+        (agent, server)
+    });
+    let sock = paths.socket.clone();
+
+    // The socket has the configured mode.
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // status: idle once the board answered; offline link; seeded whitelist.
+    let st = eventually("lane idle with the board", WAIT, || {
+        let v = ctl_json(&sock, &["status"]);
+        (v["state"] == "idle" && v["board"]["barrier"] == "closed").then_some(v)
+    });
+    assert_eq!(st["source"], "agent");
+    assert_eq!(
+        (st["site"].as_str(), st["lane"].as_str()),
+        (Some("HK-XINHAI"), Some("L03"))
+    );
+    assert_eq!(st["link_connected"], false);
+    assert_eq!(st["whitelist_version"], 7);
+    assert_eq!(st["clock_synced"], true);
+    assert_eq!(st["decisions"], 0);
+    let human = ctl(&sock, &["status"]).ok().stdout;
+    assert!(
+        human.contains("HK-XINHAI/L03") && human.contains("idle"),
+        "{human}"
+    );
+    assert!(!human.contains('\x1b'), "no colour when not a terminal");
+
+    // devices: every configured device with its kind.
+    let dv = eventually("board and weighbridge up", WAIT, || {
+        let v = ctl_json(&sock, &["devices"]);
+        let up = |n: &str| {
+            v["devices"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x["name"] == n && x["up"] == true))
+        };
+        (up("board") && up("weighbridge")).then_some(v)
+    });
+    let kinds: Vec<(String, String)> = dv["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_owned(),
+                d["kind"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("board", "board"),
+        ("weighbridge", "weighbridge"),
+        ("plate-front", "camera"),
+        ("bus/board", "bus"),
+        ("bus/wb", "bus"),
+    ] {
+        assert!(
+            kinds.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} in {kinds:?}"
+        );
+    }
+    let board_row = dv["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "board"))
+        .expect("board row");
+    assert!(board_row["total_ok"].as_u64().unwrap_or(0) > 0);
+    assert!(board_row["latency_ms"].is_number());
+    let human = ctl(&sock, &["devices"]).ok().stdout;
+    assert!(human.starts_with("DEVICE"), "{human}");
+
+    // io: the arm is down.
+    let io = ctl_json(&sock, &["io"]);
+    assert_eq!(io["online"], true);
+    assert_eq!(io["io"]["inputs"]["down_limit"], true);
+    assert_eq!(io["io"]["inputs"]["up_limit"], false);
+    assert_eq!(io["io"]["barrier"], "closed");
+    assert_eq!(io["io"]["fault"], "none");
+    assert!(io["led"].as_str().is_some_and(|l| !l.is_empty()), "{io}");
+    let w = ctl(&sock, &["io", "--watch", "--count", "1", "--json"]).ok();
+    assert_eq!(w.json_lines().len(), 1);
+    let human = ctl(&sock, &["io"]).ok().stdout;
+    assert!(
+        human.contains("down limit") && human.contains("closed"),
+        "{human}"
+    );
+
+    // weigh: the register bank's reading, stable.
+    let wv = eventually("a weight", WAIT, || {
+        let v = ctl_json(&sock, &["weigh"]);
+        (!v["reading"].is_null()).then_some(v)
+    });
+    assert_eq!(wv["reading"]["gross_kg"], f64::from(GROSS_KG));
+    assert_eq!(wv["reading"]["stable"], true);
+    assert_eq!(wv["reading"]["device_stable"], true);
+
+    // capture: the camera's bytes, exactly.
+    let file = dir.path().join("front.jpg");
+    let cv = ctl_json(
+        &sock,
+        &["capture", "plate-front", "-o", file.to_str().expect("p")],
+    );
+    assert_eq!(cv["bytes"], frame.len());
+    assert_eq!(
+        (cv["width"].as_u64(), cv["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    assert_eq!(std::fs::read(&file).expect("jpeg"), frame);
+    let bad = ctl(&sock, &["capture", "nope", "-o", "/dev/null", "--json"]);
+    assert_eq!(bad.code, 1);
+    assert_eq!(bad.json()["code"], "not_found");
+    assert!(bad.json()["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("plate-front")));
+
+    // lookup by every key kind.
+    let lv = ctl_json(&sock, &["lookup", "--plate", "琼A12345"]);
+    assert_eq!(lv["whitelist_version"], 7);
+    assert_eq!(lv["source"], "agent");
+    assert_eq!(lv["passes"][0]["pass_no"], "GP2026000123");
+    assert_eq!(lv["enterprises"][0]["credit"], "aeo");
+    let lv = ctl_json(&sock, &["lookup", "--pass-no", "GP2026000123"]);
+    assert_eq!(lv["passes"][0]["plate"], "琼A12345");
+    let lv = ctl_json(&sock, &["lookup", "--container", "CSQU3054383"]);
+    assert_eq!(lv["passes"].as_array().map(Vec::len), Some(1));
+    let lv = ctl_json(&sock, &["lookup", "--etag", "E2801160600002054A3B1C2D"]);
+    assert_eq!(lv["vehicles"][0]["tare_kg"], 15000.0);
+    let lv = ctl_json(&sock, &["lookup", "--plate", "琼B99999"]);
+    assert_eq!(lv["passes"].as_array().map(Vec::len), Some(0));
+    let human = ctl(&sock, &["lookup", "--plate", "琼A12345"]).ok().stdout;
+    assert!(
+        human.contains("GP2026000123") && human.contains("approved"),
+        "{human}"
+    );
+    assert_eq!(ctl(&sock, &["lookup"]).code, 2, "a key is required");
+    assert_eq!(
+        ctl(&sock, &["lookup", "--plate", "A", "--etag", "B"]).code,
+        2,
+        "one key only"
+    );
+
+    // barrier raise: through the lane (an officer release, audited); with no
+    // vehicle on the loop the passage ends as reversed, and an event exists.
+    assert_eq!(
+        ctl(&sock, &["barrier", "raise", "--officer", "O-17"]).code,
+        2,
+        "--reason is required"
+    );
+    let bv = ctl_json(
+        &sock,
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-17",
+            "--reason",
+            "commissioning test",
+        ],
+    );
+    assert_eq!(bv["detail"], "raised by officer");
+    assert_eq!(bv["action"], "raise");
+    let ev = eventually("the officer's event", WAIT, || {
+        let v = ctl_json(&sock, &["events", "-n", "5"]);
+        (v["events"].as_array().map(Vec::len) == Some(1)).then_some(v)
+    });
+    let e0 = &ev["events"][0];
+    assert_eq!(e0["seq"], 1);
+    assert_eq!(e0["result"], "release");
+    assert_eq!(e0["event"]["decision"]["officer"], "O-17");
+    assert_eq!(e0["event"]["note"], "commissioning test");
+    let audit = agent.store.recent_audit(10).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.officer == "O-17"
+            && a.action == "Raise"
+            && a.detail == "commissioning test"),
+        "{audit:?}"
+    );
+    let human = ctl(&sock, &["events"]).ok().stdout;
+    assert!(
+        human.starts_with("SEQ") && human.contains("release"),
+        "{human}"
+    );
+
+    // barrier lower while the safety loop is occupied: refused by the lane.
+    board.inputs.lock().expect("inputs").safety_loop = true;
+    eventually("safety loop seen", WAIT, || {
+        let v = ctl_json(&sock, &["io"]);
+        (v["io"]["inputs"]["safety_loop"] == true).then_some(())
+    });
+    let r = ctl(
+        &sock,
+        &[
+            "barrier",
+            "lower",
+            "--officer",
+            "O-17",
+            "--reason",
+            "test",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.json()["code"], "refused");
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("safety loop")),
+        "{r:?}"
+    );
+    let r = ctl(
+        &sock,
+        &["barrier", "lower", "--officer", "O-17", "--reason", "test"],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("refused"), "{r:?}");
+    board.inputs.lock().expect("inputs").safety_loop = false;
+    eventually("safety loop free", WAIT, || {
+        let v = ctl_json(&sock, &["io"]);
+        (v["io"]["inputs"]["safety_loop"] == false).then_some(())
+    });
+    let lv = ctl_json(
+        &sock,
+        &["barrier", "lower", "--officer", "O-17", "--reason", "test"],
+    );
+    assert_eq!(lv["detail"], "lowered");
+
+    // outbox: the event waits there (offline), the link is down.
+    let ov = ctl_json(&sock, &["outbox"]);
+    assert!(ov["events"].as_u64().unwrap_or(0) >= 1, "{ov}");
+    assert!(ov["depth"].as_u64() >= ov["events"].as_u64());
+    assert_eq!(ov["link"]["connected"], false);
+    assert_eq!(ov["pressure"], "normal");
+
+    // sync, with a resync request.
+    let sv = ctl_json(&sock, &["sync", "--resync"]);
+    assert_eq!(sv["resync_requested"], true);
+    assert_eq!(sv["whitelist_version"], 7);
+    assert_eq!(sv["counts"]["passes"], 1);
+    assert_eq!(sv["link_connected"], false);
+
+    // selftest: everything answers; the link is only a warning.
+    let r = ctl(&sock, &["selftest", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let tv = r.json();
+    assert_eq!(tv["passed"], true);
+    let checks = tv["checks"].as_array().expect("checks");
+    for dev in ["board", "weighbridge", "plate-front", "store"] {
+        assert!(
+            checks.iter().any(|c| c["device"] == dev && c["ok"] == true),
+            "{dev} in {tv}"
+        );
+    }
+    assert!(checks
+        .iter()
+        .any(|c| c["kind"] == "link" && c["ok"] == false && c["optional"] == true));
+
+    // events --follow prints the next event and stops after --count.
+    let follow = {
+        let sock = sock.clone();
+        std::thread::spawn(move || {
+            ctl(
+                &sock,
+                &[
+                    "events",
+                    "--follow",
+                    "-n",
+                    "1",
+                    "--count",
+                    "1",
+                    "--interval-ms",
+                    "100",
+                    "--json",
+                ],
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    ctl_json(
+        &sock,
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-18",
+            "--reason",
+            "second",
+        ],
+    );
+    let f = follow.join().expect("follow thread").ok();
+    let lines = f.json_lines();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the last event, then the new one: {lines:?}"
+    );
+    assert_eq!(
+        (lines[0]["seq"].as_u64(), lines[1]["seq"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(lines[1]["event"]["decision"]["officer"], "O-18");
+
+    // Several clients at once, while one client sits idle with half a line
+    // and another never reads its answers: nobody is blocked.
+    let mut idle = UnixStream::connect(&sock).expect("idle client");
+    idle.write_all(b"{\"v\":1,\"cmd\":").expect("half a line");
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let sock = sock.clone();
+            std::thread::spawn(move || ctl(&sock, &["status", "--json"]))
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().expect("client").json()["state"], "idle");
+    }
+    // Protocol errors come back as {"ok":false,...} with the request id.
+    let v = raw_request(&sock, b"{\"v\":2,\"id\":9,\"cmd\":\"status\"}\n");
+    assert_eq!(
+        (v["ok"].as_bool(), v["id"].as_u64()),
+        (Some(false), Some(9))
+    );
+    assert_eq!(v["code"], "unsupported_version");
+    let v = raw_request(&sock, b"{\"v\":1,\"id\":3,\"cmd\":\"reboot\"}\n");
+    assert_eq!(v["code"], "unknown_command");
+    let v = raw_request(&sock, b"{\"v\":1,\"id\":4,\"cmd\":\"version\"}\n");
+    assert_eq!(
+        (v["ok"].as_bool(), v["data"]["protocol"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let mut big = vec![b'x'; 70 * 1024];
+    big.push(b'\n');
+    let mut s = UnixStream::connect(&sock).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = s.write_all(&big);
+    let mut answer = String::new();
+    let _ = BufReader::new(&s).read_line(&mut answer);
+    let v: Value = serde_json::from_str(&answer).expect("too-large answer");
+    assert_eq!(v["code"], "too_large");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    drop(idle);
+
+    // A board fault: the lane alarms (queued, undelivered: offline), the
+    // control server observed it, selftest fails with exit 4.
+    board.inputs.lock().expect("inputs").motor_fault = true;
+    let av = eventually("fault alarms", WAIT, || {
+        let v = ctl_json(&sock, &["alarms"]);
+        let has = |src: &str| {
+            v["alarms"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["source"] == src && x["kind"] == "barrier_fault")
+            })
+        };
+        (has("outbox") && has("observed")).then_some(v)
+    });
+    assert!(av["undelivered"].as_u64().unwrap_or(0) >= 1);
+    assert_eq!(av["outbox_complete"], true);
+    assert!(av["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("no alarm history")));
+    let r = ctl(&sock, &["selftest", "--json"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let tv = r.json();
+    assert_eq!(tv["passed"], false);
+    assert!(tv["checks"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["device"] == "board" && c["ok"] == false)));
+    let human = ctl(&sock, &["selftest"]);
+    assert_eq!(human.code, 4);
+    assert!(human.stdout.contains("FAIL") && human.stdout.contains("selftest FAILED"));
+    let human = ctl(&sock, &["alarms"]).ok().stdout;
+    assert!(
+        human.contains("barrier_fault") && human.contains("Note:"),
+        "{human}"
+    );
+
+    // Stop the agent: the socket goes away with it.
+    rt.block_on(async {
+        agent.shutdown().await.expect("shutdown");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("server stops with the lane")
+            .expect("server task");
+    });
+    assert!(!sock.exists(), "socket removed");
+
+    // Agent down: agent-only commands are exit 3; read-only ones read the
+    // database and say so.
+    let r = ctl(&sock, &["devices", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.json()["code"], "unreachable");
+    let r = ctl(&sock, &["status"]);
+    assert_eq!(r.code, 3, "no database given: {r:?}");
+    assert!(r.stderr.contains("--db"), "{r:?}");
+    let db = paths.db.to_str().expect("p");
+    let r = ctl(&sock, &["--db", db, "status", "--json"]).ok();
+    let v = r.json();
+    assert_eq!(v["source"], "database");
+    assert!(v["note"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("agent not running: read from the database")));
+    assert_eq!(v["whitelist_version"], 7);
+    assert_eq!(v["last_seq"], 2);
+    assert!(v["state"].is_null());
+    let r = ctl(&sock, &["--db", db, "status"]).ok();
+    assert!(
+        r.stdout
+            .starts_with("agent not running: read from the database"),
+        "{r:?}"
+    );
+    let v = ctl_json(&sock, &["--db", db, "events"]);
+    assert_eq!(v["source"], "database");
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
+    let v = ctl_json(&sock, &["--db", db, "lookup", "--plate", "琼A12345"]);
+    assert_eq!(v["passes"][0]["pass_no"], "GP2026000123");
+    assert!(v["note"].is_string());
+    let v = ctl_json(&sock, &["--db", db, "outbox"]);
+    assert!(v["events"].as_u64().unwrap_or(0) >= 2, "{v}");
+    assert!(v["link"].is_null());
+    // --config gives both the socket and the database.
+    let cfgp = paths.config.to_str().expect("p");
+    let v = gatectl(&["--config", cfgp, "events", "--json"], T)
+        .ok()
+        .json();
+    assert_eq!(v["source"], "database");
+    let r = gatectl(&["--config", cfgp, "camera", "list", "--json"], T)
+        .ok()
+        .json();
+    assert_eq!(r["cameras"][0]["name"], "plate-front");
+    assert_eq!(r["cameras"][0]["role"], "plate_front");
+    assert_eq!(r["cameras"][0]["source"], "snapshot");
+    // A missing database is not created.
+    let none = dir.path().join("none.db");
+    let r = ctl(&sock, &["--db", none.to_str().expect("p"), "status"]);
+    assert_eq!(r.code, 3);
+    assert!(!none.exists());
+}

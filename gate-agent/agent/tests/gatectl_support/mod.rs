@@ -1,0 +1,410 @@
+//! Support for the gatectl tests: simulated lane devices served for real
+//! (the board firmware core and a weighbridge register bank over Modbus
+//! TCP through lane-io-host, a raw HTTP camera), a lane configuration
+//! pointing at them, and a runner for the real `gatectl` binary with a
+//! deadline. The platform broker is a closed port: the agent runs offline.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lane_io::board::{Board, RawInputs};
+use lane_io_host::{serve_tcp, FaultSwitch, MemoryModel, Shared};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub const GATECTL: &str = env!("CARGO_BIN_EXE_gatectl");
+pub const PLATFORM_KEY: &str = "/Bk1XwRk/dZW0AZjIvUjz+h9+/hR5O4fs8ilHOzBXm0=";
+/// The weighbridge register bank's reading (HR 0..1 u32 ABCD, HR 2 bit 0 stable).
+pub const GROSS_KG: u32 = 32_460;
+
+/// What a gatectl run gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The stdout as one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+    /// Each stdout line as JSON (following modes).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "gatectl failed: stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run gatectl with `args`, killed after `limit`.
+pub fn gatectl(args: &[&str], limit: Duration) -> Run {
+    let mut child = Command::new(GATECTL)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gatectl");
+    let t0 = Instant::now();
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(_) => break,
+            None if t0.elapsed() > limit => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "gatectl {args:?} did not finish within {limit:?}; stdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let out = child.wait_with_output().expect("output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Retry `f` until it returns Some, at most `limit`.
+pub fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP port nobody listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A JPEG-looking body (SOI, APP0, SOF0 with `w`x`h`, padding, EOI).
+pub fn jpeg(w: u16, h: u16, len: usize) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    j.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    j.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08]);
+    j.extend_from_slice(&h.to_be_bytes());
+    j.extend_from_slice(&w.to_be_bytes());
+    j.extend_from_slice(&[0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    while j.len() + 2 < len {
+        j.push(0x5A);
+    }
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
+}
+
+async fn http_answer(mut s: TcpStream, body: Arc<Vec<u8>>) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+        if req.len() > 16 * 1024 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&req).into_owned();
+    let path = text.split_whitespace().nth(1).unwrap_or("/");
+    if path == "/snapshot.jpg" {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&body).await;
+    } else {
+        let _ = s
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+    }
+}
+
+/// A raw HTTP camera: `/snapshot.jpg` answers `body`, anything else 404.
+/// Returns the base URL.
+pub async fn camera_server(body: Vec<u8>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind camera");
+    let addr = l.local_addr().expect("addr");
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(http_answer(s, body.clone()));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The lane I/O board firmware core served over Modbus TCP, ticked every
+/// 10 ms, with an arm that follows the motor (300 ms between the limits)
+/// and field inputs the test sets.
+pub struct BoardSim {
+    pub port: u16,
+    pub board: Shared<Board>,
+    /// Loops, photocell, manual key, motor fault (the limits follow the arm).
+    pub inputs: Arc<Mutex<RawInputs>>,
+}
+
+pub async fn board_sim() -> BoardSim {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind board");
+    let port = l.local_addr().expect("addr").port();
+    let board: Shared<Board> = Arc::new(Mutex::new(Board::new()));
+    let inputs = Arc::new(Mutex::new(RawInputs::default()));
+    tokio::spawn(serve_tcp(
+        l,
+        board.clone(),
+        None,
+        Arc::new(FaultSwitch::default()),
+    ));
+    let (b, i) = (board.clone(), inputs.clone());
+    tokio::spawn(async move {
+        const TRAVEL_MS: u64 = 300;
+        let t0 = Instant::now();
+        let mut pos = 0u64; // 0 = down
+        let mut last = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            tick.tick().await;
+            let now = t0.elapsed().as_millis() as u64;
+            let dt = now - last;
+            last = now;
+            let mut raw = *i.lock().expect("inputs");
+            raw.up_limit = pos >= TRAVEL_MS;
+            raw.down_limit = pos == 0;
+            let out = b.lock().expect("board").tick(now, raw);
+            if out.motor_up && !out.motor_down {
+                pos = (pos + dt).min(TRAVEL_MS);
+            } else if out.motor_down && !out.motor_up {
+                pos = pos.saturating_sub(dt);
+            }
+        }
+    });
+    BoardSim {
+        port,
+        board,
+        inputs,
+    }
+}
+
+/// A weighbridge indicator's register bank over Modbus TCP: gross
+/// [`GROSS_KG`] (u32 ABCD at HR 0), stable (HR 2 bit 0), unit 1.
+pub async fn weighbridge_sim() -> (u16, Shared<MemoryModel>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind wb");
+    let port = l.local_addr().expect("addr").port();
+    let mut m = MemoryModel::new(0, 0, 8, 0);
+    m.holding_registers[0] = (GROSS_KG >> 16) as u16;
+    m.holding_registers[1] = (GROSS_KG & 0xFFFF) as u16;
+    m.holding_registers[2] = 1;
+    let m = Arc::new(Mutex::new(m));
+    tokio::spawn(serve_tcp(
+        l,
+        m.clone(),
+        Some(1),
+        Arc::new(FaultSwitch::default()),
+    ));
+    (port, m)
+}
+
+pub const WB_PROFILE: &str = r#"
+name = "wb-gatectl-test"
+description = "gatectl test indicator: u32 gross kg at HR 0 (ABCD), status HR 2 bit 0 stable"
+
+[[points]]
+name = "gross"
+function = "holding"
+address = 0
+type = "u32"
+order = "ABCD"
+unit = "kg"
+
+[[points]]
+name = "status"
+function = "holding"
+address = 2
+type = "u16"
+bits = [{ name = "stable", mask = 0x0001 }]
+"#;
+
+/// A whitelist snapshot with one approved pass for 琼A12345.
+pub fn seed_whitelist(db: &Path) {
+    let batch: gate_proto::messages::WhitelistBatch = serde_json::from_value(serde_json::json!({
+        "schema": "gate.whitelist/1",
+        "site": "HK-XINHAI",
+        "kind": "snapshot",
+        "version": 7,
+        "chunk": {"index": 0, "count": 1},
+        "issued_at": "2026-01-10T08:00:00Z",
+        "upserts": {
+            "gate_passes": [{
+                "pass_no": "GP2026000123", "status": "approved", "kind": "goods",
+                "plate": "琼A12345", "etag": "E2801160600002054A3B1C2D", "trailer_plate": null,
+                "containers": ["CSQU3054383"], "declared_total_kg": 32400.0,
+                "enterprise": "91460000MA5T000001", "goods_category": "zero_tariff",
+                "va_code": null, "valid_from": null, "valid_until": "2027-01-01T00:00:00Z",
+                "uses": "single"
+            }],
+            "vehicles": [{
+                "plate": "琼A12345", "plate_colour": "yellow",
+                "etag": "E2801160600002054A3B1C2D", "tare_kg": 15000.0,
+                "enterprise": "91460000MA5T000001"
+            }],
+            "enterprises": [{"id": "91460000MA5T000001", "name": "海南测试物流有限公司", "credit": "aeo"}]
+        }
+    }))
+    .expect("batch");
+    let store = gate_store::Store::open(db, gate_store::StoreConfig::default()).expect("store");
+    store.apply_batch(&batch).expect("apply");
+    assert_eq!(store.whitelist_version().expect("version"), 7);
+}
+
+/// Paths of a test lane.
+pub struct LanePaths {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub db: PathBuf,
+}
+
+/// Write the lane configuration for the simulated devices.
+pub fn write_config(dir: &Path, board_port: u16, wb_port: u16, camera_base: &str) -> LanePaths {
+    let profile = dir.join("wb-gatectl-test.toml");
+    std::fs::write(&profile, WB_PROFILE).expect("profile");
+    let socket = dir.join("gatectl.sock");
+    let db = dir.join("lane.db");
+    let text = format!(
+        r#"
+[lane]
+site = "HK-XINHAI"
+lane = "L03"
+
+[store]
+path = "{db}"
+
+[platform]
+broker = "mqtt://127.0.0.1:{broker}"
+keys = {{ platform-test-1 = "{key}" }}
+
+[control]
+socket = "{socket}"
+mode = 0o600
+
+[clock]
+assume_synced = true
+
+[roles]
+plate_front = "plate-front"
+
+[[devices.buses]]
+name = "board"
+tcp = "127.0.0.1:{board_port}"
+
+[[devices.buses]]
+name = "wb"
+tcp = "127.0.0.1:{wb_port}"
+
+[devices.board]
+bus = "board"
+poll_interval_ms = 50
+
+[devices.weighbridge]
+modbus = {{ bus = "wb", unit_id = 1, profile = "{profile}", poll_interval_ms = 100 }}
+
+[[devices.cameras]]
+name = "plate-front"
+snapshot_url = "{camera_base}/snapshot.jpg"
+"#,
+        db = db.display(),
+        broker = closed_port(),
+        key = PLATFORM_KEY,
+        socket = socket.display(),
+        profile = profile.display(),
+    );
+    let config = dir.join("lane.toml");
+    std::fs::write(&config, text).expect("config");
+    LanePaths {
+        dir: dir.to_owned(),
+        config,
+        socket,
+        db,
+    }
+}
+
+/// Fail clearly when a tool the test needs is missing (CI installs it).
+pub fn require(tool: &str, probe: &[&str]) {
+    let ok = Command::new(tool)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "this test needs `{tool}`: install it (CI does)");
+}
+
+/// A socat pty pair (`a`, `b`), killed on drop.
+pub struct PtyPair {
+    child: std::process::Child,
+    pub a: PathBuf,
+    pub b: PathBuf,
+}
+
+impl PtyPair {
+    pub fn new(dir: &Path) -> Self {
+        require("socat", &["-V"]);
+        let (a, b) = (dir.join("pty-a"), dir.join("pty-b"));
+        let child = Command::new("socat")
+            .arg(format!("pty,raw,echo=0,link={}", a.display()))
+            .arg(format!("pty,raw,echo=0,link={}", b.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat");
+        let t0 = Instant::now();
+        while !(a.exists() && b.exists()) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "socat made no ptys");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, a, b }
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
