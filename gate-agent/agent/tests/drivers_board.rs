@@ -28,8 +28,7 @@ struct Lane {
     port: u16,
 }
 
-/// Serve a Board and move a simulated arm: the limit switch of the
-/// direction the motor drives is reached 100 ms after the motor starts.
+/// Serve a Board over Modbus TCP and move a simulated arm.
 async fn lane() -> Lane {
     let board = Arc::new(Mutex::new(Board::new()));
     let inputs = Arc::new(Mutex::new(RawInputs {
@@ -47,7 +46,18 @@ async fn lane() -> Lane {
         Some(1),
         Arc::clone(&faults),
     ));
-    let (b, i) = (Arc::clone(&board), Arc::clone(&inputs));
+    run_arm(Arc::clone(&board), Arc::clone(&inputs));
+    Lane {
+        board,
+        faults,
+        inputs,
+        port,
+    }
+}
+
+/// Tick the board every 5 ms; the limit switch of the direction the motor
+/// drives is reached 100 ms after the motor starts.
+fn run_arm(b: Arc<Mutex<Board>>, i: Arc<Mutex<RawInputs>>) {
     tokio::spawn(async move {
         let t0 = std::time::Instant::now();
         let mut moving_ms = 0u64;
@@ -70,12 +80,6 @@ async fn lane() -> Lane {
             }
         }
     });
-    Lane {
-        board,
-        faults,
-        inputs,
-        port,
-    }
 }
 
 fn bus_cfg(port: u16) -> ModbusBusConfig {
@@ -203,4 +207,71 @@ async fn silent_board_withdraws_the_snapshot_and_comes_back() {
 
     lane.faults.set(FaultMode::Normal);
     wait_for(&mut rx, LIMIT, "back online", Option::is_some).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_and_another_unit_share_an_rtu_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pty = drivers_common::PtyPair::new(dir.path());
+    let board = Arc::new(Mutex::new(Board::new()));
+    let inputs = Arc::new(Mutex::new(RawInputs {
+        down_limit: true,
+        ..RawInputs::default()
+    }));
+    run_arm(Arc::clone(&board), Arc::clone(&inputs));
+    let memory = Arc::new(Mutex::new(lane_io_host::MemoryModel::new(8, 8, 16, 16)));
+    let port = lane_io_host::open_serial(&pty.b.to_string_lossy(), 19200).expect("open pty b");
+    let devices = vec![
+        lane_io_host::RtuDevice {
+            unit_id: 1,
+            model: board.clone(),
+            faults: Arc::new(FaultSwitch::default()),
+        },
+        lane_io_host::RtuDevice {
+            unit_id: 2,
+            model: memory.clone(),
+            faults: Arc::new(FaultSwitch::default()),
+        },
+    ];
+    tokio::spawn(lane_io_host::serve_rtu_multi(port, 19200, devices));
+
+    let reg = HealthRegistry::new();
+    let mut serial = gate_agent::drivers::config::SerialPortConfig::new(&pty.a);
+    serial.baud = 19200;
+    let mut bus_cfg = ModbusBusConfig::rtu("rs485", serial);
+    bus_cfg.request_timeout_ms = 300;
+    let (bus, _t) = spawn_bus(bus_cfg, &reg).expect("bus");
+    let mut cfg = BoardConfig::new("rs485");
+    cfg.poll_interval_ms = 30;
+    let (handle, _tasks) = spawn_board(cfg, &bus, &reg).expect("board");
+    let other = bus.device(2, reg.register("io-2"));
+
+    let mut rx = handle.subscribe();
+    wait_for(&mut rx, LIMIT, "board over RTU", |s| {
+        s.as_ref().is_some_and(|s| s.down_limit)
+    })
+    .await;
+    for v in [11u16, 22, 33] {
+        other.write_register(3, v).await.expect("write unit 2");
+        assert_eq!(
+            other.read_holding(3, 1).await.expect("read unit 2"),
+            vec![v]
+        );
+    }
+    handle
+        .command(BoardCommand::Raise)
+        .await
+        .expect("raise over RTU");
+    wait_for(&mut rx, LIMIT, "open over RTU", |s| {
+        s.as_ref()
+            .is_some_and(|s| s.barrier == Some(BarrierState::Open))
+    })
+    .await;
+    handle.set_led_text("琼A12345").await.expect("led");
+    assert_eq!(
+        board.lock().expect("board").led_bytes(),
+        "琼A12345".as_bytes()
+    );
+    assert_eq!(reg.get("board").expect("board").consecutive_errors, 0);
+    assert_eq!(reg.get("io-2").expect("io-2").total_ok, 6);
 }
