@@ -600,10 +600,11 @@ impl Lane {
                     self.finish(now, Outcome::Reversed, false, out);
                 }
             }
-            // The held vehicle left: held.
+            // The held vehicle backed out of the lane: reversed (the event
+            // keeps its hold decision and reasons).
             State::Hold { .. } => {
                 if vehicle_gone {
-                    self.finish(now, Outcome::Held, false, out);
+                    self.finish(now, Outcome::Reversed, false, out);
                 }
             }
             // Released: the vehicle reaches the arm, or backs out.

@@ -383,7 +383,7 @@ fn hold_vehicle_backs_out() {
     let mut l = held();
     let c = at!(l, 500, free() => [Command::Finish(_), Command::SetLed(_)]);
     let r = finish_of(&c);
-    assert_eq!(r.outcome, Outcome::Held);
+    assert_eq!(r.outcome, Outcome::Reversed);
     assert_eq!(
         r.decision.as_ref().map(|d| d.reasons.clone()),
         Some(vec![Reason::H06])

@@ -792,7 +792,71 @@ impl Runner {
             }
             other => warn!(?other, event_id = %ctx.event_id, "journal_finish failed"),
         }
+        if rec.tailgating {
+            self.report_tailgater(&rec).await;
+        }
         self.link.notify_outbox();
+    }
+
+    /// A vehicle that followed another under the open arm passed without
+    /// being identified or decided: it gets an event of its own (hold, H08,
+    /// outcome passed) so the platform sees every passage, beside the
+    /// `tailgating` alarm.
+    async fn report_tailgater(&mut self, leader: &EventRecord) {
+        let event_id = gate_store::new_event_id();
+        let leader_plate = leader
+            .decision
+            .as_ref()
+            .and_then(|d| d.plate.clone())
+            .unwrap_or_else(|| "an unidentified vehicle".into());
+        let rec = EventRecord {
+            seq: leader.seq,
+            arrived_ms: leader.finished_ms,
+            decided_ms: Some(leader.finished_ms),
+            finished_ms: leader.finished_ms,
+            identified: Default::default(),
+            decision: Some(Decision::lane(
+                gate_proto::messages::DecisionResult::Hold,
+                &[gate_proto::messages::Reason::H08],
+                &format!("passed without identification or decision, following {leader_plate} (tailgating)"),
+            )),
+            outcome: gate_proto::messages::Outcome::Passed,
+            officer: None,
+            note: None,
+            tailgating: true,
+            stopped_short: false,
+            alarms: vec![AlarmKind::Tailgating],
+        };
+        let clock = self.clock.clone();
+        let wall = move |ms: u64| clock.wall_ms(ms);
+        let ectx = EventContext {
+            event_id: &event_id,
+            site: &self.cfg.lane.site,
+            lane: &self.cfg.lane.lane,
+            direction: self.cfg.lane.direction,
+            wall_ms: &wall,
+            clock_synced: self.clock.synced(),
+            photos: &[],
+            whitelist_version: self.whitelist_version(),
+        };
+        let mut ev = event::lane_event(&rec, &ectx);
+        ev.note = Some(format!("tailgated behind {leader_plate}"));
+        let store = self.store.clone();
+        let lane = self.cfg.lane.lane.clone();
+        let topic = self.cfg.topics().event();
+        let r = tokio::task::spawn_blocking(move || {
+            let v = serde_json::to_value(&ev).unwrap_or_default();
+            store.journal_start(&lane, &ev.event_id, &ev.arrived_at, &v)?;
+            store.journal_finish(&ev, &topic)
+        })
+        .await;
+        match r {
+            Ok(Ok(f)) => {
+                self.stats.finished += 1;
+                warn!(seq = f.seq, %event_id, "tailgater reported");
+            }
+            other => warn!(?other, "tailgater event not journaled"),
+        }
     }
 
     fn update_view(&self) {
