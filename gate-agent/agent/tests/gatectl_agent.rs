@@ -47,8 +47,19 @@ fn raw_request(sock: &Path, line: &[u8]) -> Value {
     serde_json::from_str(&answer).expect("JSON answer")
 }
 
-#[test]
-fn gatectl_against_a_live_agent() {
+/// A running agent on simulated devices.
+struct Lane {
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    board: BoardSim,
+    wb_port: u16,
+    frame: Vec<u8>,
+    paths: LanePaths,
+    agent: gate_agent::runtime::AgentHandle,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn start_lane() -> Lane {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -75,6 +86,30 @@ fn gatectl_against_a_live_agent() {
             .expect("enabled");
         (agent, server)
     });
+    Lane {
+        rt,
+        dir,
+        board,
+        wb_port,
+        frame,
+        paths,
+        agent,
+        server,
+    }
+}
+
+#[test]
+fn gatectl_against_a_live_agent() {
+    let Lane {
+        rt,
+        dir,
+        board,
+        wb_port: _,
+        frame,
+        paths,
+        agent,
+        server,
+    } = start_lane();
     let sock = paths.socket.clone();
 
     // The socket has the configured mode.
@@ -391,6 +426,24 @@ fn gatectl_against_a_live_agent() {
     for c in clients {
         assert_eq!(c.join().expect("client").json()["state"], "idle");
     }
+    // A client that sends many requests and never reads the answers fills
+    // its socket buffer: only its own task waits (then drops it).
+    let mut greedy = UnixStream::connect(&sock).expect("greedy client");
+    greedy
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    for _ in 0..2000 {
+        if greedy
+            .write_all(b"{\"v\":1,\"cmd\":\"devices\"}\n")
+            .is_err()
+        {
+            break;
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let v = ctl_json(&sock, &["status"]);
+    assert_eq!(v["state"], "idle");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     // Protocol errors come back as {"ok":false,...} with the request id.
     let v = raw_request(&sock, b"{\"v\":2,\"id\":9,\"cmd\":\"status\"}\n");
     assert_eq!(
@@ -418,6 +471,7 @@ fn gatectl_against_a_live_agent() {
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     drop(idle);
+    drop(greedy);
 
     // A board fault: the lane alarms (queued, undelivered: offline), the
     // control server observed it, selftest fails with exit 4.
@@ -513,4 +567,141 @@ fn gatectl_against_a_live_agent() {
     let r = ctl(&sock, &["--db", none.to_str().expect("p"), "status"]);
     assert_eq!(r.code, 3);
     assert!(!none.exists());
+}
+
+/// Prints the examples of docs/gatectl.md: real human output of each
+/// command against the simulated lane (`cargo test -p gate-agent --test
+/// gatectl_agent -- --ignored --nocapture`). The temporary directory is
+/// shown as /var/lib/gate-agent.
+#[test]
+#[ignore = "prints the documentation examples"]
+fn docs_examples() {
+    let lane = start_lane();
+    let sock = lane.paths.socket.clone();
+    let tmp = lane.dir.path().to_str().expect("p").to_owned();
+    let show = |args: &[&str], with_socket: bool| {
+        let r = if with_socket {
+            ctl(&sock, args)
+        } else {
+            gatectl(args, T)
+        };
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                let a = a.replace(&tmp, "/var/lib/gate-agent");
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a
+                }
+            })
+            .collect();
+        println!("$ gatectl {}", shown.join(" "));
+        print!("{}", r.stdout.replace(&tmp, "/var/lib/gate-agent"));
+        if !r.stderr.is_empty() {
+            print!("{}", r.stderr.replace(&tmp, "/var/lib/gate-agent"));
+        }
+        if r.code != 0 {
+            println!("(exit {})", r.code);
+        }
+        println!();
+    };
+    eventually("lane idle", WAIT, || {
+        let v = ctl_json(&sock, &["status"]);
+        (v["state"] == "idle" && v["board"]["barrier"] == "closed").then_some(())
+    });
+    eventually("a weight", WAIT, || {
+        let v = ctl_json(&sock, &["weigh"]);
+        (!v["reading"].is_null()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    show(&["status"], true);
+    show(&["status", "--json"], true);
+    show(&["devices"], true);
+    show(&["io"], true);
+    show(&["weigh"], true);
+    let jpg = format!("{tmp}/front.jpg");
+    show(&["capture", "plate-front", "-o", &jpg], true);
+    show(&["lookup", "--plate", "琼A12345"], true);
+    show(
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-17",
+            "--reason",
+            "commissioning test",
+        ],
+        true,
+    );
+    eventually("event", WAIT, || {
+        let v = ctl_json(&sock, &["events"]);
+        (v["events"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    lane.board.inputs.lock().expect("inputs").safety_loop = true;
+    eventually("safety loop seen", WAIT, || {
+        let v = ctl_json(&sock, &["io"]);
+        (v["io"]["inputs"]["safety_loop"] == true).then_some(())
+    });
+    show(&["io", "--watch", "--count", "1"], true);
+    show(
+        &["barrier", "lower", "--officer", "O-17", "--reason", "test"],
+        true,
+    );
+    lane.board.inputs.lock().expect("inputs").safety_loop = false;
+    std::thread::sleep(Duration::from_millis(500));
+    show(&["events"], true);
+    show(&["outbox"], true);
+    show(&["sync", "--resync"], true);
+    show(&["selftest"], true);
+    lane.board.inputs.lock().expect("inputs").motor_fault = true;
+    eventually("fault alarms", WAIT, || {
+        let v = ctl_json(&sock, &["alarms"]);
+        (v["alarms"].as_array().map(Vec::len).unwrap_or(0) >= 2).then_some(())
+    });
+    show(&["alarms"], true);
+    show(&["selftest"], true);
+    let board = format!("127.0.0.1:{}", lane.board.port);
+    show(
+        &[
+            "modbus", "read", "--tcp", &board, "--kind", "input", "--addr", "0", "--count", "4",
+        ],
+        false,
+    );
+    show(
+        &[
+            "modbus", "read", "--tcp", &board, "--kind", "discrete", "--addr", "0", "--count", "8",
+        ],
+        false,
+    );
+    show(
+        &[
+            "modbus", "write", "--tcp", &board, "--kind", "coil", "--addr", "3", "--value", "1",
+        ],
+        false,
+    );
+    show(
+        &[
+            "modbus", "read", "--tcp", &board, "--kind", "holding", "--addr", "200", "--json",
+        ],
+        false,
+    );
+    let wb = format!("127.0.0.1:{}", lane.wb_port);
+    show(
+        &["modbus", "scan", "--tcp", &wb, "--from", "1", "--to", "5"],
+        false,
+    );
+    let cfg = lane.paths.config.to_str().expect("p").to_owned();
+    show(&["--config", &cfg, "camera", "list"], false);
+    let Lane {
+        rt, agent, server, ..
+    } = lane;
+    rt.block_on(async {
+        agent.shutdown().await.expect("shutdown");
+        let _ = server.await;
+    });
+    show(&["devices"], true);
+    show(&["--config", &cfg, "status"], false);
+    show(&["--config", &cfg, "events", "-n", "1"], false);
+    show(&["--config", &cfg, "outbox", "--json"], false);
 }

@@ -180,7 +180,7 @@ pub fn device_row(name: &str, kind: &str, h: &DeviceHealth, now: Instant) -> Dev
             .map(|t| ms(now.saturating_duration_since(t))),
         latency_ms: h
             .last_latency
-            .map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
+            .map(|d| (d.as_secs_f64() * 100_000.0).round() / 100.0),
     }
 }
 
@@ -251,14 +251,17 @@ pub fn weight_view(w: &WeightReading, now: Instant) -> WeightView {
 /// Open the lane database of a stopped agent for reading. Refuses to create
 /// anything: both files must exist. "Read-only-ish": [`Store::open`] opens a
 /// writer connection (and would migrate an older schema), but nothing here
-/// writes.
-pub fn open_for_reading(path: &Path) -> Result<Store, String> {
+/// writes. `quota_bytes`: the lane's outbox quota (from its configuration;
+/// the store's default otherwise), so pressure is judged as the agent does.
+pub fn open_for_reading(path: &Path, quota_bytes: Option<u64>) -> Result<Store, String> {
+    let defaults = StoreConfig::default();
     let cfg = StoreConfig {
+        outbox_quota_bytes: quota_bytes.unwrap_or(defaults.outbox_quota_bytes),
         readers: 1,
         writer_cache_kib: 1024,
         reader_cache_kib: 4096,
         busy_timeout: Duration::from_secs(2),
-        ..StoreConfig::default()
+        ..defaults
     };
     let wl = cfg.whitelist_path_for(path);
     for p in [path, wl.as_path()] {

@@ -635,6 +635,8 @@ pub struct IoStatus {
 /// One board poll as the driver decoded it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardIo {
+    /// Since the driver last published a change (the board is polled
+    /// continuously; an unchanged poll is not republished).
     pub age_ms: u64,
     pub inputs: IoInputs,
     pub outputs: IoOutputs,
@@ -646,6 +648,7 @@ pub struct BoardIo {
     pub status: IoStatus,
     /// `major.minor`.
     pub firmware: String,
+    /// Board uptime at that change.
     pub uptime_s: u32,
 }
 

@@ -90,7 +90,9 @@ impl Failure {
     }
     fn message(&self) -> String {
         match self {
-            Self::Agent(ErrorCode::Refused, m) => format!("refused: {m}"),
+            Self::Agent(ErrorCode::Refused, m) if !m.starts_with("refused") => {
+                format!("refused: {m}")
+            }
             Self::Failed(m)
             | Self::Agent(_, m)
             | Self::Usage(m)
@@ -307,7 +309,11 @@ fn with_fallback<T: DeserializeOwned>(
             "{unreachable}; give --db PATH or --config FILE to read the lane database instead"
         )));
     };
-    let store = data::open_for_reading(db)
+    let quota = ctx
+        .config
+        .as_ref()
+        .map(|c| c.store.outbox_quota_mb * 1024 * 1024);
+    let store = data::open_for_reading(db, quota)
         .map_err(|e| Failure::Unreachable(format!("{unreachable}; and the database: {e}")))?;
     let t = offline(&store).map_err(Failure::Failed)?;
     Ok((

@@ -185,7 +185,7 @@ pub fn devices(o: &Out, d: &DevicesData) {
             } else if r.total_ok > 0 {
                 ("idle", Style::Dim)
             } else {
-                ("unknown", Style::Warn)
+                ("not used", Style::Dim)
             };
             vec![
                 (r.name.clone(), Style::Plain),
@@ -208,7 +208,7 @@ pub fn devices(o: &Out, d: &DevicesData) {
                 (r.total_ok.to_string(), Style::Plain),
                 (
                     r.latency_ms
-                        .map(|l| format!("{l:.1} ms"))
+                        .map(|l| format!("{l:.2} ms"))
                         .unwrap_or_else(|| "-".into()),
                     Style::Plain,
                 ),
@@ -367,11 +367,11 @@ pub fn io(o: &Out, d: &IoData) {
         (
             "board",
             format!(
-                "{} firmware {}, up {} s, read {} ago",
+                "{} firmware {}; inputs last changed {} ago (board uptime then {} s)",
                 d.board,
                 io.firmware,
-                io.uptime_s,
-                ago(io.age_ms)
+                ago(io.age_ms),
+                io.uptime_s
             ),
             Style::Dim,
         ),
