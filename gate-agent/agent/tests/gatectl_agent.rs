@@ -59,7 +59,7 @@ struct Lane {
     server: tokio::task::JoinHandle<()>,
 }
 
-fn start_lane() -> Lane {
+fn start_lane(broker: Option<u16>) -> Lane {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,7 +73,7 @@ fn start_lane() -> Lane {
         let cam = camera_server(frame.clone()).await;
         (board, wb_port, cam)
     });
-    let paths = write_config(dir.path(), board.port, wb_port, &cam);
+    let paths = write_config(dir.path(), board.port, wb_port, &cam, broker);
     seed_whitelist(&paths.db);
     let cfg = gate_agent::config::Config::load(&paths.config).expect("config");
     let control = cfg.control.clone().expect("[control]");
@@ -109,7 +109,7 @@ fn gatectl_against_a_live_agent() {
         paths,
         agent,
         server,
-    } = start_lane();
+    } = start_lane(None);
     let sock = paths.socket.clone();
 
     // The socket has the configured mode.
@@ -569,6 +569,46 @@ fn gatectl_against_a_live_agent() {
     assert!(!none.exists());
 }
 
+/// With a platform broker (mosquitto): the link is up, selftest passes
+/// without warnings, the outbox drains.
+#[test]
+fn gatectl_with_the_platform_link_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let broker = Mosquitto::start(dir.path());
+    let lane = start_lane(Some(broker.port));
+    let sock = lane.paths.socket.clone();
+    eventually("link up", WAIT, || {
+        let v = ctl_json(&sock, &["status"]);
+        (v["link_connected"] == true && v["state"] == "idle").then_some(())
+    });
+    let r = ctl(&sock, &["selftest", "--json"]).ok();
+    let checks = r.json()["checks"].as_array().cloned().expect("checks");
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+    ctl_json(
+        &sock,
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-21",
+            "--reason",
+            "link test",
+        ],
+    );
+    let ov = eventually("event delivered", WAIT, || {
+        let v = ctl_json(&sock, &["outbox"]);
+        let acked = v["link"]["acked"].as_u64().unwrap_or(0);
+        (v["events"] == 0 && acked >= 1).then_some(v)
+    });
+    assert_eq!(ov["link"]["connected"], true);
+    let sv = ctl_json(&sock, &["sync", "--resync"]);
+    assert_eq!(sv["link_connected"], true);
+    let human = ctl(&sock, &["status"]).ok().stdout;
+    assert!(human.contains("connected"), "{human}");
+    let Lane { rt, agent, .. } = lane;
+    rt.block_on(async { agent.shutdown().await.expect("shutdown") });
+}
+
 /// Prints the examples of docs/gatectl.md: real human output of each
 /// command against the simulated lane (`cargo test -p gate-agent --test
 /// gatectl_agent -- --ignored --nocapture`). The temporary directory is
@@ -576,7 +616,7 @@ fn gatectl_against_a_live_agent() {
 #[test]
 #[ignore = "prints the documentation examples"]
 fn docs_examples() {
-    let lane = start_lane();
+    let lane = start_lane(None);
     let sock = lane.paths.socket.clone();
     let tmp = lane.dir.path().to_str().expect("p").to_owned();
     let show = |args: &[&str], with_socket: bool| {

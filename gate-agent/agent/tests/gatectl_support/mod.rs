@@ -301,7 +301,14 @@ pub struct LanePaths {
 }
 
 /// Write the lane configuration for the simulated devices.
-pub fn write_config(dir: &Path, board_port: u16, wb_port: u16, camera_base: &str) -> LanePaths {
+/// `broker`: an MQTT broker's port, or `None` for a closed port (offline lane).
+pub fn write_config(
+    dir: &Path,
+    board_port: u16,
+    wb_port: u16,
+    camera_base: &str,
+    broker: Option<u16>,
+) -> LanePaths {
     let profile = dir.join("wb-gatectl-test.toml");
     std::fs::write(&profile, WB_PROFILE).expect("profile");
     let socket = dir.join("gatectl.sock");
@@ -349,7 +356,7 @@ name = "plate-front"
 snapshot_url = "{camera_base}/snapshot.jpg"
 "#,
         db = db.display(),
-        broker = closed_port(),
+        broker = broker.unwrap_or_else(closed_port),
         key = PLATFORM_KEY,
         socket = socket.display(),
         profile = profile.display(),
@@ -403,6 +410,55 @@ impl PtyPair {
 }
 
 impl Drop for PtyPair {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A mosquitto broker on a free port, killed on drop.
+pub struct Mosquitto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path) -> Self {
+        // `mosquitto -h` exits non-zero: look it up on PATH instead.
+        let found = std::env::var_os("PATH").is_some_and(|p| {
+            std::env::split_paths(&p).any(|d| d.join("mosquitto").is_file())
+        });
+        assert!(
+            found,
+            "this test needs `mosquitto` (apt-get install mosquitto; CI does)"
+        );
+        let port = closed_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "mosquitto does not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
