@@ -612,89 +612,24 @@ pub struct EsealSpec {
 }
 
 /// What the platform must receive for a truck: its final event.
-///
-/// `event = false` says the lane is expected to publish no event of its own
-/// for this truck (a tailgater riding through on the sequence of the truck in
-/// front, which the lane flags and alarms on). Then only `alarms` may be
-/// given, and `decision`, `reasons`, `outcome` hold placeholders (hold, none,
-/// passed) that mean nothing: a consumer must look at `event` first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawExpect")]
+#[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The lane publishes an event for this truck (default true).
-    pub event: bool,
     pub decision: DecisionResult,
+    /// Codes the event's reasons must include (the lane lists every reason
+    /// that applies).
     pub reasons: Vec<Reason>,
     pub outcome: Outcome,
+    #[serde(default)]
     pub by: Option<DecidedBy>,
+    #[serde(default)]
     pub offline: Option<bool>,
     /// The gate pass the lane should link the truck to.
+    #[serde(default)]
     pub gate_pass: Option<String>,
-    /// Alarm kinds the lane must raise while this truck is at the gate
-    /// (e.g. "tailgating" on the truck a tailgater follows).
+    /// Alarm kinds the lane raises with this truck's event (e.g. "tailgating").
+    #[serde(default)]
     pub alarms: Vec<String>,
-}
-
-/// `expect` as written; [`Expect`] after the presence rules.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpect {
-    #[serde(default = "yes")]
-    event: bool,
-    #[serde(default)]
-    decision: Option<DecisionResult>,
-    #[serde(default)]
-    reasons: Option<Vec<Reason>>,
-    #[serde(default)]
-    outcome: Option<Outcome>,
-    #[serde(default)]
-    by: Option<DecidedBy>,
-    #[serde(default)]
-    offline: Option<bool>,
-    #[serde(default)]
-    gate_pass: Option<String>,
-    #[serde(default)]
-    alarms: Vec<String>,
-}
-
-impl TryFrom<RawExpect> for Expect {
-    type Error = String;
-    fn try_from(r: RawExpect) -> Result<Self, String> {
-        if r.event {
-            match (r.decision, r.reasons, r.outcome) {
-                (Some(decision), Some(reasons), Some(outcome)) => Ok(Expect {
-                    event: true,
-                    decision,
-                    reasons,
-                    outcome,
-                    by: r.by,
-                    offline: r.offline,
-                    gate_pass: r.gate_pass,
-                    alarms: r.alarms,
-                }),
-                _ => Err("expect needs decision, reasons and outcome (or event = false)".into()),
-            }
-        } else if r.decision.is_some()
-            || r.reasons.is_some()
-            || r.outcome.is_some()
-            || r.by.is_some()
-            || r.offline.is_some()
-            || r.gate_pass.is_some()
-        {
-            Err("with event = false only `alarms` may be given".into())
-        } else {
-            Ok(Expect {
-                event: false,
-                decision: DecisionResult::Hold,
-                reasons: Vec::new(),
-                outcome: Outcome::Passed,
-                by: None,
-                offline: None,
-                gate_pass: None,
-                alarms: r.alarms,
-            })
-        }
-    }
 }
 
 impl TruckEntry {
@@ -1008,7 +943,6 @@ impl Scenario {
     pub fn reasons_covered(&self) -> BTreeSet<Reason> {
         self.trucks
             .iter()
-            .filter(|t| t.expect.event)
             .flat_map(|t| t.expect.reasons.iter().copied())
             .collect()
     }
