@@ -658,7 +658,11 @@ pub fn decide(
         by: DecidedBy::Local,
         officer: None,
         note: None,
-        gate_pass: pass.map(|p| p.pass_no.clone()),
+        // The pass the vehicle presented: the usable one, else the one that
+        // matched but could not be used (so the event names the used/void pass).
+        gate_pass: pass
+            .or_else(|| matches.first().copied())
+            .map(|p| p.pass_no.clone()),
         pass: pass.cloned(),
         plate,
         containers,
@@ -760,7 +764,13 @@ fn check_containers(
     }
     for c in &on_pass {
         if !seen.contains(c) {
-            f.add(Reason::H04, format!("pass container {c} not seen"));
+            if out.is_empty() {
+                // Nothing read at all (camera dark, box not in view): the
+                // data is incomplete, not a mismatch.
+                f.add(Reason::H08, format!("pass container {c} not read"));
+            } else {
+                f.add(Reason::H04, format!("pass container {c} not seen"));
+            }
         }
     }
     out

@@ -387,6 +387,27 @@ fn h04_pass_container_not_seen() {
 }
 
 #[test]
+fn h08_no_container_read_at_all() {
+    // The pass lists a container but no camera read any (camera dark): the
+    // data is incomplete (H08), not a mismatch (H04).
+    let mut id = identified();
+    id.containers.clear();
+    let d = run(&id, &view());
+    assert_holds(&d, Reason::H08);
+    assert!(!d.reasons.contains(&Reason::H04), "{:?}", d.reasons);
+}
+
+#[test]
+fn unusable_pass_is_named_in_the_decision() {
+    let mut v = view();
+    v.passes[0].status = PassStatus::Used;
+    let d = run(&identified(), &v);
+    assert_holds(&d, Reason::H02);
+    assert_eq!(d.gate_pass.as_deref(), Some(v.passes[0].pass_no.as_str()));
+    assert!(d.pass.is_none(), "no usable pass record");
+}
+
+#[test]
 fn container_repaired_by_check_digit_releases() {
     let mut id = identified();
     id.containers[0].number = "CSOU 3O5438 [3]".into();

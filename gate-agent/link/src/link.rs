@@ -549,7 +549,9 @@ impl<'a> Conn<'a> {
         }
         self.wl = *wl_rx.borrow_and_update();
         self.publish_status().await;
-        if self.wl.known && self.wl.resync {
+        // Ask on every (re)connect: batches published while the lane was
+        // away are recovered even when the broker lost the session.
+        if self.wl.known {
             self.publish_sync();
         }
         if let Err(e) = self.fill().await {

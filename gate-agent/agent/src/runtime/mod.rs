@@ -106,6 +106,8 @@ enum Internal {
         device: Device,
         detail: String,
     },
+    /// A device answered again (clears the lane's fault for it).
+    Ok(Device),
     Photo {
         seq: u64,
         photo: Photo,
@@ -370,6 +372,7 @@ impl Runner {
             self.cfg.platform.status_interval_s.max(1),
         ));
         let mut board_known = false;
+        let mut scale_ok = false;
         info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
         loop {
             let deadline = self
@@ -402,7 +405,14 @@ impl Runner {
                     else {
                         let w = weight_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
                         match (w, self.lane.current_seq()) {
-                            (Some(w), Some(_)) => Some(Input::Read(devices::weight_read(&w))),
+                            (Some(w), Some(_)) => {
+                                if !scale_ok {
+                                    scale_ok = true;
+                                    self.lane_input(Input::DeviceOk(Device::Scale)).await;
+                                }
+                                Some(Input::Read(devices::weight_read(&w)))
+                            }
+                            (None, _) => { scale_ok = false; None }
                             _ => None,
                         }
                     }
@@ -452,6 +462,7 @@ impl Runner {
                 debug!(seq, current = ?self.lane.current_seq(), state = self.lane.state().name(), ?read, "read for another sequence dropped");
                 None
             }
+            Internal::Ok(device) => Some(Input::DeviceOk(device)),
             Internal::Photo { seq, photo } => {
                 if let Some(c) = self.seqs.get_mut(&seq) {
                     if c.photos.len() < 6 {
@@ -923,11 +934,16 @@ async fn identify_camera(
     tx: mpsc::Sender<Internal>,
 ) {
     let mut errors = 0u32;
+    let mut first = true;
     let mut photo_taken = false;
     loop {
         if let Some(rec) = &cam.recognition {
             match rec.fetch().await {
                 Ok(r) => {
+                    if errors > 0 || first {
+                        let _ = tx.send(Internal::Ok(role)).await;
+                    }
+                    first = false;
                     errors = 0;
                     let reads = devices::recognition_reads(role, &r.result);
                     debug!(camera = %name, ?reads, "recognition");
@@ -1004,11 +1020,16 @@ async fn identify_rfid(
     tx: mpsc::Sender<Internal>,
 ) {
     let mut rx = reader.subscribe();
+    let mut first = true;
     let until = tokio::time::Instant::from_std(deadline);
     loop {
         let current = rx.borrow_and_update().clone();
         match current {
             Some(r) => {
+                if first {
+                    let _ = tx.send(Internal::Ok(role)).await;
+                    first = false;
+                }
                 let reads = devices::rfid_reads(role, &r);
                 if !reads.is_empty() {
                     for read in reads {
