@@ -95,7 +95,9 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
              PRAGMA cache_size = -{cache};
              PRAGMA threads = {threads};
              PRAGMA journal_size_limit = {limit};
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA mmap_size = {mmap};",
+            mmap = cfg.mmap_bytes,
             page = cfg.page_size,
             cache = cfg.writer_cache_kib,
             threads = cfg.sort_threads,

@@ -556,7 +556,24 @@ fn apply_delta(tx: &Transaction<'_>, batch: &WhitelistBatch) -> Result<u64> {
                  enterprise = excluded.enterprise, credit = excluded.credit",
             )
             .ctx("preparing vehicle upsert")?;
+        // Fast path: same plate and e-tag (the indexed columns), other
+        // fields changed; the upsert (which rewrites the e-tag index entry)
+        // only when that matched nothing.
+        let mut same_keys = tx
+            .prepare_cached(
+                "UPDATE vehicles SET plate_colour = ?2, tare_kg = ?4, enterprise = ?5, credit = ?6 \
+                 WHERE plate = ?1 AND etag IS ?3 AND NOT (plate_colour IS ?2 AND tare_kg IS ?4 \
+                 AND enterprise IS ?5 AND credit IS ?6)",
+            )
+            .ctx("preparing vehicle update")?;
         for v in &u.vehicles {
+            if same_keys
+                .execute(vehicle_params!(v))
+                .ctx("updating a vehicle")?
+                == 1
+            {
+                continue;
+            }
             up.execute(vehicle_params!(v)).ctx("upserting a vehicle")?;
         }
     }
@@ -678,6 +695,32 @@ fn find_pass_full(tx: &Transaction<'_>, pass_no: &str) -> Result<Option<StoredPa
 /// update sets only the indexed columns whose value changed.
 fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
     let row = PassRow::of(p);
+    // Fast path, the common delta (a status change): update in place when
+    // the pass exists with the same indexed columns and containers and
+    // differs otherwise. One statement; no read into Rust, no index touched.
+    let v = row.params();
+    let updated = tx
+        .prepare_cached(
+            "UPDATE passes SET status = ?2, kind = ?3, declared_total_kg = ?4, enterprise = ?5, \
+             goods_category = ?6, va_code = ?7, valid_from = ?8, valid_until = ?9, uses = ?10, \
+             eseal = ?11 \
+             WHERE pass_no = ?1 AND plate = ?12 AND etag IS ?13 AND trailer_plate IS ?14 \
+             AND containers = ?15 \
+             AND NOT (status IS ?2 AND kind IS ?3 AND declared_total_kg IS ?4 \
+             AND enterprise IS ?5 AND goods_category IS ?6 AND va_code IS ?7 \
+             AND valid_from IS ?8 AND valid_until IS ?9 AND uses IS ?10 AND eseal IS ?11)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                v[0], v[1], v[2], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[3],
+                v[4], v[5], v[8]
+            ])
+        })
+        .ctx("updating a gate pass")?;
+    if updated == 1 {
+        return Ok(());
+    }
+    // New, identical, or with changed keys: read and compare.
     let mut ins_c = tx
         .prepare_cached("INSERT INTO pass_containers (container, pass_id) VALUES (?1, ?2)")
         .ctx("preparing container insert")?;
@@ -707,7 +750,6 @@ fn upsert_pass(tx: &Transaction<'_>, p: &GatePass) -> Result<()> {
     }
     // Only the indexed columns that changed are SET: SQLite rewrites the
     // entries of every index whose column is in the SET list.
-    let v = row.params();
     // v: 0 pass_no, 1 status, 2 kind, 3 plate, 4 etag, 5 trailer,
     // 6 container1, 7 container2, 8 containers, 9 declared, 10 enterprise,
     // 11 goods, 12 va_code, 13 valid_from, 14 valid_until, 15 uses, 16 eseal.

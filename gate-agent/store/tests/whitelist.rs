@@ -571,3 +571,51 @@ fn identical_upsert_and_key_changes_in_a_delta() {
     let new = store.lookup_by(LookupKey::Etag(etag(70))).expect("l");
     assert!(new.passes.contains(&p5));
 }
+
+#[test]
+fn status_only_and_vehicle_changes_apply_through_every_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    for b in snapshot(&MIX, 1, 1, 1) {
+        store.apply_batch(&b).expect("snap");
+    }
+    let mut d = delta(1, 2);
+    // Status only (in-place path).
+    let mut p9 = gate_pass(9, &MIX, 1);
+    p9.status = PassStatus::Void;
+    p9.valid_until = Some("2026-12-01T00:00:00.000Z".into());
+    d.upserts.gate_passes.push(p9.clone());
+    // Vehicle: tare only (in-place), and another with a new e-tag (upsert).
+    let mut v4 = vehicle(4, &MIX, 1);
+    v4.tare_kg = Some(15_500.0);
+    // Vehicle 7's passes (7, 87, 167) carry no e-tag, so a lookup by its
+    // old e-tag can only find it through the e-tag index.
+    let mut v6 = vehicle(7, &MIX, 1);
+    v6.etag = Some("E2NEWTAG".into());
+    d.upserts.vehicles.push(v4.clone());
+    d.upserts.vehicles.push(v6.clone());
+    // A new vehicle (upsert inserts).
+    let v_new = vehicle(5000, &MIX, 2);
+    d.upserts.vehicles.push(v_new.clone());
+    store.apply_batch(&d).expect("delta");
+
+    let v = store
+        .lookup_by(LookupKey::PassNo(p9.pass_no.clone()))
+        .expect("l");
+    assert_eq!(v.passes, vec![p9]);
+    let v = store.lookup_by(LookupKey::Plate(plate(4))).expect("l");
+    assert_eq!(v.vehicles, vec![v4]);
+    let v = store
+        .lookup_by(LookupKey::Etag("E2NEWTAG".into()))
+        .expect("l");
+    assert_eq!(v.vehicles, vec![v6]);
+    let v = store.lookup_by(LookupKey::Etag(etag(7))).expect("l");
+    assert!(v.passes.is_empty());
+    assert!(v.vehicles.is_empty(), "old e-tag still indexed");
+    let v = store.lookup_by(LookupKey::Plate(plate(5000))).expect("l");
+    assert_eq!(v.vehicles, vec![v_new]);
+    assert_eq!(
+        store.whitelist_counts().expect("c").vehicles,
+        MIX.vehicles + 1
+    );
+}
