@@ -93,8 +93,15 @@ fn run(shared: &(Mutex<Flags>, Condvar), conns: &[rusqlite::Connection; 2], path
                 }
             }
         }
-        // Coalesce bursts of commits (a snapshot's chunks, a photo burst).
-        std::thread::sleep(MIN_GAP);
+        // Coalesce bursts of commits (a snapshot's chunks, a photo burst),
+        // but stop at once when asked.
+        let f = lock(m);
+        let (f, _) = cv
+            .wait_timeout_while(f, MIN_GAP, |f| !f.stop)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if f.stop {
+            return;
+        }
     }
 }
 
