@@ -43,6 +43,13 @@ pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
     if (scale - 1.0).abs() < f64::EPSILON {
         return d;
     }
+    let scale_backoff = |b: &mut crate::drivers::backoff::BackoffConfig| {
+        b.initial_ms = scaled(b.initial_ms, scale);
+        b.max_ms = scaled(b.max_ms, scale);
+    };
+    for bus in &mut d.buses {
+        scale_backoff(&mut bus.backoff);
+    }
     if let Some(b) = d.board.as_mut() {
         b.poll_interval_ms = scaled(b.poll_interval_ms, scale);
         b.heartbeat_interval_ms = scaled(b.heartbeat_interval_ms, scale);
@@ -53,6 +60,7 @@ pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
         }
         if let Some(a) = w.ascii.as_mut() {
             a.stale_after_ms = scaled(a.stale_after_ms, scale);
+            scale_backoff(&mut a.backoff);
         }
         w.stability.window_ms = (w.stability.window_ms as f64 / scale) as u64;
         w.stability.max_gap_ms = scaled(w.stability.max_gap_ms, scale);
@@ -62,6 +70,7 @@ pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
     }
     for c in &mut d.cameras {
         c.max_frame_age_ms = scaled(c.max_frame_age_ms, scale);
+        scale_backoff(&mut c.backoff);
     }
     d
 }

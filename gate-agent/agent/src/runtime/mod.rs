@@ -139,6 +139,18 @@ pub fn link_config(cfg: &Config, base: &std::path::Path) -> Result<gate_link::Li
     lc.keep_alive_ms = cfg.platform.keepalive_s * 1000;
     lc.clock_skew_ms = cfg.platform.clock_skew_s * 1000;
     lc.status_interval_ms = cfg.platform.status_interval_s * 1000;
+    // In simulation the whole lane runs faster: so do the link's timers.
+    let scale = cfg.lane.time_scale;
+    if (scale - 1.0).abs() > f64::EPSILON {
+        let f = |ms: u64| ((ms as f64 / scale) as u64).max(10);
+        lc.backoff_base_ms = f(lc.backoff_base_ms);
+        lc.backoff_cap_ms = f(lc.backoff_cap_ms);
+        lc.stable_after_ms = f(lc.stable_after_ms);
+        lc.resync_interval_ms = f(lc.resync_interval_ms);
+        lc.status_interval_ms = f(lc.status_interval_ms);
+        lc.status_min_interval_ms = f(lc.status_min_interval_ms);
+        lc.connect_timeout_ms = f(lc.connect_timeout_ms).max(1000);
+    }
     if tls {
         let t = cfg
             .platform
@@ -674,7 +686,7 @@ impl Runner {
                     .await;
             });
         }
-        info!(seq, result = ?d.result, reasons = ?d.reasons, "decided");
+        info!(seq, result = ?d.result, reasons = ?d.reasons, details = ?d.details, "decided");
     }
 
     fn start_identification(&mut self, seq: u64, devices: &[Device]) {
@@ -690,8 +702,16 @@ impl Runner {
                     seq, dev, name, cam, deadline, poll, tx,
                 )));
             } else if let Some((name, reader)) = self.devs.readers.get(&dev).cloned() {
+                // The reader's verdict (tag, nothing, offline) must reach the
+                // lane before its own identification timeout.
+                let rfid_deadline = Instant::now() + self.clock.real(identify_ms * 3 / 4);
                 tasks.push(tokio::spawn(identify_rfid(
-                    seq, dev, name, reader, deadline, tx,
+                    seq,
+                    dev,
+                    name,
+                    reader,
+                    rfid_deadline,
+                    tx,
                 )));
             }
         }
@@ -1010,7 +1030,8 @@ async fn take_photo(
     }
 }
 
-/// Watch an RFID reader until a tag is present or the deadline.
+/// Watch an RFID reader until a tag is present or the deadline. A reader
+/// still offline at the deadline is reported as a fault, else as "nothing".
 async fn identify_rfid(
     seq: u64,
     role: Device,
@@ -1024,43 +1045,38 @@ async fn identify_rfid(
     let until = tokio::time::Instant::from_std(deadline);
     loop {
         let current = rx.borrow_and_update().clone();
-        match current {
-            Some(r) => {
-                if first {
-                    let _ = tx.send(Internal::Ok(role)).await;
-                    first = false;
-                }
-                let reads = devices::rfid_reads(role, &r);
-                if !reads.is_empty() {
-                    for read in reads {
-                        let _ = tx.send(Internal::Read { seq, read }).await;
-                    }
-                    return;
-                }
+        if let Some(r) = current {
+            if first {
+                let _ = tx.send(Internal::Ok(role)).await;
+                first = false;
             }
-            None if reader.health().get().consecutive_errors > 0 => {
-                let _ = tx
-                    .send(Internal::Fault {
-                        seq,
-                        device: role,
-                        detail: format!("reader {name} offline"),
-                    })
-                    .await;
+            let reads = devices::rfid_reads(role, &r);
+            if !reads.is_empty() {
+                for read in reads {
+                    let _ = tx.send(Internal::Read { seq, read }).await;
+                }
                 return;
             }
-            None => {}
         }
-        match tokio::time::timeout_at(until, rx.changed()).await {
-            Ok(Ok(())) => {}
-            _ => {
-                let _ = tx
-                    .send(Internal::Read {
-                        seq,
-                        read: Read::Nothing(role),
-                    })
-                    .await;
-                return;
-            }
+        if !matches!(
+            tokio::time::timeout_at(until, rx.changed()).await,
+            Ok(Ok(()))
+        ) {
+            let offline = rx.borrow().is_none() && reader.health().get().consecutive_errors > 0;
+            let msg = if offline {
+                Internal::Fault {
+                    seq,
+                    device: role,
+                    detail: format!("reader {name} offline"),
+                }
+            } else {
+                Internal::Read {
+                    seq,
+                    read: Read::Nothing(role),
+                }
+            };
+            let _ = tx.send(msg).await;
+            return;
         }
     }
 }
