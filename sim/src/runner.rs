@@ -58,6 +58,24 @@ pub struct RunOptions {
     pub lane_override: Option<String>,
 }
 
+impl RunOptions {
+    /// Defaults: embedded broker, quiet, the scenario's time scale.
+    pub fn new() -> Self {
+        Self {
+            broker: None,
+            live: false,
+            time_scale: None,
+            lane_override: None,
+        }
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Per truck: what was expected and what happened.
 #[derive(Clone, Debug, Serialize)]
 pub struct TruckResult {
@@ -270,7 +288,10 @@ pub struct LaneRun {
     pub scenario: Scenario,
     pub lane_id: String,
     pub sim: SimLane,
-    pub platform: Platform,
+    /// The site's platform (shared by the lanes of a run).
+    pub platform: std::rc::Rc<Platform>,
+    /// The first lane of a run plays the site-wide items (whitelist deltas).
+    pub primary: bool,
     pub agent: gate_agent::runtime::AgentHandle,
     pub relay: BrokerRelay,
     pub dir: tempfile::TempDir,
@@ -278,7 +299,13 @@ pub struct LaneRun {
 }
 
 /// Start everything for one lane (broker already running).
-pub async fn start_lane(s: &Scenario, broker: &BrokerAddr, opts: &RunOptions) -> Result<LaneRun> {
+pub async fn start_lane(
+    s: &Scenario,
+    broker: &BrokerAddr,
+    opts: &RunOptions,
+    platform: std::rc::Rc<Platform>,
+    primary: bool,
+) -> Result<LaneRun> {
     let scale = opts.time_scale.unwrap_or(s.lane.time_scale);
     let lane_id = opts
         .lane_override
@@ -290,17 +317,6 @@ pub async fn start_lane(s: &Scenario, broker: &BrokerAddr, opts: &RunOptions) ->
     let sim = SimLane::spawn(lc, clock.clone())
         .await
         .context("starting the simulated devices")?;
-    let start_ms = gate_proto::time::now_unix_ms();
-    let fixture =
-        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
-    let mut pc = PlatformConfig::new(broker.clone(), &s.lane.site, PlatformKey::test_key());
-    pc.records_per_chunk = s.platform.records_per_chunk;
-    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
-    pc.expect_first_seq = s.platform.expect_first_seq;
-    pc.client_id = Some(format!("platform-sim-{}-{lane_id}", s.lane.site));
-    let platform = Platform::start_with(pc, fixture)
-        .await
-        .context("starting the platform")?;
     let relay = BrokerRelay::start(broker).context("starting the broker relay")?;
     let dir = tempfile::tempdir().context("temp dir")?;
     let profiles = dir.path().join("profiles");
@@ -334,6 +350,7 @@ pub async fn start_lane(s: &Scenario, broker: &BrokerAddr, opts: &RunOptions) ->
         scenario: s.clone(),
         lane_id,
         sim,
+        primary,
         platform,
         agent,
         relay,
@@ -394,9 +411,8 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         if opts.live {
             print_new(&run, &mut printed, &s);
         }
-        let done = idx >= timeline.len()
-            && run.platform.events().len() >= s.trucks.len()
-            && state == "idle";
+        let done =
+            idx >= timeline.len() && lane_events(&run).len() >= s.trucks.len() && state == "idle";
         if done || now_s > end_s {
             break;
         }
@@ -404,7 +420,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
     }
     // Let the outbox drain.
     let t1 = std::time::Instant::now();
-    while run.platform.events().len() < s.trucks.len() && t1.elapsed() < Duration::from_secs(10) {
+    while lane_events(&run).len() < s.trucks.len() && t1.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if opts.live {
@@ -412,14 +428,8 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
     }
     let lane_seconds = lane_s(&run.clock);
     let report = check(&run, &s, problems, lane_seconds);
-    let LaneRun {
-        sim,
-        platform,
-        agent,
-        ..
-    } = run;
+    let LaneRun { sim, agent, .. } = run;
     agent.shutdown().await.ok();
-    platform.shutdown().await;
     sim.shutdown().await;
     Ok(report)
 }
@@ -431,6 +441,9 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                 .add_truck(s.trucks[i].to_spec())
                 .map(|_| ())
                 .map_err(|e| anyhow!("{e}"))?;
+        }
+        Timed::Delta(i) if !run.primary => {
+            let _ = i; // site-wide: the first lane of the run publishes it
         }
         Timed::Delta(i) => {
             run.platform
@@ -521,8 +534,17 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
     Ok(())
 }
 
+/// This lane's events as the platform collected them.
+fn lane_events(run: &LaneRun) -> Vec<LaneEvent> {
+    run.platform
+        .events()
+        .into_iter()
+        .filter(|e| e.lane == run.lane_id)
+        .collect()
+}
+
 fn print_new(run: &LaneRun, printed: &mut BTreeSet<String>, s: &Scenario) {
-    let mut evs = run.platform.events();
+    let mut evs = lane_events(run);
     evs.sort_by_key(|e| e.seq);
     for e in evs {
         if !printed.insert(e.event_id.clone()) {
@@ -564,7 +586,7 @@ pub fn line(e: &LaneEvent, _s: &Scenario, lane: &str) -> String {
 
 /// Match events to trucks (by plate, then in order) and compare.
 fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f64) -> RunReport {
-    let mut events = run.platform.events();
+    let mut events = lane_events(run);
     events.sort_by_key(|e| e.seq);
     let mut used = vec![false; events.len()];
     let mut results = Vec::new();
@@ -671,7 +693,9 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
             r
         })
         .collect();
-    let platform = run.platform.report();
+    let mut platform = run.platform.report();
+    platform.events.retain(|e| e.lane == run.lane_id);
+    platform.gaps.retain(|g| g.lane == run.lane_id);
     problems.extend(platform.problems());
     let violations: Vec<String> = run
         .sim
@@ -707,6 +731,20 @@ pub fn broker(opts: &RunOptions) -> Result<(Option<EmbeddedBroker>, BrokerAddr)>
 /// Run a scenario on `lanes` independent lanes (ids `L01`.. when > 1).
 pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<RunReport>> {
     let (_embedded, addr) = broker(opts)?;
+    // One platform per site, as in a real port: every lane of the run talks
+    // to it.
+    let start_ms = gate_proto::time::now_unix_ms();
+    let fixture =
+        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
+    let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
+    pc.records_per_chunk = s.platform.records_per_chunk;
+    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
+    pc.expect_first_seq = s.platform.expect_first_seq;
+    let platform = std::rc::Rc::new(
+        Platform::start_with(pc, fixture)
+            .await
+            .context("starting the platform")?,
+    );
     let mut runs = Vec::new();
     for n in 0..lanes.max(1) {
         let mut o = opts.clone();
@@ -714,8 +752,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
             o.lane_override = Some(format!("{}-{}", s.lane.lane, n + 1));
         }
         let addr = addr.clone();
+        let platform = platform.clone();
         runs.push(async move {
-            let lr = start_lane(s, &addr, &o).await?;
+            let lr = start_lane(s, &addr, &o, platform, n == 0).await?;
             run_lane(lr, &o).await
         });
     }
@@ -723,6 +762,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
     let mut out = Vec::new();
     for r in futures_util::future::join_all(runs).await {
         out.push(r?);
+    }
+    if let Ok(p) = std::rc::Rc::try_unwrap(platform) {
+        p.shutdown().await;
     }
     Ok(out)
 }

@@ -425,9 +425,8 @@ pub struct Mosquitto {
 impl Mosquitto {
     pub fn start(dir: &Path) -> Self {
         // `mosquitto -h` exits non-zero: look it up on PATH instead.
-        let found = std::env::var_os("PATH").is_some_and(|p| {
-            std::env::split_paths(&p).any(|d| d.join("mosquitto").is_file())
-        });
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("mosquitto").is_file()));
         assert!(
             found,
             "this test needs `mosquitto` (apt-get install mosquitto; CI does)"
