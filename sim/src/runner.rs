@@ -409,7 +409,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
             hold_since = None;
         }
         if opts.live {
-            print_new(&run, &mut printed, &s);
+            print_new(&run, &mut printed);
         }
         let done =
             idx >= timeline.len() && lane_events(&run).len() >= s.trucks.len() && state == "idle";
@@ -424,7 +424,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if opts.live {
-        print_new(&run, &mut printed, &s);
+        print_new(&run, &mut printed);
     }
     let lane_seconds = lane_s(&run.clock);
     let report = check(&run, &s, problems, lane_seconds);
@@ -543,19 +543,20 @@ fn lane_events(run: &LaneRun) -> Vec<LaneEvent> {
         .collect()
 }
 
-fn print_new(run: &LaneRun, printed: &mut BTreeSet<String>, s: &Scenario) {
+fn print_new(run: &LaneRun, printed: &mut BTreeSet<String>) {
     let mut evs = lane_events(run);
     evs.sort_by_key(|e| e.seq);
     for e in evs {
         if !printed.insert(e.event_id.clone()) {
             continue;
         }
-        println!("{}", line(&e, s, &run.lane_id));
+        println!("{}", line(&e, run.clock.scale(), &run.lane_id));
     }
 }
 
-/// One readable line per truck.
-pub fn line(e: &LaneEvent, _s: &Scenario, lane: &str) -> String {
+/// One readable line per truck. Event times are wall-clock; `scale` turns
+/// their differences back into lane seconds.
+pub fn line(e: &LaneEvent, scale: f64, lane: &str) -> String {
     let plate = e
         .vehicle
         .as_ref()
@@ -571,14 +572,14 @@ pub fn line(e: &LaneEvent, _s: &Scenario, lane: &str) -> String {
         .map(|w| format!("{:>6.0} kg", w.gross_kg))
         .unwrap_or_else(|| "     - kg".into());
     format!(
-        "{lane} #{:<3} {:<10} {:<8} {:<12} {:<10} {weight}  decided after {:>5.1} s, done after {:>5.1} s  wl v{}{}",
+        "{lane} #{:<3} {:<10} {:<8} {:<12} {:<10} {weight}  decided {:>5.1} s after arrival, done at {:>5.1} s  wl v{}{}",
         e.seq,
         plate,
         format!("{:?}", e.decision.result).to_uppercase(),
         reasons.join(","),
         format!("{:?}", e.outcome).to_lowercase(),
-        (decided - arrived) as f64 / 1000.0,
-        (finished - arrived) as f64 / 1000.0,
+        (decided - arrived) as f64 / 1000.0 * scale,
+        (finished - arrived) as f64 / 1000.0 * scale,
         e.decision.whitelist_version,
         if e.decision.offline { " OFFLINE" } else { "" },
     )

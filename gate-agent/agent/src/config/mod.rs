@@ -496,6 +496,23 @@ board = { bus = "board" }
     }
 
     #[test]
+    fn shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lane.example.toml");
+        let cfg = Config::load(&path).unwrap_or_else(|errs| {
+            panic!(
+                "{}",
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert_eq!(cfg.roles.assigned().len(), 6);
+        assert!(cfg.platform.tls.is_some());
+        assert!(cfg.devices.profiles_dir.ends_with("profiles"));
+    }
+
+    #[test]
     fn roles_must_name_devices() {
         let text = format!("{MINIMAL}\n[roles]\nplate_front = \"cam-x\"\n");
         let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("bad role");
