@@ -440,6 +440,16 @@ impl Lane {
             Input::DeviceFault { device, detail } => self.device_fault(now, device, &detail, out),
             Input::DeviceOk(d) => {
                 self.faults.remove(&d);
+                // Back during identification: its read is waited for again,
+                // and the vehicle is not decided as if it were at fault.
+                if matches!(self.state, State::Identifying { .. }) {
+                    if let Some(c) = self.cur.as_mut() {
+                        if let Some(i) = c.identified.faults.iter().position(|x| *x == d) {
+                            c.identified.faults.remove(i);
+                            c.reported.remove(&d);
+                        }
+                    }
+                }
             }
             Input::Decided { seq, decision } => {
                 // Only the answer to the pending request counts; a late or

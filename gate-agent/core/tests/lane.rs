@@ -675,6 +675,31 @@ fn device_fault_counts_as_reported() {
     at!(l, 8, Input::DeviceOk(Device::Etag) => []);
 }
 
+#[test]
+fn device_back_during_identification_is_waited_for() {
+    let mut l = Lane::new(cfg(), 1);
+    at!(l, 0, arrive() => [_, _]);
+    at!(l, 1, weight(true) => []);
+    at!(l, 2, plate() => []);
+    at!(l, 3, Input::DeviceFault { device: Device::Etag, detail: "no answer".into() } => [
+        Command::Alarm { kind: AlarmKind::DeviceFault, .. },
+        Command::Decide { .. },
+    ]);
+    at!(l, 4, free() => [Command::Finish(_), _]);
+    // Next vehicle: the e-tag reader counts as at fault at the start...
+    at!(l, 5, arrive() => [_, _]);
+    at!(l, 6, weight(true) => []);
+    // ...then answers again: its read is now awaited, not the fault.
+    at!(l, 7, Input::DeviceOk(Device::Etag) => []);
+    at!(l, 8, plate() => []);
+    let c = at!(l, 9, Input::Read(Read::Etag { id: "E1".into(), trailer: false }) => [Command::Decide { .. }]);
+    let Command::Decide { identified, .. } = &c[0] else {
+        unreachable!()
+    };
+    assert!(identified.faults.is_empty(), "{:?}", identified.faults);
+    assert_eq!(identified.etags, vec!["E1".to_string()]);
+}
+
 // ---------------------------------------------------------------- officer in idle
 
 #[test]
