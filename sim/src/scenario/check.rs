@@ -1351,8 +1351,17 @@ fn commands(s: &Scenario, out: &mut Out) {
                 Some(_) => {}
             }
         }
-        if c.via == CommandVia::Officer && c.kind == CommandKind::Resync {
-            err(out, p.k("via"), "resync is a platform command");
+        if c.via == CommandVia::Officer
+            && matches!(c.kind, CommandKind::Resync | CommandKind::RestartDevice)
+        {
+            err(
+                out,
+                p.k("via"),
+                format!(
+                    "{:?} is a platform command (not at the lane console)",
+                    c.kind
+                ),
+            );
         }
     }
 }
