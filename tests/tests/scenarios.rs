@@ -82,25 +82,30 @@ macro_rules! scenarios {
 scenarios!(
     demo,
     behaviours,
+    commands,
     reasons_risk,
     reasons_identity,
     whitelist_deltas,
     fault_broker_down,
     fault_camera_dark,
+    fault_device_offline,
     fault_device_timeout,
 );
 
-/// Two independent lanes in one process (`--lanes 2`); every photo an event
-/// lists reaches the platform with the same sha256 and size.
+/// Two independent lanes of one port in one process (`--lanes 2`, one
+/// platform); every photo an event lists reaches the platform with the same
+/// sha256 and size.
 #[test]
 fn two_lanes_with_their_evidence() {
-    let s = runner::demo_scenario().expect("demo");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/scenarios/fault_camera_dark.toml");
+    let s = Scenario::load(&path).expect("scenario");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let reports = rt
         .block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(300),
-                runner::run(&s, &options(Some(10.0)), 2),
+                runner::run(&s, &options(None), 2),
             )
             .await
         })
