@@ -442,9 +442,8 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                 .map(|_| ())
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        Timed::Delta(i) if !run.primary => {
-            let _ = i; // site-wide: the first lane of the run publishes it
-        }
+        // Site-wide: the first lane of the run publishes it.
+        Timed::Delta(_) if !run.primary => {}
         Timed::Delta(i) => {
             run.platform
                 .publish_delta(s.whitelist.deltas[i].to_delta(start_unix))

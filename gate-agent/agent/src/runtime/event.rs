@@ -159,10 +159,11 @@ pub fn lane_event(rec: &EventRecord, ctx: &EventContext<'_>) -> LaneEvent {
     }
 }
 
-/// A draft event for the journal (recovery after a crash: finished as a
-/// timeout with what was known).
-pub fn draft(ctx: &EventContext<'_>, arrived_ms: u64) -> LaneEvent {
-    let rec = EventRecord {
+/// The record of a passage that has just begun: what the journal keeps as
+/// the draft event (recovery after a crash finishes it as a timeout with
+/// what was known).
+pub fn draft_record(arrived_ms: u64) -> EventRecord {
+    EventRecord {
         seq: 0,
         arrived_ms,
         decided_ms: None,
@@ -175,8 +176,7 @@ pub fn draft(ctx: &EventContext<'_>, arrived_ms: u64) -> LaneEvent {
         tailgating: false,
         stopped_short: false,
         alarms: Vec::new(),
-    };
-    lane_event(&rec, ctx)
+    }
 }
 
 #[cfg(test)]

@@ -291,7 +291,7 @@ async fn recover(store: &Store, cfg: &Config, clock: &LaneClock, topic: &str) ->
                     photos: &[],
                     whitelist_version: 0,
                 };
-                event::draft(&ctx, 0)
+                event::lane_event(&event::draft_record(0), &ctx)
             }
         };
         if let Some(d) = entry.decision.clone() {
@@ -633,21 +633,33 @@ impl Runner {
         self.store.whitelist_version().unwrap_or(0)
     }
 
+    /// The contract's event for a lane record, stamped with this lane's
+    /// identity, clock and whitelist version.
+    fn lane_event(
+        &self,
+        rec: &EventRecord,
+        event_id: &str,
+        photos: &[Photo],
+    ) -> gate_proto::messages::LaneEvent {
+        let wall = |ms: u64| self.clock.wall_ms(ms);
+        event::lane_event(
+            rec,
+            &EventContext {
+                event_id,
+                site: &self.cfg.lane.site,
+                lane: &self.cfg.lane.lane,
+                direction: self.cfg.lane.direction,
+                wall_ms: &wall,
+                clock_synced: self.clock.synced(),
+                photos,
+                whitelist_version: self.whitelist_version(),
+            },
+        )
+    }
+
     async fn journal_started(&mut self, seq: u64, arrived_ms: u64) {
         let event_id = self.ctx_for(seq).event_id.clone();
-        let clock = self.clock.clone();
-        let wall = move |ms: u64| clock.wall_ms(ms);
-        let ctx = EventContext {
-            event_id: &event_id,
-            site: &self.cfg.lane.site,
-            lane: &self.cfg.lane.lane,
-            direction: self.cfg.lane.direction,
-            wall_ms: &wall,
-            clock_synced: self.clock.synced(),
-            photos: &[],
-            whitelist_version: self.whitelist_version(),
-        };
-        let draft = event::draft(&ctx, arrived_ms);
+        let draft = self.lane_event(&event::draft_record(arrived_ms), &event_id, &[]);
         let store = self.store.clone();
         let lane = self.cfg.lane.lane.clone();
         let r = tokio::task::spawn_blocking(move || {
@@ -771,19 +783,7 @@ impl Runner {
         for t in ctx.tasks.drain(..) {
             t.abort();
         }
-        let clock = self.clock.clone();
-        let wall = move |ms: u64| clock.wall_ms(ms);
-        let ectx = EventContext {
-            event_id: &ctx.event_id,
-            site: &self.cfg.lane.site,
-            lane: &self.cfg.lane.lane,
-            direction: self.cfg.lane.direction,
-            wall_ms: &wall,
-            clock_synced: self.clock.synced(),
-            photos: &ctx.photos,
-            whitelist_version: self.whitelist_version(),
-        };
-        let ev = event::lane_event(&rec, &ectx);
+        let ev = self.lane_event(&rec, &ctx.event_id, &ctx.photos);
         let topics = self.cfg.topics();
         let store = self.store.clone();
         let photos = std::mem::take(&mut ctx.photos);
@@ -858,19 +858,7 @@ impl Runner {
             stopped_short: false,
             alarms: vec![AlarmKind::Tailgating],
         };
-        let clock = self.clock.clone();
-        let wall = move |ms: u64| clock.wall_ms(ms);
-        let ectx = EventContext {
-            event_id: &event_id,
-            site: &self.cfg.lane.site,
-            lane: &self.cfg.lane.lane,
-            direction: self.cfg.lane.direction,
-            wall_ms: &wall,
-            clock_synced: self.clock.synced(),
-            photos: &[],
-            whitelist_version: self.whitelist_version(),
-        };
-        let mut ev = event::lane_event(&rec, &ectx);
+        let mut ev = self.lane_event(&rec, &event_id, &[]);
         ev.note = Some(format!("tailgated behind {leader_plate}"));
         let store = self.store.clone();
         let lane = self.cfg.lane.lane.clone();
@@ -890,7 +878,10 @@ impl Runner {
         }
     }
 
+    /// Called after every lane input: no I/O here (the whitelist version
+    /// comes from the link's state, which follows every applied batch).
     fn update_view(&self) {
+        let link = self.link.state();
         let seq = self.lane.current_seq();
         let v = LaneView {
             state: self.lane.state().name().to_owned(),
@@ -900,8 +891,8 @@ impl Runner {
                 .map(|c| c.event_id.clone()),
             board: Some(self.lane.board()),
             led: self.stats.led.clone(),
-            link_connected: self.link.state().connected,
-            whitelist_version: self.whitelist_version(),
+            link_connected: link.connected,
+            whitelist_version: link.whitelist_version,
             clock_synced: self.clock.synced(),
             decisions: self.stats.decisions,
             last_decision_us: self.stats.last_decision_us,
