@@ -16,6 +16,12 @@ const GROUPS: &[(&str, &[&str])] = &[
     // Outbox drain rate to a local Mosquitto beside raw rumqttc publishes
     // (gate-agent/link/benches).
     ("link", &["bench", "-p", "gate-link", "--bench", "drain"]),
+    // Agent overhead per lane cycle (devices answering at once) and resident
+    // memory idle/busy beside a hand-written lane loop (gate-agent/agent/benches).
+    (
+        "agent",
+        &["bench", "-p", "gate-agent", "--bench", "lane_cycle"],
+    ),
 ];
 
 pub fn run(name: &str) -> Result<()> {

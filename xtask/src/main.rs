@@ -19,7 +19,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|recognition|all]|install>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
