@@ -85,6 +85,7 @@ scenarios!(
     commands,
     reasons_risk,
     reasons_identity,
+    reasons_cargo,
     whitelist_deltas,
     fault_broker_down,
     fault_camera_dark,

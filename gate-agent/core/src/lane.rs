@@ -71,7 +71,7 @@ impl Default for LaneConfig {
             expect: Device::IDENTIFY.to_vec(),
             weigh: true,
             identify_timeout_ms: 8_000,
-            weigh_timeout_ms: 5_000,
+            weigh_timeout_ms: 10_000,
             decide_timeout_ms: 3_000,
             pass_timeout_ms: 60_000,
             clear_timeout_ms: 120_000,
