@@ -7,8 +7,13 @@
 //! devices, tokio, the store or the platform. Load an [`Ocr`] once and share
 //! it by `Arc` (it is `Send + Sync`); every call is synchronous CPU work.
 
+mod container;
+mod det;
+mod engine;
 mod error;
+mod imgops;
 pub mod models;
+mod plate;
 pub mod vote;
 
 use serde::Serialize;
@@ -85,7 +90,8 @@ pub struct CodeRead {
 /// The recogniser: the detection and recognition plans, optimised once at
 /// load. `Send + Sync`; share it by `Arc`.
 pub struct Ocr {
-    _paths: ModelPaths,
+    rec: engine::Rec,
+    det: engine::Det,
 }
 
 impl std::fmt::Debug for Ocr {
@@ -94,40 +100,83 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
+fn check_frame(img: &image::RgbImage) -> Result<(), OcrError> {
+    let (w, h) = img.dimensions();
+    if w < 8 || h < 8 {
+        return Err(OcrError::Image(format!("image {w}x{h} too small")));
+    }
+    Ok(())
+}
+
 impl Ocr {
-    /// Load and plan both models.
+    /// Load and plan both models (a few seconds; do it once).
     pub fn load(paths: &ModelPaths) -> Result<Ocr, OcrError> {
-        Ok(Ocr {
-            _paths: paths.clone(),
-        })
+        let t0 = std::time::Instant::now();
+        let rec = engine::Rec::load(&paths.rec)?;
+        let det = engine::Det::load(&paths.det)?;
+        tracing::info!(
+            ms = t0.elapsed().as_millis() as u64,
+            "recognition models loaded"
+        );
+        Ok(Ocr { rec, det })
     }
 
     /// Recognition only, on one text-line crop (any size; resized to height 48).
-    pub fn read_line(&self, _crop: &image::RgbImage) -> Result<LineRead, OcrError> {
-        Err(OcrError::NotReady("read_line".into()))
+    pub fn read_line(&self, crop: &image::RgbImage) -> Result<LineRead, OcrError> {
+        let t0 = std::time::Instant::now();
+        let d = self.rec.read(crop)?;
+        Ok(LineRead {
+            text: d.text,
+            confidence: d.confidence,
+            micros: t0.elapsed().as_micros() as u64,
+        })
+    }
+
+    fn boxes(&self, frame: &image::RgbImage) -> Result<Vec<det::TextBox>, OcrError> {
+        check_frame(frame)?;
+        let map = self.det.run(frame)?;
+        Ok(det::boxes(&map, frame.width(), frame.height()))
     }
 
     /// Full frame: find the plate, read, validate (GA 36) and repair, classify colour.
-    pub fn read_plate(&self, _frame: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
-        Err(OcrError::NotReady("read_plate".into()))
+    pub fn read_plate(&self, frame: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
+        let t0 = std::time::Instant::now();
+        let boxes = self.boxes(frame)?;
+        plate::read_frame(&self.rec, frame, &boxes, t0)
     }
 
     /// A plate crop (already located): read, validate, colour.
-    pub fn read_plate_crop(&self, _crop: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
-        Err(OcrError::NotReady("read_plate_crop".into()))
+    pub fn read_plate_crop(&self, crop: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
+        plate::read_crop(&self.rec, crop, None)
     }
 
     /// Full frame: every container code (horizontal and vertical), check digit validated/repaired.
-    pub fn read_containers(&self, _frame: &image::RgbImage) -> Result<Vec<CodeRead>, OcrError> {
-        Err(OcrError::NotReady("read_containers".into()))
+    pub fn read_containers(&self, frame: &image::RgbImage) -> Result<Vec<CodeRead>, OcrError> {
+        let t0 = std::time::Instant::now();
+        let boxes = self.boxes(frame)?;
+        let mut reads = container::read_frame(&self.rec, frame, &boxes)?;
+        let micros = t0.elapsed().as_micros() as u64;
+        for r in &mut reads {
+            r.micros = micros;
+        }
+        Ok(reads)
     }
 
     /// A code crop (already located), layout given.
     pub fn read_container_crop(
         &self,
-        _crop: &image::RgbImage,
-        _layout: Layout,
+        crop: &image::RgbImage,
+        layout: Layout,
     ) -> Result<Option<CodeRead>, OcrError> {
-        Err(OcrError::NotReady("read_container_crop".into()))
+        container::read_crop(&self.rec, crop, layout, None)
+    }
+}
+
+#[cfg(test)]
+mod send_sync {
+    #[test]
+    fn ocr_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Ocr>();
     }
 }

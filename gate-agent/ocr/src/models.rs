@@ -1,14 +1,41 @@
 //! The PP-OCRv4 model files: where they live, fetching them reproducibly
-//! (the pinned rapidocr_onnxruntime wheel from PyPI through pip), sha256
-//! verification and extraction. Layer: file system and one child process;
-//! knows nothing about inference.
+//! (the pinned `rapidocr_onnxruntime` wheel from PyPI through pip), sha256
+//! verification and atomic extraction.
+//!
+//! Layer: file system and one child process (`python3 -m pip download`);
+//! knows nothing about inference, images or lanes.
+//!
+//! The models are PaddleOCR's PP-OCRv4 Chinese detection and recognition
+//! models (Apache-2.0) as converted to ONNX and shipped by RapidOCR in the
+//! wheel `rapidocr_onnxruntime` 1.4.4 (Apache-2.0); see the crate README.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
 
 use crate::OcrError;
 
 /// The wheel and its files, pinned.
 pub const WHEEL: &str = "rapidocr_onnxruntime==1.4.4";
+/// The wheel's file name on PyPI.
+pub const WHEEL_FILE: &str = "rapidocr_onnxruntime-1.4.4-py3-none-any.whl";
+/// sha256 of [`WHEEL_FILE`].
+pub const WHEEL_SHA256: &str = "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf";
+/// The detection model (DBNet): file name in the models directory.
+pub const DET_FILE: &str = "ch_PP-OCRv4_det_infer.onnx";
+/// sha256 of [`DET_FILE`].
+pub const DET_SHA256: &str = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9";
+/// The recognition model (SVTR-LCNet, CTC): file name in the models directory.
+pub const REC_FILE: &str = "ch_PP-OCRv4_rec_infer.onnx";
+/// sha256 of [`REC_FILE`].
+pub const REC_SHA256: &str = "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b";
+/// Where the models sit inside the wheel.
+const MEMBER_DIR: &str = "rapidocr_onnxruntime/models/";
+/// Largest model member accepted from the archive (bounds the extraction).
+const MAX_MEMBER: u64 = 64 << 20;
 
 /// The two model files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,28 +54,188 @@ pub fn default_dir() -> PathBuf {
         return PathBuf::from(d).join("gate-agent").join("models");
     }
     let home = std::env::var_os("HOME")
+        .filter(|s| !s.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+        .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("gate-agent").join("models")
 }
+
+/// One fetch at a time in this process (tests call `ensure` in parallel).
+static FETCH: Mutex<()> = Mutex::new(());
 
 /// Present and sha256-verified -> paths; else fetch the wheel with
 /// `python3 -m pip download --no-deps`, check its sha256, extract the two
 /// `.onnx`, check theirs.
+///
+/// `$GATE_OCR_WHEEL` may name a local copy of the wheel (checked against the
+/// same sha256) for machines without PyPI; `$GATE_OCR_PYTHON` overrides
+/// `python3`.
 pub fn ensure(dir: &Path) -> Result<ModelPaths, OcrError> {
+    if let Ok(p) = find(dir) {
+        return Ok(p);
+    }
+    let _one = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    // Another thread may have fetched while this one waited.
+    if let Ok(p) = find(dir) {
+        return Ok(p);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let tmp = dir.join(format!(".fetch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    let result = fetch_into(dir, &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
     find(dir)
 }
 
-/// Only look, never fetch.
+/// Only look, never fetch: both files present with their pinned sha256.
 pub fn find(dir: &Path) -> Result<ModelPaths, OcrError> {
     let paths = ModelPaths {
-        det: dir.join("ch_PP-OCRv4_det_infer.onnx"),
-        rec: dir.join("ch_PP-OCRv4_rec_infer.onnx"),
+        det: dir.join(DET_FILE),
+        rec: dir.join(REC_FILE),
     };
-    for p in [&paths.det, &paths.rec] {
+    for (p, sum) in [(&paths.det, DET_SHA256), (&paths.rec, REC_SHA256)] {
         if !p.is_file() {
             return Err(OcrError::Missing(p.clone()));
         }
+        verify(p, sum)?;
     }
     Ok(paths)
+}
+
+/// sha256 of a file, lower-case hex.
+pub fn sha256_file(path: &Path) -> Result<String, OcrError> {
+    let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn verify(path: &Path, expected: &str) -> Result<(), OcrError> {
+    let found = sha256_file(path)?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(OcrError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            found,
+        })
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn io(path: &Path, source: std::io::Error) -> OcrError {
+    OcrError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn fetch_into(dir: &Path, tmp: &Path) -> Result<(), OcrError> {
+    let wheel = match std::env::var_os("GATE_OCR_WHEEL").filter(|s| !s.is_empty()) {
+        Some(w) => PathBuf::from(w),
+        None => pip_download(tmp)?,
+    };
+    verify(&wheel, WHEEL_SHA256)?;
+    let f = std::fs::File::open(&wheel).map_err(|e| io(&wheel, e))?;
+    let mut zip = zip::ZipArchive::new(f).map_err(|e| OcrError::Archive {
+        path: wheel.clone(),
+        msg: e.to_string(),
+    })?;
+    for (name, sum) in [(DET_FILE, DET_SHA256), (REC_FILE, REC_SHA256)] {
+        let member = format!("{MEMBER_DIR}{name}");
+        let archive_err = |msg: String| OcrError::Archive {
+            path: wheel.clone(),
+            msg: format!("{member}: {msg}"),
+        };
+        let mut entry = zip
+            .by_name(&member)
+            .map_err(|e| archive_err(e.to_string()))?;
+        if entry.size() > MAX_MEMBER {
+            return Err(archive_err(format!("{} bytes, too large", entry.size())));
+        }
+        let part = tmp.join(name);
+        let mut out = std::fs::File::create(&part).map_err(|e| io(&part, e))?;
+        std::io::copy(&mut (&mut entry).take(MAX_MEMBER), &mut out).map_err(|e| io(&part, e))?;
+        out.sync_all().map_err(|e| io(&part, e))?;
+        drop(out);
+        verify(&part, sum)?;
+        let dest = dir.join(name);
+        std::fs::rename(&part, &dest).map_err(|e| io(&dest, e))?;
+        tracing::info!(path = %dest.display(), "model extracted and verified");
+    }
+    Ok(())
+}
+
+fn pip_download(tmp: &Path) -> Result<PathBuf, OcrError> {
+    let python = std::env::var("GATE_OCR_PYTHON").unwrap_or_else(|_| "python3".into());
+    tracing::info!(wheel = WHEEL, "fetching the recognition models with pip");
+    let out = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-cache-dir",
+            "--only-binary=:all:",
+        ])
+        .arg("--disable-pip-version-check")
+        .arg("-d")
+        .arg(tmp)
+        .arg(WHEEL)
+        .output()
+        .map_err(|e| OcrError::Fetch(format!("cannot run `{python} -m pip`: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: String = err.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        return Err(OcrError::Fetch(format!(
+            "`{python} -m pip download {WHEEL}` failed ({}): {tail}",
+            out.status
+        )));
+    }
+    let wheel = tmp.join(WHEEL_FILE);
+    if wheel.is_file() {
+        Ok(wheel)
+    } else {
+        Err(OcrError::Fetch(format!(
+            "pip did not leave {WHEEL_FILE} in {}",
+            tmp.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_refuses_a_missing_or_altered_model() {
+        let dir = std::env::temp_dir().join(format!("gate-ocr-find-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(matches!(find(&dir), Err(OcrError::Missing(_))));
+        std::fs::write(dir.join(DET_FILE), b"not a model").unwrap();
+        std::fs::write(dir.join(REC_FILE), b"not a model").unwrap();
+        match find(&dir) {
+            Err(OcrError::Checksum {
+                expected, found, ..
+            }) => {
+                assert_eq!(expected, DET_SHA256);
+                assert_ne!(found, expected);
+            }
+            other => panic!("expected a checksum error, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,0 +1,199 @@
+//! Small image operations for the recognisers: clamped crops, colour
+//! classes (HSV), Otsu binarisation and projection profiles.
+//!
+//! Layer: pure pixel functions; nothing here knows about models or formats.
+
+use image::{Rgb, RgbImage};
+
+use crate::Rect;
+
+/// Crop `[x0,x1) x [y0,y1)` clamped to the image; `None` when empty.
+pub fn crop(img: &RgbImage, x0: f32, y0: f32, x1: f32, y1: f32) -> Option<(RgbImage, Rect)> {
+    let (w, h) = img.dimensions();
+    let cx0 = x0.floor().clamp(0.0, w as f32) as u32;
+    let cy0 = y0.floor().clamp(0.0, h as f32) as u32;
+    let cx1 = x1.ceil().clamp(0.0, w as f32) as u32;
+    let cy1 = y1.ceil().clamp(0.0, h as f32) as u32;
+    if cx1 <= cx0 + 1 || cy1 <= cy0 + 1 {
+        return None;
+    }
+    let r = Rect {
+        x: cx0,
+        y: cy0,
+        w: cx1 - cx0,
+        h: cy1 - cy0,
+    };
+    Some((
+        image::imageops::crop_imm(img, r.x, r.y, r.w, r.h).to_image(),
+        r,
+    ))
+}
+
+/// Colour class of one pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hue {
+    Black,
+    White,
+    Blue,
+    Yellow,
+    Green,
+    Other,
+}
+
+/// HSV: hue in degrees, saturation and value in 0..1.
+pub fn hsv(p: &Rgb<u8>) -> (f32, f32, f32) {
+    let [r, g, b] = p.0.map(|c| f32::from(c) / 255.0);
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let d = max - min;
+    let h = if d <= f32::EPSILON {
+        0.0
+    } else if max == r {
+        60.0 * (((g - b) / d).rem_euclid(6.0))
+    } else if max == g {
+        60.0 * ((b - r) / d + 2.0)
+    } else {
+        60.0 * ((r - g) / d + 4.0)
+    };
+    let s = if max <= f32::EPSILON { 0.0 } else { d / max };
+    (h, s, max)
+}
+
+pub fn hue_class(p: &Rgb<u8>) -> Hue {
+    let (h, s, v) = hsv(p);
+    if v < 0.22 {
+        return Hue::Black;
+    }
+    if s >= 0.3 && v >= 0.25 {
+        return match h {
+            h if (195.0..=255.0).contains(&h) => Hue::Blue,
+            h if (35.0..=68.0).contains(&h) => Hue::Yellow,
+            h if (68.0..=170.0).contains(&h) => Hue::Green,
+            _ => Hue::Other,
+        };
+    }
+    if s < 0.3 && v >= 0.45 {
+        // Pale green (the new-energy gradient's upper half) counts as white.
+        return Hue::White;
+    }
+    Hue::Other
+}
+
+/// Fractions of each class in an image: [black, white, blue, yellow, green, other].
+pub fn hue_fractions(img: &RgbImage) -> [f32; 6] {
+    let mut n = [0u32; 6];
+    for p in img.pixels() {
+        let i = match hue_class(p) {
+            Hue::Black => 0,
+            Hue::White => 1,
+            Hue::Blue => 2,
+            Hue::Yellow => 3,
+            Hue::Green => 4,
+            Hue::Other => 5,
+        };
+        n[i] += 1;
+    }
+    let t = n.iter().sum::<u32>().max(1) as f32;
+    n.map(|c| c as f32 / t)
+}
+
+/// Grey levels (ITU-R BT.601 luma).
+pub fn luma(img: &RgbImage) -> Vec<u8> {
+    img.pixels()
+        .map(|p| {
+            let [r, g, b] = p.0.map(u32::from);
+            ((299 * r + 587 * g + 114 * b) / 1000) as u8
+        })
+        .collect()
+}
+
+/// Otsu's threshold of grey levels.
+pub fn otsu(grey: &[u8]) -> u8 {
+    let mut hist = [0u64; 256];
+    for &g in grey {
+        hist[usize::from(g)] += 1;
+    }
+    let total = grey.len() as f64;
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
+    let (mut wb, mut sb, mut best, mut thr) = (0f64, 0f64, -1f64, 127u8);
+    for (t, &c) in hist.iter().enumerate() {
+        wb += c as f64;
+        if wb == 0.0 {
+            continue;
+        }
+        let wf = total - wb;
+        if wf == 0.0 {
+            break;
+        }
+        sb += t as f64 * c as f64;
+        let mb = sb / wb;
+        let mf = (sum_all - sb) / wf;
+        let between = wb * wf * (mb - mf) * (mb - mf);
+        if between > best {
+            best = between;
+            thr = t as u8;
+        }
+    }
+    thr
+}
+
+/// Ink mask of an image: the minority side of Otsu's threshold.
+pub fn ink_mask(img: &RgbImage) -> Vec<bool> {
+    let g = luma(img);
+    let t = otsu(&g);
+    let dark = g.iter().filter(|&&v| v <= t).count();
+    let ink_dark = dark * 2 < g.len();
+    g.iter().map(|&v| (v <= t) == ink_dark).collect()
+}
+
+/// Runs of `true` in `v` as `[start, end)`, joined across gaps shorter than `min_gap`.
+pub fn runs(v: &[bool], min_gap: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        if !v[i] {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < v.len() && v[i] {
+            i += 1;
+        }
+        match out.last_mut() {
+            Some(last) if s - last.1 < min_gap => last.1 = i,
+            _ => out.push((s, i)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plate_colours_classify() {
+        assert_eq!(hue_class(&Rgb([20, 70, 190])), Hue::Blue);
+        assert_eq!(hue_class(&Rgb([250, 200, 20])), Hue::Yellow);
+        assert_eq!(hue_class(&Rgb([150, 120, 12])), Hue::Yellow);
+        assert_eq!(hue_class(&Rgb([80, 200, 110])), Hue::Green);
+        assert_eq!(hue_class(&Rgb([245, 245, 245])), Hue::White);
+        assert_eq!(hue_class(&Rgb([15, 15, 15])), Hue::Black);
+        assert_eq!(hue_class(&Rgb([170, 30, 30])), Hue::Other);
+    }
+
+    #[test]
+    fn otsu_splits_two_levels_and_runs_join_small_gaps() {
+        let g = [[10u8; 50], [200u8; 50]].concat();
+        let t = otsu(&g);
+        assert!((10..200).contains(&t));
+        let v = [false, true, true, false, true, false, false, false, true];
+        assert_eq!(runs(&v, 2), vec![(1, 5), (8, 9)]);
+        assert!(crop(&RgbImage::new(10, 10), 8.0, 8.0, 30.0, 30.0).is_some());
+        assert!(crop(&RgbImage::new(10, 10), 20.0, 8.0, 30.0, 30.0).is_none());
+    }
+}

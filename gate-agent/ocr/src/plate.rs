@@ -1,0 +1,289 @@
+//! Plates: locate the plate among the detected text (boxes grouped into a
+//! plate-coloured region), read it (two-row plates row by row), validate
+//! and repair with the GA 36 grammar of `gate_proto::formats::plate`, and
+//! classify the plate colour from its background pixels.
+//!
+//! Layer: recognition logic over the engine; knows the plate format, not
+//! lanes or devices.
+
+use gate_proto::formats::plate as ga36;
+use gate_proto::messages::PlateColour;
+use image::RgbImage;
+
+use crate::det::{self, TextBox};
+use crate::engine::Rec;
+use crate::imgops;
+use crate::{OcrError, PlateRead, Rect};
+
+/// Plate colour from the pixels of a plate region (text included); `None`
+/// when it does not look like a plate background.
+pub fn colour(region: &RgbImage) -> Option<PlateColour> {
+    let [black, white, blue, yellow, green, _other] = imgops::hue_fractions(region);
+    if blue > 0.3 {
+        return Some(PlateColour::Blue);
+    }
+    if yellow > 0.12 && green > 0.12 {
+        return Some(PlateColour::YellowGreen);
+    }
+    if yellow > 0.3 {
+        return Some(PlateColour::Yellow);
+    }
+    if green > 0.15 && white > 0.1 {
+        return Some(PlateColour::Green);
+    }
+    if white + black > 0.6 {
+        return Some(if white > black {
+            PlateColour::White
+        } else {
+            PlateColour::Black
+        });
+    }
+    None
+}
+
+/// The text a read stands for: normalised, then the GA 36 repair; extra
+/// characters at either end (a border read as `1`, a screw as `.`) are
+/// trimmed when a trimmed read is valid. Returns (text, valid, fixes).
+pub fn interpret(raw: &str) -> (String, bool, usize) {
+    let n = ga36::normalise(raw);
+    let chars: Vec<char> = n.chars().collect();
+    let mut best: Option<(String, usize, usize)> = None; // (text, fixes, trimmed)
+    let starts: Vec<usize> = (0..chars.len().min(3)).collect();
+    for &s in &starts {
+        for len in [7usize, 8] {
+            if s + len > chars.len() {
+                continue;
+            }
+            let trimmed = chars.len() - len;
+            let sub: String = chars[s..s + len].iter().collect();
+            let r = ga36::repair(&sub);
+            if let Some(c) = r.unique() {
+                let cand = (c.plate.as_str().to_string(), c.fixes.len(), trimmed);
+                let better = match &best {
+                    None => true,
+                    Some(b) => (cand.2, cand.1) < (b.2, b.1),
+                };
+                if better {
+                    best = Some(cand);
+                }
+            }
+        }
+    }
+    match best {
+        Some((t, fixes, _)) => (t, true, fixes),
+        None => (n, false, 0),
+    }
+}
+
+/// Split a two-row plate crop into its rows at the widest ink gap between
+/// 25 % and 55 % of its height.
+fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
+    let (w, h) = crop.dimensions();
+    if h < 8 {
+        return None;
+    }
+    let ink = imgops::ink_mask(crop);
+    let (x0, x1) = ((w / 8) as usize, (w - w / 8) as usize);
+    let prof: Vec<f32> = (0..h as usize)
+        .map(|y| {
+            let row = &ink[y * w as usize..(y + 1) * w as usize];
+            row[x0..x1].iter().filter(|&&b| b).count() as f32 / (x1 - x0).max(1) as f32
+        })
+        .collect();
+    let (lo, hi) = ((h as f32 * 0.25) as usize, (h as f32 * 0.55) as usize);
+    let mut best = (f32::MAX, (h as f32 * 0.38) as usize);
+    for (y, &p) in prof.iter().enumerate().take(hi).skip(lo) {
+        if p < best.0 {
+            best = (p, y);
+        }
+    }
+    let y = best.1 as u32;
+    let top = image::imageops::crop_imm(crop, 0, 0, w, y.max(1)).to_image();
+    let bottom = image::imageops::crop_imm(crop, 0, y, w, (h - y).max(1)).to_image();
+    Some((top, bottom))
+}
+
+/// Read a plate crop: one row when wide, else two rows joined.
+pub fn read_crop(
+    rec: &Rec,
+    crop: &RgbImage,
+    bbox: Option<Rect>,
+) -> Result<Option<PlateRead>, OcrError> {
+    let t0 = std::time::Instant::now();
+    let (w, h) = crop.dimensions();
+    if w < 8 || h < 8 {
+        return Err(OcrError::Image(format!("plate crop {w}x{h} too small")));
+    }
+    let Some(colour) = colour(crop) else {
+        return Ok(None);
+    };
+    let mut reads = Vec::new();
+    let one = rec.read(crop)?;
+    reads.push((one.text.clone(), one.confidence));
+    if (w as f32) < 2.6 * h as f32 {
+        if let Some((top, bottom)) = split_rows(crop) {
+            let a = rec.read(&top)?;
+            let b = rec.read(&bottom)?;
+            let conf = (a.confidence * a.probs.len() as f32 + b.confidence * b.probs.len() as f32)
+                / (a.probs.len() + b.probs.len()).max(1) as f32;
+            reads.push((format!("{}{}", a.text, b.text), conf));
+        }
+    }
+    Ok(best_read(reads, colour, bbox, t0))
+}
+
+fn best_read(
+    reads: Vec<(String, f32)>,
+    colour: PlateColour,
+    bbox: Option<Rect>,
+    t0: std::time::Instant,
+) -> Option<PlateRead> {
+    let mut best: Option<PlateRead> = None;
+    for (raw, conf) in reads {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let (text, valid, fixes) = interpret(&raw);
+        let confidence = if valid {
+            conf * 0.9f32.powi(fixes as i32)
+        } else {
+            conf * 0.5
+        };
+        let cand = PlateRead {
+            text,
+            raw,
+            colour,
+            confidence: confidence.clamp(0.0, 1.0),
+            valid,
+            repaired: fixes > 0,
+            bbox,
+            micros: 0,
+        };
+        let better = match &best {
+            None => true,
+            Some(b) => (cand.valid, cand.confidence) > (b.valid, b.confidence),
+        };
+        if better {
+            best = Some(cand);
+        }
+    }
+    best.map(|mut b| {
+        b.micros = t0.elapsed().as_micros() as u64;
+        b
+    })
+}
+
+/// Candidate plates in a frame: groups of text boxes close to each other
+/// (the rows of a two-row plate, the halves of a row split at the dot),
+/// each with a plate-coloured background.
+pub fn locate(frame: &RgbImage, boxes: &[TextBox]) -> Vec<(TextBox, Vec<TextBox>, PlateColour)> {
+    let groups = det::cluster(boxes, |a, b| {
+        let hm = a.h().max(b.h());
+        // Same row, small gap; or stacked rows, centred, small gap.
+        (a.v_overlap(b) > 0.5 && a.h_gap(b) < 0.8 * hm)
+            || (a.h_overlap(b) > 0.6
+                && a.v_gap(b) < 0.5 * hm
+                && (a.cx() - b.cx()).abs() < 0.25 * a.w().max(b.w()))
+    });
+    let mut out = Vec::new();
+    for (u, members) in groups {
+        // Plates are wider than tall (two-row plates 2:1, text boxes more).
+        if u.w() < 1.2 * u.h() || u.w() < 24.0 {
+            continue;
+        }
+        let Some((region, _)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
+            continue;
+        };
+        if let Some(c) = colour(&region) {
+            out.push((u, members, c));
+        }
+    }
+    out
+}
+
+/// Read the plate of a full frame: the best read among the located
+/// candidates (valid first, then confidence).
+pub fn read_frame(
+    rec: &Rec,
+    frame: &RgbImage,
+    boxes: &[TextBox],
+    t0: std::time::Instant,
+) -> Result<Option<PlateRead>, OcrError> {
+    let mut best: Option<PlateRead> = None;
+    for (u, members, colour) in locate(frame, boxes) {
+        let Some((crop, rect)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
+            continue;
+        };
+        let mut reads = Vec::new();
+        // Two rows: boxes stacked with little vertical overlap.
+        let mut rows = det::cluster(&members, |a, b| a.v_overlap(b) > 0.4);
+        rows.sort_by(|a, b| a.0.y0.total_cmp(&b.0.y0));
+        if rows.len() == 2 {
+            let mut texts = Vec::new();
+            let mut probs = Vec::new();
+            for (r, _) in &rows {
+                if let Some((c, _)) = imgops::crop(frame, r.x0, r.y0, r.x1, r.y1) {
+                    let d = rec.read(&c)?;
+                    texts.push(d.text);
+                    probs.extend(d.probs);
+                }
+            }
+            let conf = probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+            reads.push((texts.concat(), conf));
+        } else {
+            let d = rec.read(&crop)?;
+            reads.push((d.text, d.confidence));
+        }
+        if let Some(r) = best_read(reads, colour, Some(rect), t0) {
+            let better = match &best {
+                None => true,
+                Some(b) => (r.valid, r.confidence) > (b.valid, b.confidence),
+            };
+            if better {
+                best = Some(r);
+            }
+        }
+    }
+    Ok(best.map(|mut b| {
+        b.micros = t0.elapsed().as_micros() as u64;
+        b
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpret_trims_and_repairs() {
+        assert_eq!(interpret("琼A·12345"), ("琼A12345".into(), true, 0));
+        assert_eq!(interpret("1琼A12345"), ("琼A12345".into(), true, 0));
+        let (t, v, f) = interpret("琼AI2345");
+        assert!(v && f == 1 && t == "琼A12345", "{t} {v} {f}");
+        assert!(!interpret("HELLO").1);
+    }
+
+    #[test]
+    fn colours_of_flat_plates() {
+        let mk = |c: [u8; 3], ink: [u8; 3]| {
+            let mut img = RgbImage::from_pixel(40, 12, image::Rgb(c));
+            for x in (0..40).step_by(4) {
+                for y in 3..9 {
+                    img.put_pixel(x, y, image::Rgb(ink));
+                }
+            }
+            img
+        };
+        assert_eq!(
+            colour(&mk([20, 70, 190], [250; 3])),
+            Some(PlateColour::Blue)
+        );
+        assert_eq!(
+            colour(&mk([250, 200, 20], [15; 3])),
+            Some(PlateColour::Yellow)
+        );
+        assert_eq!(colour(&mk([245; 3], [15; 3])), Some(PlateColour::White));
+        assert_eq!(colour(&mk([15; 3], [245; 3])), Some(PlateColour::Black));
+        assert_eq!(colour(&mk([170, 30, 30], [245; 3])), None);
+    }
+}
