@@ -9,4 +9,5 @@ pub mod config;
 pub mod control;
 pub mod drivers;
 pub mod gatectl;
+pub mod recognition;
 pub mod runtime;

@@ -218,6 +218,66 @@ pub struct ClockSection {
     pub assume_synced: bool,
 }
 
+/// On-board recognition (cameras with `recognition = "onboard"`): the
+/// gate-ocr models and the recognition worker (docs/drivers.md, Cameras).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecognitionSection {
+    /// Where the models are (relative: to the config file). Default:
+    /// `$GATE_OCR_MODELS`, else `$XDG_CACHE_HOME/gate-agent/models`, else
+    /// `~/.cache/gate-agent/models`.
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
+    /// Fetch missing models at start (`python3 -m pip download` of the
+    /// pinned wheel, sha256-checked). Default true; false on a lane without
+    /// internet access (models put in `models_dir` beforehand).
+    #[serde(default = "yes")]
+    pub fetch: bool,
+    /// Frames read per camera and vehicle, combined by voting (default 3).
+    #[serde(default = "default_frames")]
+    pub frames: u32,
+    /// Frames a camera may submit per vehicle at most, read or not (default
+    /// 8): bounds the work spent on a camera that sees nothing.
+    #[serde(default = "default_max_frames")]
+    pub max_frames: u32,
+    /// Recognition worker threads (default 1).
+    #[serde(default = "default_workers")]
+    pub workers: u32,
+    /// Frames waiting for a worker, at most (default 8). When full, the
+    /// oldest waiting frame is dropped (its camera is told) and counted.
+    #[serde(default = "default_queue_depth")]
+    pub queue_depth: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_frames() -> u32 {
+    3
+}
+fn default_max_frames() -> u32 {
+    8
+}
+fn default_workers() -> u32 {
+    1
+}
+fn default_queue_depth() -> usize {
+    8
+}
+
+impl Default for RecognitionSection {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            fetch: true,
+            frames: default_frames(),
+            max_frames: default_max_frames(),
+            workers: default_workers(),
+            queue_depth: default_queue_depth(),
+        }
+    }
+}
+
 /// A lane's whole configuration (`gate-agent --config FILE`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +301,9 @@ pub struct Config {
     /// Buses, the board, the weighbridge, RFID readers, cameras (docs/drivers.md).
     #[serde(default)]
     pub devices: DriversConfig,
+    /// On-board recognition of plates and container codes.
+    #[serde(default)]
+    pub recognition: RecognitionSection,
 }
 
 impl Config {
@@ -260,6 +323,11 @@ impl Config {
         }
         if cfg.store.path.is_relative() {
             cfg.store.path = resolve(path, &cfg.store.path);
+        }
+        if let Some(dir) = cfg.recognition.models_dir.as_mut() {
+            if dir.is_relative() {
+                *dir = resolve(path, dir);
+            }
         }
         let problems = cfg.check();
         if problems.is_empty() {
@@ -363,8 +431,42 @@ impl Config {
                 p.push((k.into(), "must be within 100..=86400000 ms".into()));
             }
         }
+        let r = &self.recognition;
+        if !(1..=16).contains(&r.frames) {
+            p.push(("recognition.frames".into(), "must be within 1..=16".into()));
+        }
+        if !(r.frames..=64).contains(&r.max_frames) {
+            p.push((
+                "recognition.max_frames".into(),
+                "must be within frames..=64".into(),
+            ));
+        }
+        if !(1..=8).contains(&r.workers) {
+            p.push(("recognition.workers".into(), "must be within 1..=8".into()));
+        }
+        if !(1..=256).contains(&r.queue_depth) {
+            p.push((
+                "recognition.queue_depth".into(),
+                "must be within 1..=256".into(),
+            ));
+        }
+        // Camera recognition problems at the camera's own line.
+        let mut camera_problems = Vec::new();
+        for (i, c) in self.devices.cameras.iter().enumerate() {
+            if let Err(e) = c.validate_recognition() {
+                let key = if c.recognition.is_some() {
+                    format!("devices.cameras[{i}].recognition")
+                } else {
+                    format!("devices.cameras[{i}]")
+                };
+                camera_problems.push(e.clone());
+                p.push((key, e));
+            }
+        }
         if let Err(e) = self.devices.validate() {
-            p.push(("devices".into(), e));
+            if !camera_problems.contains(&e) {
+                p.push(("devices".into(), e));
+            }
         }
         if self.devices.board.is_none() {
             p.push(("devices.board".into(), "a lane needs its I/O board".into()));
@@ -412,15 +514,35 @@ impl Config {
     }
 }
 
-/// Byte offset of a dotted key (`a.b.c`) in a parsed document.
+/// Byte offset of a dotted key (`a.b.c`, `a.b[2].c` for the third table
+/// of an array of tables) in a parsed document: the deepest part found.
 fn locate(doc: &toml_edit::ImDocument<String>, key: &str) -> Option<usize> {
-    let mut item: &toml_edit::Item = doc.as_item();
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
     let mut best = None;
     for part in key.split('.') {
-        let table = item.as_table_like()?;
-        let (k, next) = table.get_key_value(part)?;
+        let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((n, i)) => (n, i.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some((k, next)) = table.get_key_value(name) else {
+            break;
+        };
         best = k.span().map(|s| s.start).or(best);
-        item = next;
+        let next = match (index, next) {
+            (Some(i), toml_edit::Item::ArrayOfTables(a)) => match a.get(i) {
+                Some(t) => {
+                    best = t.span().map(|s| s.start).or(best);
+                    Some(t as &dyn toml_edit::TableLike)
+                }
+                None => None,
+            },
+            (None, item) => item.as_table_like(),
+            _ => None,
+        };
+        match next {
+            Some(t) => table = t,
+            None => break,
+        }
     }
     best
 }
@@ -510,6 +632,79 @@ board = { bus = "board" }
         assert_eq!(cfg.roles.assigned().len(), 6);
         assert!(cfg.platform.tls.is_some());
         assert!(cfg.devices.profiles_dir.ends_with("profiles"));
+        use crate::drivers::config::RecognitionMode;
+        let modes: Vec<RecognitionMode> = cfg
+            .devices
+            .cameras
+            .iter()
+            .map(|c| c.recognition_mode())
+            .collect();
+        assert_eq!(
+            modes[..2],
+            [RecognitionMode::Onboard, RecognitionMode::Camera]
+        );
+        assert_eq!(cfg.recognition.frames, 3);
+    }
+
+    #[test]
+    fn recognition_section_and_camera_modes() {
+        let cfg = Config::parse(Path::new("/etc/gate/lane.toml"), MINIMAL).expect("valid");
+        assert_eq!(cfg.recognition, RecognitionSection::default());
+        assert_eq!((cfg.recognition.frames, cfg.recognition.workers), (3, 1));
+        let text = format!(
+            "{MINIMAL}\n[recognition]\nmodels_dir = \"models\"\nframes = 5\nmax_frames = 10\nfetch = false\n\n\
+             [[devices.cameras]]\nname = \"front\"\nsnapshot_url = \"http://c/s.jpg\"\n"
+        );
+        let cfg = Config::parse(Path::new("/etc/gate/lane.toml"), &text).expect("valid");
+        assert_eq!(
+            cfg.recognition.models_dir,
+            Some(PathBuf::from("/etc/gate/models"))
+        );
+        assert_eq!((cfg.recognition.frames, cfg.recognition.fetch), (5, false));
+        assert_eq!(
+            cfg.devices.cameras[0].recognition_mode(),
+            crate::drivers::config::RecognitionMode::Onboard
+        );
+    }
+
+    #[test]
+    fn bad_recognition_values_are_located() {
+        // A value that is no mode: serde's error, at the value.
+        let cams = "\n[[devices.cameras]]\nname = \"a\"\nsnapshot_url = \"http://c/a.jpg\"\n\n\
+                    [[devices.cameras]]\nname = \"b\"\nsnapshot_url = \"http://c/b.jpg\"\n";
+        let text = format!("{MINIMAL}{cams}recognition = \"ocr\"\n");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("bad mode");
+        assert_eq!(errs[0].line, Some(24), "{}", errs[0]);
+        assert!(
+            errs[0].message.contains("unknown variant `ocr`"),
+            "{}",
+            errs[0]
+        );
+        // A mode the camera cannot do: at its `recognition` key, second camera.
+        let text = format!("{MINIMAL}{cams}recognition = \"camera\"\n");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("no url");
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("lane.toml:24:1: devices.cameras[1].recognition: camera `b`"),
+            "{shown:?}"
+        );
+        // Out-of-range section values.
+        let text = format!("{MINIMAL}\n[recognition]\nframes = 0\nworkers = 9\n");
+        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("range");
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("lane.toml:18:1: recognition.frames")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("lane.toml:19:1: recognition.workers")),
+            "{shown:?}"
+        );
     }
 
     #[test]

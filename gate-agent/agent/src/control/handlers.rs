@@ -173,6 +173,8 @@ fn kind_of(p: &Parts, name: &str) -> &'static str {
         "camera"
     } else if name.starts_with("bus/") {
         "bus"
+    } else if name == "recogniser" {
+        "recogniser"
     } else if name
         .strip_suffix("/recognition")
         .is_some_and(|c| p.cameras.contains_key(c))

@@ -689,6 +689,29 @@ fn default_quality() -> u8 {
     85
 }
 
+/// Who reads the plate / container codes a camera sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecognitionMode {
+    /// The agent reads the camera's frames itself (gate-ocr, the lane
+    /// configuration's `[recognition]` section). Needs a frame source.
+    Onboard,
+    /// The camera's own recognition results (`recognition_url`).
+    Camera,
+    /// Nobody: the camera gives evidence photos only and reports "nothing read".
+    None,
+}
+
+impl RecognitionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onboard => "onboard",
+            Self::Camera => "camera",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A camera: exactly one of `snapshot_url`, `mjpeg_url` and `usb`, plus an
 /// optional recognition endpoint (a camera may also give recognition only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -708,6 +731,12 @@ pub struct CameraConfig {
     /// HTTP URL of the camera's recognition results (ANPR / container OCR JSON).
     #[serde(default)]
     pub recognition_url: Option<String>,
+    /// Who reads this camera's frames: `onboard` (the agent, from the
+    /// frames), `camera` (the camera's `recognition_url`) or `none`.
+    /// Default: `camera` when `recognition_url` is set, else `onboard`.
+    /// See [`CameraConfig::recognition_mode`].
+    #[serde(default)]
+    pub recognition: Option<RecognitionMode>,
     /// Time allowed for one HTTP request / one frame, ms (default 2000).
     #[serde(default = "default_http_timeout")]
     pub timeout_ms: u64,
@@ -754,10 +783,42 @@ impl CameraConfig {
             mjpeg_url: None,
             usb: None,
             recognition_url: None,
+            recognition: None,
             timeout_ms: default_http_timeout(),
             max_frame_bytes: default_max_frame(),
             max_frame_age_ms: default_max_age(),
             backoff: BackoffConfig::default(),
+        }
+    }
+
+    /// Whether the camera gives frames (snapshot, MJPEG or USB).
+    pub fn has_frames(&self) -> bool {
+        self.snapshot_url.is_some() || self.mjpeg_url.is_some() || self.usb.is_some()
+    }
+
+    /// The effective recognition mode: as configured, else `camera` when the
+    /// camera has a `recognition_url`, else `onboard`.
+    pub fn recognition_mode(&self) -> RecognitionMode {
+        match (self.recognition, &self.recognition_url) {
+            (Some(m), _) => m,
+            (None, Some(_)) => RecognitionMode::Camera,
+            (None, None) => RecognitionMode::Onboard,
+        }
+    }
+
+    /// The recognition mode's own requirements (a problem here is reported
+    /// at the camera's `recognition` key by the lane configuration check).
+    pub fn validate_recognition(&self) -> Result<(), String> {
+        match self.recognition_mode() {
+            RecognitionMode::Camera if self.recognition_url.is_none() => Err(format!(
+                "camera `{}`: recognition = \"camera\" needs `recognition_url`",
+                self.name
+            )),
+            RecognitionMode::Onboard if !self.has_frames() => Err(format!(
+                "camera `{}`: recognition = \"onboard\" needs frames (`snapshot_url`, `mjpeg_url` or `usb`)",
+                self.name
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -793,6 +854,7 @@ impl CameraConfig {
                 ));
             }
         }
+        self.validate_recognition()?;
         check_interval("timeout_ms", self.timeout_ms).map_err(ctx)?;
         if !(1024..=64 * 1024 * 1024).contains(&self.max_frame_bytes) {
             return Err(ctx(format!(
@@ -1024,6 +1086,45 @@ recognition_url = "http://127.0.0.1:8081/recognition"
             toml::from_str(&FULL.replace("snapshot_url = \"http", "mjpeg_url = \"https"))
                 .expect("parse");
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn camera_recognition_modes() {
+        let cam = |extra: &str| -> Result<CameraConfig, String> {
+            let text = format!("name = \"c\"\n{extra}");
+            toml::from_str::<CameraConfig>(&text).map_err(|e| e.message().to_owned())
+        };
+        let snap = "snapshot_url = \"http://c/s.jpg\"\n";
+        let rec = "recognition_url = \"http://c/r\"\n";
+        // Defaults: the camera's own results when it has them, else on board.
+        let c = cam(&format!("{snap}{rec}")).expect("parse");
+        assert_eq!(c.recognition_mode(), RecognitionMode::Camera);
+        c.validate().expect("valid");
+        let c = cam(snap).expect("parse");
+        assert_eq!(c.recognition_mode(), RecognitionMode::Onboard);
+        c.validate().expect("valid");
+        let c = cam(rec).expect("parse");
+        assert_eq!(c.recognition_mode(), RecognitionMode::Camera);
+        // Explicit choices win.
+        let c = cam(&format!("{snap}{rec}recognition = \"onboard\"\n")).expect("parse");
+        assert_eq!(c.recognition_mode(), RecognitionMode::Onboard);
+        c.validate().expect("valid");
+        let c = cam(&format!("{snap}recognition = \"none\"\n")).expect("parse");
+        assert_eq!(c.recognition_mode(), RecognitionMode::None);
+        c.validate().expect("valid");
+        // Requirements.
+        let e = cam(&format!("{snap}recognition = \"camera\"\n"))
+            .expect("parse")
+            .validate()
+            .expect_err("camera without url");
+        assert!(e.contains("needs `recognition_url`"), "{e}");
+        let e = cam(&format!("{rec}recognition = \"onboard\"\n"))
+            .expect("parse")
+            .validate()
+            .expect_err("onboard without frames");
+        assert!(e.contains("needs frames"), "{e}");
+        let e = cam(&format!("{snap}recognition = \"ocr\"\n")).expect_err("bad value");
+        assert!(e.contains("unknown variant `ocr`"), "{e}");
     }
 
     #[test]

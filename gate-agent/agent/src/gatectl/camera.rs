@@ -14,7 +14,7 @@ use super::cli::CameraCmd;
 use super::out::{or_dash, Style};
 use super::{exit, render, show, Ctx, Failure};
 use crate::drivers::camera::spawn_camera;
-use crate::drivers::config::CameraConfig;
+use crate::drivers::config::{CameraConfig, RecognitionMode};
 use crate::drivers::HealthRegistry;
 
 /// A JPEG written to a file.
@@ -141,7 +141,11 @@ fn list(ctx: &Ctx) -> Result<u8, Failure> {
                     name: c.name.clone(),
                     source: source.into(),
                     address,
-                    recognition: c.recognition_url.clone(),
+                    // The camera's recognition URL, or who else reads it.
+                    recognition: match c.recognition_mode() {
+                        RecognitionMode::Camera => c.recognition_url.clone(),
+                        m => Some(m.as_str().to_owned()),
+                    },
                     role: if role.is_empty() {
                         None
                     } else {

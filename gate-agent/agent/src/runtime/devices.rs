@@ -235,6 +235,41 @@ pub fn recognition_reads(role: Device, r: &Recognition) -> Vec<Read> {
     }
 }
 
+/// Reads from one camera's on-board recognition of a vehicle (voted over
+/// several frames; the confidence is the voted one).
+pub fn onboard_reads(role: Device, v: &crate::recognition::Verdict) -> Vec<Read> {
+    let position = if role == Device::ContainerBack {
+        ContainerPosition::Back
+    } else {
+        ContainerPosition::Front
+    };
+    let conf = |c: f32| {
+        if c.is_finite() {
+            c.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    v.plate
+        .iter()
+        .map(|p| {
+            Read::Plate(PlateSeen {
+                text: p.text.clone(),
+                confidence: conf(p.confidence),
+                colour: Some(p.colour),
+                camera: role,
+            })
+        })
+        .chain(v.codes.iter().map(|c| {
+            Read::Container(ContainerSeen {
+                number: c.text.clone(),
+                position,
+                confidence: conf(c.confidence),
+            })
+        }))
+        .collect()
+}
+
 /// An e-seal id as printed on the seal: readers report the tag memory as
 /// hex; seal ids are ASCII stored left-aligned and zero-padded, so a memory
 /// that decodes to printable ASCII is shown as that text, else as hex.

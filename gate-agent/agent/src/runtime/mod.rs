@@ -10,6 +10,12 @@
 //!   queue to their own task, lookups and decisions run on blocking threads,
 //!   identification runs in per-device tasks;
 //! - every officer action and platform command gets exactly one answer.
+//!
+//! Cameras with on-board recognition share one [`Recogniser`] (worker
+//! thread(s) owning the gate-ocr models, bounded queue), started here when
+//! any camera with a role needs it; its models load in the background and a
+//! failure raises an alarm while the lane runs on (those cameras then read
+//! nothing and the decision policy applies).
 
 pub mod clock;
 pub mod devices;
@@ -36,6 +42,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::board::BoardCommand;
+use crate::drivers::config::RecognitionMode;
+use crate::recognition::{CollectOptions, Recogniser, RecogniserState, Want};
 use clock::LaneClock;
 use devices::Devices;
 use event::{EventContext, Photo};
@@ -76,6 +84,8 @@ pub struct AgentHandle {
     pub cameras: BTreeMap<String, Arc<crate::drivers::camera::Camera>>,
     pub board: crate::drivers::board::BoardHandle,
     pub weighbridge: Option<crate::drivers::weighbridge::WeighbridgeHandle>,
+    /// The on-board recogniser, when a camera uses it.
+    pub recogniser: Option<Arc<Recogniser>>,
 }
 
 impl AgentHandle {
@@ -204,6 +214,14 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let (link, link_rx) =
         Link::spawn(link_config(&cfg, config_path)?, deps).map_err(|e| anyhow!("link: {e}"))?;
     let devs = Devices::spawn(&cfg)?;
+    let modes = camera_modes(&cfg, &devs);
+    let recogniser = if modes.values().any(|m| *m == RecognitionMode::Onboard) {
+        let r = Arc::new(start_recogniser(&cfg, &devs.registry));
+        tokio::spawn(watch_recogniser(r.subscribe(), link.clone()));
+        Some(r)
+    } else {
+        None
+    };
 
     let mut lane_cfg = cfg.sequence.clone();
     let roles = devs.roles();
@@ -244,6 +262,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         store: store.clone(),
         link: link.clone(),
         devs,
+        modes,
+        recogniser: recogniser.clone(),
         lane,
         internal_tx,
         board_tx,
@@ -264,7 +284,67 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         cameras: handle_parts.1,
         board: handle_parts.2,
         weighbridge: handle_parts.3,
+        recogniser,
     })
+}
+
+/// The recognition mode of every camera with a role, by camera name.
+fn camera_modes(cfg: &Config, devs: &Devices) -> HashMap<String, RecognitionMode> {
+    devs.cameras
+        .values()
+        .filter_map(|(name, _)| {
+            cfg.devices
+                .cameras
+                .iter()
+                .find(|c| &c.name == name)
+                .map(|c| (name.clone(), c.recognition_mode()))
+        })
+        .collect()
+}
+
+/// Start the on-board recogniser: the models load on its own thread
+/// (fetched when missing and `fetch`); the lane does not wait for them.
+fn start_recogniser(cfg: &Config, registry: &crate::drivers::HealthRegistry) -> Recogniser {
+    let r = &cfg.recognition;
+    let dir = r
+        .models_dir
+        .clone()
+        .unwrap_or_else(gate_ocr::models::default_dir);
+    let fetch = r.fetch;
+    info!(models = %dir.display(), fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
+    Recogniser::start(
+        move || crate::recognition::load_gate_ocr(&dir, fetch),
+        r.workers,
+        r.queue_depth,
+        registry.register("recogniser"),
+    )
+}
+
+/// Raise an alarm if the models cannot be loaded (the lane runs on).
+async fn watch_recogniser(mut rx: watch::Receiver<RecogniserState>, link: LinkHandle) {
+    loop {
+        let state = rx.borrow_and_update().clone();
+        match state {
+            RecogniserState::Loading => {}
+            RecogniserState::Ready => return,
+            RecogniserState::Failed(e) => {
+                if let Err(err) = link
+                    .alarm(
+                        "device_down",
+                        Severity::Critical,
+                        format!("recogniser: on-board recognition unavailable: {e}"),
+                    )
+                    .await
+                {
+                    warn!(%err, "recogniser alarm not queued");
+                }
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Settle events left open by a crash or power cut: finished as `timeout`
@@ -354,6 +434,9 @@ struct Runner {
     store: Store,
     link: LinkHandle,
     devs: Devices,
+    /// Recognition mode of each camera with a role, by name.
+    modes: HashMap<String, RecognitionMode>,
+    recogniser: Option<Arc<Recogniser>>,
     lane: Lane,
     internal_tx: mpsc::Sender<Internal>,
     board_tx: mpsc::Sender<BoardOp>,
@@ -710,9 +793,46 @@ impl Runner {
             let tx = self.internal_tx.clone();
             let dev = *dev;
             if let Some((name, cam)) = self.devs.cameras.get(&dev).cloned() {
-                tasks.push(tokio::spawn(identify_camera(
-                    seq, dev, name, cam, deadline, poll, tx,
-                )));
+                let mode = self
+                    .modes
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(RecognitionMode::Camera);
+                match (mode, &self.recogniser) {
+                    (RecognitionMode::Onboard, Some(rec)) => {
+                        let r = &self.cfg.recognition;
+                        let opts = CollectOptions {
+                            frames: r.frames,
+                            max_frames: r.max_frames,
+                            retry: self.clock.real(100).max(Duration::from_millis(10)),
+                            max_grab_errors: 3,
+                        };
+                        // The verdict must reach the lane before its own
+                        // identification timeout.
+                        let margin = (self.clock.real(identify_ms) / 10)
+                            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+                        tasks.push(tokio::spawn(identify_onboard(
+                            seq,
+                            dev,
+                            name,
+                            cam,
+                            rec.clone(),
+                            opts,
+                            deadline.checked_sub(margin).unwrap_or(deadline),
+                            tx,
+                        )));
+                    }
+                    _ => tasks.push(tokio::spawn(identify_camera(
+                        seq,
+                        dev,
+                        name,
+                        cam,
+                        mode == RecognitionMode::Camera,
+                        deadline,
+                        poll,
+                        tx,
+                    ))),
+                }
             } else if let Some((name, reader)) = self.devs.readers.get(&dev).cloned() {
                 // The reader's verdict (tag, nothing, offline) must reach the
                 // lane before its own identification timeout.
@@ -934,12 +1054,15 @@ impl Runner {
 }
 
 /// Poll a camera's recognition until it sees something or the deadline;
-/// keep one frame as evidence.
+/// keep one frame as evidence. Without `use_recognition` (mode `none`) the
+/// camera only gives its photo and "nothing read" at the deadline.
+#[allow(clippy::too_many_arguments)]
 async fn identify_camera(
     seq: u64,
     role: Device,
     name: String,
     cam: Arc<crate::drivers::camera::Camera>,
+    use_recognition: bool,
     deadline: Instant,
     poll: Duration,
     tx: mpsc::Sender<Internal>,
@@ -947,8 +1070,9 @@ async fn identify_camera(
     let mut errors = 0u32;
     let mut first = true;
     let mut photo_taken = false;
+    let recognition = cam.recognition.as_ref().filter(|_| use_recognition);
     loop {
-        if let Some(rec) = &cam.recognition {
+        if let Some(rec) = recognition {
             match rec.fetch().await {
                 Ok(r) => {
                     if errors > 0 || first {
@@ -1001,6 +1125,90 @@ async fn identify_camera(
             return;
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+/// On-board recognition of one vehicle by one camera: frames read by the
+/// recogniser until `frames` gave a read (or `vote_by`), voted; the reads
+/// go to the lane, then the frame that gave the voted read as evidence.
+#[allow(clippy::too_many_arguments)]
+async fn identify_onboard(
+    seq: u64,
+    role: Device,
+    name: String,
+    cam: Arc<crate::drivers::camera::Camera>,
+    rec: Arc<Recogniser>,
+    opts: CollectOptions,
+    vote_by: Instant,
+    tx: mpsc::Sender<Internal>,
+) {
+    let Some(src) = cam.source.clone() else {
+        // Configuration checks make this impossible; stay safe anyway.
+        let _ = tx
+            .send(Internal::Read {
+                seq,
+                read: Read::Nothing(role),
+            })
+            .await;
+        return;
+    };
+    let want = match role {
+        Device::PlateFront | Device::PlateRear => Want::Plate,
+        _ => Want::Codes,
+    };
+    let t0 = Instant::now();
+    let mut answered = false;
+    let ok_tx = tx.clone();
+    let r = crate::recognition::read_vehicle(src.as_ref(), &rec, want, opts, vote_by, || {
+        if !answered {
+            answered = true;
+            let _ = ok_tx.try_send(Internal::Ok(role));
+        }
+    })
+    .await;
+    let v = match r {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = tx
+                .send(Internal::Fault {
+                    seq,
+                    device: role,
+                    detail: format!("camera {name}: {e}"),
+                })
+                .await;
+            return;
+        }
+    };
+    let reads = devices::onboard_reads(role, &v);
+    info!(
+        camera = %name,
+        ms = t0.elapsed().as_millis() as u64,
+        submitted = v.submitted,
+        with_reads = v.with_reads,
+        lost = v.lost,
+        frame_us = ?v.frame_us,
+        unavailable = ?v.unavailable,
+        ?reads,
+        "on-board recognition"
+    );
+    if reads.is_empty() {
+        let _ = tx
+            .send(Internal::Read {
+                seq,
+                read: Read::Nothing(role),
+            })
+            .await;
+    } else {
+        for read in reads {
+            let _ = tx.send(Internal::Read { seq, read }).await;
+        }
+    }
+    if let Some(frame) = v.evidence {
+        let photo = Photo {
+            camera: name,
+            jpeg: frame.jpeg,
+        };
+        let _ = tx.send(Internal::Photo { seq, photo }).await;
     }
 }
 

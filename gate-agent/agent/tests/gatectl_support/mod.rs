@@ -354,6 +354,7 @@ modbus = {{ bus = "wb", unit_id = 1, profile = "{profile}", poll_interval_ms = 1
 [[devices.cameras]]
 name = "plate-front"
 snapshot_url = "{camera_base}/snapshot.jpg"
+recognition = "none"
 "#,
         db = db.display(),
         broker = broker.unwrap_or_else(closed_port),
