@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod clock;
 pub mod devices;
+pub mod eval;
 pub mod fixture;
 pub mod lane;
 pub mod physics;

@@ -51,10 +51,32 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         agent_config: Option<PathBuf>,
     },
+    /// Write the recognition evaluation set (PNG files + labels.json; same
+    /// seed, same bytes): N plate crops, N code crops, N/10 frames of each.
+    Eval {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Frames of each kind (default: count / 10).
+        #[arg(long)]
+        frames: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Cmd::Eval {
+        out,
+        seed,
+        count,
+        frames,
+    } = &args.cmd
+    {
+        return eval(out, *seed, *count, *frames);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -73,6 +95,29 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("gate-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `gate-sim eval`: no runtime needed, only drawing and files.
+fn eval(out: &std::path::Path, seed: u64, count: usize, frames: Option<usize>) -> ExitCode {
+    let mut counts = sim::eval::Counts::from_count(count);
+    if let Some(f) = frames {
+        counts.plate_frames = f;
+        counts.code_frames = f;
+    }
+    match sim::eval::write_set(out, seed, counts) {
+        Ok(set) => {
+            println!(
+                "wrote {} samples (seed {seed}) to {}",
+                set.samples.len(),
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gate-sim eval: {e}");
             ExitCode::from(2)
         }
     }
@@ -118,6 +163,7 @@ async fn run(args: Args) -> Result<bool> {
             }
             Ok(reports.iter().all(|r| r.passed))
         }
+        Cmd::Eval { .. } => Ok(true),
         Cmd::Devices {
             scenario,
             agent_config,

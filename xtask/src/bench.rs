@@ -16,6 +16,12 @@ const GROUPS: &[(&str, &[&str])] = &[
     // Outbox drain rate to a local Mosquitto beside raw rumqttc publishes
     // (gate-agent/link/benches).
     ("link", &["bench", "-p", "gate-link", "--bench", "drain"]),
+    // gate-ocr beside RapidOCR (onnxruntime) on the generated evaluation set:
+    // accuracy and latency per crop and per frame (sim/benches/recognition.rs).
+    (
+        "recognition",
+        &["bench", "-p", "sim", "--bench", "recognition"],
+    ),
     // Agent overhead per lane cycle (devices answering at once) and resident
     // memory idle/busy beside a hand-written lane loop (gate-agent/agent/benches).
     (

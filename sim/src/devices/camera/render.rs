@@ -117,16 +117,22 @@ pub fn render_base(
             container_door(&mut img, mark, *body_seed, fx, font)
         }
     }
-    if (fx.brightness - 1.0).abs() > 1e-3 {
-        let b = fx.brightness.max(0.0);
+    light_and_blur(img, fx.brightness, fx.blur)
+}
+
+/// Lighting (brightness multiplier) then blur (sigma, pixels), as
+/// [`render_base`] applies them to a whole frame.
+pub fn light_and_blur(mut img: RgbImage, brightness: f32, blur: f32) -> RgbImage {
+    if (brightness - 1.0).abs() > 1e-3 {
+        let b = brightness.max(0.0);
         for c in img.iter_mut() {
             *c = (f32::from(*c) * b).min(255.0) as u8;
         }
     }
-    if fx.blur > 0.05 {
+    if blur > 0.05 {
         // Through DynamicImage: its blur is compiled (optimised) in the image crate.
         image::DynamicImage::ImageRgb8(img)
-            .fast_blur(fx.blur)
+            .fast_blur(blur)
             .into_rgb8()
     } else {
         img
@@ -305,15 +311,31 @@ fn truck_front(
         fill_rect(img, x, h * 0.82, cw * 0.15, h * 0.13, Rgb([20, 20, 20]));
     }
     if let Some(p) = plate {
-        let pw = (w * 0.22).round() as u32;
-        let patch = plate_patch(p, pw, false, font);
-        composite_warped(
-            img,
-            &patch,
+        let (cx, cy, pw, two_row) = plate_place(false, p, w, h);
+        let patch = plate_patch(p, pw, two_row, font);
+        composite_warped(img, &patch, cx, cy, fx.angle_deg);
+    }
+}
+
+/// Where a truck's plate is drawn: (centre x, centre y, patch width, two
+/// rows) for the front (`rear` false) or the rear of a frame `w` x `h`.
+fn plate_place(rear: bool, p: &Plate, w: f32, h: f32) -> (i64, i64, u32, bool) {
+    if rear {
+        // Large vehicles carry a two-row plate at the rear (yellow plates).
+        let two_row = p.colour == PlateColour::Yellow && p.text.chars().count() == 7;
+        (
+            (w / 2.0) as i64,
+            (h * 0.86) as i64,
+            (w * 0.19).round() as u32,
+            two_row,
+        )
+    } else {
+        (
             (w / 2.0) as i64,
             (h * 0.77) as i64,
-            fx.angle_deg,
-        );
+            (w * 0.22).round() as u32,
+            false,
+        )
     }
 }
 
@@ -369,17 +391,9 @@ fn truck_rear(
         fill_rect(img, x, h * 0.72, w * 0.12, h * 0.2, Rgb([18, 18, 18]));
     }
     if let Some(p) = plate {
-        // Large vehicles carry a two-row plate at the rear (yellow plates).
-        let two_row = p.colour == PlateColour::Yellow && p.text.chars().count() == 7;
-        let pw = (w * 0.19).round() as u32;
+        let (cx, cy, pw, two_row) = plate_place(true, p, w, h);
         let patch = plate_patch(p, pw, two_row, font);
-        composite_warped(
-            img,
-            &patch,
-            (w / 2.0) as i64,
-            (h * 0.86) as i64,
-            fx.angle_deg,
-        );
+        composite_warped(img, &patch, cx, cy, fx.angle_deg);
     }
 }
 
@@ -423,11 +437,50 @@ fn container_door(
         Rgb([240, 240, 235])
     };
     let mask = code_mask(mark, font);
-    // Codes are painted at the upper right of the right door (vertical ones
-    // down its right edge).
+    let (cx, cy) = code_place(mark, wf, hf);
+    paint_warped(img, &mask, cx, cy, fx.angle_deg, ink);
+}
+
+/// Where a container door's code block is centred in a frame `w` x `h`:
+/// at the upper right of the right door (vertical codes down its right edge).
+fn code_place(mark: &ContainerMark, w: f32, h: f32) -> (i64, i64) {
+    let (x0, y0, cw, ch) = (w * 0.12, h * 0.04, w * 0.76, h * 0.9);
     let cx = (x0 + cw * if mark.vertical { 0.86 } else { 0.75 }) as i64;
     let cy = (y0 + ch * if mark.vertical { 0.45 } else { 0.2 }) as i64;
-    paint_warped(img, &mask, cx, cy, fx.angle_deg, ink);
+    (cx, cy)
+}
+
+/// The box `[x0, y0, x1, y1]` (pixels, clipped to the frame) that the plate
+/// or the painted code block of `content` covers in a frame drawn by
+/// [`render_base`] with these effects; `None` when there is no marking.
+pub fn marking_box(
+    width: u32,
+    height: u32,
+    content: &Content<'_>,
+    fx: &Effects,
+) -> Option<[f32; 4]> {
+    let (w, h) = (width.max(64) as f32, height.max(48) as f32);
+    let (cx, cy, pw, ph) = match content {
+        Content::Empty => return None,
+        Content::TruckFront { plate, .. } | Content::TruckRear { plate, .. } => {
+            let p = (*plate)?;
+            let rear = matches!(content, Content::TruckRear { .. });
+            let (cx, cy, pw, two_row) = plate_place(rear, p, w, h);
+            let (pw, ph) = plate_size(p, pw, two_row);
+            (cx, cy, pw, ph)
+        }
+        Content::Container { mark, .. } => {
+            let (cx, cy) = code_place(mark, w, h);
+            let (mw, mh) = code_mask_size(mark.vertical);
+            (cx, cy, mw, mh)
+        }
+    };
+    let (ow, oh) = warped_size(pw as f32, ph as f32, fx.angle_deg);
+    let x0 = (cx as f32 - ow / 2.0).max(0.0);
+    let y0 = (cy as f32 - oh / 2.0).max(0.0);
+    let x1 = (cx as f32 + ow / 2.0).min(w);
+    let y1 = (cy as f32 + oh / 2.0).min(h);
+    (x1 > x0 && y1 > y0).then_some([x0, y0, x1, y1])
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -453,13 +506,25 @@ fn plate_colours(c: PlateColour) -> (Px, Px, Px) {
     }
 }
 
+/// Size in pixels of [`plate_patch`] for this plate, width and layout.
+pub fn plate_size(p: &Plate, width: u32, two_row: bool) -> (u32, u32) {
+    let mm_w = if p.text.chars().count() >= 8 {
+        480.0
+    } else {
+        440.0
+    };
+    let s = width as f32 / mm_w;
+    let mm_h = if two_row { 220.0 } else { 140.0 };
+    (width.max(16), (mm_h * s).round().max(8.0) as u32)
+}
+
 /// A plate as an image `width` pixels wide (440 x 140 mm single row, 440 x 220 two rows).
-fn plate_patch(p: &Plate, width: u32, two_row: bool, font: Option<&FontRef<'_>>) -> RgbImage {
+pub fn plate_patch(p: &Plate, width: u32, two_row: bool, font: Option<&FontRef<'_>>) -> RgbImage {
     let chars: Vec<char> = p.text.chars().collect();
     let mm_w = if chars.len() >= 8 { 480.0 } else { 440.0 };
     let s = width as f32 / mm_w;
     let mm_h = if two_row { 220.0 } else { 140.0 };
-    let ph = (mm_h * s).round().max(8.0) as u32;
+    let ph = plate_size(p, width, two_row).1;
     let (top, bottom, ink) = plate_colours(p.colour);
     let mut img = RgbImage::new(width.max(16), ph);
     for y in 0..ph {
@@ -615,16 +680,42 @@ fn text(
     cx - x
 }
 
+/// Size in pixels of the code block mask drawn by [`code_mask`].
+fn code_mask_size(vertical: bool) -> (u32, u32) {
+    if vertical {
+        (100, 11 * 36 + 40)
+    } else {
+        (470, 130)
+    }
+}
+
+/// Only the 11-character code of [`code_mask`] (its first line, or its
+/// first column when vertical), without the size/type code: the region a
+/// code reader is given as a crop. Same coverage-mask convention.
+pub fn code_line_mask(mark: &ContainerMark, font: Option<&FontRef<'_>>) -> RgbImage {
+    let full = code_mask(mark, font);
+    let (w, h) = full.dimensions();
+    // The size/type code starts at x = 66 (vertical) or at its baseline
+    // 58 px below the code's, i.e. below y ~ 8 + 0.85 asc + 58 - 0.8 * 0.8 px asc.
+    let (cw, ch) = if mark.vertical {
+        (62.min(w), h)
+    } else {
+        let asc = font
+            .map(|f| f.as_scaled(PxScale::from(46.0)).ascent())
+            .unwrap_or(40.0);
+        let second_top = 8.0 + asc * 0.85 + 58.0 - asc * 0.8 * 0.8;
+        (w, (second_top - 2.0).clamp(1.0, h as f32) as u32)
+    };
+    image::imageops::crop_imm(&full, 0, 0, cw, ch).to_image()
+}
+
 /// The painted code block as a coverage mask (red channel, 255 = paint):
 /// `CSQU 305438 [3]` over `45G1`, or one character per line when vertical.
 fn code_mask(mark: &ContainerMark, font: Option<&FontRef<'_>>) -> RgbImage {
     let code: Vec<char> = mark.code.chars().filter(|c| !c.is_whitespace()).collect();
     let ink = Rgb([255, 255, 255]);
-    let (px, w, h) = if mark.vertical {
-        (34.0, 100, 11 * 36 + 40)
-    } else {
-        (46.0, 470, 130)
-    };
+    let px = if mark.vertical { 34.0 } else { 46.0 };
+    let (w, h) = code_mask_size(mark.vertical);
     let mut img = RgbImage::new(w, h);
     let Some(font) = font else { return img };
     let sf = font.as_scaled(PxScale::from(px));
@@ -693,7 +784,14 @@ fn code_mask(mark: &ContainerMark, font: Option<&FontRef<'_>>) -> RgbImage {
 
 /// Paints `ink` through a coverage mask (its red channel) centred at
 /// (cx, cy), warped like [`composite_warped`].
-fn paint_warped(img: &mut RgbImage, mask: &RgbImage, cx: i64, cy: i64, angle_deg: f32, ink: Px) {
+pub fn paint_warped(
+    img: &mut RgbImage,
+    mask: &RgbImage,
+    cx: i64,
+    cy: i64,
+    angle_deg: f32,
+    ink: Px,
+) {
     warp(img, mask, cx, cy, angle_deg, |dst, m| {
         let a = f32::from(m.0[0]) / 255.0;
         Rgb([0, 1, 2].map(|i| (f32::from(dst.0[i]) * (1.0 - a) + f32::from(ink.0[i]) * a) as u8))
@@ -702,7 +800,7 @@ fn paint_warped(img: &mut RgbImage, mask: &RgbImage, cx: i64, cy: i64, angle_deg
 
 /// Composites `patch` centred at (cx, cy) through a shear (tan angle) and a
 /// keystone (the far side shorter), bilinear sampled.
-fn composite_warped(img: &mut RgbImage, patch: &RgbImage, cx: i64, cy: i64, angle_deg: f32) {
+pub fn composite_warped(img: &mut RgbImage, patch: &RgbImage, cx: i64, cy: i64, angle_deg: f32) {
     warp(img, patch, cx, cy, angle_deg, |_, p| p);
 }
 
@@ -716,11 +814,8 @@ fn warp(
     put: impl Fn(Px, Px) -> Px,
 ) {
     let (pw, ph) = (patch.width() as f32, patch.height() as f32);
-    let shear = angle_deg.to_radians().tan().clamp(-1.0, 1.0) * 0.35;
-    let keystone = (angle_deg / 90.0).clamp(-0.5, 0.5) * 0.6;
-    let cos = angle_deg.to_radians().cos().max(0.3);
-    let out_w = pw * cos;
-    let out_h = ph + shear.abs() * out_w + ph * keystone.abs();
+    let (shear, keystone) = warp_params(angle_deg);
+    let (out_w, out_h) = warped_size(pw, ph, angle_deg);
     let (iw, ih) = img.dimensions();
     let x0 = cx as f32 - out_w / 2.0;
     let y0 = cy as f32 - out_h / 2.0;
@@ -744,6 +839,23 @@ fn warp(
             img.put_pixel(dx as u32, dy as u32, put(d, p));
         }
     }
+}
+
+/// Shear and keystone factors of [`warp`] for a viewing angle.
+fn warp_params(angle_deg: f32) -> (f32, f32) {
+    let shear = angle_deg.to_radians().tan().clamp(-1.0, 1.0) * 0.35;
+    let keystone = (angle_deg / 90.0).clamp(-0.5, 0.5) * 0.6;
+    (shear, keystone)
+}
+
+/// Width and height in pixels that a `pw` x `ph` patch covers once warped
+/// by [`composite_warped`] / [`paint_warped`] at this viewing angle.
+pub fn warped_size(pw: f32, ph: f32, angle_deg: f32) -> (f32, f32) {
+    let (shear, keystone) = warp_params(angle_deg);
+    let cos = angle_deg.to_radians().cos().max(0.3);
+    let out_w = pw * cos;
+    let out_h = ph + shear.abs() * out_w + ph * keystone.abs();
+    (out_w, out_h)
 }
 
 fn bilinear(img: &RgbImage, x: f32, y: f32) -> Px {
