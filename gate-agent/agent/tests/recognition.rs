@@ -34,13 +34,14 @@ fn id_of(img: &RgbImage) -> u8 {
     ((f32::from(r) / 20.0).round()) as u8
 }
 
-/// Frames whose id is 0 show nothing; others show plate `琼A0000<id>` or
-/// the container code table entry. Optionally slow, or blocked until
+/// Frames whose id is 0 or 11 show nothing; others show plate
+/// `琼A0000<id / 2>` (ids 2 and 3 give the same plate) or two container codes. Optionally slow, or blocked until
 /// released, or panicking on id 13.
 #[derive(Default)]
 struct FakeReader {
     delay: Duration,
-    gate: Option<Arc<Mutex<()>>>,
+    /// Blocks every read until the sender is dropped.
+    gate: Option<Mutex<std::sync::mpsc::Receiver<()>>>,
     calls: AtomicUsize,
 }
 
@@ -48,16 +49,16 @@ impl FrameReader for FakeReader {
     fn plate(&self, frame: &RgbImage) -> Result<Option<PlateRead>, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(g) = &self.gate {
-            let _held = g.lock().map_err(|e| e.to_string())?;
+            let _ = g.lock().map_err(|e| e.to_string())?.recv();
         }
         std::thread::sleep(self.delay);
         let id = id_of(frame);
         match id {
-            0 => Ok(None),
+            0 | 11 => Ok(None),
             13 => panic!("bad frame"),
             12 => Err("model error".into()),
             _ => Ok(Some(plate(
-                &format!("琼A0000{}", id % 10),
+                &format!("琼A0000{}", id / 2),
                 0.5 + f32::from(id) / 100.0,
             ))),
         }
@@ -67,7 +68,7 @@ impl FrameReader for FakeReader {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let id = id_of(frame);
         Ok(match id {
-            0 => vec![],
+            0 | 11 => vec![],
             _ => vec![
                 code("CSQU3054383", 0.9),
                 code("MSKU1234565", 0.5 + f32::from(id) / 100.0),
@@ -131,7 +132,7 @@ async fn a_frame_is_read_and_timed() {
         .expect("answered")
         .expect("read");
     match out.reads {
-        FrameReads::Plate(Some(p)) => assert_eq!(p.text, "琼A00003"),
+        FrameReads::Plate(Some(p)) => assert_eq!(p.text, "琼A00001"),
         other => panic!("{other:?}"),
     }
     let out = r
@@ -194,10 +195,9 @@ async fn loading_then_ready_and_failure_is_reported() {
 
 #[tokio::test]
 async fn a_full_queue_drops_the_oldest_frame_and_counts_it() {
-    let gate = Arc::new(Mutex::new(()));
-    let held = gate.lock().expect("lock");
+    let (held, gate) = std::sync::mpsc::channel::<()>();
     let reader = Arc::new(FakeReader {
-        gate: Some(gate.clone()),
+        gate: Some(Mutex::new(gate)),
         ..FakeReader::default()
     });
     let r = ready(reader.clone(), 2);
@@ -223,7 +223,7 @@ async fn a_full_queue_drops_the_oldest_frame_and_counts_it() {
     assert!(matches!(got[1].1, Err(RecogniseError::Dropped)));
     for (i, r) in &got[2..] {
         match r {
-            Ok(FrameReads::Plate(Some(p))) => assert_eq!(p.text, format!("琼A0000{i}")),
+            Ok(FrameReads::Plate(Some(p))) => assert_eq!(p.text, format!("琼A0000{}", i / 2)),
             other => panic!("frame {i}: {other:?}"),
         }
     }
@@ -329,9 +329,9 @@ fn soon() -> Instant {
 async fn a_vehicle_is_read_from_n_frames_and_the_evidence_shows_the_voted_read() {
     let reader = Arc::new(FakeReader::default());
     let r = ready(reader.clone(), 4);
-    // Nothing in view, then the truck: frames 0, 2, 2 (same image: not read
-    // twice), 3, 4, 5 ...
-    let src = ScriptSource::new(vec![Ok(0), Ok(2), Ok(2), Ok(3), Ok(4), Ok(5), Ok(6)]);
+    // Nothing in view, then the truck read three different ways: frames 0,
+    // 2, 2 (same image: not read twice), 4, 6, 8 ...
+    let src = ScriptSource::new(vec![Ok(0), Ok(2), Ok(2), Ok(4), Ok(6), Ok(8)]);
     let mut answers = 0;
     let v = read_vehicle(&src, &r, Want::Plate, opts(3, 8), soon(), || answers += 1)
         .await
@@ -347,14 +347,34 @@ async fn a_vehicle_is_read_from_n_frames_and_the_evidence_shows_the_voted_read()
     assert_eq!(v.frame_us.len(), 4);
     let voted = v.plate.clone().expect("a plate");
     assert!(
-        ["琼A00002", "琼A00003", "琼A00004"].contains(&voted.text.as_str()),
+        ["琼A00001", "琼A00002", "琼A00003"].contains(&voted.text.as_str()),
         "{voted:?}"
     );
     // The evidence frame is one that gave the voted text.
     let img = image::load_from_memory(&v.evidence.expect("evidence").jpeg)
         .expect("jpeg")
         .into_rgb8();
-    assert_eq!(format!("琼A0000{}", id_of(&img)), voted.text);
+    assert_eq!(format!("琼A0000{}", id_of(&img) / 2), voted.text);
+}
+
+#[tokio::test]
+async fn a_majority_of_n_frames_that_agree_ends_the_collection_early() {
+    let reader = Arc::new(FakeReader::default());
+    let r = ready(reader.clone(), 4);
+    // Frames 2 and 3 both read 琼A00001: two of three, the third cannot
+    // outvote them.
+    let src = ScriptSource::new(vec![Ok(2), Ok(3), Ok(6), Ok(8)]);
+    let v = read_vehicle(&src, &r, Want::Plate, opts(3, 8), soon(), || {})
+        .await
+        .expect("verdict");
+    assert_eq!((v.submitted, v.with_reads), (2, 2));
+    assert_eq!(v.plate.map(|p| p.text), Some("琼A00001".to_owned()));
+    // Disagreeing frames go on to N.
+    let src = ScriptSource::new(vec![Ok(2), Ok(4), Ok(6), Ok(8)]);
+    let v = read_vehicle(&src, &r, Want::Plate, opts(3, 8), soon(), || {})
+        .await
+        .expect("verdict");
+    assert_eq!((v.submitted, v.with_reads), (3, 3));
 }
 
 #[tokio::test]
@@ -364,7 +384,8 @@ async fn container_codes_are_voted_per_code() {
     let v = read_vehicle(&src, &r, Want::Codes, opts(3, 8), soon(), || {})
         .await
         .expect("verdict");
-    assert_eq!(v.with_reads, 3);
+    // The same two valid codes twice: a majority of three.
+    assert_eq!((v.submitted, v.with_reads), (2, 2));
     let mut texts: Vec<&str> = v.codes.iter().map(|c| c.text.as_str()).collect();
     texts.sort_unstable();
     texts.dedup();
@@ -372,22 +393,68 @@ async fn container_codes_are_voted_per_code() {
     assert!(v.evidence.is_some());
 }
 
+/// Container reads that are no code (an on-screen caption, a truncated
+/// line) are not passed on, and a frame with only those shows nothing.
+struct CaptionReader;
+
+impl FrameReader for CaptionReader {
+    fn plate(&self, _: &RgbImage) -> Result<Option<PlateRead>, String> {
+        Ok(None)
+    }
+
+    fn codes(&self, frame: &RgbImage) -> Result<Vec<CodeRead>, String> {
+        let mut v = vec![
+            code("CONTAINERBACK2026112722322", 0.5),
+            code("CSQU305438", 0.6),
+        ];
+        if id_of(frame) == 2 {
+            v.push(code("CSQU3054383", 0.9));
+        }
+        Ok(v)
+    }
+}
+
+#[tokio::test]
+async fn container_reads_that_are_no_code_are_dropped() {
+    let r = ready(Arc::new(CaptionReader), 4);
+    let src = ScriptSource::new(vec![Ok(1), Ok(4), Ok(6), Ok(2)]);
+    let v = read_vehicle(&src, &r, Want::Codes, opts(3, 8), soon(), || {})
+        .await
+        .expect("verdict");
+    // Three frames with captions only: nothing there.
+    assert_eq!((v.submitted, v.with_reads, v.rejected), (3, 0, 6));
+    assert!(v.codes.is_empty());
+    let src = ScriptSource::new(vec![Ok(2), Ok(3), Ok(2)]);
+    let v = read_vehicle(&src, &r, Want::Codes, opts(3, 8), soon(), || {})
+        .await
+        .expect("verdict");
+    assert_eq!(v.with_reads, 2);
+    let texts: Vec<&str> = v.codes.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["CSQU3054383"]);
+}
+
 #[tokio::test]
 async fn a_camera_seeing_nothing_stops_at_max_frames_with_its_last_frame_as_evidence() {
     let reader = Arc::new(FakeReader::default());
     let r = ready(reader.clone(), 4);
-    // Frames alternate: nothing in view (0), a truck (10).
-    let src = ScriptSource::new(
-        (0..20)
-            .map(|i| Ok(if i % 2 == 0 { 0 } else { 10 }))
-            .collect(),
-    );
-    let v = read_vehicle(&src, &r, Want::Codes, opts(3, 5), soon(), || {})
+    // Frames alternate between nothing and different plates: max_frames ends it.
+    let src = ScriptSource::new(vec![Ok(0), Ok(2), Ok(11), Ok(4), Ok(0), Ok(6)]);
+    let v = read_vehicle(&src, &r, Want::Plate, opts(4, 5), soon(), || {})
         .await
         .expect("verdict");
-    // id 10 reads codes: 0, 10, 0, 10, 0 -> with_reads 2 of 5 submitted.
     assert_eq!((v.submitted, v.with_reads), (5, 2));
-    assert!(!v.codes.is_empty());
+    assert!(v.plate.is_some());
+    // N frames that show nothing: nothing there.
+    let src = ScriptSource::new(vec![Ok(0), Ok(11), Ok(0), Ok(11), Ok(2)]);
+    let v = read_vehicle(&src, &r, Want::Codes, opts(3, 8), soon(), || {})
+        .await
+        .expect("verdict");
+    assert_eq!((v.submitted, v.with_reads), (3, 0));
+    assert!(v.is_empty());
+    let img = image::load_from_memory(&v.evidence.expect("evidence").jpeg)
+        .expect("jpeg")
+        .into_rgb8();
+    assert_eq!(id_of(&img), 0, "the last frame grabbed is the evidence");
 
     // The same empty frame forever: read once, then only grabbed again
     // until the deadline.
@@ -410,7 +477,7 @@ async fn the_deadline_bounds_the_collection() {
         ..FakeReader::default()
     });
     let r = ready(reader, 4);
-    let src = ScriptSource::new((1..=9).map(Ok).collect());
+    let src = ScriptSource::new((1..=10).filter(|i| *i != 8).map(Ok).collect());
     let t0 = Instant::now();
     let v = read_vehicle(
         &src,

@@ -8,9 +8,12 @@
 //! Rules: frames are taken one after the other (one frame of this camera in
 //! the queue at a time, so four cameras share one worker fairly); a frame
 //! identical to the previous one (a camera's cached snapshot) is not read
-//! twice; collection stops at `frames` frames that gave a read, after
-//! `max_frames` frames submitted, or at `until`, whichever comes first; the
-//! reads are then combined with `gate_ocr::vote`. The evidence is the frame
+//! twice. Collection stops at the first of: `frames` (N) frames that gave
+//! a read; a strict majority of N frames that agree (same valid plate, or
+//! same set of check-digit-valid codes: the remaining frames could not
+//! outvote them); N frames that showed nothing (the camera is triggered with
+//! the vehicle in view: nothing there); `max_frames` frames submitted;
+//! `until`. The reads are then combined with `gate_ocr::vote`. The evidence is the frame
 //! that gave the voted read (the highest-confidence one among those that
 //! agree), else the last frame grabbed.
 
@@ -61,6 +64,9 @@ pub struct Verdict {
     pub submitted: u32,
     pub with_reads: u32,
     pub lost: u32,
+    /// Container reads dropped because they are not shaped like a code
+    /// (11 letters and digits): on-screen captions, truncated lines.
+    pub rejected: u32,
     /// Recognition time (decode + read) of each frame read, µs.
     pub frame_us: Vec<u64>,
     /// Why nothing could be read at all, when that is the case (recogniser
@@ -92,7 +98,11 @@ pub async fn read_vehicle(
     let mut last: Option<Frame> = None;
     let mut grab_errors = 0u32;
     let mut grabbed_any = false;
-    while v.with_reads < opts.frames.max(1)
+    let n = opts.frames.max(1);
+    let mut empty = 0u32;
+    while v.with_reads < n
+        && empty < n
+        && !majority(&read, n)
         && v.submitted < opts.max_frames.max(1)
         && Instant::now() < until
     {
@@ -140,9 +150,16 @@ pub async fn read_vehicle(
                     break;
                 }
             }
-            Ok(Ok(Ok(o))) => {
+            Ok(Ok(Ok(mut o))) => {
                 v.frame_us.push(o.decode_us + o.read_us);
-                if !o.reads.is_empty() {
+                if let FrameReads::Codes(c) = &mut o.reads {
+                    let before = c.len();
+                    c.retain(|c| code_shaped(&c.text));
+                    v.rejected += (before - c.len()) as u32;
+                }
+                if o.reads.is_empty() {
+                    empty += 1;
+                } else {
                     v.with_reads += 1;
                     read.push((frame, o.reads));
                 }
@@ -157,6 +174,36 @@ pub async fn read_vehicle(
     v.codes = codes;
     v.evidence = evidence.or(last);
     Ok(v)
+}
+
+/// A container code as ISO 6346 writes it: 11 ASCII letters and digits
+/// (the decision checks and repairs the rest). Anything else a recogniser
+/// returns (an on-screen caption, a truncated line) is not passed on.
+pub(crate) fn code_shaped(text: &str) -> bool {
+    text.len() == 11 && text.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Whether more than half of `n` frames already agree on a valid read
+/// (one plate text, or one set of check-digit-valid codes).
+fn majority(read: &[(Frame, FrameReads)], n: u32) -> bool {
+    let need = (n / 2 + 1) as usize;
+    if n < 2 || read.len() < need {
+        return false;
+    }
+    let key = |r: &FrameReads| -> Option<Vec<String>> {
+        match r {
+            FrameReads::Plate(Some(p)) if p.valid => Some(vec![p.text.clone()]),
+            FrameReads::Codes(c) if !c.is_empty() && c.iter().all(|c| c.check_ok) => {
+                let mut t: Vec<String> = c.iter().map(|c| c.text.clone()).collect();
+                t.sort_unstable();
+                Some(t)
+            }
+            _ => None,
+        }
+    };
+    let keys: Vec<Vec<String>> = read.iter().filter_map(|(_, r)| key(r)).collect();
+    keys.iter()
+        .any(|k| keys.iter().filter(|o| *o == k).count() >= need)
 }
 
 /// Combine the frames' reads (gate_ocr::vote) and pick the evidence frame.

@@ -1186,6 +1186,7 @@ async fn identify_onboard(
         submitted = v.submitted,
         with_reads = v.with_reads,
         lost = v.lost,
+        rejected = v.rejected,
         frame_us = ?v.frame_us,
         unavailable = ?v.unavailable,
         ?reads,
