@@ -102,6 +102,23 @@ pub struct RunReport {
     pub violations: Vec<String>,
     pub problems: Vec<String>,
     pub lane_seconds: f64,
+    /// On-board recognition in the agent (scenarios with `recognition = "onboard"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recognition: Option<RecognitionReport>,
+}
+
+/// What the agent's on-board recogniser did during a run (real time).
+#[derive(Clone, Debug, Serialize)]
+pub struct RecognitionReport {
+    /// Time the models took to be ready (fetch on a fresh machine + load), s.
+    pub load_s: f64,
+    /// Frames read, dropped from the full queue, failed.
+    pub frames_read: u64,
+    pub frames_dropped: u64,
+    pub frames_failed: u64,
+    /// Decode + recognition time per frame, ms.
+    pub mean_frame_ms: f64,
+    pub max_frame_ms: f64,
 }
 
 fn norm(p: &str) -> String {
@@ -206,6 +223,10 @@ pub fn agent_config(
         "[policy.scale]\nmax_kg = {}\ndivision_kg = {}\n",
         s.lane.weighbridge.capacity_kg, s.lane.weighbridge.division_kg
     )?;
+    if s.lane.recognition == scenario::RecognitionSetup::Onboard {
+        // A lane computer has at least two cores: two recognition workers.
+        writeln!(t, "[recognition]\nworkers = 2\n")?;
+    }
     writeln!(
         t,
         "[devices]\nprofiles_dir = {}\n",
@@ -273,10 +294,18 @@ pub fn agent_config(
             CameraPosition::ContainerFront => "container_front",
             CameraPosition::ContainerBack => "container_back",
         };
-        writeln!(
-            t,
-            "[[devices.cameras]]\nname = \"{role}\"\nsnapshot_url = \"{url}/snapshot.jpg\"\nrecognition_url = \"{url}/recognition\"\n"
-        )?;
+        match s.lane.recognition {
+            // The agent reads the frames itself: it is not told where the
+            // camera's own results are.
+            scenario::RecognitionSetup::Onboard => writeln!(
+                t,
+                "[[devices.cameras]]\nname = \"{role}\"\nsnapshot_url = \"{url}/snapshot.jpg\"\nrecognition = \"onboard\"\n"
+            )?,
+            scenario::RecognitionSetup::Camera => writeln!(
+                t,
+                "[[devices.cameras]]\nname = \"{role}\"\nsnapshot_url = \"{url}/snapshot.jpg\"\nrecognition_url = \"{url}/recognition\"\nrecognition = \"camera\"\n"
+            )?,
+        }
         writeln!(roles, "{role} = \"{role}\"")?;
     }
     t.push_str(&roles);
@@ -376,6 +405,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let load_s = wait_for_recogniser(&run, opts).await?;
     let base_ms = run.clock.now_ms();
     let lane_s = |c: &SimClock| (c.now_ms().saturating_sub(base_ms)) as f64 / 1000.0;
     let mut printed: BTreeSet<String> = BTreeSet::new();
@@ -427,12 +457,64 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         print_new(&run, &mut printed);
     }
     let lane_seconds = lane_s(&run.clock);
-    let report = check(&run, &s, problems, lane_seconds);
+    let mut report = check(&run, &s, problems, lane_seconds);
+    if let (Some(rec), Some(load_s)) = (&run.agent.recogniser, load_s) {
+        let st = rec.stats();
+        report.recognition = Some(RecognitionReport {
+            load_s,
+            frames_read: st.read,
+            frames_dropped: st.dropped,
+            frames_failed: st.failed,
+            mean_frame_ms: st.total_us as f64 / st.read.max(1) as f64 / 1000.0,
+            max_frame_ms: st.max_us as f64 / 1000.0,
+        });
+    }
     let LaneRun { sim, agent, .. } = run;
     agent.shutdown().await.ok();
     sim.shutdown().await;
     Ok(report)
 }
+
+/// The first trucks must meet a working recogniser: wait until the agent's
+/// models are loaded (on a fresh machine they are downloaded first). Returns
+/// the real seconds waited, or `None` when the agent has no recogniser.
+async fn wait_for_recogniser(run: &LaneRun, opts: &RunOptions) -> Result<Option<f64>> {
+    use gate_agent::recognition::RecogniserState;
+    let Some(rec) = run.agent.recogniser.clone() else {
+        return Ok(None);
+    };
+    let t0 = std::time::Instant::now();
+    let mut st = rec.subscribe();
+    if opts.live && rec.state() == RecogniserState::Loading {
+        println!("waiting for the agent's recognition models (downloaded on first use)...");
+    }
+    let state = tokio::time::timeout(
+        RECOGNISER_LOAD_TIMEOUT,
+        st.wait_for(|s| *s != RecogniserState::Loading),
+    )
+    .await
+    .map_err(|_| {
+        anyhow!(
+            "the agent's recognition models were not ready within {} s",
+            RECOGNISER_LOAD_TIMEOUT.as_secs()
+        )
+    })?
+    .map_err(|_| anyhow!("the agent's recogniser stopped"))?
+    .clone();
+    if let RecogniserState::Failed(e) = state {
+        return Err(anyhow!(
+            "on-board recognition unavailable in the agent: {e}"
+        ));
+    }
+    let waited = t0.elapsed().as_secs_f64();
+    if opts.live {
+        println!("recognition models ready ({waited:.1} s)");
+    }
+    Ok(Some(waited))
+}
+
+/// Bound on fetching + loading the models before a run starts.
+const RECOGNISER_LOAD_TIMEOUT: Duration = Duration::from_secs(900);
 
 async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> Result<()> {
     match what {
@@ -713,6 +795,7 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
         violations,
         problems,
         lane_seconds,
+        recognition: None,
     }
 }
 
@@ -797,6 +880,18 @@ pub fn summary(reports: &[RunReport]) -> String {
         );
         for t in r.trucks.iter().filter(|t| !t.ok) {
             let _ = writeln!(s, "  {} {}: {}", t.truck, t.plate, t.problems.join("; "));
+        }
+        if let Some(rec) = &r.recognition {
+            let _ = writeln!(
+                s,
+                "  on-board recognition: {} frames read ({} dropped, {} failed), {:.0} ms per frame (max {:.0}), models ready in {:.1} s",
+                rec.frames_read,
+                rec.frames_dropped,
+                rec.frames_failed,
+                rec.mean_frame_ms,
+                rec.max_frame_ms,
+                rec.load_s
+            );
         }
         for p in &r.problems {
             let _ = writeln!(s, "  {p}");

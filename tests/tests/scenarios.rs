@@ -32,15 +32,14 @@ fn run_scenario(name: &str) {
         .enable_all()
         .build()
         .expect("runtime");
+    // Five minutes, or twice the scenario's real duration plus the model
+    // load (on-board recognition runs at a low time scale) if longer.
+    let limit = std::time::Duration::from_secs_f64(
+        (s.end_s() / s.lane.time_scale * 2.0 + 120.0).max(300.0),
+    );
     let reports = rt
-        .block_on(async {
-            tokio::time::timeout(
-                std::time::Duration::from_secs(300),
-                runner::run(&s, &options(None), 1),
-            )
-            .await
-        })
-        .unwrap_or_else(|_| panic!("{name}: did not finish within 5 minutes"))
+        .block_on(async { tokio::time::timeout(limit, runner::run(&s, &options(None), 1)).await })
+        .unwrap_or_else(|_| panic!("{name}: did not finish within {} s", limit.as_secs()))
         .unwrap_or_else(|e| panic!("{name}: {e:#}"));
     let summary = runner::summary(&reports);
     println!("{summary}");

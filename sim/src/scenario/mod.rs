@@ -136,6 +136,32 @@ pub struct LaneSetup {
     pub etag_reader: bool,
     #[serde(default = "yes")]
     pub eseal_reader: bool,
+    /// Who reads plates and container codes: the cameras' own recognition
+    /// (`camera`, their `/recognition` JSON) or the agent from the frames
+    /// (`onboard`, gate-ocr).
+    #[serde(default)]
+    pub recognition: RecognitionSetup,
+}
+
+/// Who reads the cameras' frames in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecognitionSetup {
+    /// The simulated cameras' recognition JSON (ANPR cameras).
+    #[default]
+    Camera,
+    /// The agent reads the JPEG frames itself; the cameras' recognition
+    /// endpoint is not given to it.
+    Onboard,
+}
+
+impl RecognitionSetup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::Onboard => "onboard",
+        }
+    }
 }
 
 /// How a Modbus device or serial indicator is reached.
