@@ -20,31 +20,53 @@ use crate::{CodeRead, Layout, OcrError, Rect};
 /// letters and digits that is valid or uniquely repaired; else the read
 /// normalised. Returns (text, check_ok, fixes).
 pub fn interpret(raw: &str) -> (String, bool, usize) {
-    let alnum: Vec<char> = raw
-        .chars()
-        .map(gate_proto::formats::plate::to_half_width)
-        .flat_map(char::to_uppercase)
-        .filter(char::is_ascii_alphanumeric)
+    // Words of letters and digits (spaces, brackets, punctuation split them).
+    let words: Vec<Vec<char>> = raw
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|w| {
+            w.chars()
+                .map(gate_proto::formats::plate::to_half_width)
+                .flat_map(char::to_uppercase)
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<Vec<char>>()
+        })
+        .filter(|w| !w.is_empty())
         .collect();
     let mut best: Option<(String, usize)> = None;
-    if alnum.len() >= 11 {
-        for s in 0..=alnum.len() - 11 {
-            let w: String = alnum[s..s + 11].iter().collect();
-            let (code, fixes) = match iso6346::repair(&w) {
-                iso6346::Repair::Valid(c) => (c, 0),
-                iso6346::Repair::Repaired { code, fixes } => (code, fixes.len()),
-                _ => continue,
-            };
-            if best.as_ref().is_none_or(|b| fixes < b.1) {
-                best = Some((code.as_str().to_string(), fixes));
+    // Runs of consecutive words at most MAX_SPAN characters long: a code
+    // and a stray character or two (the check digit's box), never a
+    // window cut out of a longer text (an on-screen date).
+    for i in 0..words.len() {
+        let mut run: Vec<char> = Vec::new();
+        for w in &words[i..] {
+            run.extend_from_slice(w);
+            if run.len() > MAX_SPAN {
+                break;
+            }
+            if run.len() < 11 {
+                continue;
+            }
+            for s in 0..=run.len() - 11 {
+                let w: String = run[s..s + 11].iter().collect();
+                let (code, fixes) = match iso6346::repair(&w) {
+                    iso6346::Repair::Valid(c) => (c, 0),
+                    iso6346::Repair::Repaired { code, fixes } => (code, fixes.len()),
+                    _ => continue,
+                };
+                if best.as_ref().is_none_or(|b| fixes < b.1) {
+                    best = Some((code.as_str().to_string(), fixes));
+                }
             }
         }
     }
     match best {
         Some((t, f)) => (t, true, f),
-        None => (alnum.into_iter().collect(), false, 0),
+        None => (words.concat().into_iter().collect(), false, 0),
     }
 }
+
+/// Longest run of letters and digits a code is looked for in.
+const MAX_SPAN: usize = 13;
 
 fn code_read(
     raw: String,
@@ -92,12 +114,20 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
     if cells.len() < 4 {
         return None;
     }
+    // Characters are of one height: drop much taller or flatter runs.
+    let mut hs: Vec<usize> = cells.iter().map(|(a, b)| b - a).collect();
+    hs.sort_unstable();
+    let med = hs[hs.len() / 2] as f32;
+    cells.retain(|(a, b)| {
+        let h = (b - a) as f32;
+        h >= 0.5 * med && h <= 2.0 * med
+    });
     // Background: the mean colour of non-ink pixels.
     let (mut sum, mut n) = ([0u64; 3], 0u64);
     for (p, &k) in crop.pixels().zip(&ink) {
         if !k {
-            for c in 0..3 {
-                sum[c] += u64::from(p.0[c]);
+            for (acc, v) in sum.iter_mut().zip(p.0) {
+                *acc += u64::from(v);
             }
             n += 1;
         }
@@ -190,7 +220,11 @@ pub fn read_frame(
                 used[i] = true;
             }
         }
-        let Some((crop, rect)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
+        // The detector often finds only part of a column of single
+        // characters: look above and below it too (cells come from the ink).
+        let (dx, dy) = (0.3 * u.w(), 1.5 * u.h());
+        let Some((crop, rect)) = imgops::crop(frame, u.x0 - dx, u.y0 - dy, u.x1 + dx, u.y1 + dy)
+        else {
             continue;
         };
         if let Some(line) = vertical_to_line(&crop) {
@@ -218,7 +252,21 @@ pub fn read_frame(
             continue;
         };
         let d = rec.read(&crop)?;
-        if let Some(r) = code_read(d.text, d.confidence, Layout::Horizontal, Some(rect), t0) {
+        let mut r = code_read(d.text, d.confidence, Layout::Horizontal, Some(rect), t0);
+        // Owner and serial read but not the boxed check digit: the detector
+        // often leaves the box out of the line; read again with room for it.
+        if r.as_ref()
+            .is_some_and(|r| !r.check_ok && (10..=11).contains(&r.text.len()))
+        {
+            if let Some((wide, wrect)) = imgops::crop(frame, u.x0, u.y0, u.x1 + 1.2 * u.h(), u.y1) {
+                let d = rec.read(&wide)?;
+                let again = code_read(d.text, d.confidence, Layout::Horizontal, Some(wrect), t0);
+                if again.as_ref().is_some_and(|a| a.check_ok) {
+                    r = again;
+                }
+            }
+        }
+        if let Some(r) = r {
             if r.check_ok || r.text.len() >= 10 {
                 out.push(r);
             }
@@ -263,5 +311,7 @@ mod tests {
         assert_eq!(interpret("CSQU 3O5438 3"), ("CSQU3054383".into(), true, 1));
         assert_eq!(interpret("xCSQU3054383"), ("CSQU3054383".into(), true, 0));
         assert!(!interpret("CSQU 305438").1);
+        // A window of a longer text is not a code.
+        assert!(!interpret("PLATE_FRONT 2026-11-27 10:00:00 #1").1);
     }
 }

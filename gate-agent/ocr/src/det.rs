@@ -181,11 +181,11 @@ pub fn cluster(
         }
     }
     let mut groups: Vec<(usize, Vec<TextBox>)> = Vec::new();
-    for i in 0..n {
+    for (i, b) in boxes.iter().enumerate() {
         let r = root(&mut parent, i);
         match groups.iter_mut().find(|(k, _)| *k == r) {
-            Some((_, v)) => v.push(boxes[i]),
-            None => groups.push((r, vec![boxes[i]])),
+            Some((_, v)) => v.push(*b),
+            None => groups.push((r, vec![*b])),
         }
     }
     groups

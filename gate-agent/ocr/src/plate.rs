@@ -45,7 +45,12 @@ pub fn colour(region: &RgbImage) -> Option<PlateColour> {
 /// characters at either end (a border read as `1`, a screw as `.`) are
 /// trimmed when a trimmed read is valid. Returns (text, valid, fixes).
 pub fn interpret(raw: &str) -> (String, bool, usize) {
-    let n = ga36::normalise(raw);
+    // Separators a model may read for the dot (`·`, `:`, `：`, `-`) and
+    // other punctuation never belong to a plate.
+    let n: String = ga36::normalise(raw)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
     let chars: Vec<char> = n.chars().collect();
     let mut best: Option<(String, usize, usize)> = None; // (text, fixes, trimmed)
     let starts: Vec<usize> = (0..chars.len().min(3)).collect();
@@ -258,6 +263,7 @@ mod tests {
     fn interpret_trims_and_repairs() {
         assert_eq!(interpret("琼A·12345"), ("琼A12345".into(), true, 0));
         assert_eq!(interpret("1琼A12345"), ("琼A12345".into(), true, 0));
+        assert_eq!(interpret("琼E：80B69"), ("琼E80B69".into(), true, 0));
         let (t, v, f) = interpret("琼AI2345");
         assert!(v && f == 1 && t == "琼A12345", "{t} {v} {f}");
         assert!(!interpret("HELLO").1);
