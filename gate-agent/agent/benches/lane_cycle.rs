@@ -33,6 +33,8 @@
 
 #[path = "../tests/gatectl_support/mod.rs"]
 mod support;
+// Shared with gate-store's tests, which keep the workspace MSRV (1.85).
+#[allow(clippy::manual_is_multiple_of)]
 #[path = "../../store/tests/common/mod.rs"]
 mod wl;
 
@@ -594,7 +596,7 @@ fn pick_trucks(store: &Store, mix: &wl::Mix, n: usize, online: bool) -> Result<V
     while out.len() < n && i < mix.passes {
         let cand = i;
         i += 4;
-        if cand % 20 >= 10 || cand % 17 == 0 || cand % 23 == 0 || cand >= mix.vehicles {
+        if cand % 20 >= 10 || cand.is_multiple_of(17) || cand.is_multiple_of(23) || cand >= mix.vehicles {
             continue;
         }
         let p = wl::gate_pass(cand, mix, 0);
