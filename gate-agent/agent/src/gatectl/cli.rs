@@ -121,6 +121,27 @@ pub enum Cmd {
     /// Cameras without the agent.
     #[command(subcommand)]
     Camera(CameraCmd),
+    /// Read plates or container codes in image files with the on-board
+    /// recogniser (fetches the models on first use).
+    Recognize {
+        #[arg(value_enum)]
+        kind: RecognizeKind,
+        /// Image files (JPEG or PNG).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The models directory [default: $GATE_OCR_MODELS, else the user cache].
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
+    },
+}
+
+/// What `gatectl recognize` looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecognizeKind {
+    /// The licence plate of a frame.
+    Plate,
+    /// Every container code of a frame.
+    Container,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 mod modbus;
 pub mod out;
+mod recognize;
 mod render;
 mod serial;
 
@@ -242,6 +243,11 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
         Cmd::Modbus(m) => modbus::run(&ctx, m),
         Cmd::Serial(s) => serial::run(&ctx, s),
         Cmd::Camera(c) => camera::run(&ctx, c),
+        Cmd::Recognize {
+            kind,
+            files,
+            models,
+        } => recognize::run(&ctx, kind, &files, models.as_deref()),
     }
 }
 
