@@ -9,7 +9,9 @@
 //!    read_containers); the first reads of each category are a warm-up.
 //! 3. The peer: sim/benches/ocr_peer.py in the venv target/ocr-peer-venv
 //!    (created with `pip install rapidocr_onnxruntime==1.4.4` when missing),
-//!    onnxruntime on one thread; it reports raw text and time per sample.
+//!    onnxruntime on one thread; it reports raw text and time per sample
+//!    (recognition only on single-line crops, detection + recognition on
+//!    two-row plates, vertical codes and frames: see the script).
 //! 4. Prints per category: N, exact-match accuracy (ours, ours before repair,
 //!    peer raw, peer through our grammar), latency p50/p99 ours and peer and
 //!    the p50 ratio; accuracy per distortion; the goals with MET/MISSED;
@@ -30,7 +32,9 @@
 //!
 //! Options: --seed S (1), --count N crops of each kind (1000), --frames M of
 //! each kind (100), --set DIR (read an existing set), --no-peer,
-//! --failures K examples per category (8). `cargo bench` adds `--bench`: ignored.
+//! --failures K examples per category (8), --keep (keep the generated set;
+//! by default it is removed after the run: a few hundred MB of PNG).
+//! `cargo bench` adds `--bench`: ignored.
 //!
 //! Layer: benchmark tooling; knows the set format and the public API of
 //! gate-ocr, nothing of its internals.
@@ -59,6 +63,7 @@ struct Opts {
     set: Option<PathBuf>,
     peer: bool,
     failures: usize,
+    keep: bool,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -69,6 +74,7 @@ fn parse_args() -> Result<Opts> {
         set: None,
         peer: true,
         failures: 8,
+        keep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -81,8 +87,9 @@ fn parse_args() -> Result<Opts> {
             "--set" => o.set = Some(PathBuf::from(val("--set")?)),
             "--failures" => o.failures = val("--failures")?.parse().context("--failures")?,
             "--no-peer" => o.peer = false,
+            "--keep" => o.keep = true,
             other => bail!(
-                "unknown option `{other}` (have --seed --count --frames --set --no-peer --failures)"
+                "unknown option `{other}` (have --seed --count --frames --set --no-peer --failures --keep)"
             ),
         }
     }
@@ -799,5 +806,12 @@ fn main() -> Result<()> {
     std::fs::write(&out, json).with_context(|| out.display().to_string())?;
     println!();
     println!("per-sample results: {}", out.display());
+    // A generated set is a few hundred MB of PNG: removed unless --keep
+    // (`gate-sim eval` or --keep writes the same bytes again from the seed).
+    if o.set.is_none() && !o.keep {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    } else {
+        println!("set kept: {}", dir.display());
+    }
     Ok(())
 }
