@@ -596,7 +596,11 @@ fn pick_trucks(store: &Store, mix: &wl::Mix, n: usize, online: bool) -> Result<V
     while out.len() < n && i < mix.passes {
         let cand = i;
         i += 4;
-        if cand % 20 >= 10 || cand.is_multiple_of(17) || cand.is_multiple_of(23) || cand >= mix.vehicles {
+        if cand % 20 >= 10
+            || cand.is_multiple_of(17)
+            || cand.is_multiple_of(23)
+            || cand >= mix.vehicles
+        {
             continue;
         }
         let p = wl::gate_pass(cand, mix, 0);
