@@ -21,6 +21,8 @@ use crate::{CodeRead, Layout, OcrError, Rect};
 /// normalised. Returns (text, check_ok, fixes).
 pub fn interpret(raw: &str) -> (String, bool, usize) {
     // Words of letters and digits (spaces, brackets, punctuation split them).
+    // A boxed check digit is often read as a circled or parenthesised one.
+    let raw: String = raw.chars().map(enclosed_digit).collect();
     let words: Vec<Vec<char>> = raw
         .split(|c: char| !c.is_alphanumeric())
         .map(|w| {
@@ -63,6 +65,23 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
         Some((t, f)) => (t, true, f),
         None => (words.concat().into_iter().collect(), false, 0),
     }
+}
+
+/// The plain digit for an enclosed one (`①`, `⑴`, `⒈`, `❶`, `➀`, `➊`, `⓪`,
+/// `⓿`); any other character unchanged.
+fn enclosed_digit(c: char) -> char {
+    let u = c as u32;
+    let d = match u {
+        0x2460..=0x2468 => u - 0x2460 + 1, // ① .. ⑨
+        0x2474..=0x247C => u - 0x2474 + 1, // ⑴ .. ⑼
+        0x2488..=0x2490 => u - 0x2488 + 1, // ⒈ .. ⒐
+        0x2776..=0x277E => u - 0x2776 + 1, // ❶ .. ❾
+        0x2780..=0x2788 => u - 0x2780 + 1, // ➀ .. ➈
+        0x278A..=0x2792 => u - 0x278A + 1, // ➊ .. ➒
+        0x24EA | 0x24FF | 0x1F10B | 0x1F10C => 0, // ⓪ ⓿ 🄋 🄌
+        _ => return c,
+    };
+    char::from_digit(d, 10).unwrap_or(c)
 }
 
 /// Longest run of letters and digits a code is looked for in.
@@ -175,6 +194,195 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
     Some(line)
 }
 
+/// The check-digit box in the right half of a horizontal code line, as
+/// `[x0, x1) x [y0, y1)` of its outer edge: two long horizontal ink runs
+/// (top and bottom strokes) about a box's height apart, over the same
+/// columns, joined by upright sides. Door bars and corrugations are
+/// vertical, so they do not make such a pair.
+fn find_box(ink: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+    let min_run = ((h as f32 * 0.3) as usize).max(8);
+    let from = w / 2;
+    // (y, a, b) of every long run.
+    let mut long = Vec::new();
+    for y in 0..h {
+        let row = &ink[y * w..(y + 1) * w];
+        let mut x = from;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let a = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            if x - a >= min_run {
+                long.push((y, a, x));
+            }
+        }
+    }
+    let col_frac = |x: usize, y0: usize, y1: usize| {
+        (y0..y1).filter(|&y| ink[y * w + x]).count() as f32 / (y1 - y0).max(1) as f32
+    };
+    let side = |x0: usize, x1: usize, y0: usize, y1: usize| {
+        (x0..x1.min(w)).any(|x| col_frac(x, y0, y1) >= 0.8)
+    };
+    let mut best: Option<(usize, usize, (usize, usize, usize, usize))> = None;
+    for (i, &(ty, ta, tb)) in long.iter().enumerate() {
+        for &(by, ba, bb) in &long[i + 1..] {
+            let len = (tb - ta).min(bb - ba);
+            let dy = by - ty;
+            let overlap = tb.min(bb).saturating_sub(ta.max(ba));
+            if (dy as f32) < 0.6 * len as f32
+                || (dy as f32) > 1.6 * len as f32
+                || (overlap as f32) < 0.8 * len as f32
+            {
+                continue;
+            }
+            let (x0, x1) = (ta.max(ba), tb.min(bb));
+            let edge = (len / 6).max(2);
+            if !side(x0, x0 + edge, ty, by + 1) || !side(x1.saturating_sub(edge), x1, ty, by + 1) {
+                continue;
+            }
+            // The strokes that run the box's full width, outermost first.
+            let cand = (len, dy, (x0, x1, ty, by + 1));
+            if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+    }
+    best.map(|b| b.2)
+}
+
+/// The digit inside the check-digit box at the right end of a horizontal
+/// code line, read on its own with the frame stripped. The recogniser,
+/// given the whole line, often drops a boxed digit or reads it as a
+/// circled one.
+pub fn boxed_digit(rec: &Rec, line: &RgbImage) -> Result<Option<(char, f32)>, OcrError> {
+    let (w, h) = line.dimensions();
+    if w < 16 || h < 12 {
+        return Ok(None);
+    }
+    let ink = imgops::ink_mask(line);
+    let (wu, hu) = (w as usize, h as usize);
+    let Some((bx0, bx1, by0, by1)) = find_box(&ink, wu, hu) else {
+        return Ok(None);
+    };
+    let at = |x: usize, y: usize| ink[y * wu + x];
+    let col_frac =
+        |x: usize| (by0..by1).filter(|&y| at(x, y)).count() as f32 / (by1 - by0).max(1) as f32;
+    // Step inside the strokes.
+    let (mut l, mut r) = (bx0, bx1);
+    while l < r && col_frac(l) >= 0.6 {
+        l += 1;
+    }
+    while r > l && col_frac(r - 1) >= 0.6 {
+        r -= 1;
+    }
+    let stroke = (l - bx0).max(2);
+    let pad = 1 + hu / 40;
+    let (ix0, ix1) = (l + pad, r.saturating_sub(pad));
+    // The slanted top and bottom strokes may reach past the pair of runs.
+    let (iy0, iy1) = (by0.saturating_sub(stroke), (by1 + stroke).min(hu));
+    if ix1 <= ix0 + 2 || iy1 <= iy0 + 8 {
+        return Ok(None);
+    }
+    // Background: the inside's non-ink colour.
+    let (mut sum, mut n) = ([0u64; 3], 0u64);
+    for y in by0..by1 {
+        for x in ix0..ix1 {
+            if !at(x, y) {
+                let p = line.get_pixel(x as u32, y as u32);
+                for (acc, v) in sum.iter_mut().zip(p.0) {
+                    *acc += u64::from(v);
+                }
+                n += 1;
+            }
+        }
+    }
+    let bg = Rgb(sum.map(|s| (s / n.max(1)) as u8));
+    let mut cell = image::imageops::crop_imm(
+        line,
+        ix0 as u32,
+        iy0 as u32,
+        (ix1 - ix0) as u32,
+        (iy1 - iy0) as u32,
+    )
+    .to_image();
+    // Erase the strokes column by column (a perspective view slants them):
+    // the first ink from the top and from the bottom, one stroke thick.
+    let ch = iy1 - iy0;
+    let reach = ch * 2 / 5;
+    for x in ix0..ix1 {
+        let cx = (x - ix0) as u32;
+        if let Some(y) = (iy0..iy0 + reach).find(|&y| at(x, y)) {
+            for yy in y..(y + stroke + 1).min(iy1) {
+                cell.put_pixel(cx, (yy - iy0) as u32, bg);
+            }
+        }
+        if let Some(y) = (iy1 - reach..iy1).rev().find(|&y| at(x, y)) {
+            for yy in (y + 1).saturating_sub(stroke + 1).max(iy0)..=y {
+                cell.put_pixel(cx, (yy - iy0) as u32, bg);
+            }
+        }
+    }
+    // A line model reads a lone character poorly: read it three times in
+    // a row, and take it when at least two copies agree.
+    let m = cell.height() / 6 + 2;
+    let gap = cell.width() / 3 + 2;
+    let mut padded = RgbImage::from_pixel(
+        3 * cell.width() + 2 * gap + 2 * m,
+        cell.height() + 2 * m,
+        bg,
+    );
+    for k in 0..3u32 {
+        let x = m + k * (cell.width() + gap);
+        image::imageops::replace(&mut padded, &cell, i64::from(x), i64::from(m));
+    }
+    let d = rec.read(&padded)?;
+    let digits: Vec<(char, f32)> = d
+        .text
+        .chars()
+        .map(enclosed_digit)
+        .zip(d.probs.iter().copied())
+        .filter(|(c, _)| c.is_ascii_digit())
+        .collect();
+    if digits.len() > 3 {
+        return Ok(None);
+    }
+    let mut agreed = None;
+    for &(c, _) in &digits {
+        let same: Vec<f32> = digits.iter().filter(|d| d.0 == c).map(|d| d.1).collect();
+        if same.len() >= 2 {
+            agreed = Some((c, same.iter().sum::<f32>() / same.len() as f32));
+        }
+    }
+    Ok(agreed)
+}
+
+/// A read whose check digit failed or went missing, completed with the
+/// digit read inside the box on its own when that makes a valid code.
+fn with_boxed_digit(
+    rec: &Rec,
+    line: &RgbImage,
+    r: CodeRead,
+    t0: std::time::Instant,
+) -> Result<CodeRead, OcrError> {
+    if r.check_ok || !(10..=11).contains(&r.text.len()) {
+        return Ok(r);
+    }
+    let Some((digit, p)) = boxed_digit(rec, line)? else {
+        return Ok(r);
+    };
+    let head: String = r.text.chars().take(10).collect();
+    let raw = format!("{} [{digit}]", r.raw);
+    let conf = (r.confidence * 2.0 * 10.0 + p) / 11.0; // undo the invalid-read halving
+    match code_read(format!("{head}{digit}"), conf, r.layout, r.bbox, t0) {
+        Some(c) if c.check_ok => Ok(CodeRead { raw, ..c }),
+        _ => Ok(r),
+    }
+}
+
 /// Read a located code crop.
 pub fn read_crop(
     rec: &Rec,
@@ -187,14 +395,22 @@ pub fn read_crop(
     if w < 4 || h < 4 {
         return Err(OcrError::Image(format!("code crop {w}x{h} too small")));
     }
-    let d = match layout {
-        Layout::Horizontal => rec.read(crop)?,
+    match layout {
+        Layout::Horizontal => {
+            let d = rec.read(crop)?;
+            match code_read(d.text, d.confidence, layout, bbox, t0) {
+                Some(r) => Ok(Some(with_boxed_digit(rec, crop, r, t0)?)),
+                None => Ok(None),
+            }
+        }
         Layout::Vertical => match vertical_to_line(crop) {
-            Some(line) => rec.read(&line)?,
-            None => return Ok(None),
+            Some(line) => {
+                let d = rec.read(&line)?;
+                Ok(code_read(d.text, d.confidence, layout, bbox, t0))
+            }
+            None => Ok(None),
         },
-    };
-    Ok(code_read(d.text, d.confidence, layout, bbox, t0))
+    }
 }
 
 /// Every code in a frame: horizontal lines and vertical columns of boxes.
@@ -263,6 +479,8 @@ pub fn read_frame(
                 let again = code_read(d.text, d.confidence, Layout::Horizontal, Some(wrect), t0);
                 if again.as_ref().is_some_and(|a| a.check_ok) {
                     r = again;
+                } else if let Some(prev) = r.take() {
+                    r = Some(with_boxed_digit(rec, &wide, prev, t0)?);
                 }
             }
         }
@@ -303,6 +521,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_check_digit_box_is_found_beside_a_door_bar() {
+        // 120 x 40 line: a "digit" blob at x 20..30, a box 80..110 x 6..36
+        // (stroke 2), a door bar at x 108..111 over the full height.
+        let (w, h) = (120usize, 40usize);
+        let mut ink = vec![false; w * h];
+        let mut set = |x: usize, y: usize| ink[y * w + x] = true;
+        for y in 10..32 {
+            for x in 20..30 {
+                set(x, y);
+            }
+        }
+        for x in 80..110 {
+            for y in [6, 7, 34, 35] {
+                set(x, y);
+            }
+        }
+        for y in 6..36 {
+            for x in [80, 81, 108, 109] {
+                set(x, y);
+            }
+        }
+        for y in 0..h {
+            for x in 108..111 {
+                set(x, y);
+            }
+        }
+        let b = find_box(&ink, w, h).expect("box");
+        assert_eq!((b.2, b.3), (6, 36), "{b:?}");
+        assert!(b.0 >= 78 && b.0 <= 82 && b.1 >= 108 && b.1 <= 111, "{b:?}");
+        // No box: only upright strokes.
+        let mut bars = vec![false; w * h];
+        for y in 0..h {
+            for x in [70, 71, 100, 101] {
+                bars[y * w + x] = true;
+            }
+        }
+        assert_eq!(find_box(&bars, w, h), None);
+    }
+
+    #[test]
     fn interpret_finds_and_repairs_the_code() {
         assert_eq!(
             interpret("CSQU 305438 [3]"),
@@ -311,6 +569,9 @@ mod tests {
         assert_eq!(interpret("CSQU 3O5438 3"), ("CSQU3054383".into(), true, 1));
         assert_eq!(interpret("xCSQU3054383"), ("CSQU3054383".into(), true, 0));
         assert!(!interpret("CSQU 305438").1);
+        assert_eq!(interpret("CSQU 305438 ③"), ("CSQU3054383".into(), true, 0));
+        assert_eq!(interpret("CSQU305438⑶"), ("CSQU3054383".into(), true, 0));
+        assert_eq!(interpret("MSKU801562⓪"), ("MSKU8015620".into(), true, 0));
         // A window of a longer text is not a code.
         assert!(!interpret("PLATE_FRONT 2026-11-27 10:00:00 #1").1);
     }

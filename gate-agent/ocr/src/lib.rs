@@ -100,6 +100,10 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
+/// A grammatical plate read by colour alone at this confidence or more is
+/// taken without running the detector.
+const COLOUR_SURE: f32 = 0.8;
+
 fn check_frame(img: &image::RgbImage) -> Result<(), OcrError> {
     let (w, h) = img.dimensions();
     if w < 8 || h < 8 {
@@ -139,10 +143,38 @@ impl Ocr {
     }
 
     /// Full frame: find the plate, read, validate (GA 36) and repair, classify colour.
+    ///
+    /// Coloured plates are looked for first by colour alone (a few
+    /// milliseconds); a confident grammatical read there spares the
+    /// detection network. Otherwise (white or black plates, a plate on a
+    /// cab of its own colour, a doubtful read) the text detector runs on
+    /// the whole frame and the better of both reads is kept.
     pub fn read_plate(&self, frame: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
         let t0 = std::time::Instant::now();
-        let boxes = self.boxes(frame)?;
-        plate::read_frame(&self.rec, frame, &boxes, t0)
+        check_frame(frame)?;
+        let mut best: Option<PlateRead> = None;
+        for r in plate::colour_candidates(frame) {
+            if let Some(p) = plate::read_candidate(&self.rec, frame, r)? {
+                if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
+                    best = Some(p);
+                }
+            }
+        }
+        let sure = best
+            .as_ref()
+            .is_some_and(|b| b.valid && b.confidence >= COLOUR_SURE);
+        if !sure {
+            let boxes = self.boxes(frame)?;
+            if let Some(p) = plate::read_frame(&self.rec, frame, &boxes, t0)? {
+                if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
+                    best = Some(p);
+                }
+            }
+        }
+        Ok(best.map(|mut b| {
+            b.micros = t0.elapsed().as_micros() as u64;
+            b
+        }))
     }
 
     /// A plate crop (already located): read, validate, colour.

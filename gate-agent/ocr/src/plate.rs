@@ -137,6 +137,11 @@ pub fn read_crop(
     Ok(best_read(reads, colour, bbox, t0))
 }
 
+/// Whether read `a` beats `b`: grammatical first, then confidence.
+pub fn better(a: &PlateRead, b: &PlateRead) -> bool {
+    (a.valid, a.confidence) > (b.valid, b.confidence)
+}
+
 fn best_read(
     reads: Vec<(String, f32)>,
     colour: PlateColour,
@@ -164,11 +169,7 @@ fn best_read(
             bbox,
             micros: 0,
         };
-        let better = match &best {
-            None => true,
-            Some(b) => (cand.valid, cand.confidence) > (b.valid, b.confidence),
-        };
-        if better {
+        if best.as_ref().is_none_or(|b| better(&cand, b)) {
             best = Some(cand);
         }
     }
@@ -206,6 +207,141 @@ pub fn locate(frame: &RgbImage, boxes: &[TextBox]) -> Vec<(TextBox, Vec<TextBox>
     out
 }
 
+/// Downscale factor of the colour search.
+const COLOUR_STEP: u32 = 4;
+
+/// Plate-coloured regions of a frame, most plate-like first: connected
+/// components of saturated blue, yellow or green (yellow and green joined,
+/// for the yellow-green and new-energy plates) on a 1/4 grid, kept when
+/// their box has a plate's shape and is mostly filled. A cheap first look
+/// that spares the detection network on coloured plates; white and black
+/// plates (and a plate on a cab of its own colour) are left to detection.
+pub fn colour_candidates(frame: &RgbImage) -> Vec<Rect> {
+    let (fw, fh) = frame.dimensions();
+    let (gw, gh) = ((fw / COLOUR_STEP) as usize, (fh / COLOUR_STEP) as usize);
+    if gw < 8 || gh < 4 {
+        return Vec::new();
+    }
+    // 0: nothing, 1: blue, 2: yellow or green.
+    let mut class = vec![0u8; gw * gh];
+    for gy in 0..gh {
+        for gx in 0..gw {
+            let p = frame.get_pixel(
+                gx as u32 * COLOUR_STEP + COLOUR_STEP / 2,
+                gy as u32 * COLOUR_STEP + COLOUR_STEP / 2,
+            );
+            class[gy * gw + gx] = match imgops::hue_class(p) {
+                imgops::Hue::Blue => 1,
+                imgops::Hue::Yellow | imgops::Hue::Green => 2,
+                _ => 0,
+            };
+        }
+    }
+    // Close small holes (the characters) along rows: a cell between two
+    // cells of one class within 3 cells takes that class.
+    let mut filled = class.clone();
+    for gy in 0..gh {
+        let row = &class[gy * gw..(gy + 1) * gw];
+        let mut last: Option<(usize, u8)> = None;
+        for (gx, &c) in row.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            if let Some((lx, lc)) = last {
+                if lc == c && gx - lx <= 4 {
+                    for f in &mut filled[gy * gw + lx + 1..gy * gw + gx] {
+                        *f = c;
+                    }
+                }
+            }
+            last = Some((gx, c));
+        }
+    }
+    let mut seen = vec![false; gw * gh];
+    let mut stack = Vec::new();
+    let mut out: Vec<(f32, Rect)> = Vec::new();
+    for start in 0..gw * gh {
+        let c = filled[start];
+        if c == 0 || seen[start] {
+            continue;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
+        let mut n = 0usize;
+        seen[start] = true;
+        stack.clear();
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % gw, i / gw);
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+            n += 1;
+            let nb = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < gw).then(|| i + 1),
+                (y > 0).then(|| i - gw),
+                (y + 1 < gh).then(|| i + gw),
+            ];
+            for j in nb.into_iter().flatten() {
+                if filled[j] == c && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        let (bw, bh) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
+        let fill = n as f32 / (bw * bh);
+        let aspect = bw / bh;
+        // At least ~48 px wide, at most half the frame; single-row plates
+        // are ~3:1, two-row ~2:1; the component mostly fills its box.
+        if bw * (COLOUR_STEP as f32) < 48.0
+            || bw > gw as f32 * 0.5
+            || !(1.4..=6.0).contains(&aspect)
+            || fill < 0.5
+        {
+            continue;
+        }
+        let s = COLOUR_STEP;
+        let r = Rect {
+            x: x0 as u32 * s,
+            y: y0 as u32 * s,
+            w: (x1 - x0 + 1) as u32 * s,
+            h: (y1 - y0 + 1) as u32 * s,
+        };
+        // Prefer the shapes most like a plate: filled, about 3:1.
+        let score = fill - (aspect - 3.0).abs() * 0.05;
+        out.push((score, r));
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.truncate(MAX_COLOUR_CANDIDATES);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// At most this many colour candidates are read per frame.
+const MAX_COLOUR_CANDIDATES: usize = 3;
+
+/// Read the plate in one colour candidate: the region with a margin of a
+/// tenth of its size (the search grid is coarse; the border is trimmed by
+/// the reader's grammar).
+pub fn read_candidate(
+    rec: &Rec,
+    frame: &RgbImage,
+    r: Rect,
+) -> Result<Option<PlateRead>, OcrError> {
+    let (mx, my) = (r.w as f32 * 0.06 + 2.0, r.h as f32 * 0.12 + 2.0);
+    let Some((crop, rect)) = imgops::crop(
+        frame,
+        r.x as f32 - mx,
+        r.y as f32 - my,
+        (r.x + r.w) as f32 + mx,
+        (r.y + r.h) as f32 + my,
+    ) else {
+        return Ok(None);
+    };
+    read_crop(rec, &crop, Some(rect))
+}
+
 /// Read the plate of a full frame: the best read among the located
 /// candidates (valid first, then confidence).
 pub fn read_frame(
@@ -240,11 +376,7 @@ pub fn read_frame(
             reads.push((d.text, d.confidence));
         }
         if let Some(r) = best_read(reads, colour, Some(rect), t0) {
-            let better = match &best {
-                None => true,
-                Some(b) => (r.valid, r.confidence) > (b.valid, b.confidence),
-            };
-            if better {
+            if best.as_ref().is_none_or(|b| better(&r, b)) {
                 best = Some(r);
             }
         }

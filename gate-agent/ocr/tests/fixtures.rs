@@ -122,10 +122,9 @@ fn container_codes_in_frames_read_exactly_in_both_layouts() {
         }
     }
     assert!(n >= 5, "only {n} container fixtures");
-    // Known gaps (work in progress): the boxed check digit of some
-    // horizontal codes is left out of the line (container_h_2, _dim) and the
-    // detector finds no box on some vertical columns (container_v_2). No
-    // wrong code may ever be reported as valid, though:
+    // Known gap (work in progress): the detector finds no box on some
+    // vertical columns (container_v_2). No wrong code may ever be reported
+    // as valid, though:
     for t in truth().iter().filter(|t| t.kind != "plate") {
         let reads = ocr
             .read_containers(&load(&t.file))
@@ -138,7 +137,7 @@ fn container_codes_in_frames_read_exactly_in_both_layouts() {
         eprintln!("KNOWN MISSES:\n{}", wrong.join("\n"));
     }
     assert!(
-        wrong.len() <= 3,
+        wrong.len() <= 1,
         "{} of {n} wrong:\n{}",
         wrong.len(),
         wrong.join("\n")
