@@ -21,9 +21,17 @@ pub const REC_H: u32 = 48;
 /// Widths of the recognition plans (plates fit 160, container lines 320,
 /// vertical codes laid side by side 480).
 pub const REC_WIDTHS: [u32; 3] = [160, 320, 480];
-/// Detection input (frames are letterboxed into it): multiples of 32.
-pub const DET_W: u32 = 960;
-pub const DET_H: u32 = 544;
+/// Detection inputs (frames are letterboxed into them; multiples of 32):
+/// a fast pass at half a 720p frame, and a fine one for small text (single
+/// characters of a vertical code) when the fast pass finds nothing.
+pub const DET_SIZES: [(u32, u32); 2] = [(640, 384), (960, 544)];
+
+/// Which detection pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Fast = 0,
+    Fine = 1,
+}
 
 /// One recognised line: text, mean max-probability of its characters, and
 /// per-character probabilities.
@@ -197,7 +205,7 @@ impl Rec {
 
 /// The detection network: a probability map of text at 1/1 of its input.
 pub struct Det {
-    plan: Plan,
+    plans: Vec<(u32, u32, Plan)>,
 }
 
 /// A detection map in frame coordinates' scale.
@@ -212,22 +220,30 @@ pub struct ProbMap {
 impl Det {
     pub fn load(path: &Path) -> Result<Det, OcrError> {
         let proto = read_proto(path)?;
-        let plan = plan(path, &proto, [1, 3, DET_H as usize, DET_W as usize])?;
-        Ok(Det { plan })
+        let mut plans = Vec::new();
+        for (w, h) in DET_SIZES {
+            plans.push((w, h, plan(path, &proto, [1, 3, h as usize, w as usize])?));
+        }
+        Ok(Det { plans })
     }
 
     /// Letterbox the frame into the detection input (top-left, aspect kept)
     /// and return the text probability map.
-    pub fn run(&self, frame: &RgbImage) -> Result<ProbMap, OcrError> {
+    pub fn run(&self, frame: &RgbImage, pass: Pass) -> Result<ProbMap, OcrError> {
         let (w, h) = frame.dimensions();
         if w < 8 || h < 8 {
             return Err(OcrError::Image(format!("frame {w}x{h} too small")));
         }
-        let s = (DET_W as f32 / w as f32).min(DET_H as f32 / h as f32);
-        let rw = ((w as f32 * s).round() as u32).clamp(1, DET_W);
-        let rh = ((h as f32 * s).round() as u32).clamp(1, DET_H);
+        let (det_w, det_h, plan) = self
+            .plans
+            .get(pass as usize)
+            .ok_or_else(|| OcrError::NotReady("no detection plan".into()))?;
+        let (det_w, det_h) = (*det_w, *det_h);
+        let s = (det_w as f32 / w as f32).min(det_h as f32 / h as f32);
+        let rw = ((w as f32 * s).round() as u32).clamp(1, det_w);
+        let rh = ((h as f32 * s).round() as u32).clamp(1, det_h);
         let resized = image::imageops::resize(frame, rw, rh, image::imageops::FilterType::Triangle);
-        let (hh, ww) = (DET_H as usize, DET_W as usize);
+        let (hh, ww) = (det_h as usize, det_w as usize);
         let mut data = vec![0f32; 3 * hh * ww];
         for (x, y, p) in resized.enumerate_pixels() {
             let (x, y) = (x as usize, y as usize);
@@ -238,8 +254,7 @@ impl Det {
         }
         let t = Tensor::from_shape(&[1, 3, hh, ww], &data)
             .map_err(|e| OcrError::Inference(format!("{e:#}")))?;
-        let out = self
-            .plan
+        let out = plan
             .run(tvec!(t.into()))
             .map_err(|e| OcrError::Inference(format!("{e:#}")))?;
         let first = out

@@ -136,9 +136,13 @@ impl Ocr {
         })
     }
 
-    fn boxes(&self, frame: &image::RgbImage) -> Result<Vec<det::TextBox>, OcrError> {
+    fn boxes(
+        &self,
+        frame: &image::RgbImage,
+        pass: engine::Pass,
+    ) -> Result<Vec<det::TextBox>, OcrError> {
         check_frame(frame)?;
-        let map = self.det.run(frame)?;
+        let map = self.det.run(frame, pass)?;
         Ok(det::boxes(&map, frame.width(), frame.height()))
     }
 
@@ -148,7 +152,8 @@ impl Ocr {
     /// milliseconds); a confident grammatical read there spares the
     /// detection network. Otherwise (white or black plates, a plate on a
     /// cab of its own colour, a doubtful read) the text detector runs on
-    /// the whole frame and the better of both reads is kept.
+    /// the whole frame (half resolution first, the finer size when that
+    /// gave no grammatical read) and the best read is kept.
     pub fn read_plate(&self, frame: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
         let t0 = std::time::Instant::now();
         check_frame(frame)?;
@@ -164,10 +169,15 @@ impl Ocr {
             .as_ref()
             .is_some_and(|b| b.valid && b.confidence >= COLOUR_SURE);
         if !sure {
-            let boxes = self.boxes(frame)?;
-            if let Some(p) = plate::read_frame(&self.rec, frame, &boxes, t0)? {
-                if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
-                    best = Some(p);
+            for pass in [engine::Pass::Fast, engine::Pass::Fine] {
+                let boxes = self.boxes(frame, pass)?;
+                if let Some(p) = plate::read_frame(&self.rec, frame, &boxes, t0)? {
+                    if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
+                        best = Some(p);
+                    }
+                }
+                if best.as_ref().is_some_and(|b| b.valid) {
+                    break;
                 }
             }
         }
@@ -182,11 +192,20 @@ impl Ocr {
         plate::read_crop(&self.rec, crop, None)
     }
 
-    /// Full frame: every container code (horizontal and vertical), check digit validated/repaired.
+    /// Full frame: every container code (horizontal and vertical), check
+    /// digit validated/repaired. Detection runs at half resolution first,
+    /// and at the finer size only when that gave no valid code.
     pub fn read_containers(&self, frame: &image::RgbImage) -> Result<Vec<CodeRead>, OcrError> {
         let t0 = std::time::Instant::now();
-        let boxes = self.boxes(frame)?;
-        let mut reads = container::read_frame(&self.rec, frame, &boxes)?;
+        let mut reads = Vec::new();
+        // The fine pass only when the fast one found no valid code.
+        for pass in [engine::Pass::Fast, engine::Pass::Fine] {
+            let boxes = self.boxes(frame, pass)?;
+            reads = container::read_frame(&self.rec, frame, &boxes)?;
+            if reads.iter().any(|r| r.check_ok) {
+                break;
+            }
+        }
         let micros = t0.elapsed().as_micros() as u64;
         for r in &mut reads {
             r.micros = micros;
