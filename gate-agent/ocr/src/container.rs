@@ -23,7 +23,43 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
     // Words of letters and digits (spaces, brackets, punctuation split them).
     // A boxed check digit is often read as a circled or parenthesised one.
     let raw: String = raw.chars().map(enclosed_digit).collect();
-    let words: Vec<Vec<char>> = raw
+    let mut best: Option<(String, usize)> = None;
+    // A code is painted with spaces and a box around its check digit; any
+    // other separator (`:` `-` `/` `#` `.` ...) ends it, so the digits of an
+    // on-screen date and time never join into a code.
+    for group in raw.split(|c: char| !(c.is_alphanumeric() || c.is_whitespace() || is_box(c))) {
+        if let Some(found) = best_in_group(group) {
+            if best.as_ref().is_none_or(|b| found.1 < b.1) {
+                best = Some(found);
+            }
+        }
+    }
+    match best {
+        Some((t, f)) => (t, true, f),
+        None => (
+            raw.chars()
+                .map(gate_proto::formats::plate::to_half_width)
+                .flat_map(char::to_uppercase)
+                .filter(char::is_ascii_alphanumeric)
+                .collect(),
+            false,
+            0,
+        ),
+    }
+}
+
+/// Characters a model may read for the check digit's box.
+fn is_box(c: char) -> bool {
+    matches!(c, '[' | ']' | '(' | ')' | '|' | '【' | '】' | '（' | '）' | '［' | '］' | '口')
+}
+
+/// Most characters a read may have changed to become a code: more, and
+/// unrelated text (a row of digits) is "repaired" into codes.
+const MAX_FIXES: usize = 2;
+
+/// The best code in one group of words: (code, fixes).
+fn best_in_group(group: &str) -> Option<(String, usize)> {
+    let words: Vec<Vec<char>> = group
         .split(|c: char| !c.is_alphanumeric())
         .map(|w| {
             w.chars()
@@ -55,16 +91,13 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
                     iso6346::Repair::Repaired { code, fixes } => (code, fixes.len()),
                     _ => continue,
                 };
-                if best.as_ref().is_none_or(|b| fixes < b.1) {
+                if fixes <= MAX_FIXES && best.as_ref().is_none_or(|b| fixes < b.1) {
                     best = Some((code.as_str().to_string(), fixes));
                 }
             }
         }
     }
-    match best {
-        Some((t, f)) => (t, true, f),
-        None => (words.concat().into_iter().collect(), false, 0),
-    }
+    best
 }
 
 /// The plain digit for an enclosed one (`①`, `⑴`, `⒈`, `❶`, `➀`, `➊`, `⓪`,
@@ -87,7 +120,7 @@ fn enclosed_digit(c: char) -> char {
 /// Longest run of letters and digits a code is looked for in.
 const MAX_SPAN: usize = 13;
 
-fn code_read(
+pub fn code_read(
     raw: String,
     conf: f32,
     layout: Layout,
@@ -194,14 +227,18 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
     Some(line)
 }
 
-/// The check-digit box in the right half of a horizontal code line, as
+/// The check-digit box right of column `from` of a code line, as
 /// `[x0, x1) x [y0, y1)` of its outer edge: two long horizontal ink runs
 /// (top and bottom strokes) about a box's height apart, over the same
 /// columns, joined by upright sides. Door bars and corrugations are
 /// vertical, so they do not make such a pair.
-fn find_box(ink: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+fn find_box(
+    ink: &[bool],
+    w: usize,
+    h: usize,
+    from: usize,
+) -> Option<(usize, usize, usize, usize)> {
     let min_run = ((h as f32 * 0.3) as usize).max(8);
-    let from = w / 2;
     // (y, a, b) of every long run.
     let mut long = Vec::new();
     for y in 0..h {
@@ -233,7 +270,9 @@ fn find_box(ink: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, us
             let len = (tb - ta).min(bb - ba);
             let dy = by - ty;
             let overlap = tb.min(bb).saturating_sub(ta.max(ba));
-            if (dy as f32) < 0.6 * len as f32
+            // Horizontal codes box the digit about square, vertical ones
+            // about 3:2.
+            if (dy as f32) < 0.4 * len as f32
                 || (dy as f32) > 1.6 * len as f32
                 || (overlap as f32) < 0.8 * len as f32
             {
@@ -258,14 +297,19 @@ fn find_box(ink: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, us
 /// code line, read on its own with the frame stripped. The recogniser,
 /// given the whole line, often drops a boxed digit or reads it as a
 /// circled one.
-pub fn boxed_digit(rec: &Rec, line: &RgbImage) -> Result<Option<(char, f32)>, OcrError> {
+/// Only the part of `line` right of column `from` is searched.
+pub fn boxed_digit(
+    rec: &Rec,
+    line: &RgbImage,
+    from: u32,
+) -> Result<Option<(char, f32)>, OcrError> {
     let (w, h) = line.dimensions();
     if w < 16 || h < 12 {
         return Ok(None);
     }
     let ink = imgops::ink_mask(line);
     let (wu, hu) = (w as usize, h as usize);
-    let Some((bx0, bx1, by0, by1)) = find_box(&ink, wu, hu) else {
+    let Some((bx0, bx1, by0, by1)) = find_box(&ink, wu, hu, from as usize) else {
         return Ok(None);
     };
     let at = |x: usize, y: usize| ink[y * wu + x];
@@ -362,16 +406,18 @@ pub fn boxed_digit(rec: &Rec, line: &RgbImage) -> Result<Option<(char, f32)>, Oc
 
 /// A read whose check digit failed or went missing, completed with the
 /// digit read inside the box on its own when that makes a valid code.
-fn with_boxed_digit(
+/// The box is looked for in `line` right of column `from`.
+pub fn with_boxed_digit(
     rec: &Rec,
     line: &RgbImage,
+    from: u32,
     r: CodeRead,
     t0: std::time::Instant,
 ) -> Result<CodeRead, OcrError> {
     if r.check_ok || !(10..=11).contains(&r.text.len()) {
         return Ok(r);
     }
-    let Some((digit, p)) = boxed_digit(rec, line)? else {
+    let Some((digit, p)) = boxed_digit(rec, line, from)? else {
         return Ok(r);
     };
     let head: String = r.text.chars().take(10).collect();
@@ -399,7 +445,7 @@ pub fn read_crop(
         Layout::Horizontal => {
             let d = rec.read(crop)?;
             match code_read(d.text, d.confidence, layout, bbox, t0) {
-                Some(r) => Ok(Some(with_boxed_digit(rec, crop, r, t0)?)),
+                Some(r) => Ok(Some(with_boxed_digit(rec, crop, crop.width() / 2, r, t0)?)),
                 None => Ok(None),
             }
         }
@@ -480,7 +526,7 @@ pub fn read_frame(
                 if again.as_ref().is_some_and(|a| a.check_ok) {
                     r = again;
                 } else if let Some(prev) = r.take() {
-                    r = Some(with_boxed_digit(rec, &wide, prev, t0)?);
+                    r = Some(with_boxed_digit(rec, &wide, wide.width() / 2, prev, t0)?);
                 }
             }
         }
@@ -547,7 +593,7 @@ mod tests {
                 set(x, y);
             }
         }
-        let b = find_box(&ink, w, h).expect("box");
+        let b = find_box(&ink, w, h, w / 2).expect("box");
         assert_eq!((b.2, b.3), (6, 36), "{b:?}");
         assert!(b.0 >= 78 && b.0 <= 82 && b.1 >= 108 && b.1 <= 111, "{b:?}");
         // No box: only upright strokes.
@@ -557,7 +603,7 @@ mod tests {
                 bars[y * w + x] = true;
             }
         }
-        assert_eq!(find_box(&bars, w, h), None);
+        assert_eq!(find_box(&bars, w, h, w / 2), None);
     }
 
     #[test]
@@ -572,7 +618,12 @@ mod tests {
         assert_eq!(interpret("CSQU 305438 ③"), ("CSQU3054383".into(), true, 0));
         assert_eq!(interpret("CSQU305438⑶"), ("CSQU3054383".into(), true, 0));
         assert_eq!(interpret("MSKU801562⓪"), ("MSKU8015620".into(), true, 0));
-        // A window of a longer text is not a code.
+        // A window of a longer text is not a code, nor are the digits of a
+        // date and time, however they are joined.
         assert!(!interpret("PLATE_FRONT 2026-11-27 10:00:00 #1").1);
+        assert!(!interpret("CONTAINER_FRONT2025-12-1808:05:57#659").1);
+        assert!(!interpret("18 08 05 57 659").1);
+        // Two fixes at most.
+        assert_eq!(interpret("00LU6180231"), ("OOLU6180231".into(), true, 2));
     }
 }

@@ -150,6 +150,40 @@ pub fn ink_mask(img: &RgbImage) -> Vec<bool> {
     g.iter().map(|&v| (v <= t) == ink_dark).collect()
 }
 
+/// Local contrast: each pixel's luma minus the mean of its
+/// `(2r+1)^2` neighbourhood, times `gain`, around mid-grey (a grey RGB
+/// image). Faint text on a light surface (white paint on a grey door)
+/// stands out as strongly as dark text on white; flat areas turn grey.
+pub fn local_contrast(img: &RgbImage, r: u32, gain: f32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (wu, hu) = (w as usize, h as usize);
+    let g = luma(img);
+    // Integral image with a zero row and column.
+    let mut ii = vec![0u64; (wu + 1) * (hu + 1)];
+    for y in 0..hu {
+        let mut row = 0u64;
+        for x in 0..wu {
+            row += u64::from(g[y * wu + x]);
+            ii[(y + 1) * (wu + 1) + x + 1] = ii[y * (wu + 1) + x + 1] + row;
+        }
+    }
+    let r = r as usize;
+    let mut out = RgbImage::new(w, h);
+    for y in 0..hu {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(hu));
+        for x in 0..wu {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(wu));
+            let sum = ii[y1 * (wu + 1) + x1] + ii[y0 * (wu + 1) + x0]
+                - ii[y0 * (wu + 1) + x1]
+                - ii[y1 * (wu + 1) + x0];
+            let mean = sum as f32 / ((x1 - x0) * (y1 - y0)) as f32;
+            let v = (128.0 + gain * (f32::from(g[y * wu + x]) - mean)).clamp(0.0, 255.0) as u8;
+            out.put_pixel(x as u32, y as u32, Rgb([v, v, v]));
+        }
+    }
+    out
+}
+
 /// Runs of `true` in `v` as `[start, end)`, joined across gaps shorter than `min_gap`.
 pub fn runs(v: &[bool], min_gap: usize) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();

@@ -7,6 +7,7 @@
 //! devices, tokio, the store or the platform. Load an [`Ocr`] once and share
 //! it by `Arc` (it is `Send + Sync`); every call is synchronous CPU work.
 
+mod column;
 mod container;
 mod det;
 mod engine;
@@ -204,6 +205,23 @@ impl Ocr {
             reads = container::read_frame(&self.rec, frame, &boxes)?;
             if reads.iter().any(|r| r.check_ok) {
                 break;
+            }
+        }
+        // Columns of single characters the detector did not see.
+        if !reads.iter().any(|r| r.check_ok) {
+            for c in column::find(frame) {
+                let d = self.rec.read(&c.line)?;
+                if let Some(mut r) =
+                    container::code_read(d.text, d.confidence, Layout::Vertical, Some(c.rect), t0)
+                {
+                    if let Some(below) = &c.below {
+                        r = container::with_boxed_digit(&self.rec, below, 0, r, t0)?;
+                    }
+                    if r.check_ok {
+                        reads.retain(|o| o.check_ok);
+                        reads.push(r);
+                    }
+                }
             }
         }
         let micros = t0.elapsed().as_micros() as u64;
