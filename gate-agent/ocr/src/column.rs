@@ -53,9 +53,10 @@ pub struct Column {
     pub line: RgbImage,
     /// Characters found.
     pub chars: usize,
-    /// The contrast image below the column, where a boxed check digit the
+    /// The region below the column, where a boxed check digit the
     /// blob filter left out (a digit touching its box) would be.
-    pub below: Option<RgbImage>,
+    /// Contrast image first, then the frame itself.
+    pub below: [Option<RgbImage>; 2],
 }
 
 /// A column's box with a character's height of room on either side.
@@ -98,7 +99,7 @@ pub fn find(frame: &RgbImage) -> Vec<Column> {
             .collect();
         let blobs = blobs(&mask, w as usize, h as usize);
         for stack in stacks(blobs) {
-            let Some(c) = column(&lc, &stack) else {
+            let Some(c) = column(frame, &lc, &stack) else {
                 continue;
             };
             // The halo of bright ink is dark ink of the other polarity:
@@ -200,7 +201,7 @@ fn stacks(mut blobs: Vec<Blob>) -> Vec<Vec<Blob>> {
 
 /// Lay a stack's characters side by side on mid-grey, each scaled to three
 /// quarters of the line height.
-fn column(lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
+fn column(frame: &RgbImage, lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
     let x0 = stack.iter().map(|b| b.x0).min()?;
     let y0 = stack.iter().map(|b| b.y0).min()?;
     let x1 = stack.iter().map(|b| b.x1).max()?;
@@ -240,13 +241,14 @@ fn column(lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
         },
         line,
         chars: stack.len(),
-        below: below(lc, stack),
+        below: [below(lc, stack), below(frame, stack)],
     })
 }
 
-/// The region under a column's last character, two characters high and
-/// three wide, centred on it.
-fn below(lc: &RgbImage, stack: &[Blob]) -> Option<RgbImage> {
+/// The region of `img` under a column's last character, two characters
+/// high and three wide, centred on it.
+fn below(img: &RgbImage, stack: &[Blob]) -> Option<RgbImage> {
+    let lc = img;
     let last = stack.last()?;
     let h = last.h();
     let cx = last.cx() as u32;

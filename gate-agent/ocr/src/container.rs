@@ -50,7 +50,10 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
 
 /// Characters a model may read for the check digit's box.
 fn is_box(c: char) -> bool {
-    matches!(c, '[' | ']' | '(' | ')' | '|' | '【' | '】' | '（' | '）' | '［' | '］' | '口')
+    matches!(
+        c,
+        '[' | ']' | '(' | ')' | '|' | '【' | '】' | '（' | '）' | '［' | '］' | '口'
+    )
 }
 
 /// Most characters a read may have changed to become a code: more, and
@@ -105,12 +108,12 @@ fn best_in_group(group: &str) -> Option<(String, usize)> {
 fn enclosed_digit(c: char) -> char {
     let u = c as u32;
     let d = match u {
-        0x2460..=0x2468 => u - 0x2460 + 1, // ① .. ⑨
-        0x2474..=0x247C => u - 0x2474 + 1, // ⑴ .. ⑼
-        0x2488..=0x2490 => u - 0x2488 + 1, // ⒈ .. ⒐
-        0x2776..=0x277E => u - 0x2776 + 1, // ❶ .. ❾
-        0x2780..=0x2788 => u - 0x2780 + 1, // ➀ .. ➈
-        0x278A..=0x2792 => u - 0x278A + 1, // ➊ .. ➒
+        0x2460..=0x2468 => u - 0x2460 + 1,        // ① .. ⑨
+        0x2474..=0x247C => u - 0x2474 + 1,        // ⑴ .. ⑼
+        0x2488..=0x2490 => u - 0x2488 + 1,        // ⒈ .. ⒐
+        0x2776..=0x277E => u - 0x2776 + 1,        // ❶ .. ❾
+        0x2780..=0x2788 => u - 0x2780 + 1,        // ➀ .. ➈
+        0x278A..=0x2792 => u - 0x278A + 1,        // ➊ .. ➒
         0x24EA | 0x24FF | 0x1F10B | 0x1F10C => 0, // ⓪ ⓿ 🄋 🄌
         _ => return c,
     };
@@ -227,17 +230,15 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
     Some(line)
 }
 
+/// `(x0, x1, y0, y1)` of a box's outer edge, pixels.
+type BoxEdges = (usize, usize, usize, usize);
+
 /// The check-digit box right of column `from` of a code line, as
 /// `[x0, x1) x [y0, y1)` of its outer edge: two long horizontal ink runs
 /// (top and bottom strokes) about a box's height apart, over the same
 /// columns, joined by upright sides. Door bars and corrugations are
 /// vertical, so they do not make such a pair.
-fn find_box(
-    ink: &[bool],
-    w: usize,
-    h: usize,
-    from: usize,
-) -> Option<(usize, usize, usize, usize)> {
+fn find_box(ink: &[bool], w: usize, h: usize, from: usize) -> Option<BoxEdges> {
     let min_run = ((h as f32 * 0.3) as usize).max(8);
     // (y, a, b) of every long run.
     let mut long = Vec::new();
@@ -264,7 +265,7 @@ fn find_box(
     let side = |x0: usize, x1: usize, y0: usize, y1: usize| {
         (x0..x1.min(w)).any(|x| col_frac(x, y0, y1) >= 0.8)
     };
-    let mut best: Option<(usize, usize, (usize, usize, usize, usize))> = None;
+    let mut best: Option<(usize, usize, BoxEdges)> = None;
     for (i, &(ty, ta, tb)) in long.iter().enumerate() {
         for &(by, ba, bb) in &long[i + 1..] {
             let len = (tb - ta).min(bb - ba);
@@ -298,11 +299,7 @@ fn find_box(
 /// given the whole line, often drops a boxed digit or reads it as a
 /// circled one.
 /// Only the part of `line` right of column `from` is searched.
-pub fn boxed_digit(
-    rec: &Rec,
-    line: &RgbImage,
-    from: u32,
-) -> Result<Option<(char, f32)>, OcrError> {
+pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char, f32)>, OcrError> {
     let (w, h) = line.dimensions();
     if w < 16 || h < 12 {
         return Ok(None);

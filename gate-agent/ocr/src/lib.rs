@@ -101,6 +101,15 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
+/// Reads with the frame's total time.
+fn finish(mut reads: Vec<CodeRead>, t0: std::time::Instant) -> Vec<CodeRead> {
+    let micros = t0.elapsed().as_micros() as u64;
+    for r in &mut reads {
+        r.micros = micros;
+    }
+    reads
+}
+
 /// A grammatical plate read by colour alone at this confidence or more is
 /// taken without running the detector.
 const COLOUR_SURE: f32 = 0.8;
@@ -194,41 +203,47 @@ impl Ocr {
     }
 
     /// Full frame: every container code (horizontal and vertical), check
-    /// digit validated/repaired. Detection runs at half resolution first,
-    /// and at the finer size only when that gave no valid code.
+    /// digit validated/repaired. Detection runs at half resolution; when
+    /// that finds nothing shaped like a code, columns of characters are
+    /// looked for by their ink, and a column that does not read sends the
+    /// frame to detection at the finer size.
     pub fn read_containers(&self, frame: &image::RgbImage) -> Result<Vec<CodeRead>, OcrError> {
         let t0 = std::time::Instant::now();
-        let mut reads = Vec::new();
-        // The fine pass only when the fast one found no valid code.
-        for pass in [engine::Pass::Fast, engine::Pass::Fine] {
-            let boxes = self.boxes(frame, pass)?;
-            reads = container::read_frame(&self.rec, frame, &boxes)?;
-            if reads.iter().any(|r| r.check_ok) {
-                break;
-            }
+        let boxes = self.boxes(frame, engine::Pass::Fast)?;
+        let mut reads = container::read_frame(&self.rec, frame, &boxes)?;
+        let shaped = |reads: &[CodeRead]| {
+            reads
+                .iter()
+                .any(|r| r.check_ok || (10..=12).contains(&r.text.len()))
+        };
+        if shaped(&reads) {
+            return Ok(finish(reads, t0));
         }
-        // Columns of single characters the detector did not see.
-        if !reads.iter().any(|r| r.check_ok) {
-            for c in column::find(frame) {
-                let d = self.rec.read(&c.line)?;
-                if let Some(mut r) =
-                    container::code_read(d.text, d.confidence, Layout::Vertical, Some(c.rect), t0)
-                {
-                    if let Some(below) = &c.below {
-                        r = container::with_boxed_digit(&self.rec, below, 0, r, t0)?;
-                    }
-                    if r.check_ok {
-                        reads.retain(|o| o.check_ok);
-                        reads.push(r);
-                    }
+        // Nothing like a code at half resolution: look for columns of
+        // single characters by their ink (the detector often misses them).
+        let columns = column::find(frame);
+        for c in &columns {
+            let d = self.rec.read(&c.line)?;
+            if let Some(mut r) =
+                container::code_read(d.text, d.confidence, Layout::Vertical, Some(c.rect), t0)
+            {
+                for below in c.below.iter().flatten() {
+                    r = container::with_boxed_digit(&self.rec, below, 0, r, t0)?;
+                }
+                if r.check_ok {
+                    reads.retain(|o| o.check_ok);
+                    reads.push(r);
                 }
             }
         }
-        let micros = t0.elapsed().as_micros() as u64;
-        for r in &mut reads {
-            r.micros = micros;
+        // A column that did not read: detection at the finer size, which
+        // sees small characters better. A frame with no column and no code
+        // (an empty lane) does not pay for it.
+        if !columns.is_empty() && !reads.iter().any(|r| r.check_ok) {
+            let boxes = self.boxes(frame, engine::Pass::Fine)?;
+            reads = container::read_frame(&self.rec, frame, &boxes)?;
         }
-        Ok(reads)
+        Ok(finish(reads, t0))
     }
 
     /// A code crop (already located), layout given.

@@ -324,11 +324,7 @@ const MAX_COLOUR_CANDIDATES: usize = 3;
 /// Read the plate in one colour candidate: the region with a margin of a
 /// tenth of its size (the search grid is coarse; the border is trimmed by
 /// the reader's grammar).
-pub fn read_candidate(
-    rec: &Rec,
-    frame: &RgbImage,
-    r: Rect,
-) -> Result<Option<PlateRead>, OcrError> {
+pub fn read_candidate(rec: &Rec, frame: &RgbImage, r: Rect) -> Result<Option<PlateRead>, OcrError> {
     let (mx, my) = (r.w as f32 * 0.06 + 2.0, r.h as f32 * 0.12 + 2.0);
     let Some((crop, rect)) = imgops::crop(
         frame,

@@ -228,8 +228,9 @@ fn as_digit(c: char) -> &'static [char] {
 /// Same-class confusions (a valid character that may stand for another one).
 fn same_class(c: char) -> &'static [char] {
     match c {
-        'O' => &['Q'],
+        'O' => &['Q', 'C'],
         'Q' => &['O'],
+        'C' => &['O'],
         'I' => &['J'],
         'J' => &['I'],
         _ => &[],
@@ -238,7 +239,7 @@ fn same_class(c: char) -> &'static [char] {
 
 /// Digit-for-digit confusions via a letter lookalike are not in the rules;
 /// only these cross-class and same-class pairs are: O/0, I/1, B/8, S/5, J/I,
-/// Q/O, Z/2.
+/// Q/O, C/O, Z/2.
 fn options(pos: usize, c: char) -> (Vec<char>, Vec<char>) {
     // (choices that keep the read char when it fits, alternatives costing a change)
     let letter_pos = pos < 4;
@@ -278,7 +279,7 @@ const MAX_OPTIONAL_FIXES: usize = 1;
 
 /// Repair a read: letters in the first 4 positions, digits in the last 7,
 /// category U/J/Z, then the check digit decides between the lookalikes
-/// (O/0, I/1, B/8, S/5, J/I, Q/O, Z/2). Returns the valid read, the unique
+/// (O/0, I/1, B/8, S/5, J/I, Q/O, C/O, Z/2). Returns the valid read, the unique
 /// repair with the fewest changes, the ambiguity, or why it is invalid.
 pub fn repair(s: &str) -> Repair {
     let n = normalise(s);
@@ -489,16 +490,18 @@ mod tests {
     fn repair_ambiguous_and_invalid() {
         // Owner codes made of lookalike letters, every check digit: compare
         // the repair with a brute force over single same-class changes.
-        let swap = |c: char| match c {
-            'O' => Some('Q'),
-            'Q' => Some('O'),
-            'I' => Some('J'),
-            'J' => Some('I'),
-            _ => None,
+        let swap = |c: char| -> &'static [char] {
+            match c {
+                'O' => &['Q', 'C'],
+                'Q' | 'C' => &['O'],
+                'I' => &['J'],
+                'J' => &['I'],
+                _ => &[],
+            }
         };
         let mut ambiguous = 0;
         let mut repaired = 0;
-        for owner in ["OQI", "QQO", "IJO", "JOQ", "OOO", "IIJ"] {
+        for owner in ["OQI", "QQO", "IJO", "JOQ", "OOO", "IIJ", "COQ", "OCI"] {
             for cd in 0..10 {
                 let read = format!("{owner}U123450{cd}");
                 if parse(&read).is_ok() {
@@ -507,8 +510,9 @@ mod tests {
                 }
                 let mut brute: Vec<String> = Vec::new();
                 for pos in 0..3 {
-                    let mut v: Vec<char> = read.chars().collect();
-                    if let Some(alt) = swap(v[pos]) {
+                    let orig: Vec<char> = read.chars().collect();
+                    for &alt in swap(orig[pos]) {
+                        let mut v = orig.clone();
                         v[pos] = alt;
                         let s: String = v.into_iter().collect();
                         if parse(&s).is_ok() {
