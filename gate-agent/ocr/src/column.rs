@@ -77,14 +77,26 @@ fn overlap(a: &Rect, b: &Rect) -> f32 {
     (w * h) as f32 / (a.w * a.h).min(b.w * b.h).max(1) as f32
 }
 
-/// Every column of character-sized blobs in a frame, each as one line.
-pub fn find(frame: &RgbImage) -> Vec<Column> {
+/// What the ink of a frame shows.
+#[derive(Default)]
+pub struct Ink {
+    /// Columns of characters, each laid out as one line.
+    pub columns: Vec<Column>,
+    /// Character-sized blobs below the top tenth of the frame (where
+    /// cameras stamp their caption): a frame with few has no code to read.
+    pub blobs: usize,
+}
+
+/// Every column of character-sized blobs in a frame, each as one line,
+/// and how many such blobs the frame has.
+pub fn find(frame: &RgbImage) -> Ink {
     let (w, h) = frame.dimensions();
+    let mut ink = Ink::default();
     if w < 32 || h < 32 {
-        return Vec::new();
+        return ink;
     }
+    let caption = h / 10;
     let lc = imgops::local_contrast(frame, LC_RADIUS, LC_GAIN);
-    let mut out = Vec::new();
     for bright in [true, false] {
         let mask: Vec<bool> = lc
             .pixels()
@@ -98,6 +110,7 @@ pub fn find(frame: &RgbImage) -> Vec<Column> {
             })
             .collect();
         let blobs = blobs(&mask, w as usize, h as usize);
+        ink.blobs += blobs.iter().filter(|b| b.y0 >= caption).count();
         for stack in stacks(blobs) {
             let Some(c) = column(frame, &lc, &stack) else {
                 continue;
@@ -107,6 +120,7 @@ pub fn find(frame: &RgbImage) -> Vec<Column> {
             // The halos flank the ink: compare with some room on each side,
             // and keep the column with more and wider characters.
             let near = |o: &Column| overlap(&widen(&o.rect), &widen(&c.rect)) > 0.5;
+            let out = &mut ink.columns;
             match out.iter().position(near) {
                 Some(i) if (out[i].chars, out[i].rect.w) >= (c.chars, c.rect.w) => {}
                 Some(i) => out[i] = c,
@@ -114,7 +128,7 @@ pub fn find(frame: &RgbImage) -> Vec<Column> {
             }
         }
     }
-    out
+    ink
 }
 
 /// Character-sized connected components (4-connected) of a mask.
@@ -285,7 +299,9 @@ mod tests {
                 }
             }
         }
-        let cols = find(&img);
+        let found = find(&img);
+        assert!(found.blobs >= 11);
+        let cols = found.columns;
         assert_eq!(cols.len(), 1, "one column");
         let r = cols[0].rect;
         assert!(r.x >= 95 && r.x <= 101 && r.h > 300, "{r:?}");

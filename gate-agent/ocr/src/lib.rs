@@ -101,6 +101,10 @@ impl std::fmt::Debug for Ocr {
     }
 }
 
+/// Character-sized blobs a frame needs before the fine detection pass is
+/// worth running on it (a code has 11 characters, plus its size/type).
+const MIN_CODE_BLOBS: usize = 8;
+
 /// Reads with the frame's total time.
 fn finish(mut reads: Vec<CodeRead>, t0: std::time::Instant) -> Vec<CodeRead> {
     let micros = t0.elapsed().as_micros() as u64;
@@ -221,8 +225,8 @@ impl Ocr {
         }
         // Nothing like a code at half resolution: look for columns of
         // single characters by their ink (the detector often misses them).
-        let columns = column::find(frame);
-        for c in &columns {
+        let ink = column::find(frame);
+        for c in &ink.columns {
             let d = self.rec.read(&c.line)?;
             if let Some(mut r) =
                 container::code_read(d.text, d.confidence, Layout::Vertical, Some(c.rect), t0)
@@ -236,10 +240,11 @@ impl Ocr {
                 }
             }
         }
-        // A column that did not read: detection at the finer size, which
-        // sees small characters better. A frame with no column and no code
-        // (an empty lane) does not pay for it.
-        if !columns.is_empty() && !reads.iter().any(|r| r.check_ok) {
+        // Characters that did not read as a code: detection at the finer
+        // size, which sees small and faint text better. A frame with
+        // hardly any character-sized ink (an empty lane) does not pay for it.
+        let inky = !ink.columns.is_empty() || ink.blobs >= MIN_CODE_BLOBS;
+        if inky && !reads.iter().any(|r| r.check_ok) {
             let boxes = self.boxes(frame, engine::Pass::Fine)?;
             reads = container::read_frame(&self.rec, frame, &boxes)?;
         }
