@@ -300,7 +300,8 @@ mod tests {
             }
         }
         let found = find(&img);
-        assert!(found.blobs >= 11);
+        // Ten of the eleven are below the caption band (top tenth).
+        assert!(found.blobs >= 10, "{}", found.blobs);
         let cols = found.columns;
         assert_eq!(cols.len(), 1, "one column");
         let r = cols[0].rect;
