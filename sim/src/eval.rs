@@ -426,15 +426,8 @@ fn random_code(r: &mut Rng) -> String {
 const SIZE_TYPES: [&str; 6] = ["22G1", "42G1", "45G1", "45R1", "22T1", "L5G1"];
 
 /// Door and bumper colours of the crops' surroundings.
-const DOOR_COLOURS: [[u8; 3]; 7] = [
-    [120, 40, 35],
-    [30, 60, 120],
-    [40, 100, 60],
-    [150, 150, 150],
-    [200, 90, 30],
-    [230, 230, 225],
-    [60, 60, 60],
-];
+/// The cameras' door paints, so the set and the lane paint the same doors.
+const DOOR_COLOURS: [[u8; 3]; 7] = crate::devices::camera::render::BOX_COLOURS;
 const BUMPER_COLOURS: [[u8; 3]; 5] = [
     [45, 45, 48],
     [170, 30, 30],

@@ -42,6 +42,24 @@ pub struct Decoded {
     pub probs: Vec<f32>,
 }
 
+/// The network input for an image placed at the top left of an `h` x `w`
+/// canvas: planar BGR (channel 0 is blue), `(x/255 - 0.5)/0.5`, zero
+/// (mid-grey) padding right and below.
+fn bgr_tensor(img: &RgbImage, h: usize, w: usize) -> Result<Tensor, OcrError> {
+    let mut data = vec![0f32; 3 * h * w];
+    for (x, y, p) in img.enumerate_pixels() {
+        let (x, y) = (x as usize, y as usize);
+        if x >= w || y >= h {
+            continue;
+        }
+        for c in 0..3 {
+            let v = f32::from(p.0[2 - c]) / 255.0;
+            data[c * h * w + y * w + x] = (v - 0.5) / 0.5;
+        }
+    }
+    Tensor::from_shape(&[1, 3, h, w], &data).map_err(|e| OcrError::Inference(format!("{e:#}")))
+}
+
 pub struct Rec {
     plans: Vec<(u32, Plan)>,
     classes: Vec<String>,
@@ -136,18 +154,7 @@ impl Rec {
         let rw = want.min(*pw);
         let resized =
             image::imageops::resize(crop, rw, REC_H, image::imageops::FilterType::Triangle);
-        let (hh, ww) = (REC_H as usize, *pw as usize);
-        let mut data = vec![0f32; 3 * hh * ww];
-        for (x, y, p) in resized.enumerate_pixels() {
-            let (x, y) = (x as usize, y as usize);
-            for c in 0..3 {
-                // BGR order: channel 0 is blue.
-                let v = f32::from(p.0[2 - c]) / 255.0;
-                data[c * hh * ww + y * ww + x] = (v - 0.5) / 0.5;
-            }
-        }
-        let t = Tensor::from_shape(&[1, 3, hh, ww], &data)
-            .map_err(|e| OcrError::Inference(format!("{e:#}")))?;
+        let t = bgr_tensor(&resized, REC_H as usize, *pw as usize)?;
         let out = plan
             .run(tvec!(t.into()))
             .map_err(|e| OcrError::Inference(format!("{e:#}")))?;
@@ -244,16 +251,7 @@ impl Det {
         let rh = ((h as f32 * s).round() as u32).clamp(1, det_h);
         let resized = image::imageops::resize(frame, rw, rh, image::imageops::FilterType::Triangle);
         let (hh, ww) = (det_h as usize, det_w as usize);
-        let mut data = vec![0f32; 3 * hh * ww];
-        for (x, y, p) in resized.enumerate_pixels() {
-            let (x, y) = (x as usize, y as usize);
-            for c in 0..3 {
-                let v = f32::from(p.0[2 - c]) / 255.0;
-                data[c * hh * ww + y * ww + x] = (v - 0.5) / 0.5;
-            }
-        }
-        let t = Tensor::from_shape(&[1, 3, hh, ww], &data)
-            .map_err(|e| OcrError::Inference(format!("{e:#}")))?;
+        let t = bgr_tensor(&resized, hh, ww)?;
         let out = plan
             .run(tvec!(t.into()))
             .map_err(|e| OcrError::Inference(format!("{e:#}")))?;

@@ -1097,13 +1097,7 @@ async fn identify_camera(
                     errors += 1;
                     debug!(camera = %name, %e, errors, "recognition fetch failed");
                     if errors == 3 {
-                        let _ = tx
-                            .send(Internal::Fault {
-                                seq,
-                                device: role,
-                                detail: format!("camera {name}: {e}"),
-                            })
-                            .await;
+                        camera_fault(&tx, seq, role, &name, &e).await;
                         return;
                     }
                 }
@@ -1169,13 +1163,7 @@ async fn identify_onboard(
     let v = match r {
         Ok(v) => v,
         Err(e) => {
-            let _ = tx
-                .send(Internal::Fault {
-                    seq,
-                    device: role,
-                    detail: format!("camera {name}: {e}"),
-                })
-                .await;
+            camera_fault(&tx, seq, role, &name, &e).await;
             return;
         }
     };
@@ -1211,6 +1199,23 @@ async fn identify_onboard(
         };
         let _ = tx.send(Internal::Photo { seq, photo }).await;
     }
+}
+
+/// Report a camera that failed during identification.
+async fn camera_fault(
+    tx: &mpsc::Sender<Internal>,
+    seq: u64,
+    role: Device,
+    name: &str,
+    e: &(dyn std::fmt::Display + Sync),
+) {
+    let _ = tx
+        .send(Internal::Fault {
+            seq,
+            device: role,
+            detail: format!("camera {name}: {e}"),
+        })
+        .await;
 }
 
 async fn take_photo(

@@ -66,7 +66,8 @@ const CAB_COLOURS: [[u8; 3]; 6] = [
     [200, 120, 20],
     [90, 90, 95],
 ];
-const BOX_COLOURS: [[u8; 3]; 7] = [
+/// Container door paints (also the evaluation set's, `crate::eval`).
+pub const BOX_COLOURS: [[u8; 3]; 7] = [
     [120, 40, 35],
     [30, 60, 120],
     [40, 100, 60],
