@@ -3,7 +3,8 @@
 //!
 //! - Debian packages: mosquitto (+ clients) for the link and platform tests,
 //!   socat for pseudo-terminal serial links, mbpoll and python3-pymodbus as
-//!   independent Modbus peers, qemu-system-arm for the firmware self-test.
+//!   independent Modbus peers, qemu-system-arm for the firmware self-test,
+//!   python3-pip (gate-ocr fetches its models with `pip download`).
 //! - The rust target thumbv7em-none-eabihf for the MCU binary.
 
 use std::process::Command;
@@ -20,6 +21,8 @@ const APT: &[(&str, &str)] = &[
     ("mbpoll", "mbpoll"),
     ("qemu-system-arm", "qemu-system-arm"),
     ("py:pymodbus", "python3-pymodbus"),
+    // pip fetches the recognition models (gate-ocr, models.rs) on first use.
+    ("py:pip", "python3-pip"),
 ];
 
 const TARGET: &str = "thumbv7em-none-eabihf";
