@@ -220,32 +220,14 @@ fn column(frame: &RgbImage, lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
     let y0 = stack.iter().map(|b| b.y0).min()?;
     let x1 = stack.iter().map(|b| b.x1).max()?;
     let y1 = stack.iter().map(|b| b.y1).max()?;
-    let line_h = REC_H;
-    let inner = line_h * 3 / 4;
-    let gap = line_h / 4;
-    let bg = Rgb([128u8, 128, 128]);
-    let mut parts = Vec::new();
+    let mut cells = Vec::new();
     for b in stack {
         let pad = 2u32;
         let (cx0, cy0) = (b.x0.saturating_sub(pad), b.y0.saturating_sub(pad));
         let (cx1, cy1) = ((b.x1 + pad).min(lc.width()), (b.y1 + pad).min(lc.height()));
-        let cell = image::imageops::crop_imm(lc, cx0, cy0, cx1 - cx0, cy1 - cy0).to_image();
-        let cw = ((inner as f32 * cell.width() as f32 / cell.height().max(1) as f32).ceil() as u32)
-            .clamp(2, 2 * inner);
-        parts.push(image::imageops::resize(
-            &cell,
-            cw,
-            inner,
-            image::imageops::FilterType::Triangle,
-        ));
+        cells.push(image::imageops::crop_imm(lc, cx0, cy0, cx1 - cx0, cy1 - cy0).to_image());
     }
-    let total: u32 = parts.iter().map(|p| p.width() + gap).sum::<u32>() + gap;
-    let mut line = RgbImage::from_pixel(total, line_h, bg);
-    let mut x = gap;
-    for p in &parts {
-        image::imageops::replace(&mut line, p, i64::from(x), i64::from((line_h - inner) / 2));
-        x += p.width() + gap;
-    }
+    let line = imgops::cells_to_line(&cells, REC_H, Rgb([128u8, 128, 128]));
     Some(Column {
         rect: Rect {
             x: x0,

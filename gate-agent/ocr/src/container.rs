@@ -9,7 +9,7 @@
 //! lanes or devices.
 
 use gate_proto::formats::iso6346;
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
 use crate::det::{self, TextBox};
 use crate::engine::{Rec, REC_H};
@@ -178,19 +178,7 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
         h >= 0.5 * med && h <= 2.0 * med
     });
     // Background: the mean colour of non-ink pixels.
-    let (mut sum, mut n) = ([0u64; 3], 0u64);
-    for (p, &k) in crop.pixels().zip(&ink) {
-        if !k {
-            for (acc, v) in sum.iter_mut().zip(p.0) {
-                *acc += u64::from(v);
-            }
-            n += 1;
-        }
-    }
-    let bg = Rgb(sum.map(|s| (s / n.max(1)) as u8));
-    let line_h = REC_H;
-    let inner = line_h * 3 / 4;
-    let gap = line_h / 4;
+    let bg = imgops::mean_colour(crop.pixels().zip(&ink).filter(|(_, &k)| !k).map(|(p, _)| p));
     let mut parts = Vec::new();
     for (y0, y1) in cells {
         // Horizontal extent of this cell's ink.
@@ -211,23 +199,9 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
             (cy1 - cy0) as u32,
         )
         .to_image();
-        let cw = ((inner as f32 * cell.width() as f32 / cell.height().max(1) as f32).ceil() as u32)
-            .clamp(2, 2 * inner);
-        parts.push(image::imageops::resize(
-            &cell,
-            cw,
-            inner,
-            image::imageops::FilterType::Triangle,
-        ));
+        parts.push(cell);
     }
-    let total: u32 = parts.iter().map(|p| p.width() + gap).sum::<u32>() + gap;
-    let mut line = RgbImage::from_pixel(total, line_h, bg);
-    let mut x = gap;
-    for p in &parts {
-        image::imageops::replace(&mut line, p, i64::from(x), i64::from((line_h - inner) / 2));
-        x += p.width() + gap;
-    }
-    Some(line)
+    Some(imgops::cells_to_line(&parts, REC_H, bg))
 }
 
 /// `(x0, x1, y0, y1)` of a box's outer edge, pixels.
@@ -329,19 +303,12 @@ pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char
         return Ok(None);
     }
     // Background: the inside's non-ink colour.
-    let (mut sum, mut n) = ([0u64; 3], 0u64);
-    for y in by0..by1 {
-        for x in ix0..ix1 {
-            if !at(x, y) {
-                let p = line.get_pixel(x as u32, y as u32);
-                for (acc, v) in sum.iter_mut().zip(p.0) {
-                    *acc += u64::from(v);
-                }
-                n += 1;
-            }
-        }
-    }
-    let bg = Rgb(sum.map(|s| (s / n.max(1)) as u8));
+    let bg = imgops::mean_colour(
+        (by0..by1)
+            .flat_map(|y| (ix0..ix1).map(move |x| (x, y)))
+            .filter(|&(x, y)| !at(x, y))
+            .map(|(x, y)| line.get_pixel(x as u32, y as u32)),
+    );
     let mut cell = image::imageops::crop_imm(
         line,
         ix0 as u32,

@@ -184,6 +184,44 @@ pub fn local_contrast(img: &RgbImage, r: u32, gain: f32) -> RgbImage {
     out
 }
 
+/// The mean colour of some pixels (black when there are none).
+pub fn mean_colour<'a>(pixels: impl Iterator<Item = &'a Rgb<u8>>) -> Rgb<u8> {
+    let (mut sum, mut n) = ([0u64; 3], 0u64);
+    for p in pixels {
+        for (acc, v) in sum.iter_mut().zip(p.0) {
+            *acc += u64::from(v);
+        }
+        n += 1;
+    }
+    Rgb(sum.map(|s| (s / n.max(1)) as u8))
+}
+
+/// Character cells laid side by side into one text line `line_h` high on
+/// `bg`: each scaled to three quarters of the height (aspect kept, at most
+/// twice as wide as high), a quarter of the height apart. This is how a
+/// vertical code is given to a recogniser that reads horizontal lines.
+pub fn cells_to_line(cells: &[RgbImage], line_h: u32, bg: Rgb<u8>) -> RgbImage {
+    let inner = line_h * 3 / 4;
+    let gap = line_h / 4;
+    let parts: Vec<RgbImage> = cells
+        .iter()
+        .map(|cell| {
+            let cw = ((inner as f32 * cell.width() as f32 / cell.height().max(1) as f32).ceil()
+                as u32)
+                .clamp(2, 2 * inner);
+            image::imageops::resize(cell, cw, inner, image::imageops::FilterType::Triangle)
+        })
+        .collect();
+    let total: u32 = parts.iter().map(|p| p.width() + gap).sum::<u32>() + gap;
+    let mut line = RgbImage::from_pixel(total, line_h, bg);
+    let mut x = gap;
+    for p in &parts {
+        image::imageops::replace(&mut line, p, i64::from(x), i64::from((line_h - inner) / 2));
+        x += p.width() + gap;
+    }
+    line
+}
+
 /// Runs of `true` in `v` as `[start, end)`, joined across gaps shorter than `min_gap`.
 pub fn runs(v: &[bool], min_gap: usize) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
