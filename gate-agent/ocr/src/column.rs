@@ -133,43 +133,10 @@ pub fn find(frame: &RgbImage) -> Ink {
 
 /// Character-sized connected components (4-connected) of a mask.
 fn blobs(mask: &[bool], w: usize, h: usize) -> Vec<Blob> {
-    let mut seen = vec![false; w * h];
-    let mut stack = Vec::new();
+    let labels: Vec<u8> = mask.iter().map(|&m| u8::from(m)).collect();
     let mut out = Vec::new();
-    let mut comps = 0usize;
-    for start in 0..w * h {
-        if !mask[start] || seen[start] {
-            continue;
-        }
-        comps += 1;
-        if comps > MAX_COMPONENTS {
-            break;
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
-        let mut n = 0usize;
-        seen[start] = true;
-        stack.clear();
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-            n += 1;
-            let nb = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ];
-            for j in nb.into_iter().flatten() {
-                if mask[j] && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            }
-        }
+    for c in imgops::components(&labels, w, h, false, MAX_COMPONENTS, |_| 0.0) {
+        let (x0, y0, x1, y1, n) = (c.x0, c.y0, c.x1, c.y1, c.n);
         let (bw, bh) = ((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32);
         // A character: not a stripe, not a speck, not a box.
         if !(MIN_H..=MAX_H).contains(&bh) || bw > bh + bh / 5 || bw < 2 {

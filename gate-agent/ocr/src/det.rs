@@ -8,6 +8,7 @@
 //! what the text means.
 
 use crate::engine::ProbMap;
+use crate::imgops;
 
 const THRESH: f32 = 0.3;
 const BOX_THRESH: f32 = 0.5;
@@ -85,50 +86,15 @@ pub fn boxes(map: &ProbMap, fw: u32, fh: u32) -> Vec<TextBox> {
             mask[y * w + x] = l || u || ul;
         }
     }
-    let mut seen = vec![false; w * h];
+    let labels: Vec<u8> = mask.iter().map(|&m| u8::from(m)).collect();
     let mut out = Vec::new();
-    let mut stack = Vec::new();
-    let mut comps = 0usize;
-    for start in 0..w * h {
-        if !mask[start] || seen[start] {
-            continue;
-        }
-        comps += 1;
-        if comps > MAX_CANDIDATES {
-            break;
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
-        let (mut sum, mut n) = (0f32, 0usize);
-        seen[start] = true;
-        stack.clear();
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-            sum += map.data[i];
-            n += 1;
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                    if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                        continue;
-                    }
-                    let j = ny as usize * w + nx as usize;
-                    if mask[j] && !seen[j] {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
+    for c in imgops::components(&labels, w, h, true, MAX_CANDIDATES, |i| map.data[i]) {
+        let (x0, y0, x1, y1) = (c.x0, c.y0, c.x1, c.y1);
         let (bw, bh) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
         if bw.min(bh) < MIN_SIDE {
             continue;
         }
-        let score = sum / n.max(1) as f32;
+        let score = c.sum / c.n.max(1) as f32;
         if score < BOX_THRESH {
             continue;
         }

@@ -222,6 +222,85 @@ pub fn cells_to_line(cells: &[RgbImage], line_h: u32, bg: Rgb<u8>) -> RgbImage {
     line
 }
 
+/// A connected component of equal non-zero labels: its bounding box
+/// (inclusive), pixel count and the sum of a weight over its pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Component {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+    pub n: usize,
+    pub sum: f32,
+}
+
+/// Connected components of a `w` x `h` label image (0 is background;
+/// neighbours join when their labels are equal), 4- or 8-connected, in
+/// scan order of their first pixel; at most `max` are labelled (bounds the
+/// work on noise). `weight(i)` is summed over each component's pixels.
+pub fn components(
+    labels: &[u8],
+    w: usize,
+    h: usize,
+    eight: bool,
+    max: usize,
+    weight: impl Fn(usize) -> f32,
+) -> Vec<Component> {
+    let mut out = Vec::new();
+    if labels.len() != w * h {
+        return out;
+    }
+    let mut seen = vec![false; w * h];
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        let label = labels[start];
+        if label == 0 || seen[start] {
+            continue;
+        }
+        if out.len() == max {
+            break;
+        }
+        let mut c = Component {
+            x0: usize::MAX,
+            y0: usize::MAX,
+            x1: 0,
+            y1: 0,
+            n: 0,
+            sum: 0.0,
+        };
+        seen[start] = true;
+        stack.clear();
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            c.x0 = c.x0.min(x);
+            c.x1 = c.x1.max(x);
+            c.y0 = c.y0.min(y);
+            c.y1 = c.y1.max(y);
+            c.n += 1;
+            c.sum += weight(i);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    if (dx == 0 && dy == 0) || (!eight && dx != 0 && dy != 0) {
+                        continue;
+                    }
+                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                    if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if labels[j] == label && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Runs of `true` in `v` as `[start, end)`, joined across gaps shorter than `min_gap`.
 pub fn runs(v: &[bool], min_gap: usize) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
@@ -267,5 +346,23 @@ mod tests {
         assert_eq!(runs(&v, 2), vec![(1, 5), (8, 9)]);
         assert!(crop(&RgbImage::new(10, 10), 8.0, 8.0, 30.0, 30.0).is_some());
         assert!(crop(&RgbImage::new(10, 10), 20.0, 8.0, 30.0, 30.0).is_none());
+    }
+
+    #[test]
+    fn components_by_label_and_connectivity() {
+        // 4x3: a diagonal pair of 1s, a 2 beside a 1.
+        #[rustfmt::skip]
+        let l = [
+            1, 0, 0, 2,
+            0, 1, 0, 1,
+            0, 0, 0, 0,
+        ];
+        let four = components(&l, 4, 3, false, usize::MAX, |_| 1.0);
+        assert_eq!(four.len(), 4);
+        let eight = components(&l, 4, 3, true, usize::MAX, |_| 1.0);
+        assert_eq!(eight.len(), 3, "diagonal 1s join; the 2 stays apart");
+        assert_eq!((eight[0].x0, eight[0].y1, eight[0].n), (0, 1, 2));
+        assert_eq!(eight[0].sum, 2.0);
+        assert_eq!(components(&l, 4, 3, true, 1, |_| 0.0).len(), 1);
     }
 }

@@ -257,39 +257,9 @@ pub fn colour_candidates(frame: &RgbImage) -> Vec<Rect> {
             last = Some((gx, c));
         }
     }
-    let mut seen = vec![false; gw * gh];
-    let mut stack = Vec::new();
     let mut out: Vec<(f32, Rect)> = Vec::new();
-    for start in 0..gw * gh {
-        let c = filled[start];
-        if c == 0 || seen[start] {
-            continue;
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
-        let mut n = 0usize;
-        seen[start] = true;
-        stack.clear();
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % gw, i / gw);
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-            n += 1;
-            let nb = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < gw).then(|| i + 1),
-                (y > 0).then(|| i - gw),
-                (y + 1 < gh).then(|| i + gw),
-            ];
-            for j in nb.into_iter().flatten() {
-                if filled[j] == c && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            }
-        }
+    for c in imgops::components(&filled, gw, gh, false, usize::MAX, |_| 0.0) {
+        let (x0, y0, x1, y1, n) = (c.x0, c.y0, c.x1, c.y1, c.n);
         let (bw, bh) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
         let fill = n as f32 / (bw * bh);
         let aspect = bw / bh;
