@@ -36,16 +36,17 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
     }
     match best {
         Some((t, f)) => (t, true, f),
-        None => (
-            raw.chars()
-                .map(gate_proto::formats::plate::to_half_width)
-                .flat_map(char::to_uppercase)
-                .filter(char::is_ascii_alphanumeric)
-                .collect(),
-            false,
-            0,
-        ),
+        None => (code_chars(&raw).collect(), false, 0),
     }
+}
+
+/// The characters of `s` a code is made of: half-width, upper-case ASCII
+/// letters and digits.
+fn code_chars(s: &str) -> impl Iterator<Item = char> + '_ {
+    s.chars()
+        .map(gate_proto::formats::plate::to_half_width)
+        .flat_map(char::to_uppercase)
+        .filter(char::is_ascii_alphanumeric)
 }
 
 /// Characters a model may read for the check digit's box.
@@ -64,13 +65,7 @@ const MAX_FIXES: usize = 2;
 fn best_in_group(group: &str) -> Option<(String, usize)> {
     let words: Vec<Vec<char>> = group
         .split(|c: char| !c.is_alphanumeric())
-        .map(|w| {
-            w.chars()
-                .map(gate_proto::formats::plate::to_half_width)
-                .flat_map(char::to_uppercase)
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<Vec<char>>()
-        })
+        .map(|w| code_chars(w).collect::<Vec<char>>())
         .filter(|w| !w.is_empty())
         .collect();
     let mut best: Option<(String, usize)> = None;
