@@ -456,27 +456,37 @@ fn accept_loop(listener: TcpListener, sh: Arc<RelayShared>) {
             }
         };
         if let Err(reason) = open_relay(client, &sh) {
-            sh.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(reason, "relay refused a connection");
         }
     }
+}
+
+/// Count a refusal, then close the client: counted first, so whoever sees
+/// the connection closed also sees it in [`BrokerRelay::refused`].
+fn refuse(
+    sh: &RelayShared,
+    streams: &[&TcpStream],
+    reason: &'static str,
+) -> Result<(), &'static str> {
+    sh.refused.fetch_add(1, Ordering::Relaxed);
+    for s in streams {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+    Err(reason)
 }
 
 fn open_relay(client: TcpStream, sh: &Arc<RelayShared>) -> Result<(), &'static str> {
     {
         let st = sh.lock();
         if st.down {
-            let _ = client.shutdown(Shutdown::Both);
-            return Err("broker is down");
+            return refuse(sh, &[&client], "broker is down");
         }
         if st.conns.len() >= RELAY_MAX_CONNECTIONS {
-            let _ = client.shutdown(Shutdown::Both);
-            return Err("too many connections");
+            return refuse(sh, &[&client], "too many connections");
         }
     }
     let Ok(upstream) = TcpStream::connect_timeout(&sh.upstream, Duration::from_secs(2)) else {
-        let _ = client.shutdown(Shutdown::Both);
-        return Err("upstream unreachable");
+        return refuse(sh, &[&client], "upstream unreachable");
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
@@ -487,17 +497,13 @@ fn open_relay(client: TcpStream, sh: &Arc<RelayShared>) -> Result<(), &'static s
         client.try_clone(),
     );
     let (Ok(c_read), Ok(u_write), Ok(u_read), Ok(c_write)) = clones else {
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = upstream.shutdown(Shutdown::Both);
-        return Err("cannot clone sockets");
+        return refuse(sh, &[&client, &upstream], "cannot clone sockets");
     };
     let id = {
         let mut st = sh.lock();
         if st.down {
             // Went down while we were connecting.
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = upstream.shutdown(Shutdown::Both);
-            return Err("broker is down");
+            return refuse(sh, &[&client, &upstream], "broker is down");
         }
         let id = st.next_id;
         st.next_id += 1;
@@ -511,11 +517,10 @@ fn open_relay(client: TcpStream, sh: &Arc<RelayShared>) -> Result<(), &'static s
             .name(format!("mqtt-relay-{id}-{name}"))
             .spawn(move || pump(id, from, to, &sh2));
         if spawned.is_err() {
-            if let Some(c) = sh.lock().conns.remove(&id) {
-                let _ = c.client.shutdown(Shutdown::Both);
-                let _ = c.upstream.shutdown(Shutdown::Both);
-            }
-            return Err("cannot spawn relay thread");
+            let conn = sh.lock().conns.remove(&id);
+            let streams: Vec<&TcpStream> =
+                conn.iter().flat_map(|c| [&c.client, &c.upstream]).collect();
+            return refuse(sh, &streams, "cannot spawn relay thread");
         }
     }
     Ok(())
