@@ -34,12 +34,30 @@ pub enum Pass {
 }
 
 /// One recognised line: text, mean max-probability of its characters, and
-/// per-character probabilities.
+/// per-character probabilities and time steps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     pub text: String,
     pub confidence: f32,
     pub probs: Vec<f32>,
+    /// Time steps `[start, end)` of each character of `text`.
+    pub spans: Vec<(usize, usize)>,
+    /// When read with a watched class set ([`Rec::read_watching`]): per
+    /// time step, the likeliest class of the set (its text) and its
+    /// probability. Empty otherwise.
+    pub watched: Vec<(char, f32)>,
+}
+
+impl Decoded {
+    /// The likeliest watched character over time steps `[from, to)`, with
+    /// its probability.
+    pub fn watched_best(&self, from: usize, to: usize) -> Option<(char, f32)> {
+        self.watched
+            .get(from..to.min(self.watched.len()))?
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
 }
 
 /// The network input for an image placed at the top left of an `h` x `w`
@@ -64,6 +82,10 @@ pub struct Rec {
     plans: Vec<(u32, Plan)>,
     classes: Vec<String>,
 }
+
+/// Class indices of some single characters, for [`Rec::read_watching`].
+#[derive(Clone, Debug, Default)]
+pub struct ClassSet(Vec<(usize, char)>);
 
 fn model_err(path: &Path, e: impl std::fmt::Display) -> OcrError {
     OcrError::Model {
@@ -165,8 +187,32 @@ impl Rec {
         Ok(first.into_tensor())
     }
 
+    /// The classes of these characters (those the dictionary has).
+    pub fn class_set(&self, chars: impl IntoIterator<Item = char>) -> ClassSet {
+        let mut want: Vec<char> = chars.into_iter().collect();
+        want.sort_unstable();
+        want.dedup();
+        let mut set = Vec::with_capacity(want.len());
+        for (i, c) in self.classes.iter().enumerate() {
+            let mut it = c.chars();
+            if let (Some(ch), None) = (it.next(), it.next()) {
+                if want.binary_search(&ch).is_ok() {
+                    set.push((i, ch));
+                }
+            }
+        }
+        ClassSet(set)
+    }
+
     /// Read one text line (greedy CTC, blank 0, repeats collapsed).
     pub fn read(&self, crop: &RgbImage) -> Result<Decoded, OcrError> {
+        self.read_watching(crop, &ClassSet::default())
+    }
+
+    /// [`Rec::read`], also noting at each time step the likeliest class of
+    /// `watch` (e.g. the province characters, for a plate whose first
+    /// character the greedy decoding got wrong or dropped).
+    pub fn read_watching(&self, crop: &RgbImage, watch: &ClassSet) -> Result<Decoded, OcrError> {
         let out = self.run(crop)?;
         let view = out
             .to_plain_array_view::<f32>()
@@ -176,12 +222,23 @@ impl Rec {
             return Err(OcrError::Inference(format!("output shape {shape:?}")));
         }
         let (steps, ncls) = (shape[1], shape[2]);
-        let flat: Vec<f32> = view.iter().copied().collect();
+        let owned;
+        let flat: &[f32] = match view.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = view.iter().copied().collect::<Vec<f32>>();
+                &owned
+            }
+        };
         let mut text = String::new();
         let mut probs = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut watched = Vec::with_capacity(if watch.0.is_empty() { 0 } else { steps });
         let mut prev = 0usize;
         for t in 0..steps {
-            let row = &flat[t * ncls..(t + 1) * ncls];
+            let Some(row) = flat.get(t * ncls..(t + 1) * ncls) else {
+                break;
+            };
             let (mut best, mut bp) = (0usize, f32::MIN);
             for (i, &p) in row.iter().enumerate() {
                 if p > bp {
@@ -189,10 +246,24 @@ impl Rec {
                     bp = p;
                 }
             }
+            if !watch.0.is_empty() {
+                let w = watch
+                    .0
+                    .iter()
+                    .map(|&(i, c)| (c, row.get(i).copied().unwrap_or(0.0)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                watched.push(w.unwrap_or((' ', 0.0)));
+            }
+            if best != 0 && best == prev {
+                if let Some(last) = spans.last_mut() {
+                    last.1 = t + 1;
+                }
+            }
             if best != 0 && best != prev {
                 if let Some(s) = self.classes.get(best) {
                     text.push_str(s);
                     probs.push(bp);
+                    spans.push((t, t + 1));
                 }
             }
             prev = best;
@@ -206,6 +277,8 @@ impl Rec {
             text,
             confidence,
             probs,
+            spans,
+            watched,
         })
     }
 }

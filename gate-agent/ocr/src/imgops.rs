@@ -97,6 +97,35 @@ pub fn hue_fractions(img: &RgbImage) -> [f32; 6] {
     n.map(|c| c as f32 / t)
 }
 
+/// A dark image brightened for colour classification: gain so that the
+/// 95th percentile of the pixels' brightest channel reaches 200 (at most
+/// x6); `None` when the image is bright enough as it is.
+pub fn lift(img: &RgbImage) -> Option<RgbImage> {
+    let mut hist = [0u32; 256];
+    for p in img.pixels() {
+        hist[usize::from(p.0[0].max(p.0[1]).max(p.0[2]))] += 1;
+    }
+    let total: u32 = hist.iter().sum();
+    let mut seen = 0u32;
+    let mut p95 = 255usize;
+    for (v, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen as f32 >= total as f32 * 0.95 {
+            p95 = v;
+            break;
+        }
+    }
+    if p95 >= 160 {
+        return None;
+    }
+    let gain = (200.0 / p95.max(1) as f32).min(6.0);
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        p.0 = p.0.map(|c| (c as f32 * gain).min(255.0) as u8);
+    }
+    Some(out)
+}
+
 /// Grey levels (ITU-R BT.601 luma).
 pub fn luma(img: &RgbImage) -> Vec<u8> {
     img.pixels()

@@ -11,7 +11,7 @@ use gate_proto::messages::PlateColour;
 use image::RgbImage;
 
 use crate::det::{self, TextBox};
-use crate::engine::Rec;
+use crate::engine::{ClassSet, Decoded, Rec};
 use crate::imgops;
 use crate::{OcrError, PlateRead, Rect};
 
@@ -39,6 +39,101 @@ pub fn colour(region: &RgbImage) -> Option<PlateColour> {
         });
     }
     None
+}
+
+/// What the pixels of a plate region say of its colour: the class when
+/// clear, and whether it is bluer than it is yellow (for an ordinary plate
+/// whose pixels are not clear: ordinary plates are blue or yellow). A dark
+/// region is brightened first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColourEvidence {
+    pub pixels: Option<PlateColour>,
+    pub bluer: bool,
+}
+
+impl ColourEvidence {
+    pub fn of(region: &RgbImage) -> ColourEvidence {
+        let lifted = imgops::lift(region);
+        let img = lifted.as_ref().unwrap_or(region);
+        let f = imgops::hue_fractions(img);
+        ColourEvidence {
+            pixels: colour(img),
+            bluer: f[2] >= f[3],
+        }
+    }
+
+    /// The plate's colour once its text is known: GA 36 fixes it for every
+    /// kind but ordinary plates (blue or yellow), where the pixels decide.
+    pub fn decide(self, kind: Option<ga36::PlateKind>) -> PlateColour {
+        use ga36::PlateKind as K;
+        let by_pixels = || {
+            self.pixels.unwrap_or(if self.bluer {
+                PlateColour::Blue
+            } else {
+                PlateColour::Yellow
+            })
+        };
+        match kind {
+            Some(K::Police) => PlateColour::White,
+            Some(K::HongKong | K::Macau | K::Consulate | K::Embassy) => PlateColour::Black,
+            Some(K::NewEnergySmall) => PlateColour::Green,
+            Some(K::NewEnergyLarge) => PlateColour::YellowGreen,
+            Some(K::Trailer | K::Learner) => PlateColour::Yellow,
+            Some(K::Ordinary) => match self.pixels {
+                Some(c @ (PlateColour::Blue | PlateColour::Yellow)) => c,
+                _ if self.bluer => PlateColour::Blue,
+                _ => PlateColour::Yellow,
+            },
+            None => by_pixels(),
+        }
+    }
+}
+
+/// Steps before a line's first character searched for a dropped province
+/// character.
+const PROVINCE_LOOKBACK: usize = 8;
+/// Least probability of the best province character where a look-alike
+/// was read, and where none was read, for the mended read to be tried.
+const PROVINCE_IN_PLACE: f32 = 0.01;
+const PROVINCE_DROPPED: f32 = 0.02;
+
+/// A line's reads: as decoded, and with the province character mended when
+/// the decoding read something else in its place (`球` or `J` for `琼`
+/// or `辽`) or nothing before the authority letter. The mended reads carry
+/// the province's own probability in their confidence; the grammar then
+/// decides which read stands.
+fn with_province(d: &Decoded) -> Vec<(String, f32)> {
+    let mut out = vec![(d.text.clone(), d.confidence)];
+    let chars: Vec<char> = d.text.chars().collect();
+    if d.watched.is_empty() || chars.len() != d.spans.len() || chars.len() != d.probs.len() {
+        return out;
+    }
+    let Some(j) = chars.iter().position(|c| c.is_alphanumeric()) else {
+        return out;
+    };
+    if ga36::PROVINCES.contains(chars[j]) {
+        return out;
+    }
+    let mean = |probs: &[f32]| probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+    let (s0, s1) = d.spans[j];
+    if let Some((p, pp)) = d.watched_best(s0, s1).filter(|w| w.1 >= PROVINCE_IN_PLACE) {
+        let mut c = chars.clone();
+        c[j] = p;
+        let mut probs = d.probs.clone();
+        probs[j] = pp;
+        out.push((c.into_iter().collect(), mean(&probs)));
+    }
+    if chars[j].is_ascii_alphabetic() {
+        let from = s0.saturating_sub(PROVINCE_LOOKBACK);
+        if let Some((p, pp)) = d.watched_best(from, s0).filter(|w| w.1 >= PROVINCE_DROPPED) {
+            let mut c = chars.clone();
+            c.insert(j, p);
+            let mut probs = d.probs.clone();
+            probs.insert(j, pp);
+            out.push((c.into_iter().collect(), mean(&probs)));
+        }
+    }
+    out
 }
 
 /// The text a read stands for: normalised, then the GA 36 repair; extra
@@ -108,7 +203,18 @@ fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
     Some((top, bottom))
 }
 
-/// Read a plate crop: one row when wide, else two rows joined.
+/// A plate crop narrower than this (width over height) is read as two rows
+/// first; wider ones as one row first, and as two rows only below
+/// [`TWO_ROW_MAX_ASPECT`] when one row gave nothing sure. Single-row plates
+/// are 3.1:1 and two-row ones 2:1; a crop's margins lower both.
+const TWO_ROW_FIRST_ASPECT: f32 = 2.2;
+const TWO_ROW_MAX_ASPECT: f32 = 2.6;
+/// A grammatical read at least this confident ends the reading of a crop.
+pub const READ_SURE: f32 = 0.8;
+
+/// Read a plate crop: as one row and, when it is not clearly one row, as
+/// two rows (the upper one holds the province and the letter), stopping at
+/// the first sure read. The colour comes from the pixels and the grammar.
 pub fn read_crop(
     rec: &Rec,
     crop: &RgbImage,
@@ -119,22 +225,48 @@ pub fn read_crop(
     if w < 8 || h < 8 {
         return Err(OcrError::Image(format!("plate crop {w}x{h} too small")));
     }
-    let Some(colour) = colour(crop) else {
-        return Ok(None);
+    let colour = ColourEvidence::of(crop);
+    let provinces = rec.class_set(ga36::PROVINCES.chars());
+    let aspect = w as f32 / h as f32;
+    let sure = |reads: &[(String, f32)]| {
+        best_read(reads.to_vec(), colour, bbox, t0)
+            .is_some_and(|r| r.valid && r.confidence >= READ_SURE)
     };
     let mut reads = Vec::new();
-    let one = rec.read(crop)?;
-    reads.push((one.text.clone(), one.confidence));
-    if (w as f32) < 2.6 * h as f32 {
-        if let Some((top, bottom)) = split_rows(crop) {
-            let a = rec.read(&top)?;
-            let b = rec.read(&bottom)?;
-            let conf = (a.confidence * a.probs.len() as f32 + b.confidence * b.probs.len() as f32)
-                / (a.probs.len() + b.probs.len()).max(1) as f32;
-            reads.push((format!("{}{}", a.text, b.text), conf));
+    let one_row_first = aspect >= TWO_ROW_FIRST_ASPECT;
+    if one_row_first {
+        reads.extend(with_province(&rec.read_watching(crop, &provinces)?));
+        if sure(&reads) || aspect >= TWO_ROW_MAX_ASPECT {
+            return Ok(best_read(reads, colour, bbox, t0));
         }
     }
+    if let Some((top, bottom)) = split_rows(crop) {
+        reads.extend(two_rows(rec, &top, &bottom, &provinces)?);
+    }
+    if !one_row_first && !sure(&reads) {
+        reads.extend(with_province(&rec.read_watching(crop, &provinces)?));
+    }
     Ok(best_read(reads, colour, bbox, t0))
+}
+
+/// The reads of a two-row plate: the upper row (province mended) joined
+/// to the lower, confidence weighted by each row's characters.
+fn two_rows(
+    rec: &Rec,
+    top: &RgbImage,
+    bottom: &RgbImage,
+    provinces: &ClassSet,
+) -> Result<Vec<(String, f32)>, OcrError> {
+    let a = rec.read_watching(top, provinces)?;
+    let b = rec.read(bottom)?;
+    let (na, nb) = (a.probs.len() as f32, b.probs.len() as f32);
+    Ok(with_province(&a)
+        .into_iter()
+        .map(|(text, conf)| {
+            let conf = (conf * na + b.confidence * nb) / (na + nb).max(1.0);
+            (format!("{text}{}", b.text), conf)
+        })
+        .collect())
 }
 
 /// Whether read `a` beats `b`: grammatical first, then confidence.
@@ -144,7 +276,7 @@ pub fn better(a: &PlateRead, b: &PlateRead) -> bool {
 
 fn best_read(
     reads: Vec<(String, f32)>,
-    colour: PlateColour,
+    colour: ColourEvidence,
     bbox: Option<Rect>,
     t0: std::time::Instant,
 ) -> Option<PlateRead> {
@@ -154,6 +286,7 @@ fn best_read(
             continue;
         }
         let (text, valid, fixes) = interpret(&raw);
+        let kind = ga36::parse(&text).ok().map(|p| p.kind());
         let confidence = if valid {
             conf * 0.9f32.powi(fixes as i32)
         } else {
@@ -162,7 +295,7 @@ fn best_read(
         let cand = PlateRead {
             text,
             raw,
-            colour,
+            colour: colour.decide(kind),
             confidence: confidence.clamp(0.0, 1.0),
             valid,
             repaired: fixes > 0,
@@ -317,29 +450,26 @@ pub fn read_frame(
     t0: std::time::Instant,
 ) -> Result<Option<PlateRead>, OcrError> {
     let mut best: Option<PlateRead> = None;
-    for (u, members, colour) in locate(frame, boxes) {
+    let provinces = rec.class_set(ga36::PROVINCES.chars());
+    for (u, members, located) in locate(frame, boxes) {
         let Some((crop, rect)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
             continue;
         };
+        let mut colour = ColourEvidence::of(&crop);
+        colour.pixels = colour.pixels.or(Some(located));
         let mut reads = Vec::new();
         // Two rows: boxes stacked with little vertical overlap.
         let mut rows = det::cluster(&members, |a, b| a.v_overlap(b) > 0.4);
         rows.sort_by(|a, b| a.0.y0.total_cmp(&b.0.y0));
-        if rows.len() == 2 {
-            let mut texts = Vec::new();
-            let mut probs = Vec::new();
-            for (r, _) in &rows {
-                if let Some((c, _)) = imgops::crop(frame, r.x0, r.y0, r.x1, r.y1) {
-                    let d = rec.read(&c)?;
-                    texts.push(d.text);
-                    probs.extend(d.probs);
-                }
+        let row_crop = |r: &TextBox| imgops::crop(frame, r.x0, r.y0, r.x1, r.y1).map(|c| c.0);
+        match (
+            rows.first().and_then(|r| row_crop(&r.0)),
+            rows.get(1).and_then(|r| row_crop(&r.0)),
+        ) {
+            (Some(top), Some(bottom)) if rows.len() == 2 => {
+                reads.extend(two_rows(rec, &top, &bottom, &provinces)?);
             }
-            let conf = probs.iter().sum::<f32>() / probs.len().max(1) as f32;
-            reads.push((texts.concat(), conf));
-        } else {
-            let d = rec.read(&crop)?;
-            reads.push((d.text, d.confidence));
+            _ => reads.extend(with_province(&rec.read_watching(&crop, &provinces)?)),
         }
         if let Some(r) = best_read(reads, colour, Some(rect), t0) {
             if best.as_ref().is_none_or(|b| better(&r, b)) {
