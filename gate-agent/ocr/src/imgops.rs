@@ -179,6 +179,24 @@ pub fn ink_mask(img: &RgbImage) -> Vec<bool> {
     g.iter().map(|&v| (v <= t) == ink_dark).collect()
 }
 
+/// [`ink_mask`] for a crop with margins around the object (a plate on its
+/// bumper): the background is the majority of the central half, not of
+/// the whole crop, whose margins may be darker than the ink.
+pub fn ink_mask_centred(img: &RgbImage) -> Vec<bool> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let g = luma(img);
+    let t = otsu(&g);
+    let (mut dark, mut n) = (0usize, 0usize);
+    for y in h / 4..h - h / 4 {
+        for x in w / 4..w - w / 4 {
+            n += 1;
+            dark += usize::from(g[y * w + x] <= t);
+        }
+    }
+    let ink_dark = dark * 2 < n;
+    g.iter().map(|&v| (v <= t) == ink_dark).collect()
+}
+
 /// Local contrast: each pixel's luma minus the mean of its
 /// `(2r+1)^2` neighbourhood, times `gain`, around mid-grey (a grey RGB
 /// image). Faint text on a light surface (white paint on a grey door)

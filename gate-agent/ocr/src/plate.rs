@@ -176,13 +176,16 @@ pub fn interpret(raw: &str) -> (String, bool, usize) {
 }
 
 /// Split a two-row plate crop into its rows at the widest ink gap between
-/// 25 % and 55 % of its height.
+/// 25 % and 55 % of its height. The upper row (province and letter, in
+/// smaller characters) is cut to its text band: with the plate's border and
+/// the tops of the lower row left in, its characters would be too small
+/// for the line model.
 fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
     let (w, h) = crop.dimensions();
     if h < 8 {
         return None;
     }
-    let ink = imgops::ink_mask(crop);
+    let ink = imgops::ink_mask_centred(crop);
     let (x0, x1) = ((w / 8) as usize, (w - w / 8) as usize);
     let prof: Vec<f32> = (0..h as usize)
         .map(|y| {
@@ -198,9 +201,54 @@ fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
         }
     }
     let y = best.1 as u32;
-    let top = image::imageops::crop_imm(crop, 0, 0, w, y.max(1)).to_image();
+    if std::env::var("DBG").is_ok() { eprintln!("split y {y} h {h} prof {:?}", prof.iter().map(|p| (p*100.0) as u32).collect::<Vec<_>>()); }
+    let top = text_band(crop, &ink, &prof[..y as usize])
+        .unwrap_or_else(|| image::imageops::crop_imm(crop, 0, 0, w, y.max(1)).to_image());
     let bottom = image::imageops::crop_imm(crop, 0, y, w, (h - y).max(1)).to_image();
     Some((top, bottom))
+}
+
+/// The band of text among rows `0..prof.len()` of a crop (`prof`: each
+/// row's ink fraction): the run of rows partly inked (not background, not
+/// a border or margin) with the most ink, then its inked columns, with a
+/// margin. `None` when there is no such band.
+fn text_band(crop: &RgbImage, ink: &[bool], prof: &[f32]) -> Option<RgbImage> {
+    let w = crop.width() as usize;
+    let texty: Vec<bool> = prof.iter().map(|&p| p > 0.03 && p < 0.6).collect();
+    let (a, b) = imgops::runs(&texty, 2)
+        .into_iter()
+        .max_by(|r, s| {
+            let mass = |r: &(usize, usize)| prof[r.0..r.1].iter().sum::<f32>();
+            mass(r).total_cmp(&mass(s))
+        })?;
+    let bh = b - a;
+    if bh < 4 {
+        return None;
+    }
+    let cols: Vec<bool> = (0..w)
+        .map(|x| {
+            let n = (a..b).filter(|&y| ink[y * w + x]).count() as f32 / bh as f32;
+            n > 0.02
+        })
+        .collect();
+    // Characters are column runs about as wide as the band is high; the
+    // plate's border strokes are thin runs, and the margins touch the
+    // crop's sides.
+    let chars: Vec<(usize, usize)> = imgops::runs(&cols, (bh / 2).max(1))
+        .into_iter()
+        .filter(|r| (r.1 - r.0) as f32 >= bh as f32 * 0.3 && r.0 > 0 && r.1 < w)
+        .collect();
+    let first = chars.first()?.0;
+    let last = chars.last()?.1 - 1;
+    let (py, px) = (bh as f32 * 0.25, bh as f32 * 0.6);
+    imgops::crop(
+        crop,
+        first as f32 - px,
+        a as f32 - py,
+        (last + 1) as f32 + px,
+        b as f32 + py,
+    )
+    .map(|c| c.0)
 }
 
 /// A plate crop narrower than this (width over height) is read as two rows
@@ -519,5 +567,35 @@ mod tests {
         assert_eq!(colour(&mk([245; 3], [15; 3])), Some(PlateColour::White));
         assert_eq!(colour(&mk([15; 3], [245; 3])), Some(PlateColour::Black));
         assert_eq!(colour(&mk([170, 30, 30], [245; 3])), None);
+    }
+}
+
+#[cfg(test)]
+mod debug_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn dbg_crops() {
+        let paths = crate::models::ensure(&crate::models::default_dir()).unwrap();
+        let rec = Rec::load(&paths.rec).unwrap();
+        let prov = rec.class_set(ga36::PROVINCES.chars());
+        for id in std::env::var("IDS").unwrap().split(',') {
+            let img = image::open(format!("/tmp/evalset/plate_crops/{id}.png")).unwrap().to_rgb8();
+            let (w, h) = img.dimensions();
+            println!("== {id} {w}x{h} aspect {:.2}", w as f32 / h as f32);
+            let d = rec.read_watching(&img, &prov).unwrap();
+            println!("whole: {:?} spans {:?} probs {:?}", d.text, d.spans, d.probs);
+            println!("  watched {:?}", d.watched.iter().enumerate().filter(|(_, w)| w.1 > 0.001).collect::<Vec<_>>());
+            println!("  mended {:?}", with_province(&d));
+            if let Some((t, b)) = split_rows(&img) {
+                t.save(format!("/tmp/{id}_top.png")).unwrap();
+                b.save(format!("/tmp/{id}_bot.png")).unwrap();
+                let a = rec.read_watching(&t, &prov).unwrap();
+                println!("top {}x{}: {:?} {:?} watched {:?}", t.width(), t.height(), a.text, a.probs, a.watched.iter().enumerate().filter(|(_, w)| w.1 > 0.001).collect::<Vec<_>>());
+                let b = rec.read(&b).unwrap();
+                println!("bottom: {:?}", b.text);
+            }
+            println!("read_crop: {:?}", read_crop(&rec, &img, None).unwrap());
+        }
     }
 }
