@@ -201,7 +201,6 @@ fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
         }
     }
     let y = best.1 as u32;
-    if std::env::var("DBG").is_ok() { eprintln!("split y {y} h {h} prof {:?}", prof.iter().map(|p| (p*100.0) as u32).collect::<Vec<_>>()); }
     let top = text_band(crop, &ink, &prof[..y as usize])
         .unwrap_or_else(|| image::imageops::crop_imm(crop, 0, 0, w, y.max(1)).to_image());
     let bottom = image::imageops::crop_imm(crop, 0, y, w, (h - y).max(1)).to_image();
@@ -215,12 +214,10 @@ fn split_rows(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
 fn text_band(crop: &RgbImage, ink: &[bool], prof: &[f32]) -> Option<RgbImage> {
     let w = crop.width() as usize;
     let texty: Vec<bool> = prof.iter().map(|&p| p > 0.03 && p < 0.6).collect();
-    let (a, b) = imgops::runs(&texty, 2)
-        .into_iter()
-        .max_by(|r, s| {
-            let mass = |r: &(usize, usize)| prof[r.0..r.1].iter().sum::<f32>();
-            mass(r).total_cmp(&mass(s))
-        })?;
+    let (a, b) = imgops::runs(&texty, 2).into_iter().max_by(|r, s| {
+        let mass = |r: &(usize, usize)| prof[r.0..r.1].iter().sum::<f32>();
+        mass(r).total_cmp(&mass(s))
+    })?;
     let bh = b - a;
     if bh < 4 {
         return None;
@@ -568,34 +565,113 @@ mod tests {
         assert_eq!(colour(&mk([15; 3], [245; 3])), Some(PlateColour::Black));
         assert_eq!(colour(&mk([170, 30, 30], [245; 3])), None);
     }
-}
 
-#[cfg(test)]
-mod debug_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn dbg_crops() {
-        let paths = crate::models::ensure(&crate::models::default_dir()).unwrap();
-        let rec = Rec::load(&paths.rec).unwrap();
-        let prov = rec.class_set(ga36::PROVINCES.chars());
-        for id in std::env::var("IDS").unwrap().split(',') {
-            let img = image::open(format!("/tmp/evalset/plate_crops/{id}.png")).unwrap().to_rgb8();
-            let (w, h) = img.dimensions();
-            println!("== {id} {w}x{h} aspect {:.2}", w as f32 / h as f32);
-            let d = rec.read_watching(&img, &prov).unwrap();
-            println!("whole: {:?} spans {:?} probs {:?}", d.text, d.spans, d.probs);
-            println!("  watched {:?}", d.watched.iter().enumerate().filter(|(_, w)| w.1 > 0.001).collect::<Vec<_>>());
-            println!("  mended {:?}", with_province(&d));
-            if let Some((t, b)) = split_rows(&img) {
-                t.save(format!("/tmp/{id}_top.png")).unwrap();
-                b.save(format!("/tmp/{id}_bot.png")).unwrap();
-                let a = rec.read_watching(&t, &prov).unwrap();
-                println!("top {}x{}: {:?} {:?} watched {:?}", t.width(), t.height(), a.text, a.probs, a.watched.iter().enumerate().filter(|(_, w)| w.1 > 0.001).collect::<Vec<_>>());
-                let b = rec.read(&b).unwrap();
-                println!("bottom: {:?}", b.text);
-            }
-            println!("read_crop: {:?}", read_crop(&rec, &img, None).unwrap());
+    fn decoded(text: &str, watched: Vec<(char, f32)>) -> Decoded {
+        let n = text.chars().count();
+        Decoded {
+            text: text.into(),
+            confidence: 0.9,
+            probs: vec![0.9; n],
+            // One character every two steps, from step 4.
+            spans: (0..n).map(|i| (4 + 2 * i, 5 + 2 * i)).collect(),
+            watched,
         }
+    }
+
+    #[test]
+    fn province_mended_in_place_and_when_dropped() {
+        // A look-alike (`球`) where `琼` was second likeliest.
+        let mut w = vec![(' ', 0.0); 24];
+        w[4] = ('琼', 0.3);
+        let reads = with_province(&decoded("球A12345", w));
+        assert!(reads.iter().any(|r| r.0 == "琼A12345"), "{reads:?}");
+        let best = best_read(
+            reads,
+            ColourEvidence::of(&RgbImage::new(8, 8)),
+            None,
+            std::time::Instant::now(),
+        );
+        assert_eq!(best.map(|b| b.text), Some("琼A12345".into()));
+        // Dropped before the letter.
+        let mut w = vec![(' ', 0.0); 24];
+        w[2] = ('琼', 0.05);
+        let reads = with_province(&decoded("A12345", w));
+        assert!(reads.iter().any(|r| r.0 == "琼A12345"), "{reads:?}");
+        // Too faint: nothing is made up.
+        let mut w = vec![(' ', 0.0); 24];
+        w[2] = ('琼', 0.001);
+        w[4] = ('琼', 0.001);
+        assert_eq!(with_province(&decoded("A12345", w)).len(), 1);
+        // A province already read is left alone.
+        let w = vec![('琼', 0.5); 24];
+        assert_eq!(with_province(&decoded("粤A12345", w)).len(), 1);
+    }
+
+    #[test]
+    fn colour_follows_the_plate_kind() {
+        let unclear = ColourEvidence {
+            pixels: None,
+            bluer: false,
+        };
+        let blue = ColourEvidence {
+            pixels: Some(PlateColour::Blue),
+            bluer: true,
+        };
+        let kind = |t: &str| ga36::parse(t).ok().map(|p| p.kind());
+        assert_eq!(unclear.decide(kind("琼A1234警")), PlateColour::White);
+        assert_eq!(blue.decide(kind("粤Z1234港")), PlateColour::Black);
+        assert_eq!(blue.decide(kind("琼AD12345")), PlateColour::Green);
+        assert_eq!(blue.decide(kind("琼A12345D")), PlateColour::YellowGreen);
+        assert_eq!(blue.decide(kind("琼A1234挂")), PlateColour::Yellow);
+        assert_eq!(blue.decide(kind("琼A12345")), PlateColour::Blue);
+        assert_eq!(unclear.decide(kind("琼A12345")), PlateColour::Yellow);
+        let white = ColourEvidence {
+            pixels: Some(PlateColour::White),
+            bluer: true,
+        };
+        // An ordinary plate is blue or yellow whatever the pixels say.
+        assert_eq!(white.decide(kind("琼A12345")), PlateColour::Blue);
+        assert_eq!(white.decide(None), PlateColour::White);
+    }
+
+    #[test]
+    fn two_rows_split_on_a_dark_bumper() {
+        // A yellow two-row plate (small upper row, tall lower row) on a
+        // dark red bumper that covers most of the crop.
+        let (w, h) = (200u32, 120u32);
+        let mut img = RgbImage::from_pixel(w, h, image::Rgb([90, 20, 20]));
+        for y in 20..100 {
+            for x in 25..175 {
+                img.put_pixel(x, y, image::Rgb([240, 200, 30]));
+            }
+        }
+        let ink = image::Rgb([10, 10, 10]);
+        for x in (70..130).filter(|x| x % 10 < 6) {
+            for y in 28..42 {
+                img.put_pixel(x, y, ink);
+            }
+        }
+        for x in (35..165).filter(|x| x % 14 < 8) {
+            for y in 52..92 {
+                img.put_pixel(x, y, ink);
+            }
+        }
+        let (top, bottom) = split_rows(&img).expect("split");
+        // The upper row is cut to its band of text, not the plate's top.
+        assert!(
+            top.height() < 30,
+            "upper row {}x{}",
+            top.width(),
+            top.height()
+        );
+        assert!(
+            top.width() < 110,
+            "upper row {}x{}",
+            top.width(),
+            top.height()
+        );
+        // The split falls in the gap between the rows (42..52).
+        let split = h - bottom.height();
+        assert!((42..=52).contains(&split), "split at {split}");
     }
 }
