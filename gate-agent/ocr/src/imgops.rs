@@ -126,6 +126,29 @@ pub fn lift(img: &RgbImage) -> Option<RgbImage> {
     Some(out)
 }
 
+/// Bilinear sample at `(x, y)` (pixel centres at integer + 0.5 are not
+/// assumed: pixel `(i, j)` is at `(i, j)`), clamped to the image.
+pub fn sample(img: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Rgb([0, 0, 0]);
+    }
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let px = |x: u32, y: u32| img.get_pixel(x, y).0.map(f32::from);
+    let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+    let mut out = [0u8; 3];
+    for i in 0..3 {
+        let top = a[i] + (b[i] - a[i]) * fx;
+        let bot = c[i] + (d[i] - c[i]) * fx;
+        out[i] = (top + (bot - top) * fy).round().clamp(0.0, 255.0) as u8;
+    }
+    Rgb(out)
+}
+
 /// Grey levels (ITU-R BT.601 luma).
 pub fn luma(img: &RgbImage) -> Vec<u8> {
     img.pixels()
