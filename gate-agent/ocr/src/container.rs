@@ -402,11 +402,25 @@ pub fn read_crop(
     }
     match layout {
         Layout::Horizontal => {
-            let d = rec.read(crop)?;
-            match code_read(d.text, d.confidence, layout, bbox, t0) {
-                Some(r) => Ok(Some(with_boxed_digit(rec, crop, crop.width() / 2, r, t0)?)),
-                None => Ok(None),
+            // A line painted at an angle is read straightened first (its
+            // ink's cap line and baseline fitted); the crop as it is when
+            // that does not validate.
+            let straight = imgops::straighten(crop, &imgops::ink_mask(crop), 0.3);
+            let mut best: Option<CodeRead> = None;
+            for img in straight.iter().chain([crop]) {
+                let d = rec.read(img)?;
+                let Some(r) = code_read(d.text, d.confidence, layout, bbox, t0) else {
+                    continue;
+                };
+                let r = with_boxed_digit(rec, img, img.width() / 2, r, t0)?;
+                if r.check_ok {
+                    return Ok(Some(r));
+                }
+                if best.as_ref().is_none_or(|b| r.confidence > b.confidence) {
+                    best = Some(r);
+                }
             }
+            Ok(best)
         }
         Layout::Vertical => match vertical_to_line(crop) {
             Some(line) => {

@@ -149,6 +149,116 @@ pub fn sample(img: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
     Rgb(out)
 }
 
+/// Least slope of an object's top or bottom edge (about 1.7 degrees), or
+/// difference of its height from end to end (keystone, as a fraction of
+/// its height), for [`straighten`] to act.
+const STRAIGHTEN_MIN_SLOPE: f32 = 0.03;
+const STRAIGHTEN_MIN_KEYSTONE: f32 = 0.1;
+
+/// An object seen at an angle (a plate, a painted text line), straightened:
+/// `mask` marks its pixels; straight lines are fitted to its top and bottom
+/// edges (per column, the first and last two marked rows; outliers such as
+/// a taller box dropped), and each column is resampled between them, with
+/// `margin` of the height kept above and below. `None` when the object is
+/// already level or its edges do not fit lines.
+pub fn straighten(img: &RgbImage, mask: &[bool], margin: f32) -> Option<RgbImage> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < 16 || h < 8 || mask.len() != w * h {
+        return None;
+    }
+    let m = |x: usize, y: usize| mask[y * w + x];
+    let mut edges: Vec<(f32, f32, f32)> = Vec::new(); // (x, top, bottom)
+    for x in 0..w {
+        let top = (0..h - 1).find(|&y| m(x, y) && m(x, y + 1));
+        let bottom = (1..h).rev().find(|&y| m(x, y) && m(x, y - 1));
+        if let (Some(t), Some(b)) = (top, bottom) {
+            if b > t + 4 {
+                edges.push((x as f32, t as f32, b as f32 + 1.0));
+            }
+        }
+    }
+    if edges.len() < 8 {
+        return None;
+    }
+    let mut heights: Vec<f32> = edges.iter().map(|e| e.2 - e.1).collect();
+    heights.sort_by(f32::total_cmp);
+    let hm = heights[heights.len() / 2];
+    // The object's columns: most of its height; the inner 80 % for the fit.
+    edges.retain(|e| e.2 - e.1 >= 0.6 * hm);
+    let (x0, x1) = (edges.first()?.0, edges.last()?.0);
+    let inner: Vec<&(f32, f32, f32)> = edges
+        .iter()
+        .filter(|e| e.0 >= x0 + 0.1 * (x1 - x0) && e.0 <= x1 - 0.1 * (x1 - x0))
+        .collect();
+    let top = fit_line(inner.iter().map(|e| (e.0, e.1)))?;
+    let bottom = fit_line(inner.iter().map(|e| (e.0, e.2)))?;
+    let height = |x: f32| (bottom.0 + bottom.1 * x) - (top.0 + top.1 * x);
+    let (h0, h1) = (height(x0), height(x1));
+    if h0 < 6.0 || h1 < 6.0 {
+        return None;
+    }
+    let keystone = (h1 - h0).abs() / h0.max(h1);
+    if top.1.abs().max(bottom.1.abs()) < STRAIGHTEN_MIN_SLOPE && keystone < STRAIGHTEN_MIN_KEYSTONE
+    {
+        return None;
+    }
+    let span = 1.0 + 2.0 * margin;
+    let out_h = (hm * span).round().max(8.0) as u32;
+    let pad = (hm * margin).round();
+    let (ox0, ox1) = ((x0 - pad).max(0.0), (x1 + pad).min(w as f32 - 1.0));
+    let out_w = (ox1 - ox0 + 1.0).max(8.0) as u32;
+    let mut out = RgbImage::new(out_w, out_h);
+    for (ox, oy, p) in out.enumerate_pixels_mut() {
+        let x = ox0 + ox as f32;
+        let t = (oy as f32 + 0.5) / out_h as f32 * span - margin;
+        *p = sample(img, x, top.0 + top.1 * x + t * height(x));
+    }
+    Some(out)
+}
+
+/// Least-squares line `y = a + b x` through points, refitted once without
+/// the points further than 2 px plus three median deviations from it.
+/// `None` for fewer than 8 points, or when the inliers are fewer than 60 %
+/// of them.
+fn fit_line(points: impl Iterator<Item = (f32, f32)>) -> Option<(f32, f32)> {
+    let pts: Vec<(f32, f32)> = points.collect();
+    if pts.len() < 8 {
+        return None;
+    }
+    let ls = |pts: &[(f32, f32)]| -> Option<(f32, f32)> {
+        let n = pts.len() as f32;
+        let (sx, sy) = pts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+        let (mx, my) = (sx / n, sy / n);
+        let (mut sxx, mut sxy) = (0.0, 0.0);
+        for p in pts {
+            sxx += (p.0 - mx) * (p.0 - mx);
+            sxy += (p.0 - mx) * (p.1 - my);
+        }
+        if sxx <= f32::EPSILON {
+            return None;
+        }
+        let b = sxy / sxx;
+        Some((my - b * mx, b))
+    };
+    let (a, b) = ls(&pts)?;
+    let dev: Vec<f32> = pts.iter().map(|p| (p.1 - a - b * p.0).abs()).collect();
+    let limit = {
+        let mut d = dev.clone();
+        d.sort_by(f32::total_cmp);
+        2.0 + 3.0 * d[d.len() / 2]
+    };
+    let inliers: Vec<(f32, f32)> = pts
+        .iter()
+        .zip(&dev)
+        .filter(|(_, d)| **d <= limit)
+        .map(|(p, _)| *p)
+        .collect();
+    if (inliers.len() as f32) < 0.6 * pts.len() as f32 {
+        return None;
+    }
+    ls(&inliers)
+}
+
 /// Grey levels (ITU-R BT.601 luma).
 pub fn luma(img: &RgbImage) -> Vec<u8> {
     img.pixels()

@@ -305,16 +305,9 @@ pub fn read_crop(
     Ok(best_read(reads, colour, bbox, t0))
 }
 
-/// Least slope of a plate's top or bottom edge (about 1.7 degrees), or
-/// difference of height across the plate (keystone, as a fraction of its
-/// height), for a crop to be straightened.
-const RECTIFY_MIN_SLOPE: f32 = 0.03;
-const RECTIFY_MIN_KEYSTONE: f32 = 0.1;
-
-/// A plate seen at an angle, straightened: the plate is told from its
-/// surroundings by colour (far from the mean colour of the crop's border),
-/// straight lines are fitted to its top and bottom edges, and each column
-/// is resampled between them (with a tenth of the height above and below).
+/// A plate seen at an angle, straightened ([`imgops::straighten`]): the
+/// plate is told from its surroundings by colour (far from the mean colour
+/// of the crop's border), with a tenth of its height kept above and below.
 /// `None` when the plate is already level, or its edges are not clear
 /// enough to fit (a black plate on a black bumper).
 pub fn rectify(crop: &RgbImage) -> Option<RgbImage> {
@@ -328,106 +321,18 @@ pub fn rectify(crop: &RgbImage) -> Option<RgbImage> {
         let (x, y) = (x as usize, y as usize);
         (x < 2 || y < 2 || x + 2 >= w || y + 2 >= h).then_some(p)
     }));
-    let far = |x: usize, y: usize| {
-        let p = img.get_pixel(x as u32, y as u32);
-        let d: i32 =
-            p.0.iter()
-                .zip(border.0)
-                .map(|(&a, b)| (i32::from(a) - i32::from(b)).abs())
-                .sum();
-        d > 90
-    };
-    // Top and bottom edge per column: the first and last two plate rows.
-    let mut edges: Vec<(f32, f32, f32)> = Vec::new(); // (x, top, bottom)
-    for x in 0..w {
-        let top = (0..h - 1).find(|&y| far(x, y) && far(x, y + 1));
-        let bottom = (1..h).rev().find(|&y| far(x, y) && far(x, y - 1));
-        if let (Some(t), Some(b)) = (top, bottom) {
-            if b > t + 4 {
-                edges.push((x as f32, t as f32, b as f32 + 1.0));
-            }
-        }
-    }
-    if edges.len() < w / 2 {
-        return None;
-    }
-    let mut heights: Vec<f32> = edges.iter().map(|e| e.2 - e.1).collect();
-    heights.sort_by(f32::total_cmp);
-    let hm = heights[heights.len() / 2];
-    // The plate's columns: most of its height; the inner 80 % for the fit.
-    edges.retain(|e| e.2 - e.1 >= 0.6 * hm);
-    let (x0, x1) = (edges.first()?.0, edges.last()?.0);
-    let inner: Vec<&(f32, f32, f32)> = edges
-        .iter()
-        .filter(|e| e.0 >= x0 + 0.1 * (x1 - x0) && e.0 <= x1 - 0.1 * (x1 - x0))
+    let plate: Vec<bool> = img
+        .pixels()
+        .map(|p| {
+            let d: i32 =
+                p.0.iter()
+                    .zip(border.0)
+                    .map(|(&a, b)| (i32::from(a) - i32::from(b)).abs())
+                    .sum();
+            d > 90
+        })
         .collect();
-    let top = fit_line(inner.iter().map(|e| (e.0, e.1)))?;
-    let bottom = fit_line(inner.iter().map(|e| (e.0, e.2)))?;
-    let height = |x: f32| (bottom.0 + bottom.1 * x) - (top.0 + top.1 * x);
-    let (h0, h1) = (height(x0), height(x1));
-    if h0 < 8.0 || h1 < 8.0 {
-        return None;
-    }
-    let keystone = (h1 - h0).abs() / h0.max(h1);
-    if top.1.abs().max(bottom.1.abs()) < RECTIFY_MIN_SLOPE && keystone < RECTIFY_MIN_KEYSTONE {
-        return None;
-    }
-    let out_h = (hm * 1.2).round().max(8.0) as u32;
-    let pad = (hm * 0.1).round();
-    let (ox0, ox1) = ((x0 - pad).max(0.0), (x1 + pad).min(w as f32 - 1.0));
-    let out_w = (ox1 - ox0 + 1.0).max(8.0) as u32;
-    let mut out = RgbImage::new(out_w, out_h);
-    for (ox, oy, p) in out.enumerate_pixels_mut() {
-        let x = ox0 + ox as f32;
-        let t = (oy as f32 + 0.5) / out_h as f32 * 1.2 - 0.1;
-        let yt = top.0 + top.1 * x;
-        let y = yt + t * height(x);
-        *p = imgops::sample(crop, x, y);
-    }
-    Some(out)
-}
-
-/// Least-squares line `y = a + b x` through points, refitted once without
-/// the points further than 2 px plus three median deviations from it (the
-/// characters or a screw where an edge was looked for). `None` for fewer
-/// than 8 points, or when the inliers are fewer than 60 % of them.
-fn fit_line(points: impl Iterator<Item = (f32, f32)>) -> Option<(f32, f32)> {
-    let pts: Vec<(f32, f32)> = points.collect();
-    if pts.len() < 8 {
-        return None;
-    }
-    let ls = |pts: &[(f32, f32)]| -> Option<(f32, f32)> {
-        let n = pts.len() as f32;
-        let (sx, sy) = pts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-        let (mx, my) = (sx / n, sy / n);
-        let (mut sxx, mut sxy) = (0.0, 0.0);
-        for p in pts {
-            sxx += (p.0 - mx) * (p.0 - mx);
-            sxy += (p.0 - mx) * (p.1 - my);
-        }
-        if sxx <= f32::EPSILON {
-            return None;
-        }
-        let b = sxy / sxx;
-        Some((my - b * mx, b))
-    };
-    let (a, b) = ls(&pts)?;
-    let mut dev: Vec<f32> = pts.iter().map(|p| (p.1 - a - b * p.0).abs()).collect();
-    let limit = {
-        let mut d = dev.clone();
-        d.sort_by(f32::total_cmp);
-        2.0 + 3.0 * d[d.len() / 2]
-    };
-    let inliers: Vec<(f32, f32)> = pts
-        .iter()
-        .zip(dev.drain(..))
-        .filter(|(_, d)| *d <= limit)
-        .map(|(p, _)| *p)
-        .collect();
-    if (inliers.len() as f32) < 0.6 * pts.len() as f32 {
-        return None;
-    }
-    ls(&inliers)
+    imgops::straighten(crop, &plate, 0.1)
 }
 
 /// The reads of a two-row plate: the upper row (province mended) joined
