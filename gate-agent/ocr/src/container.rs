@@ -148,8 +148,10 @@ pub fn code_read(
 
 /// Cut a vertical code crop into per-character cells (row projection of the
 /// ink) and lay them side by side, each scaled to the line height, on the
-/// crop's background colour.
-pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
+/// crop's background colour. Also gives the last cell as cut from the
+/// crop (where the boxed check digit is), for [`boxed_digit`]: laid in the
+/// line, a box is scaled down with its digit too small to read.
+pub fn vertical_to_line(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
     let (w, h) = crop.dimensions();
     if w < 4 || h < 8 {
         return None;
@@ -196,7 +198,13 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<RgbImage> {
         .to_image();
         parts.push(cell);
     }
-    Some(imgops::cells_to_line(&parts, REC_H, bg))
+    // The last cell on a margin of background a third of its size (the
+    // box finder wants the box's strokes clear of the image's edge).
+    let cell = parts.last()?;
+    let m = cell.width().max(cell.height()) / 3;
+    let mut last = RgbImage::from_pixel(cell.width() + 2 * m, cell.height() + 2 * m, bg);
+    image::imageops::overlay(&mut last, cell, i64::from(m), i64::from(m));
+    Some((imgops::cells_to_line(&parts, REC_H, bg), last))
 }
 
 /// `(x0, x1, y0, y1)` of a box's outer edge, pixels.
@@ -423,9 +431,16 @@ pub fn read_crop(
             Ok(best)
         }
         Layout::Vertical => match vertical_to_line(crop) {
-            Some(line) => {
+            Some((line, last)) => {
                 let d = rec.read(&line)?;
-                Ok(code_read(d.text, d.confidence, layout, bbox, t0))
+                match code_read(d.text, d.confidence, layout, bbox, t0) {
+                    // The boxed check digit is the last cell.
+                    Some(r) => {
+                        let r = with_boxed_digit(rec, &line, line.width() / 2, r, t0)?;
+                        Ok(Some(with_boxed_digit(rec, &last, 0, r, t0)?))
+                    }
+                    None => Ok(None),
+                }
             }
             None => Ok(None),
         },
@@ -462,7 +477,7 @@ pub fn read_frame(
         else {
             continue;
         };
-        if let Some(line) = vertical_to_line(&crop) {
+        if let Some((line, _)) = vertical_to_line(&crop) {
             let d = rec.read(&line)?;
             if let Some(r) = code_read(d.text, d.confidence, Layout::Vertical, Some(rect), t0) {
                 out.push(r);
