@@ -390,10 +390,26 @@ pub fn with_boxed_digit(
     let head: String = r.text.chars().take(10).collect();
     let raw = format!("{} [{digit}]", r.raw);
     let conf = (r.confidence * 2.0 * 10.0 + p) / 11.0; // undo the invalid-read halving
-    match code_read(format!("{head}{digit}"), conf, r.layout, r.bbox, t0) {
-        Some(c) if c.check_ok => Ok(CodeRead { raw, ..c }),
+    let joined = format!("{head}{digit}");
+    match code_read(joined.clone(), conf, r.layout, r.bbox, t0) {
+        Some(c) if c.check_ok && !same_class_fix(&joined, &c.text) => Ok(CodeRead { raw, ..c }),
         _ => Ok(r),
     }
+}
+
+/// Whether `to` differs from `from` by a letter read as another letter or
+/// a digit as another digit: a change only the check digit asked for. A
+/// check digit read alone in its box is not trusted to ask for one (a
+/// misread digit would turn a read into another valid code).
+fn same_class_fix(from: &str, to: &str) -> bool {
+    if from.chars().count() != to.chars().count() {
+        return true;
+    }
+    from.chars().zip(to.chars()).any(|(a, b)| {
+        a != b
+            && ((a.is_ascii_alphabetic() && b.is_ascii_alphabetic())
+                || (a.is_ascii_digit() && b.is_ascii_digit()))
+    })
 }
 
 /// Read a located code crop.
@@ -592,6 +608,16 @@ mod tests {
             }
         }
         assert_eq!(find_box(&bars, w, h, w / 2), None);
+    }
+
+    #[test]
+    fn boxed_digit_never_asks_for_a_same_class_change() {
+        // `IX1U517764` + a misread box `1`: `1`->`I` is forced by the
+        // owner code's letters, `I`->`J` only by the check digit.
+        assert!(same_class_fix("IX1U5177641", "JXJU5177641"));
+        assert!(!same_class_fix("IX1U5177647", "IXIU5177647"));
+        assert!(!same_class_fix("CSQU3054383", "CSQU3054383"));
+        assert!(same_class_fix("CSQU305438", "CSQU3054383"));
     }
 
     #[test]
