@@ -271,21 +271,26 @@ fn find_box(ink: &[bool], w: usize, h: usize, from: usize) -> Option<BoxEdges> {
     best.map(|b| b.2)
 }
 
-/// The digit inside the check-digit box at the right end of a horizontal
-/// code line, read on its own with the frame stripped. The recogniser,
-/// given the whole line, often drops a boxed digit or reads it as a
-/// circled one.
-/// Only the part of `line` right of column `from` is searched.
-pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char, f32)>, OcrError> {
+/// The inside of the check-digit box of a code line, its strokes erased:
+/// the cell, where it goes in the line (`x, y`), the whole box's columns
+/// `[x0, x1)` and rows `[y0, y1)`, and the background colour. Only the part
+/// of `line` right of column `from` is searched.
+struct BoxInside {
+    cell: RgbImage,
+    at: (u32, u32),
+    cols: (u32, u32),
+    rows: (u32, u32),
+    bg: image::Rgb<u8>,
+}
+
+fn box_inside(line: &RgbImage, from: u32) -> Option<BoxInside> {
     let (w, h) = line.dimensions();
     if w < 16 || h < 12 {
-        return Ok(None);
+        return None;
     }
     let ink = imgops::ink_mask(line);
     let (wu, hu) = (w as usize, h as usize);
-    let Some((bx0, bx1, by0, by1)) = find_box(&ink, wu, hu, from as usize) else {
-        return Ok(None);
-    };
+    let (bx0, bx1, by0, by1) = find_box(&ink, wu, hu, from as usize)?;
     let at = |x: usize, y: usize| ink[y * wu + x];
     let col_frac =
         |x: usize| (by0..by1).filter(|&y| at(x, y)).count() as f32 / (by1 - by0).max(1) as f32;
@@ -303,7 +308,7 @@ pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char
     // The slanted top and bottom strokes may reach past the pair of runs.
     let (iy0, iy1) = (by0.saturating_sub(stroke), (by1 + stroke).min(hu));
     if ix1 <= ix0 + 2 || iy1 <= iy0 + 8 {
-        return Ok(None);
+        return None;
     }
     // Background: the inside's non-ink colour.
     let bg = imgops::mean_colour(
@@ -337,6 +342,38 @@ pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char
             }
         }
     }
+    Some(BoxInside {
+        cell,
+        at: (ix0 as u32, iy0 as u32),
+        cols: (bx0.saturating_sub(1) as u32, (bx1 + 1).min(wu) as u32),
+        rows: (iy0 as u32, iy1 as u32),
+        bg,
+    })
+}
+
+/// The line with its check-digit box erased and the digit left in place,
+/// so that one read gives the whole code. `None` when no box is found.
+pub fn without_box(line: &RgbImage, from: u32) -> Option<RgbImage> {
+    let b = box_inside(line, from)?;
+    let mut out = line.clone();
+    for y in b.rows.0..b.rows.1 {
+        for x in b.cols.0..b.cols.1 {
+            out.put_pixel(x, y, b.bg);
+        }
+    }
+    image::imageops::replace(&mut out, &b.cell, i64::from(b.at.0), i64::from(b.at.1));
+    Some(out)
+}
+
+/// The digit inside the check-digit box at the right end of a horizontal
+/// code line, read on its own with the frame stripped. The recogniser,
+/// given the whole line, often drops a boxed digit or reads it as a
+/// circled one.
+/// Only the part of `line` right of column `from` is searched.
+pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char, f32)>, OcrError> {
+    let Some(BoxInside { cell, bg, .. }) = box_inside(line, from) else {
+        return Ok(None);
+    };
     // A line model reads a lone character poorly: read it three times in
     // a row, and take it when at least two copies agree.
     let m = cell.height() / 6 + 2;
@@ -429,10 +466,12 @@ pub fn read_crop(
             // A line painted at an angle is read straightened first (its
             // ink's cap line and baseline fitted); the crop as it is when
             // that does not validate.
-            let straight = imgops::straighten(crop, &imgops::ink_mask(crop), 0.3);
+            let straight = imgops::straighten(crop, &imgops::ink_mask(crop), 0.5);
             let mut best: Option<CodeRead> = None;
             for img in straight.iter().chain([crop]) {
-                let d = rec.read(img)?;
+                // The box erased around its digit: one read for the code.
+                let unboxed = without_box(img, img.width() / 2);
+                let d = rec.read(unboxed.as_ref().unwrap_or(img))?;
                 let Some(r) = code_read(d.text, d.confidence, layout, bbox, t0) else {
                     continue;
                 };
