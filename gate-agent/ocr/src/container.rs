@@ -650,6 +650,40 @@ mod tests {
     }
 
     #[test]
+    fn the_box_is_erased_and_its_digit_kept() {
+        // White line 160 x 48: a character at x 20..30, a box 100..140 x
+        // 6..42 (stroke 2) around a "digit" at 115..125 x 14..34.
+        let (w, h) = (160u32, 48u32);
+        let mut line = RgbImage::from_pixel(w, h, image::Rgb([240, 240, 240]));
+        let ink = image::Rgb([20, 20, 20]);
+        let mut fill = |x0: u32, x1: u32, y0: u32, y1: u32| {
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    line.put_pixel(x, y, ink);
+                }
+            }
+        };
+        fill(20, 30, 12, 36);
+        fill(100, 140, 6, 8);
+        fill(100, 140, 40, 42);
+        fill(100, 102, 6, 42);
+        fill(138, 140, 6, 42);
+        fill(115, 125, 14, 34);
+        let out = without_box(&line, w / 2).expect("box found");
+        let dark = |x: u32, y: u32| out.get_pixel(x, y).0[0] < 128;
+        // The strokes are gone...
+        assert!((100..140).all(|x| !dark(x, 7) && !dark(x, 41)));
+        assert!((6..42).all(|y| !dark(100, y) && !dark(139, y)));
+        // ...the digit and the rest of the line are not.
+        assert!(dark(120, 24) && dark(115, 14) && dark(124, 33));
+        assert!(dark(25, 20));
+        // No box, no change offered.
+        let mut plain = RgbImage::from_pixel(w, h, image::Rgb([240, 240, 240]));
+        plain.put_pixel(5, 5, ink);
+        assert!(without_box(&plain, w / 2).is_none());
+    }
+
+    #[test]
     fn boxed_digit_never_asks_for_a_same_class_change() {
         // `IX1U517764` + a misread box `1`: `1`->`I` is forced by the
         // owner code's letters, `I`->`J` only by the check digit.

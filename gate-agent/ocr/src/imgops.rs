@@ -507,6 +507,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn straighten_levels_a_slanted_bar_and_leaves_a_level_one() {
+        // A dark bar 16 px high whose top runs from y 10 to y 25 over
+        // x 10..110 (slope 0.15), on white.
+        let bar = |slope: f32| {
+            let mut img = RgbImage::from_pixel(120, 60, Rgb([250, 250, 250]));
+            for x in 10..110u32 {
+                let top = 10.0 + slope * (x - 10) as f32;
+                for y in top as u32..top as u32 + 16 {
+                    img.put_pixel(x, y, Rgb([10, 10, 10]));
+                }
+            }
+            let mask: Vec<bool> = img.pixels().map(|p| p.0[0] < 128).collect();
+            (img, mask)
+        };
+        let (img, mask) = bar(0.15);
+        let out = straighten(&img, &mask, 0.25).expect("slanted: straightened");
+        let (w, h) = out.dimensions();
+        assert!((22..=26).contains(&h), "height {h}");
+        let dark = |x: u32, y: u32| out.get_pixel(x, y).0[0] < 128;
+        let inner = 6..w - 6;
+        // Level: the middle row is dark all along, the margins light.
+        assert!(inner.clone().all(|x| dark(x, h / 2)));
+        assert!(inner.clone().all(|x| !dark(x, 0) && !dark(x, h - 1)));
+        let (img, mask) = bar(0.0);
+        assert!(straighten(&img, &mask, 0.25).is_none());
+    }
+
+    #[test]
     fn plate_colours_classify() {
         assert_eq!(hue_class(&Rgb([20, 70, 190])), Hue::Blue);
         assert_eq!(hue_class(&Rgb([250, 200, 20])), Hue::Yellow);
