@@ -4,13 +4,15 @@
 //! The frame's local contrast is thresholded (bright and dark ink apart),
 //! connected components of a character's size and shape are stacked into
 //! columns, and each column of eight or more is laid out as one line for
-//! the recogniser.
+//! the recogniser, with the boxed check digit under it (its box erased)
+//! as the line's last cell.
 //!
 //! Layer: pure pixel work over `imgops`; the reading is done by the
 //! caller.
 
 use image::{Rgb, RgbImage};
 
+use crate::container;
 use crate::engine::REC_H;
 use crate::imgops;
 use crate::Rect;
@@ -194,6 +196,15 @@ fn column(frame: &RgbImage, lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
         let (cx1, cy1) = ((b.x1 + pad).min(lc.width()), (b.y1 + pad).min(lc.height()));
         cells.push(image::imageops::crop_imm(lc, cx0, cy0, cx1 - cx0, cy1 - cy0).to_image());
     }
+    // The boxed check digit under the column (the blob filter leaves a
+    // digit in its box out): its cell, strokes erased, read in the line.
+    let below_lc = below(lc, stack);
+    if let Some(digit) = below_lc
+        .as_ref()
+        .and_then(|b| container::box_digit_cell(b, 0))
+    {
+        cells.push(digit);
+    }
     let line = imgops::cells_to_line(&cells, REC_H, Rgb([128u8, 128, 128]));
     Some(Column {
         rect: Rect {
@@ -204,7 +215,7 @@ fn column(frame: &RgbImage, lc: &RgbImage, stack: &[Blob]) -> Option<Column> {
         },
         line,
         chars: stack.len(),
-        below: [below(lc, stack), below(frame, stack)],
+        below: [below_lc, below(frame, stack)],
     })
 }
 

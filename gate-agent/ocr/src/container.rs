@@ -351,6 +351,40 @@ fn box_inside(line: &RgbImage, from: u32) -> Option<BoxInside> {
     })
 }
 
+/// The digit inside a check-digit box found in `img` (right of column
+/// `from`), its strokes erased and cut to its ink with a small margin: a
+/// cell to lay after a vertical code's characters, so that the digit is
+/// read in the line with them.
+pub fn box_digit_cell(img: &RgbImage, from: u32) -> Option<RgbImage> {
+    let cell = box_inside(img, from)?.cell;
+    let (w, h) = (cell.width() as usize, cell.height() as usize);
+    let ink = imgops::ink_mask_centred(&cell);
+    let cols: Vec<bool> = (0..w).map(|x| (0..h).any(|y| ink[y * w + x])).collect();
+    let rows: Vec<bool> = (0..h)
+        .map(|y| ink[y * w..(y + 1) * w].iter().any(|&b| b))
+        .collect();
+    let (x0, x1) = (
+        cols.iter().position(|&c| c)?,
+        cols.iter().rposition(|&c| c)? + 1,
+    );
+    let (y0, y1) = (
+        rows.iter().position(|&c| c)?,
+        rows.iter().rposition(|&c| c)? + 1,
+    );
+    if y1 - y0 < 4 {
+        return None;
+    }
+    let m = 2.0;
+    imgops::crop(
+        &cell,
+        x0 as f32 - m,
+        y0 as f32 - m,
+        x1 as f32 + m,
+        y1 as f32 + m,
+    )
+    .map(|c| c.0)
+}
+
 /// The line with its check-digit box erased and the digit left in place,
 /// so that one read gives the whole code. `None` when no box is found.
 pub fn without_box(line: &RgbImage, from: u32) -> Option<RgbImage> {
