@@ -97,10 +97,10 @@ pub fn hue_fractions(img: &RgbImage) -> [f32; 6] {
     n.map(|c| c as f32 / t)
 }
 
-/// A dark image brightened for colour classification: gain so that the
-/// 95th percentile of the pixels' brightest channel reaches 200 (at most
-/// x6); `None` when the image is bright enough as it is.
-pub fn lift(img: &RgbImage) -> Option<RgbImage> {
+/// A dark image brightened: gain so that the 95th percentile of the
+/// pixels' brightest channel reaches 200 (at most x6); `None` when that
+/// percentile is already `dark` or more (bright enough as it is).
+pub fn lift(img: &RgbImage, dark: u8) -> Option<RgbImage> {
     let mut hist = [0u32; 256];
     for p in img.pixels() {
         hist[usize::from(p.0[0].max(p.0[1]).max(p.0[2]))] += 1;
@@ -115,7 +115,7 @@ pub fn lift(img: &RgbImage) -> Option<RgbImage> {
             break;
         }
     }
-    if p95 >= 160 {
+    if p95 >= usize::from(dark) {
         return None;
     }
     let gain = (200.0 / p95.max(1) as f32).min(6.0);
@@ -505,6 +505,20 @@ pub fn runs(v: &[bool], min_gap: usize) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lift_brightens_only_dark_images() {
+        let mut dark = RgbImage::from_pixel(20, 20, Rgb([20, 30, 40]));
+        dark.put_pixel(0, 0, Rgb([255, 255, 255]));
+        let lifted = lift(&dark, 110).expect("dark: lifted");
+        // x5 (200 / 40), clamped at 255.
+        assert_eq!(lifted.get_pixel(5, 5).0, [100, 150, 200]);
+        assert_eq!(lifted.get_pixel(0, 0).0, [255, 255, 255]);
+        assert!(lift(&RgbImage::from_pixel(20, 20, Rgb([120, 120, 120])), 110).is_none());
+        // Never more than x6.
+        let black = lift(&RgbImage::from_pixel(4, 4, Rgb([10, 10, 10])), 110).expect("lifted");
+        assert_eq!(black.get_pixel(0, 0).0, [60, 60, 60]);
+    }
 
     #[test]
     fn straighten_levels_a_slanted_bar_and_leaves_a_level_one() {

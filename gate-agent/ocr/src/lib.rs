@@ -118,6 +118,12 @@ fn finish(mut reads: Vec<CodeRead>, t0: std::time::Instant) -> Vec<CodeRead> {
 /// taken without running the detector.
 const COLOUR_SURE: f32 = 0.8;
 
+/// A frame darker than this (95th percentile of the brightest channel:
+/// night, a shadowed lane) is brightened before detection, which does not
+/// see faint text. Dim frames above it are left alone: brightening them
+/// only amplifies their noise.
+const DARK_FRAME: u8 = 110;
+
 fn check_frame(img: &image::RgbImage) -> Result<(), OcrError> {
     let (w, h) = img.dimensions();
     if w < 8 || h < 8 {
@@ -171,6 +177,10 @@ impl Ocr {
     pub fn read_plate(&self, frame: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
         let t0 = std::time::Instant::now();
         check_frame(frame)?;
+        // A dark frame (night, a shadowed lane) is brightened first: the
+        // detector does not see faint text.
+        let lifted = imgops::lift(frame, DARK_FRAME);
+        let frame = lifted.as_ref().unwrap_or(frame);
         let mut best: Option<PlateRead> = None;
         for r in plate::colour_candidates(frame) {
             if let Some(p) = plate::read_candidate(&self.rec, frame, r)? {
@@ -213,6 +223,8 @@ impl Ocr {
     /// frame to detection at the finer size.
     pub fn read_containers(&self, frame: &image::RgbImage) -> Result<Vec<CodeRead>, OcrError> {
         let t0 = std::time::Instant::now();
+        let lifted = imgops::lift(frame, DARK_FRAME);
+        let frame = lifted.as_ref().unwrap_or(frame);
         let boxes = self.boxes(frame, engine::Pass::Fast)?;
         let mut reads = container::read_frame(&self.rec, frame, &boxes)?;
         let shaped = |reads: &[CodeRead]| {

@@ -41,6 +41,10 @@ pub fn colour(region: &RgbImage) -> Option<PlateColour> {
     None
 }
 
+/// A plate region darker than this (95th percentile of the brightest
+/// channel) is brightened before its colour is judged.
+const LIFT_FOR_COLOUR: u8 = 160;
+
 /// What the pixels of a plate region say of its colour: the class when
 /// clear, and whether it is bluer than it is yellow (for an ordinary plate
 /// whose pixels are not clear: ordinary plates are blue or yellow). A dark
@@ -53,7 +57,7 @@ pub struct ColourEvidence {
 
 impl ColourEvidence {
     pub fn of(region: &RgbImage) -> ColourEvidence {
-        let lifted = imgops::lift(region);
+        let lifted = imgops::lift(region, LIFT_FOR_COLOUR);
         let img = lifted.as_ref().unwrap_or(region);
         let f = imgops::hue_fractions(img);
         ColourEvidence {
@@ -311,7 +315,7 @@ pub fn read_crop(
 /// `None` when the plate is already level, or its edges are not clear
 /// enough to fit (a black plate on a black bumper).
 pub fn rectify(crop: &RgbImage) -> Option<RgbImage> {
-    let lifted = imgops::lift(crop);
+    let lifted = imgops::lift(crop, LIFT_FOR_COLOUR);
     let img = lifted.as_ref().unwrap_or(crop);
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w < 24 || h < 12 {
