@@ -148,28 +148,36 @@ pub fn code_read(
 
 /// Cut a vertical code crop into per-character cells (row projection of the
 /// ink) and lay them side by side, each scaled to the line height, on the
-/// crop's background colour. Also gives the last cell as cut from the
-/// crop (where the boxed check digit is), for [`boxed_digit`]: laid in the
-/// line, a box is scaled down with its digit too small to read.
-pub fn vertical_to_line(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
+/// crop's background colour; also with the last cell's box (the check
+/// digit's) erased around its digit, and the last cell as cut from the
+/// crop, for [`boxed_digit`]: laid in the line, a box is scaled down with
+/// its digit too small to read.
+pub fn vertical_to_line(crop: &RgbImage) -> Option<Vertical> {
     let (w, h) = crop.dimensions();
     if w < 4 || h < 8 {
         return None;
     }
     let ink = imgops::ink_mask(crop);
     let (wu, hu) = (w as usize, h as usize);
-    let rows: Vec<bool> = (0..hu)
-        .map(|y| ink[y * wu..(y + 1) * wu].iter().filter(|&&b| b).count() >= 2)
+    let counts: Vec<usize> = (0..hu)
+        .map(|y| ink[y * wu..(y + 1) * wu].iter().filter(|&&b| b).count())
         .collect();
+    let rows: Vec<bool> = counts.iter().map(|&n| n >= 2).collect();
     let mut cells = imgops::runs(&rows, 2);
     cells.retain(|(a, b)| b - a >= 3);
     if cells.len() < 4 {
         return None;
     }
-    // Characters are of one height: drop much taller or flatter runs.
-    let mut hs: Vec<usize> = cells.iter().map(|(a, b)| b - a).collect();
-    hs.sort_unstable();
-    let med = hs[hs.len() / 2] as f32;
+    // Characters are of one height: a run much taller than most is two
+    // cells that touch (the box drawn close under the last character,
+    // blur or dirt bridging a gap), split at its thinnest row.
+    let med = median_height(&cells);
+    cells = cells
+        .into_iter()
+        .flat_map(|c| split_tall(c, &counts, med))
+        .collect();
+    let med = median_height(&cells);
+    // Drop what is still much taller or flatter than a character.
     cells.retain(|(a, b)| {
         let h = (b - a) as f32;
         h >= 0.5 * med && h <= 2.0 * med
@@ -204,7 +212,54 @@ pub fn vertical_to_line(crop: &RgbImage) -> Option<(RgbImage, RgbImage)> {
     let m = cell.width().max(cell.height()) / 3;
     let mut last = RgbImage::from_pixel(cell.width() + 2 * m, cell.height() + 2 * m, bg);
     image::imageops::overlay(&mut last, cell, i64::from(m), i64::from(m));
-    Some((imgops::cells_to_line(&parts, REC_H, bg), last))
+    let line = imgops::cells_to_line(&parts, REC_H, bg);
+    // The box's digit in the line in place of the box.
+    let unboxed = box_digit_cell(&last, 0).map(|digit| {
+        let n = parts.len();
+        parts[n - 1] = digit;
+        imgops::cells_to_line(&parts, REC_H, bg)
+    });
+    Some(Vertical {
+        line,
+        unboxed,
+        last,
+    })
+}
+
+/// A vertical code laid out as a line by [`vertical_to_line`].
+pub struct Vertical {
+    /// The cells side by side, the last (the check digit's box) as drawn.
+    pub line: RgbImage,
+    /// The same with the last cell's box erased around its digit, when a
+    /// box was found there.
+    pub unboxed: Option<RgbImage>,
+    /// The last cell as cut from the crop, on a margin of background.
+    pub last: RgbImage,
+}
+
+fn median_height(cells: &[(usize, usize)]) -> f32 {
+    let mut hs: Vec<usize> = cells.iter().map(|(a, b)| b - a).collect();
+    hs.sort_unstable();
+    hs.get(hs.len() / 2).copied().unwrap_or(0) as f32
+}
+
+/// A run of rows `[a, b)` as cells: split at its thinnest row (fewest ink
+/// pixels, at least half a character from either end; the most central of
+/// equals) while it is more than 1.75 characters tall.
+fn split_tall((a, b): (usize, usize), counts: &[usize], med: f32) -> Vec<(usize, usize)> {
+    let half = (0.5 * med).ceil() as usize;
+    if ((b - a) as f32) <= 1.75 * med || b < a + 2 * half + 1 || med < 3.0 {
+        return vec![(a, b)];
+    }
+    let mid = (a + b) / 2;
+    let Some(cut) = (a + half..b - half)
+        .min_by_key(|&y| (counts.get(y).copied().unwrap_or(0), y.abs_diff(mid)))
+    else {
+        return vec![(a, b)];
+    };
+    let mut out = split_tall((a, cut), counts, med);
+    out.extend(split_tall((cut + 1, b), counts, med));
+    out
 }
 
 /// `(x0, x1, y0, y1)` of a box's outer edge, pixels.
@@ -356,21 +411,29 @@ fn box_inside(line: &RgbImage, from: u32) -> Option<BoxInside> {
 /// cell to lay after a vertical code's characters, so that the digit is
 /// read in the line with them.
 pub fn box_digit_cell(img: &RgbImage, from: u32) -> Option<RgbImage> {
-    let cell = box_inside(img, from)?.cell;
+    let BoxInside { cell, bg, .. } = box_inside(img, from)?;
     let (w, h) = (cell.width() as usize, cell.height() as usize);
-    let ink = imgops::ink_mask_centred(&cell);
-    let cols: Vec<bool> = (0..w).map(|x| (0..h).any(|y| ink[y * w + x])).collect();
+    // Ink is what is on the other side of Otsu's threshold from the box's
+    // background (a digit fills most of a tight box: the majority rule of
+    // an ink mask would take it for the background).
+    let g = imgops::luma(&cell);
+    let t = imgops::otsu(&g);
+    let bg_dark = imgops::luma_of(bg) <= t;
+    let ink: Vec<bool> = g.iter().map(|&v| (v <= t) != bg_dark).collect();
+    // The digit is the tallest band of inked rows, and within it the
+    // widest band of inked columns: what is left of the box's strokes
+    // (thin lines at the edges) is cut off, so the digit is scaled in the
+    // line like the characters beside it.
     let rows: Vec<bool> = (0..h)
         .map(|y| ink[y * w..(y + 1) * w].iter().any(|&b| b))
         .collect();
-    let (x0, x1) = (
-        cols.iter().position(|&c| c)?,
-        cols.iter().rposition(|&c| c)? + 1,
-    );
-    let (y0, y1) = (
-        rows.iter().position(|&c| c)?,
-        rows.iter().rposition(|&c| c)? + 1,
-    );
+    let (y0, y1) = imgops::runs(&rows, 2)
+        .into_iter()
+        .max_by_key(|(a, b)| b - a)?;
+    let cols: Vec<bool> = (0..w).map(|x| (y0..y1).any(|y| ink[y * w + x])).collect();
+    let (x0, x1) = imgops::runs(&cols, 2)
+        .into_iter()
+        .max_by_key(|(a, b)| b - a)?;
     if y1 - y0 < 4 {
         return None;
     }
@@ -519,20 +582,31 @@ pub fn read_crop(
             }
             Ok(best)
         }
-        Layout::Vertical => match vertical_to_line(crop) {
-            Some((line, last)) => {
-                let d = rec.read(&line)?;
-                match code_read(d.text, d.confidence, layout, bbox, t0) {
-                    // The boxed check digit is the last cell.
-                    Some(r) => {
-                        let r = with_boxed_digit(rec, &line, line.width() / 2, r, t0)?;
-                        Ok(Some(with_boxed_digit(rec, &last, 0, r, t0)?))
-                    }
-                    None => Ok(None),
+        Layout::Vertical => {
+            let Some(v) = vertical_to_line(crop) else {
+                return Ok(None);
+            };
+            // The box erased around its digit: one read for the code.
+            let mut first = None;
+            if let Some(unboxed) = &v.unboxed {
+                let d = rec.read(unboxed)?;
+                first = code_read(d.text, d.confidence, layout, bbox, t0);
+                if first.as_ref().is_some_and(|r| r.check_ok) {
+                    return Ok(first);
                 }
             }
-            None => Ok(None),
-        },
+            // The line with its box, the digit then read in the box alone.
+            let d = rec.read(&v.line)?;
+            let Some(r) = code_read(d.text, d.confidence, layout, bbox, t0) else {
+                return Ok(first);
+            };
+            let r = with_boxed_digit(rec, &v.line, v.line.width() / 2, r, t0)?;
+            let r = with_boxed_digit(rec, &v.last, 0, r, t0)?;
+            Ok(match first {
+                Some(f) if !r.check_ok && f.confidence > r.confidence => Some(f),
+                _ => Some(r),
+            })
+        }
     }
 }
 
@@ -566,10 +640,17 @@ pub fn read_frame(
         else {
             continue;
         };
-        if let Some((line, _)) = vertical_to_line(&crop) {
-            let d = rec.read(&line)?;
-            if let Some(r) = code_read(d.text, d.confidence, Layout::Vertical, Some(rect), t0) {
-                out.push(r);
+        if let Some(v) = vertical_to_line(&crop) {
+            // The box erased around its digit first, the line as cut then.
+            for line in v.unboxed.iter().chain([&v.line]) {
+                let d = rec.read(line)?;
+                if let Some(r) = code_read(d.text, d.confidence, Layout::Vertical, Some(rect), t0) {
+                    let done = r.check_ok;
+                    out.push(r);
+                    if done {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -683,26 +764,43 @@ mod tests {
         assert_eq!(find_box(&bars, w, h, w / 2), None);
     }
 
+    /// A `w x h` image of `bg` with rectangles `[x0, x1) x [y0, y1)` of `ink`.
+    fn painted(
+        (w, h): (u32, u32),
+        bg: image::Rgb<u8>,
+        ink: image::Rgb<u8>,
+        rects: &[(u32, u32, u32, u32)],
+    ) -> RgbImage {
+        let mut img = RgbImage::from_pixel(w, h, bg);
+        for &(x0, x1, y0, y1) in rects {
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    img.put_pixel(x, y, ink);
+                }
+            }
+        }
+        img
+    }
+
     #[test]
     fn the_box_is_erased_and_its_digit_kept() {
         // White line 160 x 48: a character at x 20..30, a box 100..140 x
         // 6..42 (stroke 2) around a "digit" at 115..125 x 14..34.
         let (w, h) = (160u32, 48u32);
-        let mut line = RgbImage::from_pixel(w, h, image::Rgb([240, 240, 240]));
         let ink = image::Rgb([20, 20, 20]);
-        let mut fill = |x0: u32, x1: u32, y0: u32, y1: u32| {
-            for y in y0..y1 {
-                for x in x0..x1 {
-                    line.put_pixel(x, y, ink);
-                }
-            }
-        };
-        fill(20, 30, 12, 36);
-        fill(100, 140, 6, 8);
-        fill(100, 140, 40, 42);
-        fill(100, 102, 6, 42);
-        fill(138, 140, 6, 42);
-        fill(115, 125, 14, 34);
+        let line = painted(
+            (w, h),
+            image::Rgb([240, 240, 240]),
+            ink,
+            &[
+                (20, 30, 12, 36),
+                (100, 140, 6, 8),
+                (100, 140, 40, 42),
+                (100, 102, 6, 42),
+                (138, 140, 6, 42),
+                (115, 125, 14, 34),
+            ],
+        );
         let out = without_box(&line, w / 2).expect("box found");
         let dark = |x: u32, y: u32| out.get_pixel(x, y).0[0] < 128;
         // The strokes are gone...
@@ -715,6 +813,66 @@ mod tests {
         let mut plain = RgbImage::from_pixel(w, h, image::Rgb([240, 240, 240]));
         plain.put_pixel(5, 5, ink);
         assert!(without_box(&plain, w / 2).is_none());
+    }
+
+    #[test]
+    fn a_digit_filling_its_box_is_cut_out_as_the_digit() {
+        // Dark door 80 x 60: a light box 18..60 x 16..44 (stroke 3) drawn
+        // tight around a light "digit" 24..54 x 20..40, one pixel from
+        // the strokes. The digit fills most of the box: it is still the
+        // ink, not the background.
+        let img = painted(
+            (80, 60),
+            image::Rgb([110, 20, 20]),
+            image::Rgb([235, 235, 235]),
+            &[
+                (18, 60, 16, 19),
+                (18, 60, 41, 44),
+                (18, 21, 16, 44),
+                (57, 60, 16, 44),
+                (24, 54, 20, 40),
+            ],
+        );
+        let cell = box_digit_cell(&img, 0).expect("box and digit");
+        // The digit with its 2-pixel margin (a stroke's trace or two at
+        // most): 34 x 24, not the whole inside of the box.
+        let (cw, ch) = cell.dimensions();
+        assert!(
+            (32..=36).contains(&cw) && (22..=26).contains(&ch),
+            "{cw}x{ch}"
+        );
+        let light = |x: u32, y: u32| cell.get_pixel(x, y).0[0] > 128;
+        assert!(light(cw / 2, ch / 2));
+    }
+
+    #[test]
+    fn touching_cells_of_a_column_are_split_at_their_thinnest_row() {
+        // Ink counts of a column: cells of 10 rows, two pairs touching
+        // (the second pair joined by a one-pixel bridge at row 55).
+        let mut counts = vec![0usize; 100];
+        for (a, b) in [(0, 10), (14, 24), (28, 38), (42, 52), (53, 63), (67, 77)] {
+            for c in &mut counts[a..b] {
+                *c = 8;
+            }
+        }
+        counts[52] = 1;
+        assert_eq!(split_tall((0, 10), &counts, 10.0), vec![(0, 10)]);
+        assert_eq!(
+            split_tall((42, 63), &counts, 10.0),
+            vec![(42, 52), (53, 63)]
+        );
+        // A box a little taller than a character is left whole.
+        assert_eq!(split_tall((0, 16), &counts, 10.0), vec![(0, 16)]);
+        // Three touching cells come apart in three, at the bridges.
+        let mut three = vec![8usize; 32];
+        three[10] = 2;
+        three[21] = 1;
+        assert_eq!(
+            split_tall((0, 32), &three, 10.0),
+            vec![(0, 10), (11, 21), (22, 32)]
+        );
+        // No thinner row at all: halved, not cut into slivers.
+        assert_eq!(split_tall((0, 33), &[5; 33], 10.0), vec![(0, 16), (17, 33)]);
     }
 
     #[test]

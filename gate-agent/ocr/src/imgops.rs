@@ -261,12 +261,13 @@ fn fit_line(points: impl Iterator<Item = (f32, f32)>) -> Option<(f32, f32)> {
 
 /// Grey levels (ITU-R BT.601 luma).
 pub fn luma(img: &RgbImage) -> Vec<u8> {
-    img.pixels()
-        .map(|p| {
-            let [r, g, b] = p.0.map(u32::from);
-            ((299 * r + 587 * g + 114 * b) / 1000) as u8
-        })
-        .collect()
+    img.pixels().map(|p| luma_of(*p)).collect()
+}
+
+/// The grey level (ITU-R BT.601 luma) of one colour.
+pub fn luma_of(p: Rgb<u8>) -> u8 {
+    let [r, g, b] = p.0.map(u32::from);
+    ((299 * r + 587 * g + 114 * b) / 1000) as u8
 }
 
 /// Otsu's threshold of grey levels.

@@ -239,7 +239,7 @@ fn same_class(c: char) -> &'static [char] {
 
 /// Digit-for-digit confusions via a letter lookalike are not in the rules;
 /// only these cross-class and same-class pairs are: O/0, I/1, B/8, S/5, J/I,
-/// Q/O, C/O, Z/2.
+/// Q/O, C/O, Z/2, and for the category U read as 0, O, D or V.
 fn options(pos: usize, c: char) -> (Vec<char>, Vec<char>) {
     // (choices that keep the read char when it fits, alternatives costing a change)
     let letter_pos = pos < 4;
@@ -263,6 +263,11 @@ fn options(pos: usize, c: char) -> (Vec<char>, Vec<char>) {
     }
     if pos == 3 {
         alts.retain(|a| matches!(a, 'U' | 'J' | 'Z'));
+        // The category is nearly always U, and a narrow U (a vertical
+        // code's cell) is read as a round or pointed letter or as 0.
+        if matches!(c, '0' | 'O' | 'D' | 'V') {
+            alts.push('U');
+        }
     }
     alts.dedup();
     let keep = if fits && (pos != 3 || matches!(c, 'U' | 'J' | 'Z')) {
@@ -279,7 +284,7 @@ const MAX_OPTIONAL_FIXES: usize = 1;
 
 /// Repair a read: letters in the first 4 positions, digits in the last 7,
 /// category U/J/Z, then the check digit decides between the lookalikes
-/// (O/0, I/1, B/8, S/5, J/I, Q/O, C/O, Z/2). Returns the valid read, the unique
+/// (O/0, I/1, B/8, S/5, J/I, Q/O, C/O, Z/2; the category U for 0/O/D/V). Returns the valid read, the unique
 /// repair with the fewest changes, the ambiguity, or why it is invalid.
 pub fn repair(s: &str) -> Repair {
     let n = normalise(s);
@@ -570,6 +575,19 @@ mod tests {
             ('Z', '2'),
             ('2', 'Z'),
         ];
+        // The category U read as a lookalike (checked apart: the pairs
+        // above are symmetric, these are not).
+        for read in ['0', 'O', 'D', 'V'] {
+            for base in ["CSQU3054383", "MSKU9070323", "TGHU7591638"] {
+                let bad = format!("{}{read}{}", &base[..3], &base[4..]);
+                let r = repair(&bad);
+                assert_eq!(
+                    r.code().map(|c| c.to_string()),
+                    Some(base.to_string()),
+                    "{bad} -> {r:?}"
+                );
+            }
+        }
         let bases = ["CSQU3054383", "MSKU9070323", "TGHU7591638", "ABCJ1234563"];
         let mut more = Vec::new();
         // Codes rich in lookalikes, with their computed check digit.
