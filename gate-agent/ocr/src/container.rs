@@ -411,12 +411,17 @@ fn box_inside(line: &RgbImage, from: u32) -> Option<BoxInside> {
 /// cell to lay after a vertical code's characters, so that the digit is
 /// read in the line with them.
 pub fn box_digit_cell(img: &RgbImage, from: u32) -> Option<RgbImage> {
-    let BoxInside { cell, bg, .. } = box_inside(img, from)?;
+    digit_in(&box_inside(img, from)?)
+}
+
+/// The digit inside a box, cut to its ink with a small margin.
+fn digit_in(b: &BoxInside) -> Option<RgbImage> {
+    let (cell, bg) = (&b.cell, b.bg);
     let (w, h) = (cell.width() as usize, cell.height() as usize);
     // Ink is what is on the other side of Otsu's threshold from the box's
     // background (a digit fills most of a tight box: the majority rule of
     // an ink mask would take it for the background).
-    let g = imgops::luma(&cell);
+    let g = imgops::luma(cell);
     let t = imgops::otsu(&g);
     let bg_dark = imgops::luma_of(bg) <= t;
     let ink: Vec<bool> = g.iter().map(|&v| (v <= t) != bg_dark).collect();
@@ -439,7 +444,7 @@ pub fn box_digit_cell(img: &RgbImage, from: u32) -> Option<RgbImage> {
     }
     let m = 2.0;
     imgops::crop(
-        &cell,
+        cell,
         x0 as f32 - m,
         y0 as f32 - m,
         x1 as f32 + m,
@@ -468,11 +473,26 @@ pub fn without_box(line: &RgbImage, from: u32) -> Option<RgbImage> {
 /// circled one.
 /// Only the part of `line` right of column `from` is searched.
 pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char, f32)>, OcrError> {
-    let Some(BoxInside { cell, bg, .. }) = box_inside(line, from) else {
+    let Some(b) = box_inside(line, from) else {
         return Ok(None);
     };
-    // A line model reads a lone character poorly: read it three times in
-    // a row, and take it when at least two copies agree.
+    // The digit cut to its ink (the strokes' traces cut off); the whole
+    // inside when that gives no digit.
+    if let Some(digit) = digit_in(&b) {
+        if let Some(d) = read_thrice(rec, &digit, b.bg)? {
+            return Ok(Some(d));
+        }
+    }
+    read_thrice(rec, &b.cell, b.bg)
+}
+
+/// A lone character read three times in a row on `bg` (a line model
+/// reads one alone poorly): the digit at least two copies agree on.
+fn read_thrice(
+    rec: &Rec,
+    cell: &RgbImage,
+    bg: image::Rgb<u8>,
+) -> Result<Option<(char, f32)>, OcrError> {
     let m = cell.height() / 6 + 2;
     let gap = cell.width() / 3 + 2;
     let mut padded = RgbImage::from_pixel(
@@ -482,7 +502,7 @@ pub fn boxed_digit(rec: &Rec, line: &RgbImage, from: u32) -> Result<Option<(char
     );
     for k in 0..3u32 {
         let x = m + k * (cell.width() + gap);
-        image::imageops::replace(&mut padded, &cell, i64::from(x), i64::from(m));
+        image::imageops::replace(&mut padded, cell, i64::from(x), i64::from(m));
     }
     let d = rec.read(&padded)?;
     let digits: Vec<(char, f32)> = d
