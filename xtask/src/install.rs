@@ -2,7 +2,8 @@
 //! is already there (so a warm run costs a few milliseconds).
 //!
 //! - Debian packages: mosquitto (+ clients) for the link and platform tests,
-//!   socat for pseudo-terminal serial links, mbpoll and python3-pymodbus as
+//!   socat for pseudo-terminal serial links, mbpoll and python3-pymodbus
+//!   (with python3-serial-asyncio, which apt would only recommend) as
 //!   independent Modbus peers, qemu-system-arm for the firmware self-test,
 //!   python3-pip (gate-ocr fetches its models with `pip download`).
 //! - The rust target thumbv7em-none-eabihf for the MCU binary.
@@ -20,7 +21,10 @@ const APT: &[(&str, &str)] = &[
     ("socat", "socat"),
     ("mbpoll", "mbpoll"),
     ("qemu-system-arm", "qemu-system-arm"),
-    ("py:pymodbus", "python3-pymodbus"),
+    // The probes import what the peers import: pymodbus installed without
+    // its recommends lacks the serial modules its client and server need.
+    ("py:pymodbus.client", "python3-pymodbus"),
+    ("py:serial_asyncio", "python3-serial-asyncio"),
     // pip fetches the recognition models (gate-ocr, models.rs) on first use.
     ("py:pip", "python3-pip"),
 ];
