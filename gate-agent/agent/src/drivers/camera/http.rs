@@ -17,7 +17,7 @@ use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use super::mjpeg::{boundary_from_content_type, MjpegEvent, MjpegParser};
-use super::{is_jpeg, CameraError, Frame, FrameSource};
+use super::{is_jpeg, CameraError, Frame, FrameSource, LatestFrame};
 use crate::drivers::backoff::Backoff;
 use crate::drivers::config::CameraConfig;
 use crate::drivers::error::ErrorClass;
@@ -148,77 +148,31 @@ impl FrameSource for SnapshotSource {
     }
 }
 
-/// A camera streaming MJPEG; a background task keeps the latest frame.
-#[derive(Debug)]
-pub struct MjpegSource {
-    name: Arc<str>,
-    rx: watch::Receiver<Option<Frame>>,
-    timeout: Duration,
-    max_age: Duration,
-}
-
-impl MjpegSource {
-    /// Start the reader task (inside a tokio runtime). It ends when the
-    /// source and every receiver from [`MjpegSource::subscribe`] are dropped.
-    pub fn spawn(cfg: &CameraConfig, url: &str, health: HealthCell) -> Result<Self, String> {
-        let timeout = Duration::from_millis(cfg.timeout_ms);
-        let client = client(timeout)?;
-        let (tx, rx) = watch::channel(None);
-        let name: Arc<str> = cfg.name.as_str().into();
-        tokio::spawn(reader(
-            Arc::clone(&name),
-            client,
-            url.to_owned(),
-            timeout,
-            cfg.max_frame_bytes,
-            Backoff::new(cfg.backoff.clone()),
-            health,
-            tx,
-        ));
-        Ok(Self {
-            name,
-            rx,
-            timeout,
-            max_age: Duration::from_millis(cfg.max_frame_age_ms),
-        })
-    }
-
-    /// Every frame as it arrives (`None` before the first).
-    pub fn subscribe(&self) -> watch::Receiver<Option<Frame>> {
-        self.rx.clone()
-    }
-
-    async fn latest(&self) -> Result<Frame, CameraError> {
-        let mut rx = self.rx.clone();
-        if let Some(f) = rx.borrow_and_update().as_ref() {
-            if f.received.elapsed() <= self.max_age {
-                return Ok(f.clone());
-            }
-        }
-        let wait = async {
-            loop {
-                if rx.changed().await.is_err() {
-                    return Err(CameraError::Stream("reader stopped".into()));
-                }
-                if let Some(f) = rx.borrow_and_update().as_ref() {
-                    return Ok(f.clone());
-                }
-            }
-        };
-        match timeout(self.timeout, wait).await {
-            Ok(r) => r,
-            Err(_) => Err(CameraError::Timeout(self.timeout.as_millis() as u64)),
-        }
-    }
-}
-
-impl FrameSource for MjpegSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>> {
-        Box::pin(self.latest())
-    }
+/// A camera streaming MJPEG: starts the reader task (inside a tokio
+/// runtime), which keeps the latest frame. It ends when the source and every
+/// receiver from [`LatestFrame::subscribe`] are dropped.
+pub fn spawn_mjpeg(
+    cfg: &CameraConfig,
+    url: &str,
+    health: HealthCell,
+) -> Result<LatestFrame, String> {
+    let timeout = Duration::from_millis(cfg.timeout_ms);
+    let client = client(timeout)?;
+    let (tx, rx) = watch::channel(None);
+    let name: Arc<str> = cfg.name.as_str().into();
+    tokio::spawn(reader(
+        Arc::clone(&name),
+        client,
+        url.to_owned(),
+        timeout,
+        cfg.max_frame_bytes,
+        Backoff::new(cfg.backoff.clone()),
+        health,
+        tx,
+    ));
+    Ok(LatestFrame::new(name, rx, cfg, || {
+        CameraError::Stream("reader stopped".into())
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]

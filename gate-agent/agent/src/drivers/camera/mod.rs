@@ -2,9 +2,10 @@
 //! results (ANPR plate, container code OCR).
 //!
 //! Layer: device driver. Every kind of camera sits behind one trait,
-//! [`FrameSource`]: HTTP snapshot ([`http::SnapshotSource`]), HTTP MJPEG
-//! ([`http::MjpegSource`], parser in [`mjpeg`]) and, with the `usb-camera`
-//! feature, USB/UVC cameras (`usb::UsbSource`). [`recognition`] reads the
+//! [`FrameSource`]: HTTP snapshot ([`http::SnapshotSource`]), and the
+//! sources whose background reader keeps the latest frame ([`LatestFrame`]):
+//! HTTP MJPEG ([`http::spawn_mjpeg`], parser in [`mjpeg`]) and, with the
+//! `usb-camera` feature, USB/UVC cameras (`usb::spawn_usb`). [`recognition`] reads the
 //! camera's recognition JSON. Frames are returned as the camera encoded
 //! them (bytes untouched, size bounded) with the time they were received; the
 //! driver neither stores them nor interprets them.
@@ -16,10 +17,12 @@ pub mod recognition;
 pub mod usb;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::time::timeout;
 
 use super::config::CameraConfig;
 use super::health::HealthRegistry;
@@ -69,6 +72,74 @@ pub trait FrameSource: Send + Sync {
     fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>>;
 }
 
+/// A camera whose background reader (a stream task, a camera thread)
+/// publishes every frame it receives: a grab takes the latest one while it
+/// is fresh, else waits for the next one, never longer than the timeout.
+#[derive(Debug)]
+pub struct LatestFrame {
+    name: Arc<str>,
+    rx: watch::Receiver<Option<Frame>>,
+    timeout: Duration,
+    max_age: Duration,
+    /// The error when the reader has stopped.
+    stopped: fn() -> CameraError,
+}
+
+impl LatestFrame {
+    /// A source over the reader's channel (`None` until the first frame).
+    pub fn new(
+        name: Arc<str>,
+        rx: watch::Receiver<Option<Frame>>,
+        cfg: &CameraConfig,
+        stopped: fn() -> CameraError,
+    ) -> Self {
+        Self {
+            name,
+            rx,
+            timeout: Duration::from_millis(cfg.timeout_ms),
+            max_age: Duration::from_millis(cfg.max_frame_age_ms),
+            stopped,
+        }
+    }
+
+    /// Every frame as it arrives (`None` before the first).
+    pub fn subscribe(&self) -> watch::Receiver<Option<Frame>> {
+        self.rx.clone()
+    }
+
+    async fn latest(&self) -> Result<Frame, CameraError> {
+        let mut rx = self.rx.clone();
+        if let Some(f) = rx.borrow_and_update().as_ref() {
+            if f.received.elapsed() <= self.max_age {
+                return Ok(f.clone());
+            }
+        }
+        let wait = async {
+            loop {
+                if rx.changed().await.is_err() {
+                    return Err((self.stopped)());
+                }
+                if let Some(f) = rx.borrow_and_update().as_ref() {
+                    return Ok(f.clone());
+                }
+            }
+        };
+        match timeout(self.timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(CameraError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+}
+
+impl FrameSource for LatestFrame {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>> {
+        Box::pin(self.latest())
+    }
+}
+
 /// Whether bytes look like a JPEG (SOI marker).
 pub fn is_jpeg(b: &[u8]) -> bool {
     b.len() >= 4 && b[0] == 0xFF && b[1] == 0xD8
@@ -98,11 +169,11 @@ pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Cam
     let source: Option<Arc<dyn FrameSource>> = if let Some(url) = &cfg.snapshot_url {
         Some(Arc::new(http::SnapshotSource::new(cfg, url, health)?))
     } else if let Some(url) = &cfg.mjpeg_url {
-        Some(Arc::new(http::MjpegSource::spawn(cfg, url, health)?))
+        Some(Arc::new(http::spawn_mjpeg(cfg, url, health)?))
     } else if let Some(usb) = &cfg.usb {
         #[cfg(feature = "usb-camera")]
         {
-            Some(Arc::new(usb::UsbSource::spawn(cfg, usb, health)?))
+            Some(Arc::new(usb::spawn_usb(cfg, usb, health)?))
         }
         #[cfg(not(feature = "usb-camera"))]
         {

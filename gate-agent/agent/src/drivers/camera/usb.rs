@@ -10,98 +10,46 @@
 //! frames are encoded to JPEG here.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
     Resolution,
 };
 use tokio::sync::watch;
-use tokio::time::timeout;
 use tracing::{info, warn};
 
-use super::{is_jpeg, CameraError, Frame, FrameSource};
+use super::{is_jpeg, CameraError, Frame, LatestFrame};
 use crate::drivers::backoff::Backoff;
 use crate::drivers::config::{CameraConfig, UsbCameraConfig};
 use crate::drivers::error::ErrorClass;
 use crate::drivers::health::HealthCell;
 
-/// A USB camera read by a dedicated thread.
-#[derive(Debug)]
-pub struct UsbSource {
-    name: Arc<str>,
-    rx: watch::Receiver<Option<Frame>>,
-    timeout: Duration,
-    max_age: Duration,
-}
-
-impl UsbSource {
-    /// Start the camera thread.
-    pub fn spawn(
-        cfg: &CameraConfig,
-        usb: &UsbCameraConfig,
-        health: HealthCell,
-    ) -> Result<Self, String> {
-        let name: Arc<str> = cfg.name.as_str().into();
-        let (tx, rx) = watch::channel(None);
-        let thread = Worker {
-            name: Arc::clone(&name),
-            usb: usb.clone(),
-            max_bytes: cfg.max_frame_bytes,
-            backoff: Backoff::new(cfg.backoff.clone()),
-            health,
-            tx,
-        };
-        std::thread::Builder::new()
-            .name(format!("usb-cam-{}", cfg.name))
-            .spawn(move || thread.run())
-            .map_err(|e| format!("camera `{}`: cannot start thread: {e}", cfg.name))?;
-        Ok(Self {
-            name,
-            rx,
-            timeout: Duration::from_millis(cfg.timeout_ms),
-            max_age: Duration::from_millis(cfg.max_frame_age_ms),
-        })
-    }
-
-    /// Every frame as it arrives.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Frame>> {
-        self.rx.clone()
-    }
-
-    async fn latest(&self) -> Result<Frame, CameraError> {
-        let mut rx = self.rx.clone();
-        if let Some(f) = rx.borrow_and_update().as_ref() {
-            if f.received.elapsed() <= self.max_age {
-                return Ok(f.clone());
-            }
-        }
-        let wait = async {
-            loop {
-                if rx.changed().await.is_err() {
-                    return Err(CameraError::Unavailable("camera thread stopped".into()));
-                }
-                if let Some(f) = rx.borrow_and_update().as_ref() {
-                    return Ok(f.clone());
-                }
-            }
-        };
-        match timeout(self.timeout, wait).await {
-            Ok(r) => r,
-            Err(_) => Err(CameraError::Timeout(self.timeout.as_millis() as u64)),
-        }
-    }
-}
-
-impl FrameSource for UsbSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>> {
-        Box::pin(self.latest())
-    }
+/// A USB camera: starts the dedicated thread that reads it and keeps the
+/// latest frame.
+pub fn spawn_usb(
+    cfg: &CameraConfig,
+    usb: &UsbCameraConfig,
+    health: HealthCell,
+) -> Result<LatestFrame, String> {
+    let name: Arc<str> = cfg.name.as_str().into();
+    let (tx, rx) = watch::channel(None);
+    let thread = Worker {
+        name: Arc::clone(&name),
+        usb: usb.clone(),
+        max_bytes: cfg.max_frame_bytes,
+        backoff: Backoff::new(cfg.backoff.clone()),
+        health,
+        tx,
+    };
+    std::thread::Builder::new()
+        .name(format!("usb-cam-{}", cfg.name))
+        .spawn(move || thread.run())
+        .map_err(|e| format!("camera `{}`: cannot start thread: {e}", cfg.name))?;
+    Ok(LatestFrame::new(name, rx, cfg, || {
+        CameraError::Unavailable("camera thread stopped".into())
+    }))
 }
 
 struct Worker {
