@@ -325,6 +325,8 @@ pub struct LaneRun {
     pub relay: BrokerRelay,
     pub dir: tempfile::TempDir,
     pub clock: SimClock,
+    /// Platform commands sent: (command id, index in the scenario).
+    pub commands_sent: Vec<(String, usize)>,
 }
 
 /// Start everything for one lane (broker already running).
@@ -385,6 +387,7 @@ pub async fn start_lane(
         relay,
         dir,
         clock,
+        commands_sent: Vec::new(),
     })
 }
 
@@ -573,10 +576,12 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                     if let Some(d) = c.device {
                         req = req.device(d.as_str());
                     }
-                    run.platform
+                    let sent = run
+                        .platform
                         .send_command(req)
                         .await
                         .map_err(|e| anyhow!("{e}"))?;
+                    run.commands_sent.push((sent.id, i));
                 }
                 CommandVia::Officer => {
                     use gate_core::lane::{OfficerAction, OfficerKind};
@@ -779,6 +784,19 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
     platform.events.retain(|e| e.lane == run.lane_id);
     platform.gaps.retain(|g| g.lane == run.lane_id);
     problems.extend(platform.problems());
+    // Every platform command's reply says what the scenario expects
+    // (a missing reply is one of the platform's problems above).
+    for (id, i) in &run.commands_sent {
+        let c = &s.commands[*i];
+        if let Some(r) = platform.replies.iter().find(|r| r.reply.command_id == *id) {
+            if r.reply.ok != c.expect_ok {
+                problems.push(format!(
+                    "platform {:?} at {} s: ok={} ({}), expected ok={}",
+                    c.kind, c.at_s, r.reply.ok, r.reply.detail, c.expect_ok
+                ));
+            }
+        }
+    }
     let violations: Vec<String> = run
         .sim
         .violations()

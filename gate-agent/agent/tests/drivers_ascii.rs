@@ -237,3 +237,45 @@ async fn the_port_is_reopened_after_the_line_comes_back() {
     assert_eq!(r.gross_kg, 32_460.0);
     pty.stop();
 }
+
+/// `restart_device` on a serial scale: the port is closed and opened again
+/// at once (the verdict names it), the reading is withdrawn meanwhile and
+/// comes back from the reopened port; with the adapter gone the verdict is
+/// the open error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reopens_the_serial_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = PtyPair::new(dir.path());
+    let reg = HealthRegistry::new();
+    let mut cfg = config(&pty.a, AsciiProtocol::Toledo, true);
+    if let Some(a) = cfg.ascii.as_mut() {
+        // Only a restart reopens the port quickly.
+        a.backoff.initial_ms = 20_000;
+        a.backoff.max_ms = 20_000;
+    }
+    let (wb, _task) = spawn_ascii_weighbridge(&cfg, &reg).expect("start");
+    let mut rx = wb.subscribe();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stop = writer(pty.b.clone(), Duration::from_millis(50), |_| {
+        TOLEDO_STABLE.to_vec()
+    });
+    wait_for(&mut rx, LIMIT, "reading", Option::is_some).await;
+    let verdict = wb.restart().await.expect("restarted");
+    assert!(
+        verdict.contains("reopened") && verdict.contains(&pty.a.display().to_string()),
+        "{verdict}"
+    );
+    let seq = rx.borrow().as_ref().map_or(0, |r| r.seq);
+    wait_for(&mut rx, LIMIT, "readings from the reopened port", |r| {
+        r.as_ref().is_some_and(|r| r.seq > seq + 3)
+    })
+    .await;
+    stop.send_replace(true);
+
+    pty.stop();
+    wait_for(&mut rx, LIMIT, "withdrawn", Option::is_none).await;
+    let t0 = Instant::now();
+    let err = wb.restart().await.expect_err("no port");
+    assert!(err.contains("open "), "{err}");
+    assert!(t0.elapsed() < LIMIT);
+}

@@ -110,6 +110,28 @@ async fn respond(mut s: TcpStream, conns: Arc<AtomicUsize>) {
             // The next boundary ends the last open-length part.
             let _ = s.write_all(b"--cam-b\r\n").await;
         }
+        "/mjpeg-long" => {
+            // A steady stream (a frame every 40 ms for 20 s); frame tags
+            // carry the connection number.
+            let c = conns.fetch_add(1, Ordering::SeqCst) as u8;
+            let _ = s
+                .write_all(&head("multipart/x-mixed-replace; boundary=b", None))
+                .await;
+            for _ in 0..500 {
+                let body = jpeg(c, 1200);
+                let mut part = format!(
+                    "--b\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                part.extend_from_slice(&body);
+                part.extend_from_slice(b"\r\n");
+                if s.write_all(&part).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }
         _ => {
             let _ = s
                 .write_all(
@@ -248,4 +270,68 @@ async fn mjpeg_stream_frames_and_reconnect() {
     );
     let h = reg.get("rear").expect("health");
     assert!(h.total_ok >= 6, "{h:?}");
+}
+
+/// `restart_device` on cameras: an MJPEG camera closes its stream and opens
+/// a new one at once (the verdict comes when the new one is open); a
+/// snapshot camera has no standing connection and checks itself with one
+/// grab; a camera that cannot be reached says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reopens_a_stream_and_checks_a_snapshot_camera() {
+    let srv = server().await;
+    let reg = HealthRegistry::new();
+    let mut cfg = CameraConfig::mjpeg("rear", &format!("{}/mjpeg-long", srv.base));
+    cfg.timeout_ms = 1000;
+    cfg.max_frame_age_ms = 200;
+    // A long backoff: only a restart can make the reader reconnect fast.
+    cfg.backoff.initial_ms = 20_000;
+    cfg.backoff.max_ms = 20_000;
+    let cam = spawn_camera(&cfg, &reg).expect("camera");
+    let src = cam.source.clone().expect("source");
+    assert_eq!(src.grab().await.expect("first frame").jpeg[4], 0);
+    assert_eq!(srv.mjpeg_connections.load(Ordering::SeqCst), 1);
+
+    let t0 = Instant::now();
+    let verdict = cam.restart().await.expect("restarted");
+    assert!(verdict.contains("stream reopened"), "{verdict}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(srv.mjpeg_connections.load(Ordering::SeqCst), 2);
+    // Frames now come from the second connection.
+    let t1 = Instant::now();
+    loop {
+        let f = src.grab().await.expect("frame after the restart");
+        if f.jpeg[4] == 1 {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(3),
+            "still the old stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let snap = spawn_camera(
+        &CameraConfig::snapshot("front", &format!("{}/snapshot.jpg", srv.base)),
+        &reg,
+    )
+    .expect("snapshot camera");
+    let verdict = snap.restart().await.expect("snapshot checked");
+    assert!(
+        verdict.contains("no standing connection") && verdict.contains("3000 bytes"),
+        "{verdict}"
+    );
+
+    // Nobody listens: the restart says so, within its limit.
+    let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = dead.local_addr().expect("addr");
+    drop(dead);
+    let mut cfg = CameraConfig::mjpeg("side", &format!("http://{addr}/mjpeg"));
+    cfg.timeout_ms = 500;
+    cfg.backoff.initial_ms = 20_000;
+    cfg.backoff.max_ms = 20_000;
+    let gone = spawn_camera(&cfg, &reg).expect("camera");
+    let t0 = Instant::now();
+    let err = gone.restart().await.expect_err("nothing to reopen");
+    assert!(err.contains("reopening the stream failed"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
 }

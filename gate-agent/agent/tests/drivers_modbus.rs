@@ -223,24 +223,48 @@ async fn a_silent_slave_times_out_and_never_stalls_callers() {
     assert!(h.last_success.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_reconnects_after_the_slave_restarts() {
+/// A pymodbus slave (unit 1) on TCP, a fast bus to it and weighbridge `wb`
+/// on it, with its first reading in.
+struct TcpLane {
+    port: u16,
+    peer: Proc,
+    bus: BusHandle,
+    wb: WeighbridgeHandle,
+}
+
+async fn tcp_lane(reg: &HealthRegistry) -> TcpLane {
     require_pymodbus();
     let port = free_port();
     let peer = modbus_peer(&["--tcp", &port.to_string(), "--units", "1"]);
     wait_listening(port, LIMIT);
-    let reg = HealthRegistry::new();
     let (bus, _task) = spawn_bus(
         fast_bus(ModbusBusConfig::tcp("peer", &format!("127.0.0.1:{port}"))),
-        &reg,
+        reg,
     )
     .expect("bus");
-    let wb = start_wb("wb", &bus, 1, &reg);
-    let mut rx = wb.subscribe();
-    wait_for(&mut rx, LIMIT, "first reading", |r| {
+    let wb = start_wb("wb", &bus, 1, reg);
+    wait_for(&mut wb.subscribe(), LIMIT, "first reading", |r| {
         r.as_ref().is_some_and(|r| r.gross_kg == 25_340.0)
     })
     .await;
+    TcpLane {
+        port,
+        peer,
+        bus,
+        wb,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_reconnects_after_the_slave_restarts() {
+    let reg = HealthRegistry::new();
+    let TcpLane {
+        port,
+        peer,
+        bus,
+        wb,
+    } = tcp_lane(&reg).await;
+    let mut rx = wb.subscribe();
     let connects = bus.connects();
 
     peer.kill();
@@ -373,4 +397,67 @@ stability = {{ mode = "device" }}
         .expect_err("missing profile");
     assert!(e.contains("wb-nope.toml"), "{e}");
     drivers.abort();
+}
+
+/// Restart `wb` (its bus): the verdict names the bus, the bus connected
+/// once more, and polling goes on.
+async fn restart_and_poll(wb: &WeighbridgeHandle, bus: &BusHandle) {
+    let mut rx = wb.subscribe();
+    let connects = bus.connects();
+    let verdict = wb.restart().await.expect("restarted");
+    let want = format!("bus `{}` reopened", bus.name());
+    assert!(verdict.contains(&want), "{verdict}");
+    assert_eq!(bus.connects(), connects + 1);
+    let seq = rx.borrow().as_ref().map_or(0, |r| r.seq);
+    wait_for(&mut rx, LIMIT, "polling after the restart", |r| {
+        r.as_ref().is_some_and(|r| r.seq > seq + 2)
+    })
+    .await;
+}
+
+/// `restart_device` on Modbus devices: the device's bus closes its
+/// transport and opens it again at once (TCP: a new connection; RTU: the
+/// serial port reopened), the verdict says so, and polling goes on; with
+/// nobody listening the verdict is a failure and the bus keeps retrying on
+/// its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reopens_the_bus() {
+    let reg = HealthRegistry::new();
+    let TcpLane {
+        port,
+        peer,
+        bus,
+        wb,
+    } = tcp_lane(&reg).await;
+    restart_and_poll(&wb, &bus).await;
+    let mut rx = wb.subscribe();
+
+    peer.kill();
+    let t0 = Instant::now();
+    let err = bus.restart().await.expect_err("nobody listens");
+    assert!(err.contains("reopening failed"), "{err}");
+    assert!(t0.elapsed() < LIMIT, "{:?}", t0.elapsed());
+    let _peer = modbus_peer(&["--tcp", &port.to_string(), "--units", "1"]);
+    wait_for(&mut rx, LIMIT, "reading back on its own", Option::is_some).await;
+
+    // RTU: the serial port is closed and opened again.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = PtyPair::new(dir.path());
+    let b = pty.b.to_string_lossy().into_owned();
+    let _rtu_peer = modbus_peer(&["--rtu", &b, "--baud", "19200", "--units", "1"]);
+    let mut p = SerialPortConfig::new(&pty.a);
+    p.baud = 19200;
+    let mut cfg = fast_bus(ModbusBusConfig::rtu("line", p));
+    cfg.request_timeout_ms = 300;
+    let (line, _task) = spawn_bus(cfg, &reg).expect("rtu bus");
+    let u1 = start_wb("u1", &line, 1, &reg);
+    wait_for(
+        &mut u1.subscribe(),
+        LIMIT,
+        "unit 1 over RTU",
+        Option::is_some,
+    )
+    .await;
+    restart_and_poll(&u1, &line).await;
+    pty.stop();
 }

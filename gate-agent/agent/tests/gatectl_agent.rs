@@ -227,6 +227,69 @@ fn gatectl_against_a_live_agent() {
         .as_str()
         .is_some_and(|e| e.contains("plate-front")));
 
+    // restart: the weighbridge's bus reopened (audited), by name; a camera
+    // by its role (a snapshot camera checks itself with one grab); an
+    // unknown device is not found and the answer lists what there is.
+    let restart = |device: &str, reason: &str, want_name: &str, want_detail: &str| {
+        let rv = ctl_json(
+            &sock,
+            &["restart", device, "--officer", "O-17", "--reason", reason],
+        );
+        assert_eq!(rv["device"], want_name);
+        assert!(
+            rv["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(want_detail)),
+            "{rv}"
+        );
+    };
+    restart(
+        "weighbridge",
+        "frozen display",
+        "weighbridge",
+        "bus `wb` reopened",
+    );
+    restart(
+        "plate_front",
+        "aim",
+        "plate-front",
+        "no standing connection",
+    );
+    let bad = ctl(
+        &sock,
+        &[
+            "restart",
+            "nope",
+            "--officer",
+            "O-17",
+            "--reason",
+            "x",
+            "--json",
+        ],
+    );
+    assert_eq!(bad.code, 1);
+    assert_eq!(bad.json()["code"], "not_found");
+    assert!(bad.json()["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("bus/wb") && e.contains("plate-front")));
+    assert_eq!(
+        ctl(&sock, &["restart", "weighbridge", "--officer", "O-17"]).code,
+        2,
+        "--reason is required"
+    );
+    let audit = agent.store.recent_audit(10).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.officer == "O-17"
+            && a.action == "RestartDevice"
+            && a.detail == "weighbridge: frozen display"),
+        "{audit:?}"
+    );
+    eventually("a weight after the restart", WAIT, || {
+        ctl_json(&sock, &["weigh"])["reading"]
+            .is_object()
+            .then_some(())
+    });
+
     // lookup by every key kind.
     let lv = ctl_json(&sock, &["lookup", "--plate", "琼A12345"]);
     assert_eq!(lv["whitelist_version"], 7);
@@ -660,6 +723,17 @@ fn docs_examples() {
     show(&["devices"], true);
     show(&["io"], true);
     show(&["weigh"], true);
+    show(
+        &[
+            "restart",
+            "weighbridge",
+            "--officer",
+            "O-17",
+            "--reason",
+            "frozen display",
+        ],
+        true,
+    );
     let jpg = format!("{tmp}/front.jpg");
     show(&["capture", "plate-front", "-o", &jpg], true);
     show(&["lookup", "--plate", "琼A12345"], true);

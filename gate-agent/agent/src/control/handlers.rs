@@ -23,7 +23,8 @@ use super::data;
 use super::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
     CheckRow, DevicesData, ErrorCode, EventsArgs, IoData, LaneBoard, LookupArgs, Request,
-    SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData, VERSION,
+    RestartArgs, RestartData, SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData,
+    VERSION,
 };
 use super::Parts;
 use crate::runtime::OfficerRequest;
@@ -53,7 +54,7 @@ fn answer<T: Serialize>(t: &T) -> Answer {
 pub(crate) fn deadline(r: &Request) -> Duration {
     Duration::from_secs(match r {
         Request::Selftest => 25,
-        Request::Capture(_) | Request::Barrier(_) => 15,
+        Request::Capture(_) | Request::Barrier(_) | Request::Restart(_) => 15,
         _ => 10,
     })
 }
@@ -78,6 +79,7 @@ pub(crate) async fn handle(p: &Parts, req: Request) -> Answer {
         Request::Devices => devices(p),
         Request::Io => io(p),
         Request::Barrier(a) => barrier(p, a).await,
+        Request::Restart(a) => restart(p, a).await,
         Request::Weigh => weigh(p),
         Request::Capture(a) => capture(p, a).await,
         Request::Lookup(a) => lookup(p, a).await,
@@ -247,6 +249,30 @@ async fn barrier(p: &Parts, a: BarrierArgs) -> Answer {
             ErrorCode::Unavailable,
             "the lane did not answer within 10 s",
         )),
+    }
+}
+
+/// Restart one device's connection: audited first, then the driver's
+/// verdict (a failure to reopen is `unavailable`, with the driver's reason).
+async fn restart(p: &Parts, a: RestartArgs) -> Answer {
+    let (name, target) = p
+        .restarts
+        .find(&a.device)
+        .map_err(|e| fail(ErrorCode::NotFound, e))?;
+    let (officer, detail) = (a.officer.clone(), format!("{name}: {}", a.reason));
+    blocking(&p.store, move |s| {
+        s.audit(&officer, "RestartDevice", &detail, None)
+    })
+    .await?;
+    let t0 = Instant::now();
+    match target.restart().await {
+        Ok(detail) => answer(&RestartData {
+            device: name,
+            officer: a.officer,
+            detail,
+            ms: t0.elapsed().as_millis() as u64,
+        }),
+        Err(e) => Err(fail(ErrorCode::Unavailable, format!("{name}: {e}"))),
     }
 }
 

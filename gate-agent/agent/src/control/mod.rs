@@ -51,6 +51,7 @@ pub(crate) struct Parts {
     pub cameras: BTreeMap<String, Arc<Camera>>,
     pub board: BoardHandle,
     pub weighbridge: Option<WeighbridgeHandle>,
+    pub restarts: crate::runtime::devices::RestartTargets,
     pub alarms: Arc<alarms::AlarmRing>,
 }
 
@@ -65,6 +66,7 @@ impl Parts {
             cameras: agent.cameras.clone(),
             board: agent.board.clone(),
             weighbridge: agent.weighbridge.clone(),
+            restarts: agent.restarts.clone(),
             alarms: Arc::new(alarms::AlarmRing::new(alarms::RING_CAPACITY)),
         }
     }

@@ -60,6 +60,8 @@ pub enum Request {
     Io,
     /// Raise or lower the barrier as an officer action.
     Barrier(BarrierArgs),
+    /// Close a device's connection and open it again (audited).
+    Restart(RestartArgs),
     /// Live weight.
     Weigh,
     /// One JPEG from a configured camera.
@@ -101,6 +103,18 @@ pub struct BarrierArgs {
     /// Officer id (audited), 1..=64 printable characters.
     pub officer: String,
     /// Why (audited, kept as the event's note), 1..=256 characters.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartArgs {
+    /// A device name (as `devices` lists it), `bus/<name>`, or a lane role
+    /// (`plate_front`, `etag`, `scale`, `barrier`, ...), 1..=64 characters.
+    pub device: String,
+    /// Officer id (audited), 1..=64 printable characters.
+    pub officer: String,
+    /// Why (audited), 1..=256 characters.
     pub reason: String,
 }
 
@@ -174,6 +188,7 @@ impl Request {
             Self::Devices => "devices",
             Self::Io => "io",
             Self::Barrier(_) => "barrier",
+            Self::Restart(_) => "restart",
             Self::Weigh => "weigh",
             Self::Capture(_) => "capture",
             Self::Lookup(_) => "lookup",
@@ -189,6 +204,7 @@ impl Request {
     fn args(&self) -> Option<Value> {
         let v = match self {
             Self::Barrier(a) => serde_json::to_value(a),
+            Self::Restart(a) => serde_json::to_value(a),
             Self::Capture(a) => serde_json::to_value(a),
             Self::Lookup(a) => serde_json::to_value(a),
             Self::Events(a) => serde_json::to_value(a),
@@ -216,6 +232,11 @@ impl Request {
     fn validate(&self) -> Result<(), String> {
         match self {
             Self::Barrier(a) => {
+                check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
+                check_text("reason", &a.reason, MAX_REASON_LEN, true)
+            }
+            Self::Restart(a) => {
+                check_text("device", &a.device, 64, false)?;
                 check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
                 check_text("reason", &a.reason, MAX_REASON_LEN, true)
             }
@@ -371,6 +392,7 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, ProtocolError> {
         "outbox" => no_args(&raw.args).map(|()| Request::Outbox)?,
         "selftest" => no_args(&raw.args).map(|()| Request::Selftest)?,
         "barrier" => Request::Barrier(required(id, cmd, raw.args)?),
+        "restart" => Request::Restart(required(id, cmd, raw.args)?),
         "capture" => Request::Capture(required(id, cmd, raw.args)?),
         "lookup" => Request::Lookup(required(id, cmd, raw.args)?),
         "events" => Request::Events(typed(id, cmd, raw.args)?),
@@ -671,6 +693,17 @@ pub struct BarrierData {
     pub detail: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartData {
+    /// The device restarted, by its configured name.
+    pub device: String,
+    pub officer: String,
+    /// The driver's verdict (what was reopened).
+    pub detail: String,
+    /// Time the restart took, ms.
+    pub ms: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WeightView {
     pub gross_kg: f64,
@@ -866,6 +899,13 @@ mod tests {
         );
         let e = parse_request(br#"{"v":1,"cmd":"sync","args":{"resync":true}}"#).expect("sync");
         assert_eq!(e.request, Request::Sync(SyncArgs { resync: true }));
+        let r = Request::Restart(RestartArgs {
+            device: "bus/wb".into(),
+            officer: "O-17".into(),
+            reason: "frozen display".into(),
+        });
+        let e = parse_request(&r.emit(Some(4))).expect("restart");
+        assert_eq!((e.id, e.request), (Some(4), r));
     }
 
     #[test]
@@ -902,6 +942,18 @@ mod tests {
             "x".repeat(300)
         );
         assert!(code(long.as_bytes()).message.contains("longer than 256"));
+        // Restart: device, officer and reason are required and checked.
+        let e = code(br#"{"v":1,"cmd":"restart","args":{"device":"wb","officer":"O1"}}"#);
+        assert!(e.message.contains("reason"), "{}", e.message);
+        let e =
+            code(br#"{"v":1,"cmd":"restart","args":{"device":"a b","officer":"O1","reason":"x"}}"#);
+        assert!(
+            e.message.contains("device contains white space"),
+            "{}",
+            e.message
+        );
+        let e = code(br#"{"v":1,"cmd":"restart","args":{"officer":"O1","reason":"x"}}"#);
+        assert!(e.message.contains("device"), "{}", e.message);
         let e = code(br#"{"v":1,"cmd":"events","args":{"limit":0}}"#);
         assert!(e.message.contains("limit"), "{}", e.message);
         // Too large.

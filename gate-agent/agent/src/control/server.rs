@@ -248,8 +248,11 @@ async fn connection(stream: UnixStream, parts: Parts, uid: Option<u32>) {
             Ok(env) => {
                 let cmd = env.request.cmd();
                 let limit = handlers::deadline(&env.request);
-                if matches!(env.request, super::protocol::Request::Barrier(_)) {
-                    info!(?uid, "gatectl barrier request");
+                if matches!(
+                    env.request,
+                    super::protocol::Request::Barrier(_) | super::protocol::Request::Restart(_)
+                ) {
+                    info!(?uid, cmd, "gatectl officer request");
                 }
                 match timeout(limit, handlers::handle(&parts, env.request)).await {
                     Ok(Ok(data)) => Response {

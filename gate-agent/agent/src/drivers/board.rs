@@ -239,6 +239,13 @@ impl BoardHandle {
         &self.device
     }
 
+    /// Restart the board's connection: its bus is reopened. The board keeps
+    /// the barrier safe on its own meanwhile (its firmware enforces the
+    /// safety rules; a missed heartbeat only makes it fail safe).
+    pub async fn restart(&self) -> Result<String, String> {
+        self.device.bus().restart().await
+    }
+
     /// Send a command; the board's verdict appears as `last_command` in the
     /// next snapshot (polled at once).
     pub async fn command(&self, cmd: BoardCommand) -> Result<(), DeviceError> {

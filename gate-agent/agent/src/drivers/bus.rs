@@ -33,6 +33,7 @@ use super::config::{ModbusBusConfig, Transport};
 use super::error::DeviceError;
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{BlockData, Function, Profile, ReadBlock, Sample};
+use super::restart::{restart_channel, RestartReply, RestartRequests, Restarter};
 
 /// A Modbus request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct BusHandle {
     /// Longest a caller waits for one request.
     budget: Duration,
     queue_timeout: Duration,
+    restarter: Restarter,
+    connect_timeout: Duration,
 }
 
 impl BusHandle {
@@ -115,6 +118,14 @@ impl BusHandle {
     /// The longest a request can take before its caller gets an error.
     pub fn request_budget(&self) -> Duration {
         self.budget
+    }
+
+    /// Close the transport and open it again at once (every device on the
+    /// bus sees the gap). `Ok` once it is open again; `Err` when opening
+    /// failed (the bus then goes on retrying on its backoff).
+    pub async fn restart(&self) -> Result<String, String> {
+        let limit = self.connect_timeout + self.budget + Duration::from_secs(1);
+        self.restarter.restart(limit).await
     }
 
     /// A device (unit id) on this bus; its health is recorded in `health`.
@@ -279,6 +290,7 @@ pub fn spawn_bus(
     cfg.validate()?;
     let transport = cfg.transport()?;
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
+    let (restarter, restarts) = restart_channel();
     let shared = Arc::new(BusShared::default());
     let attempts = u32::from(cfg.retries) + 1;
     let per_attempt = cfg.request_timeout() + cfg.frame_gap() * 4;
@@ -293,6 +305,8 @@ pub fn spawn_bus(
         shared: Arc::clone(&shared),
         budget,
         queue_timeout: cfg.queue_timeout(),
+        restarter,
+        connect_timeout: cfg.connect_timeout(),
     };
     let health = registry.register(&format!("bus/{}", cfg.name));
     let task = BusTask {
@@ -307,7 +321,7 @@ pub fn spawn_bus(
         last_connect_error: String::new(),
         unit_timeouts: HashMap::new(),
     };
-    let join = tokio::spawn(task.run(rx));
+    let join = tokio::spawn(task.run(rx, restarts));
     Ok((handle, join))
 }
 
@@ -334,20 +348,23 @@ enum Outcome {
 }
 
 impl BusTask {
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut restarts: RestartRequests) {
         info!(bus = %self.cfg.name, "bus task started");
         loop {
             // While disconnected, reconnect on schedule even without requests.
-            let job = if self.ctx.is_none() {
-                tokio::select! {
-                    j = rx.recv() => j,
-                    () = sleep_until(self.next_connect) => {
-                        self.connect().await;
-                        continue;
-                    }
+            // A restart request goes before queued jobs (between two jobs,
+            // never inside an exchange).
+            let job = tokio::select! {
+                biased;
+                reply = restarts.next() => {
+                    self.restart(reply).await;
+                    continue;
                 }
-            } else {
-                rx.recv().await
+                j = rx.recv() => j,
+                () = sleep_until(self.next_connect), if self.ctx.is_none() => {
+                    self.connect().await;
+                    continue;
+                }
             };
             let Some(job) = job else { break };
             self.serve(job).await;
@@ -384,6 +401,32 @@ impl BusTask {
                 self.next_connect = Instant::now() + delay;
             }
         }
+    }
+
+    /// Close the transport and open it again now, backoff reset.
+    async fn restart(&mut self, reply: RestartReply) {
+        info!(bus = %self.cfg.name, "restart requested: reopening the transport");
+        if let Some(mut ctx) = self.ctx.take() {
+            let _ = timeout(Duration::from_millis(200), ctx.disconnect()).await;
+        }
+        self.shared.connected.store(false, Ordering::Relaxed);
+        self.unit_timeouts.clear();
+        self.backoff.reset();
+        let started = Instant::now();
+        self.connect().await;
+        let verdict = if self.ctx.is_some() {
+            Ok(format!(
+                "bus `{}` reopened in {} ms",
+                self.cfg.name,
+                started.elapsed().as_millis()
+            ))
+        } else {
+            Err(format!(
+                "bus `{}`: reopening failed: {}",
+                self.cfg.name, self.last_connect_error
+            ))
+        };
+        let _ = reply.send(verdict);
     }
 
     /// Drop the connection; reconnect at once (`soon`) or after a backoff delay.

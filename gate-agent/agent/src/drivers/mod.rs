@@ -32,6 +32,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod profile;
+pub mod restart;
 pub mod rfid;
 pub mod weighbridge;
 

@@ -155,6 +155,7 @@ pub fn tags_from_sample(s: &Sample, prefixes: &[String]) -> Vec<TagRead> {
 pub struct RfidHandle {
     rx: watch::Receiver<Option<RfidReading>>,
     health: HealthCell,
+    bus: BusHandle,
 }
 
 impl RfidHandle {
@@ -164,6 +165,11 @@ impl RfidHandle {
     }
     pub fn health(&self) -> &HealthCell {
         &self.health
+    }
+    /// Restart the reader's connection: its bus is reopened (with every
+    /// other device on it).
+    pub async fn restart(&self) -> Result<String, String> {
+        self.bus.restart().await
     }
 }
 
@@ -194,7 +200,14 @@ pub fn spawn_rfid_with_profile(
     let dev = bus.device(cfg.unit_id, health.clone());
     let (tx, rx) = watch::channel(None);
     let task = tokio::spawn(poll_task(cfg.clone(), profile, prefixes, dev, tx));
-    Ok((RfidHandle { rx, health }, task))
+    Ok((
+        RfidHandle {
+            rx,
+            health,
+            bus: bus.clone(),
+        },
+        task,
+    ))
 }
 
 async fn poll_task(

@@ -64,6 +64,18 @@ pub enum Cmd {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Close a device's connection and open it again (audited): a device
+    /// name from `gatectl devices`, `bus/<name>`, or a lane role
+    /// (plate_front, etag, scale, barrier, ...).
+    Restart {
+        device: String,
+        /// Officer id (audited).
+        #[arg(long, value_name = "ID")]
+        officer: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Live weight and stability.
     Weigh,
     /// Grab one JPEG from a configured camera.

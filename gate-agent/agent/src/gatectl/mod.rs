@@ -34,7 +34,8 @@ use crate::control::data;
 use crate::control::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
     DevicesData, ErrorCode, EventsArgs, EventsData, IoData, LookupArgs as PLookup, LookupBy,
-    LookupData, Request, SelftestData, Source, StatusData, SyncArgs, SyncData, WeighData,
+    LookupData, Request, RestartArgs, RestartData, SelftestData, Source, StatusData, SyncArgs,
+    SyncData, WeighData,
 };
 use cli::{BarrierArg, Cli, Cmd};
 use client::{Client, ClientError};
@@ -198,6 +199,20 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             });
             let d: BarrierData = agent_data(&ctx, &req, secs(20))?;
             show(&ctx, &d, None, render::barrier);
+            Ok(exit::OK)
+        }
+        Cmd::Restart {
+            device,
+            officer,
+            reason,
+        } => {
+            let req = Request::Restart(RestartArgs {
+                device,
+                officer,
+                reason,
+            });
+            let d: RestartData = agent_data(&ctx, &req, secs(20))?;
+            show(&ctx, &d, None, render::restart);
             Ok(exit::OK)
         }
         Cmd::Weigh => {

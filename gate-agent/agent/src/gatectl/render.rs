@@ -9,7 +9,7 @@ use super::out::{ago, bytes, or_dash, Out, Style};
 use crate::control::data::serde_name;
 use crate::control::protocol::{
     AlarmsData, BarrierData, DevicesData, EventRow, EventsData, IoData, LookupData, OutboxData,
-    SelftestData, StatusData, SyncData, WeighData,
+    RestartData, SelftestData, StatusData, SyncData, WeighData,
 };
 
 fn on(v: bool) -> &'static str {
@@ -440,6 +440,16 @@ pub fn barrier(o: &Out, d: &BarrierData) {
         "{}: {} (officer {})",
         d.action.as_str(),
         o.paint(&d.detail, Style::Good),
+        d.officer
+    ));
+}
+
+pub fn restart(o: &Out, d: &RestartData) {
+    o.line(&format!(
+        "{}: {} ({} ms, officer {})",
+        d.device,
+        o.paint(&d.detail, Style::Good),
+        d.ms,
         d.officer
     ));
 }

@@ -31,6 +31,63 @@ pub struct Devices {
     pub cameras: BTreeMap<Device, (String, Arc<Camera>)>,
     /// Every camera by name (gatectl capture).
     pub all_cameras: BTreeMap<String, Arc<Camera>>,
+    /// What a restart can name.
+    pub restarts: RestartTargets,
+}
+
+/// One device (or bus) whose connection can be restarted.
+#[derive(Clone, Debug)]
+pub enum RestartTarget {
+    Bus(BusHandle),
+    Board(BoardHandle),
+    Weighbridge(WeighbridgeHandle),
+    Reader(RfidHandle),
+    Camera(Arc<Camera>),
+}
+
+impl RestartTarget {
+    /// Close the device's connection and open it again; the driver's
+    /// verdict (what was reopened, or why it could not be).
+    pub async fn restart(&self) -> Result<String, String> {
+        match self {
+            Self::Bus(b) => b.restart().await,
+            Self::Board(b) => b.restart().await,
+            Self::Weighbridge(w) => w.restart().await,
+            Self::Reader(r) => r.restart().await,
+            Self::Camera(c) => c.restart().await,
+        }
+    }
+}
+
+/// Every restartable device of the lane by its configured name (as in
+/// health reports), every bus as `bus/<name>`, and the lane roles
+/// (`plate_front`, `etag`, `scale`, `barrier`, ...) for the device that
+/// fills them (a device's own name wins over a role). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct RestartTargets {
+    by_name: BTreeMap<String, RestartTarget>,
+    /// Role name -> device name.
+    roles: BTreeMap<String, String>,
+}
+
+impl RestartTargets {
+    /// The device `name` names, with its configured name.
+    pub fn find(&self, name: &str) -> Result<(String, RestartTarget), String> {
+        let name = name.trim();
+        let device = if self.by_name.contains_key(name) {
+            name
+        } else {
+            self.roles.get(name).map_or(name, String::as_str)
+        };
+        match self.by_name.get(device) {
+            Some(t) => Ok((device.to_owned(), t.clone())),
+            None => Err(format!(
+                "no device `{name}` on this lane (devices: {}; roles: {})",
+                self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+                self.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
 }
 
 fn scaled(ms: u64, scale: f64) -> u64 {
@@ -111,6 +168,32 @@ impl Devices {
             let cam = spawn_camera(c, &registry).map_err(|e| anyhow!(e))?;
             all_cameras.insert(c.name.clone(), Arc::new(cam));
         }
+        let mut restarts = RestartTargets::default();
+        for (name, bus) in &buses {
+            restarts
+                .by_name
+                .insert(format!("bus/{name}"), RestartTarget::Bus(bus.clone()));
+        }
+        restarts
+            .by_name
+            .insert(board_name(&d), RestartTarget::Board(board.clone()));
+        restarts.roles.insert("barrier".into(), board_name(&d));
+        if let (Some(w), Some(cfg)) = (&weighbridge, &d.weighbridge) {
+            restarts
+                .by_name
+                .insert(cfg.name.clone(), RestartTarget::Weighbridge(w.clone()));
+            restarts.roles.insert("scale".into(), cfg.name.clone());
+        }
+        for (name, (_, h)) in &readers_by_name {
+            restarts
+                .by_name
+                .insert(name.clone(), RestartTarget::Reader(h.clone()));
+        }
+        for (name, c) in &all_cameras {
+            restarts
+                .by_name
+                .insert(name.clone(), RestartTarget::Camera(c.clone()));
+        }
         let mut readers = BTreeMap::new();
         let mut cameras = BTreeMap::new();
         for (role, name) in cfg.roles.assigned() {
@@ -124,6 +207,7 @@ impl Devices {
                     match readers_by_name.get(name) {
                         Some((kind, h)) if *kind == want => {
                             readers.insert(role, (name.to_owned(), h.clone()));
+                            restarts.roles.insert(role.as_str().into(), name.to_owned());
                         }
                         _ => {
                             return Err(anyhow!("roles.{}: no such reader `{name}`", role.as_str()))
@@ -135,6 +219,7 @@ impl Devices {
                         .get(name)
                         .with_context(|| format!("roles.{}: no camera `{name}`", role.as_str()))?;
                     cameras.insert(role, (name.to_owned(), cam.clone()));
+                    restarts.roles.insert(role.as_str().into(), name.to_owned());
                 }
             }
         }
@@ -146,6 +231,7 @@ impl Devices {
             readers,
             cameras,
             all_cameras,
+            restarts,
         })
     }
 
@@ -157,6 +243,12 @@ impl Devices {
             .copied()
             .collect()
     }
+}
+
+fn board_name(d: &DriversConfig) -> String {
+    d.board
+        .as_ref()
+        .map_or_else(|| "board".into(), |b| b.name.clone())
 }
 
 /// The lane core's view of a board poll.

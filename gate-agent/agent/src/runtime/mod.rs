@@ -84,6 +84,8 @@ pub struct AgentHandle {
     pub cameras: BTreeMap<String, Arc<crate::drivers::camera::Camera>>,
     pub board: crate::drivers::board::BoardHandle,
     pub weighbridge: Option<crate::drivers::weighbridge::WeighbridgeHandle>,
+    /// The devices a restart can name (`restart_device`, `gatectl restart`).
+    pub restarts: devices::RestartTargets,
     /// The on-board recogniser, when a camera uses it.
     pub recogniser: Option<Arc<Recogniser>>,
 }
@@ -255,6 +257,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         devs.all_cameras.clone(),
         devs.board.clone(),
         devs.weighbridge.clone(),
+        devs.restarts.clone(),
     );
     let runner = Runner {
         cfg,
@@ -284,6 +287,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         cameras: handle_parts.1,
         board: handle_parts.2,
         weighbridge: handle_parts.3,
+        restarts: handle_parts.4,
         recogniser,
     })
 }
@@ -593,10 +597,17 @@ impl Runner {
     }
 
     async fn audit(&self, a: &OfficerAction) {
+        self.audit_entry(
+            a.officer.clone(),
+            format!("{:?}", a.kind),
+            a.note.clone().unwrap_or_default(),
+        )
+        .await;
+    }
+
+    /// One line of the officer audit log, tied to the passage in progress.
+    async fn audit_entry(&self, officer: String, action: String, detail: String) {
         let store = self.store.clone();
-        let officer = a.officer.clone();
-        let action = format!("{:?}", a.kind);
-        let detail = a.note.clone().unwrap_or_default();
         let event_id = self
             .lane
             .current_seq()
@@ -627,10 +638,25 @@ impl Runner {
             }
             CommandKind::RestartDevice => {
                 let dev = c.device.clone().unwrap_or_default();
-                req.respond(
-                    false,
-                    format!("restart_device `{dev}`: not supported by this agent version"),
-                );
+                match self.devs.restarts.find(&dev) {
+                    Err(e) => req.respond(false, e),
+                    Ok((name, target)) => {
+                        self.audit_entry(officer, "RestartDevice".into(), name.clone())
+                            .await;
+                        // The lane goes on meanwhile: the driver reopens its
+                        // connection as after a failure, only at once.
+                        tokio::spawn(async move {
+                            info!(device = %name, "restart_device");
+                            match target.restart().await {
+                                Ok(d) => req.respond(true, format!("{name}: {d}")),
+                                Err(e) => {
+                                    warn!(device = %name, error = %e, "restart_device failed");
+                                    req.respond(false, format!("{name}: {e}"))
+                                }
+                            }
+                        });
+                    }
+                }
                 return None;
             }
         };

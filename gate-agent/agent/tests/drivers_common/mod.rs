@@ -106,6 +106,7 @@ impl PtyPair {
     }
 
     pub fn start(&mut self) {
+        self.unlink();
         let child = Command::new("socat")
             .arg(format!("pty,raw,echo=0,link={}", self.a.display()))
             .arg(format!("pty,raw,echo=0,link={}", self.b.display()))
@@ -121,13 +122,19 @@ impl PtyPair {
         }
     }
 
+    /// The adapter disappears: socat is killed (SIGKILL: it cannot remove
+    /// its links) and the links are removed here. A stale link would point
+    /// at a pty number the kernel soon gives to another test's pair.
     pub fn stop(&mut self) {
         if let Some(p) = self.proc.take() {
             p.kill();
         }
-        let t0 = Instant::now();
-        while self.a.exists() && t0.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(20));
+        self.unlink();
+    }
+
+    fn unlink(&self) {
+        for l in [&self.a, &self.b] {
+            let _ = std::fs::remove_file(l);
         }
     }
 }

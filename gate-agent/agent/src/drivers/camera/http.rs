@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::timeout;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::mjpeg::{boundary_from_content_type, MjpegEvent, MjpegParser};
 use super::{is_jpeg, CameraError, Frame, FrameSource, LatestFrame};
@@ -22,6 +22,7 @@ use crate::drivers::backoff::Backoff;
 use crate::drivers::config::CameraConfig;
 use crate::drivers::error::ErrorClass;
 use crate::drivers::health::HealthCell;
+use crate::drivers::restart::{restart_channel, RestartReply, RestartRequests};
 
 /// An HTTP client for lane devices: no proxy, bounded connect time.
 pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
@@ -159,6 +160,7 @@ pub fn spawn_mjpeg(
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let client = client(timeout)?;
     let (tx, rx) = watch::channel(None);
+    let (restarter, restarts) = restart_channel();
     let name: Arc<str> = cfg.name.as_str().into();
     tokio::spawn(reader(
         Arc::clone(&name),
@@ -169,10 +171,15 @@ pub fn spawn_mjpeg(
         Backoff::new(cfg.backoff.clone()),
         health,
         tx,
+        restarts,
     ));
-    Ok(LatestFrame::new(name, rx, cfg, || {
-        CameraError::Stream("reader stopped".into())
-    }))
+    Ok(LatestFrame::new(
+        name,
+        rx,
+        cfg,
+        || CameraError::Stream("reader stopped".into()),
+        restarter,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -185,8 +192,11 @@ async fn reader(
     mut backoff: Backoff,
     health: HealthCell,
     tx: watch::Sender<Option<Frame>>,
+    mut restarts: RestartRequests,
 ) {
     let mut seq = 0u64;
+    // A restart asked for: answered once the stream is open again (or not).
+    let mut restart: Option<RestartReply> = None;
     loop {
         let started = Instant::now();
         let result: Result<(), CameraError> = async {
@@ -205,12 +215,23 @@ async fn reader(
                 .to_owned();
             let boundary = boundary_from_content_type(&ct)
                 .ok_or_else(|| CameraError::Stream(format!("not a multipart stream: `{ct}`")))?;
+            if let Some(r) = restart.take() {
+                let _ = r.send(Ok(format!(
+                    "stream reopened in {} ms",
+                    started.elapsed().as_millis()
+                )));
+            }
             let mut parser = MjpegParser::new(&boundary, max_frame);
             let mut stream = resp.bytes_stream();
             let mut last = Instant::now();
             loop {
                 let chunk = tokio::select! {
                     c = timeout(limit, stream.next()) => c,
+                    r = restarts.next() => {
+                        info!(camera = %name, "restart requested: reopening the stream");
+                        restart = Some(r);
+                        return Ok(());
+                    }
                     () = tx.closed() => return Ok(()),
                 };
                 let chunk = match chunk {
@@ -251,10 +272,22 @@ async fn reader(
         if let Err(e) = &result {
             warn!(camera = %name, error = %e, "mjpeg stream failed");
             record(&health, started, &result);
+            if let Some(r) = restart.take() {
+                let _ = r.send(Err(format!("reopening the stream failed: {e}")));
+            }
+        }
+        if restart.is_some() {
+            // Asked to restart while streaming: reopen at once.
+            backoff.reset();
+            continue;
         }
         let delay = backoff.next_delay();
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
+            r = restarts.next() => {
+                restart = Some(r);
+                backoff.reset();
+            }
             () = tx.closed() => return,
         }
     }

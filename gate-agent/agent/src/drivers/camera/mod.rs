@@ -26,6 +26,7 @@ use tokio::time::timeout;
 
 use super::config::CameraConfig;
 use super::health::HealthRegistry;
+use super::restart::Restarter;
 
 /// One JPEG image from a camera.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +71,21 @@ pub trait FrameSource: Send + Sync {
     /// A current frame: fetched now (snapshot) or the latest fresh one
     /// (streams). Never waits longer than the camera's timeout.
     fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>>;
+    /// Reopen the camera's connection (`restart_device`): `Ok(what was
+    /// done)` once frames can come again. A source without a standing
+    /// connection (one request per frame) has nothing to reopen: it checks
+    /// the camera with one grab instead.
+    fn restart(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let t0 = Instant::now();
+            let f = self.grab().await.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "no standing connection to reopen; a frame came ({} bytes in {} ms)",
+                f.jpeg.len(),
+                t0.elapsed().as_millis()
+            ))
+        })
+    }
 }
 
 /// A camera whose background reader (a stream task, a camera thread)
@@ -83,15 +99,19 @@ pub struct LatestFrame {
     max_age: Duration,
     /// The error when the reader has stopped.
     stopped: fn() -> CameraError,
+    /// Asks the reader to reopen its connection.
+    restarter: Restarter,
 }
 
 impl LatestFrame {
-    /// A source over the reader's channel (`None` until the first frame).
+    /// A source over the reader's channel (`None` until the first frame);
+    /// the reader answers restarts on the other end of `restarter`.
     pub fn new(
         name: Arc<str>,
         rx: watch::Receiver<Option<Frame>>,
         cfg: &CameraConfig,
         stopped: fn() -> CameraError,
+        restarter: Restarter,
     ) -> Self {
         Self {
             name,
@@ -99,6 +119,7 @@ impl LatestFrame {
             timeout: Duration::from_millis(cfg.timeout_ms),
             max_age: Duration::from_millis(cfg.max_frame_age_ms),
             stopped,
+            restarter,
         }
     }
 
@@ -138,6 +159,12 @@ impl FrameSource for LatestFrame {
     fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>> {
         Box::pin(self.latest())
     }
+    fn restart(&self) -> BoxFuture<'_, Result<String, String>> {
+        // Reopening takes at most the connect/answer timeout; a second more
+        // for the reader to get there.
+        let limit = self.timeout + Duration::from_secs(1);
+        Box::pin(self.restarter.restart(limit))
+    }
 }
 
 /// Whether bytes look like a JPEG (SOI marker).
@@ -150,6 +177,18 @@ pub fn is_jpeg(b: &[u8]) -> bool {
 pub struct Camera {
     pub source: Option<Arc<dyn FrameSource>>,
     pub recognition: Option<recognition::RecognitionClient>,
+}
+
+impl Camera {
+    /// Restart the camera's frame source (see [`FrameSource::restart`]).
+    pub async fn restart(&self) -> Result<String, String> {
+        match &self.source {
+            Some(s) => s.restart().await,
+            None => {
+                Ok("no frame source; its recognition requests open their own connection".into())
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Camera {

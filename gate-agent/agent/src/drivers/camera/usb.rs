@@ -25,6 +25,7 @@ use crate::drivers::backoff::Backoff;
 use crate::drivers::config::{CameraConfig, UsbCameraConfig};
 use crate::drivers::error::ErrorClass;
 use crate::drivers::health::HealthCell;
+use crate::drivers::restart::{restart_channel, RestartReply, RestartRequests};
 
 /// A USB camera: starts the dedicated thread that reads it and keeps the
 /// latest frame.
@@ -35,6 +36,7 @@ pub fn spawn_usb(
 ) -> Result<LatestFrame, String> {
     let name: Arc<str> = cfg.name.as_str().into();
     let (tx, rx) = watch::channel(None);
+    let (restarter, restarts) = restart_channel();
     let thread = Worker {
         name: Arc::clone(&name),
         usb: usb.clone(),
@@ -42,14 +44,20 @@ pub fn spawn_usb(
         backoff: Backoff::new(cfg.backoff.clone()),
         health,
         tx,
+        restarts,
+        restart: None,
     };
     std::thread::Builder::new()
         .name(format!("usb-cam-{}", cfg.name))
         .spawn(move || thread.run())
         .map_err(|e| format!("camera `{}`: cannot start thread: {e}", cfg.name))?;
-    Ok(LatestFrame::new(name, rx, cfg, || {
-        CameraError::Unavailable("camera thread stopped".into())
-    }))
+    Ok(LatestFrame::new(
+        name,
+        rx,
+        cfg,
+        || CameraError::Unavailable("camera thread stopped".into()),
+        restarter,
+    ))
 }
 
 struct Worker {
@@ -59,6 +67,18 @@ struct Worker {
     backoff: Backoff,
     health: HealthCell,
     tx: watch::Sender<Option<Frame>>,
+    restarts: RestartRequests,
+    /// A restart asked for: answered once the camera streams again (or not).
+    restart: Option<RestartReply>,
+}
+
+/// How a streaming session ended.
+enum End {
+    /// Every receiver is gone.
+    Closed,
+    /// A restart was asked for: reopen at once.
+    Restart,
+    Failed(String),
 }
 
 impl Worker {
@@ -66,20 +86,40 @@ impl Worker {
         let mut seq = 0u64;
         while !self.tx.is_closed() {
             match self.session(&mut seq) {
-                Ok(()) => return, // receivers gone
-                Err(e) => {
+                End::Closed => return,
+                End::Restart => {
+                    info!(camera = %self.name, "restart requested: reopening the camera");
+                    self.tx.send_if_modified(|f| f.take().is_some());
+                    self.backoff.reset();
+                }
+                End::Failed(e) => {
                     warn!(camera = %self.name, error = %e, "usb camera failed");
+                    if let Some(r) = self.restart.take() {
+                        let _ = r.send(Err(format!("reopening the camera failed: {e}")));
+                    }
                     self.health.err_text(ErrorClass::Transport, e);
                     self.tx.send_if_modified(|f| f.take().is_some());
                     std::thread::sleep(self.backoff.next_delay());
+                    // A restart asked for while waiting: reopen now.
+                    if let Some(r) = self.restarts.try_next() {
+                        self.restart = Some(r);
+                        self.backoff.reset();
+                    }
                 }
             }
         }
     }
 
-    /// Find, open and stream the camera until an error (Err) or until every
-    /// receiver is gone (Ok).
-    fn session(&mut self, seq: &mut u64) -> Result<(), String> {
+    /// Find, open and stream the camera until an error, a restart or until
+    /// every receiver is gone.
+    fn session(&mut self, seq: &mut u64) -> End {
+        match self.stream(seq) {
+            Ok(end) => end,
+            Err(e) => End::Failed(e),
+        }
+    }
+
+    fn stream(&mut self, seq: &mut u64) -> Result<End, String> {
         let index = find_camera(&self.usb)?;
         let format = CameraFormat::new(
             Resolution::new(self.usb.width, self.usb.height),
@@ -99,11 +139,19 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         cam.open_stream().map_err(|e| e.to_string())?;
         info!(camera = %self.name, format = ?cam.camera_format(), "usb camera streaming");
+        if let Some(r) = self.restart.take() {
+            let _ = r.send(Ok("usb camera reopened".into()));
+        }
         let mut last = Instant::now();
         loop {
             if self.tx.is_closed() {
                 let _ = cam.stop_stream();
-                return Ok(());
+                return Ok(End::Closed);
+            }
+            if let Some(r) = self.restarts.try_next() {
+                let _ = cam.stop_stream();
+                self.restart = Some(r);
+                return Ok(End::Restart);
             }
             let buf = cam.frame().map_err(|e| format!("frame: {e}"))?;
             let res = buf.resolution();

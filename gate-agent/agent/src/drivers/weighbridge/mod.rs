@@ -29,6 +29,7 @@ use super::config::{
 use super::error::{DeviceError, ErrorClass};
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{Profile, Sample};
+use super::restart::{restart_channel, RestartReply, RestartRequests, Restarter};
 use stability::StabilityDetector;
 
 /// One weighbridge reading.
@@ -238,6 +239,16 @@ impl AsciiFramer {
 pub struct WeighbridgeHandle {
     rx: watch::Receiver<Option<WeightReading>>,
     health: HealthCell,
+    link: WeighbridgeLink,
+}
+
+/// What a restart of the weighbridge reopens.
+#[derive(Clone, Debug)]
+enum WeighbridgeLink {
+    /// Its Modbus bus (with every other device on it).
+    Bus(BusHandle),
+    /// Its own serial port; the verdict comes within this limit.
+    Serial(Restarter, Duration),
 }
 
 impl WeighbridgeHandle {
@@ -247,6 +258,14 @@ impl WeighbridgeHandle {
     }
     pub fn health(&self) -> &HealthCell {
         &self.health
+    }
+    /// Restart the weighbridge's connection: its Modbus bus, or its serial
+    /// port reopened at once.
+    pub async fn restart(&self) -> Result<String, String> {
+        match &self.link {
+            WeighbridgeLink::Bus(bus) => bus.restart().await,
+            WeighbridgeLink::Serial(r, limit) => r.restart(*limit).await,
+        }
     }
 }
 
@@ -309,7 +328,14 @@ pub fn spawn_modbus_weighbridge(
         device,
         tx,
     ));
-    Ok((WeighbridgeHandle { rx, health }, task))
+    Ok((
+        WeighbridgeHandle {
+            rx,
+            health,
+            link: WeighbridgeLink::Bus(bus.clone()),
+        },
+        task,
+    ))
 }
 
 async fn modbus_task(
@@ -370,20 +396,40 @@ pub fn spawn_ascii_weighbridge(
     }
     let health = registry.register(&cfg.name);
     let (tx, rx) = watch::channel(None);
-    let task = tokio::spawn(ascii_task(cfg.clone(), a.clone(), health.clone(), tx));
-    Ok((WeighbridgeHandle { rx, health }, task))
+    let (restarter, restarts) = restart_channel();
+    let task = tokio::spawn(ascii_task(
+        cfg.clone(),
+        a.clone(),
+        health.clone(),
+        tx,
+        restarts,
+    ));
+    Ok((
+        WeighbridgeHandle {
+            rx,
+            health,
+            link: WeighbridgeLink::Serial(restarter, SERIAL_RESTART_LIMIT),
+        },
+        task,
+    ))
 }
+
+/// Longest a restart of a serial scale waits for the port to reopen.
+const SERIAL_RESTART_LIMIT: Duration = Duration::from_secs(5);
 
 async fn ascii_task(
     cfg: WeighbridgeConfig,
     a: AsciiScaleConfig,
     health: HealthCell,
     tx: watch::Sender<Option<WeightReading>>,
+    mut restarts: RestartRequests,
 ) {
     let stale_after = Duration::from_millis(a.stale_after_ms);
     let mut backoff = Backoff::new(a.backoff.clone());
     let mut judge = Judge::new(&cfg.stability);
     let mut buf = [0u8; 512];
+    // A restart asked for: answered once the port is open again (or not).
+    let mut restart: Option<RestartReply> = None;
     'reopen: loop {
         if tx.is_closed() {
             break;
@@ -391,25 +437,42 @@ async fn ascii_task(
         let mut port = match tokio_serial::SerialStream::open(&a.port.builder()) {
             Ok(p) => p,
             Err(e) => {
-                health.err_text(
-                    ErrorClass::Transport,
-                    format!("open {}: {e}", a.port.path.display()),
-                );
+                let why = format!("open {}: {e}", a.port.path.display());
+                health.err_text(ErrorClass::Transport, why.clone());
+                if let Some(r) = restart.take() {
+                    let _ = r.send(Err(why));
+                }
                 tx.send_if_modified(|r| r.take().is_some());
                 let delay = backoff.next_delay();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue 'reopen,
+                    r = restarts.next() => {
+                        restart = Some(r);
+                        backoff.reset();
+                        continue 'reopen;
+                    }
                     () = tx.closed() => break 'reopen,
                 }
             }
         };
         info!(weighbridge = %cfg.name, port = %a.port.path.display(), "serial port open");
+        if let Some(r) = restart.take() {
+            let _ = r.send(Ok(format!(
+                "serial port {} reopened",
+                a.port.path.display()
+            )));
+        }
         let mut framer = AsciiFramer::for_config(&a);
         let mut last_frame = tokio::time::Instant::now();
         let mut deadline = last_frame + stale_after;
         loop {
             let read = tokio::select! {
                 r = timeout_at(deadline, port.read(&mut buf)) => r,
+                r = restarts.next() => {
+                    info!(weighbridge = %cfg.name, "restart requested: reopening the serial port");
+                    restart = Some(r);
+                    break;
+                }
                 () = tx.closed() => break 'reopen,
             };
             match read {
@@ -451,12 +514,23 @@ async fn ascii_task(
                 }
             }
         }
-        // The port failed: withdraw the reading and reopen after a delay.
+        // The port failed or a restart was asked for: withdraw the reading
+        // (a reopened port's first frames are judged afresh) and reopen,
+        // at once for a restart, else after a delay.
+        drop(port);
         tx.send_if_modified(|r| r.take().is_some());
         judge.reset();
+        if restart.is_some() {
+            backoff.reset();
+            continue;
+        }
         let delay = backoff.next_delay();
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
+            r = restarts.next() => {
+                restart = Some(r);
+                backoff.reset();
+            }
             () = tx.closed() => break,
         }
     }
