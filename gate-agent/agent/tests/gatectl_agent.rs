@@ -60,6 +60,11 @@ struct Lane {
 }
 
 fn start_lane(broker: Option<u16>) -> Lane {
+    start_lane_with(broker, |_| {})
+}
+
+/// A lane whose files `prepare` may change before the agent starts.
+fn start_lane_with(broker: Option<u16>, prepare: impl FnOnce(&LanePaths)) -> Lane {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -75,6 +80,7 @@ fn start_lane(broker: Option<u16>) -> Lane {
     });
     let paths = write_config(dir.path(), board.port, wb_port, &cam, broker);
     seed_whitelist(&paths.db);
+    prepare(&paths);
     let cfg = gate_agent::config::Config::load(&paths.config).expect("config");
     let control = cfg.control.clone().expect("[control]");
     let (agent, server) = rt.block_on(async {
@@ -818,4 +824,65 @@ fn docs_examples() {
     show(&["--config", &cfg, "status"], false);
     show(&["--config", &cfg, "events", "-n", "1"], false);
     show(&["--config", &cfg, "outbox", "--json"], false);
+}
+
+/// The outbox holds more events than its quota (the platform has been away
+/// for long): the lane admits no vehicle (status says why, the LED shows
+/// the closed text, a vehicle on the arrival loop waits) until the outbox is
+/// drained below the quota; then the waiting vehicle is taken at once.
+#[test]
+fn a_full_outbox_stops_admission_until_drained() {
+    let mut ids = Vec::new();
+    let lane = start_lane_with(None, |paths| {
+        let text = std::fs::read_to_string(&paths.config).expect("config");
+        let text = text.replace("[store]\n", "[store]\noutbox_quota_mb = 1\n");
+        std::fs::write(&paths.config, text).expect("config");
+        let store =
+            gate_store::Store::open(&paths.db, gate_store::StoreConfig::default()).expect("store");
+        let payload = vec![b'x'; 4096];
+        for i in 0..300 {
+            let e = store
+                .outbox_enqueue(
+                    gate_store::OutboxKind::Event,
+                    &format!("gate/v1/HK-XINHAI/L03/event/{i}"),
+                    &payload,
+                )
+                .expect("enqueue");
+            ids.extend(e.id);
+        }
+    });
+    let sock = lane.paths.socket.clone();
+    let st = eventually("admission stopped", WAIT, || {
+        let v = ctl_json(&sock, &["status"]);
+        (v["state"] == "idle" && v["admission_stopped"].is_string()).then_some(v)
+    });
+    assert_eq!(st["outbox_pressure"], "critical");
+    assert_eq!(
+        st["led"],
+        gate_core::lane::LaneConfig::default().closed_led,
+        "{st}"
+    );
+    let human = ctl(&sock, &["status"]).ok().stdout;
+    assert!(human.contains("STOPPED"), "{human}");
+
+    // A vehicle arrives: it waits, no sequence starts.
+    lane.board.inputs.lock().expect("inputs").arrival_loop = true;
+    std::thread::sleep(Duration::from_millis(1500));
+    let v = ctl_json(&sock, &["status"]);
+    assert_eq!(
+        (v["state"].as_str(), v["seq"].as_u64()),
+        (Some("idle"), None),
+        "{v}"
+    );
+
+    // The platform takes the backlog: admission resumes, the vehicle is taken.
+    for id in &ids {
+        lane.agent.store.outbox_ack(*id).expect("ack");
+    }
+    let v = eventually("the waiting vehicle taken", WAIT, || {
+        let v = ctl_json(&sock, &["status"]);
+        (v["state"] != "idle").then_some(v)
+    });
+    assert!(v["admission_stopped"].is_null(), "{v}");
+    assert_eq!(v["seq"], 1);
 }

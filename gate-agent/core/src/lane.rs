@@ -61,6 +61,8 @@ pub struct LaneConfig {
     pub lower_on_clear: bool,
     /// LED text while idle.
     pub idle_led: String,
+    /// LED text while the lane admits no vehicle ([`Input::Admission`]).
+    pub closed_led: String,
     /// Reads kept per kind (more are dropped): bounds the event.
     pub max_reads: usize,
 }
@@ -78,6 +80,7 @@ impl Default for LaneConfig {
             hold_timeout_ms: 900_000,
             lower_on_clear: false,
             idle_led: "海关通道 Customs lane".into(),
+            closed_led: "暂停通行 请等候 Lane paused".into(),
             max_reads: 8,
         }
     }
@@ -174,6 +177,13 @@ pub enum Input {
         decision: Box<Decision>,
     },
     Officer(OfficerAction),
+    /// Stop (`Some(why)`) or resume (`None`) admitting vehicles: while
+    /// stopped, a vehicle on the arrival loop starts no sequence (it waits
+    /// there, barrier down, LED `closed_led`); a sequence in progress runs
+    /// to its end; on resume a waiting vehicle starts at once. An officer's
+    /// raise still opens a sequence. (The runtime stops admission when its
+    /// outbox holds more events than its quota: docs/store.md.)
+    Admission(Option<String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +373,8 @@ pub struct Lane {
     barrier_fault: bool,
     light: Light,
     cur: Option<Seq>,
+    /// Why vehicles are not admitted ([`Input::Admission`]).
+    admission_stop: Option<String>,
 }
 
 /// Largest tailgate-counter step taken as tailgaters (larger: a reset).
@@ -386,6 +398,7 @@ impl Lane {
             barrier_fault: false,
             light: Light::Red,
             cur: None,
+            admission_stop: None,
         }
     }
 
@@ -402,6 +415,10 @@ impl Lane {
     /// The seq the next vehicle will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+    /// Why the lane admits no vehicle now (`None`: it admits).
+    pub fn admission_stopped(&self) -> Option<&str> {
+        self.admission_stop.as_deref()
     }
     /// The last board snapshot.
     pub fn board(&self) -> BoardSnapshot {
@@ -461,6 +478,27 @@ impl Lane {
                 }
             }
             Input::Officer(a) => self.officer(now, a, out),
+            Input::Admission(stop) => self.admission(now, stop, out),
+        }
+    }
+
+    fn admission(&mut self, now: u64, stop: Option<String>, out: &mut Vec<Command>) {
+        let was_stopped = self.admission_stop.is_some();
+        self.admission_stop = stop;
+        if !matches!(self.state, State::Idle) {
+            return; // the sequence runs on; finish() looks again
+        }
+        match (was_stopped, self.admission_stop.is_some()) {
+            (false, true) => out.push(Command::SetLed(self.cfg.closed_led.clone())),
+            (true, false) => {
+                if self.board.arrival && !self.barrier_fault {
+                    // The vehicle that waited on the arrival loop.
+                    self.start(now, out);
+                } else {
+                    out.push(Command::SetLed(self.cfg.idle_led.clone()));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -599,7 +637,7 @@ impl Lane {
         match self.state {
             // ARRIVED: a vehicle on the arrival loop starts a sequence.
             State::Idle => {
-                if arrived {
+                if arrived && self.admission_stop.is_none() {
                     self.start(now, out);
                 }
             }
@@ -921,10 +959,19 @@ impl Lane {
             alarms: c.alarms,
         })));
         self.set_light(Light::Red, out);
-        out.push(Command::SetLed(self.cfg.idle_led.clone()));
+        let led = if self.admission_stop.is_some() {
+            &self.cfg.closed_led
+        } else {
+            &self.cfg.idle_led
+        };
+        out.push(Command::SetLed(led.clone()));
         self.set_state(State::Idle);
         let pending = std::mem::take(&mut self.arrival_pending);
-        if (pending || next_waiting) && self.board.arrival && !self.barrier_fault {
+        if (pending || next_waiting)
+            && self.board.arrival
+            && !self.barrier_fault
+            && self.admission_stop.is_none()
+        {
             self.start(now, out);
         }
     }

@@ -23,6 +23,7 @@ fn cfg() -> LaneConfig {
         hold_timeout_ms: 10_000,
         lower_on_clear: false,
         idle_led: "IDLE".into(),
+        closed_led: "CLOSED".into(),
         max_reads: 4,
     }
 }
@@ -87,9 +88,19 @@ fn officer(kind: OfficerKind, note: Option<&str>) -> Input {
     })
 }
 
-/// `at!(lane, t, input => [patterns..])`: feed `input` at `t` and match the
-/// commands exactly (in order). Returns the commands.
+/// `at!(lane, t, input => [patterns..] [if guard])`: feed `input` at `t` and
+/// match the commands exactly (in order). Returns the commands.
 macro_rules! at {
+    ($lane:expr, $t:expr, $input:expr => [$($pat:pat),* $(,)?] if $guard:expr) => {{
+        let cmds = $lane.handle($t, $input);
+        assert!(
+            matches!(cmds.as_slice(), [$($pat),*] if $guard),
+            "at t={} got {:#?}",
+            $t,
+            cmds
+        );
+        cmds
+    }};
     ($lane:expr, $t:expr, $input:expr => [$($pat:pat),* $(,)?]) => {{
         let cmds = $lane.handle($t, $input);
         assert!(
@@ -135,6 +146,71 @@ fn idle_waits_without_deadline() {
     at!(l, 20, arrive() => [Command::JournalStarted { seq: 7, arrived_ms: 20 }, Command::StartIdentification { seq: 7, .. }]);
     assert_eq!(l.next_seq(), 8);
     assert_eq!(l.poll_at(), Some(1_020));
+}
+
+// ---------------------------------------------------------------- admission
+
+fn stop() -> Input {
+    Input::Admission(Some("outbox over quota".into()))
+}
+
+#[test]
+fn stopped_admission_holds_arrivals_until_resumed() {
+    let mut l = Lane::new(cfg(), 1);
+    at!(l, 0, stop() => [Command::SetLed(t)] if t == "CLOSED");
+    assert_eq!(l.admission_stopped(), Some("outbox over quota"));
+    // A vehicle arrives: no sequence, it waits on the arrival loop.
+    at!(l, 10, arrive() => []);
+    at!(l, 5_000, Input::Tick => []);
+    assert_eq!((l.state(), l.current_seq()), (State::Idle, None));
+    at!(l, 6_000, stop() => []); // stopping twice changes nothing
+                                 // Resumed: the waiting vehicle starts at once.
+    at!(l, 7_000, Input::Admission(None) => [
+        Command::JournalStarted { seq: 1, arrived_ms: 7_000 },
+        Command::StartIdentification { seq: 1, .. },
+    ]);
+    assert_eq!(l.admission_stopped(), None);
+}
+
+#[test]
+fn resumed_with_nobody_waiting_shows_the_idle_led() {
+    let mut l = Lane::new(cfg(), 1);
+    at!(l, 0, stop() => [Command::SetLed(_)]);
+    at!(l, 10, arrive() => []);
+    at!(l, 20, free() => []); // it left
+    at!(l, 30, Input::Admission(None) => [Command::SetLed(t)] if t == "IDLE");
+    at!(l, 40, arrive() => [Command::JournalStarted { seq: 1, .. }, _]);
+}
+
+#[test]
+fn a_sequence_in_progress_runs_to_its_end_then_the_next_waits() {
+    let mut l = deciding();
+    at!(l, 350, stop() => []);
+    at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
+    at!(l, 500, board(false, true, false, false) => []);
+    // The next truck pulls onto the arrival loop while the first passes.
+    at!(l, 600, board(true, true, false, false) => []);
+    let c = at!(l, 700, board(true, false, false, false) => [
+        Command::Finish(_),
+        Command::SetLight(Light::Red),
+        Command::SetLed(t),
+    ] if t == "CLOSED");
+    assert_eq!(finish_of(&c).outcome, Outcome::Passed);
+    assert_eq!(l.state(), State::Idle);
+    at!(l, 800, Input::Admission(None) => [Command::JournalStarted { seq: 2, .. }, _]);
+}
+
+#[test]
+fn an_officer_may_still_open_a_sequence() {
+    let mut l = Lane::new(cfg(), 1);
+    at!(l, 0, stop() => [_]);
+    at!(l, 10, arrive() => []);
+    let c = l.handle(20, officer(OfficerKind::Raise, Some("urgent")));
+    assert!(
+        c.iter()
+            .any(|c| matches!(c, Command::JournalStarted { seq: 1, .. })),
+        "{c:#?}"
+    );
 }
 
 // ---------------------------------------------------------------- release path

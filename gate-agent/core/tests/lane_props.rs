@@ -2,7 +2,8 @@
 //! (issue 4): never Lower onto an occupied safety loop / photocell, never
 //! Raise without a journaled release/inspect decision, decisions journaled
 //! for the open sequence only, gapless seqs, one sequence at a time, one Ack
-//! per officer action, exactly one Finish per started sequence, and a
+//! per officer action, exactly one Finish per started sequence, no sequence
+//! started while admission is stopped (but by an officer), and a
 //! defined state (idle <=> no sequence <=> no deadline) after every input.
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ enum Op {
         kind: u8,
         note: bool,
     },
+    /// Stop (true) or resume admission.
+    Admission(bool),
 }
 
 fn device() -> impl Strategy<Value = Device> {
@@ -69,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => device().prop_map(Op::DeviceOk),
         4 => (prop::bool::weighted(0.8), 0u8..3).prop_map(|(current, result)| Op::Decided { current, result }),
         3 => (0u8..6, any::<bool>()).prop_map(|(kind, note)| Op::Officer { kind, note }),
+        1 => any::<bool>().prop_map(Op::Admission),
     ]
 }
 
@@ -96,6 +100,8 @@ struct Model {
     decided: Option<DecisionResult>,
     finishes: BTreeMap<u64, u32>,
     started: Vec<u64>,
+    /// Admission stopped (only an officer may start a sequence).
+    stopped: bool,
 }
 
 impl Model {
@@ -103,6 +109,9 @@ impl Model {
         let officer = matches!(input, Input::Officer(_));
         if let Input::Board(b) = &input {
             self.board = *b;
+        }
+        if let Input::Admission(stop) = &input {
+            self.stopped = stop.is_some();
         }
         let cmds = lane.handle(self.now, input);
         let mut acks = 0;
@@ -118,6 +127,10 @@ impl Model {
                         prop_assert_eq!(*seq, last + 1, "gapless seq");
                     }
                     prop_assert_eq!(*arrived_ms, self.now);
+                    prop_assert!(
+                        !self.stopped || officer,
+                        "sequence {seq} started while admission is stopped"
+                    );
                     self.open = Some(*seq);
                     self.last_seq = Some(*seq);
                     self.decided = None;
@@ -234,6 +247,7 @@ impl Model {
                 detail: "x".into(),
             },
             Op::DeviceOk(d) => Input::DeviceOk(d),
+            Op::Admission(stop) => Input::Admission(stop.then(|| "outbox full".to_string())),
             Op::Decided { current, result } => {
                 let (result, reason) = match result {
                     0 => (DecisionResult::Release, Reason::R00),

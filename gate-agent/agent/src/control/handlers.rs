@@ -151,6 +151,7 @@ async fn status(p: &Parts) -> Answer {
         whitelist_out_of_date: Some(link.whitelist_out_of_date),
         outbox_depth,
         outbox_pressure,
+        admission_stopped: v.admission_stopped.clone(),
         clock_synced: Some(v.clock_synced),
         decisions: Some(v.decisions),
         last_decision_us: v.last_decision_us,

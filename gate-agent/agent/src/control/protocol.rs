@@ -580,6 +580,10 @@ pub struct StatusData {
     pub whitelist_out_of_date: Option<bool>,
     pub outbox_depth: Option<u64>,
     pub outbox_pressure: Option<String>,
+    /// Why the lane admits no vehicle now (outbox over its quota); `None`:
+    /// it admits (or unknown, from the database).
+    #[serde(default)]
+    pub admission_stopped: Option<String>,
     pub clock_synced: Option<bool>,
     pub decisions: Option<u64>,
     pub last_decision_us: Option<u64>,

@@ -122,6 +122,9 @@ pub fn status(o: &Out, d: &StatusData) {
             },
         ));
     }
+    if let Some(why) = &d.admission_stopped {
+        rows.push(("admission", format!("STOPPED: {why}"), Style::Bad));
+    }
     if let Some(c) = d.clock_synced {
         rows.push((
             "clock",

@@ -64,6 +64,8 @@ pub struct LaneView {
     pub last_decision_us: Option<u64>,
     /// Events finished since start.
     pub finished: u64,
+    /// Why the lane admits no vehicle now (outbox over its quota).
+    pub admission_stopped: Option<String>,
 }
 
 /// An officer action from the local console, with where to send the answer.
@@ -423,6 +425,8 @@ struct Stats {
     last_decision_us: Option<u64>,
     finished: u64,
     led: String,
+    /// Outbox pressure seen since the last admission check.
+    pressure: Option<gate_store::Pressure>,
 }
 
 /// What the runtime keeps per lane sequence.
@@ -470,6 +474,9 @@ impl Runner {
         let mut status_tick = tokio::time::interval(Duration::from_secs(
             self.cfg.platform.status_interval_s.max(1),
         ));
+        // The link drains the outbox on its own: look at the pressure
+        // every second to resume admission (and at start-up).
+        let mut pressure_tick = tokio::time::interval(Duration::from_secs(1));
         let mut board_known = false;
         let mut scale_ok = false;
         info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
@@ -524,10 +531,16 @@ impl Runner {
                 }
                 Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
                 _ = status_tick.tick() => { self.publish_status(); None }
+                _ = pressure_tick.tick() => { self.stats.pressure = Some(self.store.outbox_pressure()); None }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Some(Input::Tick),
             };
             if let Some(input) = input {
                 self.lane_input(input).await;
+            }
+            if let Some(p) = self.stats.pressure.take() {
+                if let Some(input) = self.admission(p) {
+                    self.lane_input(input).await;
+                }
             }
         }
         // Leave the lane safe: red light, nothing else moved.
@@ -536,6 +549,32 @@ impl Runner {
             .send(BoardOp::Cmd(BoardCommand::Light(false)))
             .await;
         Ok(())
+    }
+
+    /// Stop admitting vehicles while the outbox holds more events, alarms
+    /// and replies than its quota (no photo left to evict: every further
+    /// passage would grow the disk use; docs/store.md), resume once the
+    /// link has drained it below.
+    fn admission(&mut self, p: gate_store::Pressure) -> Option<Input> {
+        let critical = p == gate_store::Pressure::Critical;
+        match (critical, self.lane.admission_stopped().is_some()) {
+            (true, false) => {
+                let why = "outbox over its quota with events alone: no vehicle admitted until the platform takes them";
+                warn!("{why}");
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = link.alarm("outbox_filling", Severity::Critical, why).await {
+                        warn!(%e, "alarm not queued");
+                    }
+                });
+                Some(Input::Admission(Some(why.into())))
+            }
+            (false, true) => {
+                info!(pressure = ?p, "outbox below its quota: admitting vehicles again");
+                Some(Input::Admission(None))
+            }
+            _ => None,
+        }
     }
 
     async fn lane_input(&mut self, input: Input) {
@@ -949,13 +988,10 @@ impl Runner {
             Ok(Ok(f)) => {
                 self.stats.finished += 1;
                 info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
-                if f.pressure != gate_store::Pressure::Normal {
+                self.stats.pressure = Some(f.pressure);
+                if f.pressure == gate_store::Pressure::Warn {
                     let link = self.link.clone();
-                    let sev = if f.pressure == gate_store::Pressure::Critical {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    };
+                    let sev = Severity::Warning;
                     tokio::spawn(async move {
                         let _ = link
                             .alarm(
@@ -1043,6 +1079,7 @@ impl Runner {
             decisions: self.stats.decisions,
             last_decision_us: self.stats.last_decision_us,
             finished: self.stats.finished,
+            admission_stopped: self.lane.admission_stopped().map(str::to_owned),
         };
         self.view_tx.send_replace(v);
     }
