@@ -53,11 +53,10 @@ impl Outbox for Store {
     }
 
     fn ack(&self, ids: &[i64]) -> Result<(), StoreError> {
-        for id in ids {
-            // False: already gone (an evicted photo, a replaced status).
-            self.outbox_ack(*id).map_err(StoreError::new)?;
-        }
-        Ok(())
+        // Ids already gone (an evicted photo, a replaced status) are skipped.
+        self.outbox_ack_all(ids)
+            .map(|_| ())
+            .map_err(StoreError::new)
     }
 
     fn depth(&self) -> Result<OutboxDepth, StoreError> {

@@ -387,16 +387,30 @@ impl Store {
     /// Remove an item the broker acknowledged. False when it was not there
     /// (already acked, or an evicted photo / replaced status).
     pub fn outbox_ack(&self, id: i64) -> Result<bool> {
+        Ok(self.outbox_ack_all(&[id])? == 1)
+    }
+
+    /// Remove every item of `ids` the broker acknowledged, in one
+    /// transaction (one commit for a window of PUBACKs). Returns how many
+    /// were there; ids already gone are skipped. All or nothing: on an error
+    /// none is removed (they are published again: duplicates, never losses).
+    pub fn outbox_ack_all(&self, ids: &[i64]) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut guard = lock(&self.inner.main);
         let m = &mut *guard;
         let tx = m.w.begin(false)?;
-        let gone = outbox::ack(&tx, id)?;
-        tx.commit().ctx("committing an outbox ack")?;
-        self.inner.ckpt.notify(checkpoint::File::Main);
-        if let Some((kind, bytes)) = gone {
-            m.totals.remove(kind, bytes);
+        let mut gone = Vec::with_capacity(ids.len());
+        for id in ids {
+            gone.extend(outbox::ack(&tx, *id)?);
         }
-        Ok(gone.is_some())
+        tx.commit().ctx("committing outbox acks")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
+        for (kind, bytes) in &gone {
+            m.totals.remove(*kind, *bytes);
+        }
+        Ok(gone.len())
     }
 
     /// Depth, bytes, per-kind counts, oldest item, pressure.

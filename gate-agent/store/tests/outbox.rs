@@ -63,6 +63,45 @@ fn peek_in_order_and_ack() {
     assert!(next > ids[3]);
 }
 
+/// A window of PUBACKs is removed in one transaction: ids already gone and
+/// unknown ids are skipped, the totals follow, and the pressure drops with
+/// them (what lets a stopped lane admit vehicles again).
+#[test]
+fn ack_all_in_one_transaction() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 1000);
+    let ids: Vec<i64> = (0..6)
+        .map(|i| {
+            store
+                .outbox_enqueue(OutboxKind::Event, "t", &payload(200, i))
+                .expect("enqueue")
+                .id
+                .expect("id")
+        })
+        .collect();
+    assert_eq!(store.outbox_pressure(), Pressure::Critical);
+    assert!(store.outbox_ack(ids[0]).expect("ack"));
+    let n = store
+        .outbox_ack_all(&[ids[0], ids[1], ids[2], 999_999, ids[2]])
+        .expect("ack all");
+    assert_eq!(n, 2, "ids[0] was gone, 999999 unknown, ids[2] twice");
+    let s = store.outbox_stats().expect("stats");
+    assert_eq!((s.depth, s.events, s.bytes), (3, 3, 600));
+    assert_ne!(store.outbox_pressure(), Pressure::Critical);
+    assert_eq!(store.outbox_ack_all(&[]).expect("nothing"), 0);
+    let left: Vec<i64> = store
+        .outbox_peek(None, 10)
+        .expect("peek")
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(left, ids[3..]);
+    // Reopened: the same (the deletes were committed).
+    drop(store);
+    let store = open_with_quota(&dir, 1000);
+    assert_eq!(store.outbox_stats().expect("stats").depth, 3);
+}
+
 #[test]
 fn status_and_sync_replace_unsent_ones() {
     let dir = tempfile::tempdir().expect("tmp");
