@@ -350,29 +350,12 @@ impl RfidReader {
 }
 
 impl DataModel for RfidReader {
-    fn read_coil(&self, _addr: u16) -> Result<bool, Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-    fn read_discrete_input(&self, _addr: u16) -> Result<bool, Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
+    // Registers only: coils, inputs and writes keep the refusing defaults.
     fn read_holding_register(&self, addr: u16) -> Result<u16, Exception> {
         self.register(addr)
     }
     fn read_input_register(&self, addr: u16) -> Result<u16, Exception> {
         self.register(addr)
-    }
-    fn write_coil(&mut self, _addr: u16, _value: bool) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-    fn write_holding_register(&mut self, _addr: u16, _value: u16) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-    fn check_write_coils(&self, _start: u16, _count: u16) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-    fn check_write_registers(&self, _start: u16, _values: &[u16]) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
     }
 }
 

@@ -25,18 +25,36 @@ pub enum Exception {
 /// request fails and nothing changes. The default multi-write methods check
 /// every address with [`DataModel::check_write_coils`] /
 /// [`DataModel::check_write_registers`] first.
+///
+/// Only the register reads are required: a device without coils, discrete
+/// inputs or writable registers (a weighbridge indicator, an RFID reader)
+/// keeps the defaults, which refuse every such address
+/// ([`Exception::IllegalDataAddress`]) and so change nothing.
 pub trait DataModel {
-    fn read_coil(&self, addr: u16) -> Result<bool, Exception>;
-    fn read_discrete_input(&self, addr: u16) -> Result<bool, Exception>;
     fn read_holding_register(&self, addr: u16) -> Result<u16, Exception>;
     fn read_input_register(&self, addr: u16) -> Result<u16, Exception>;
-    fn write_coil(&mut self, addr: u16, value: bool) -> Result<(), Exception>;
-    fn write_holding_register(&mut self, addr: u16, value: u16) -> Result<(), Exception>;
+
+    fn read_coil(&self, _addr: u16) -> Result<bool, Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
+    fn read_discrete_input(&self, _addr: u16) -> Result<bool, Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
+    fn write_coil(&mut self, _addr: u16, _value: bool) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
+    fn write_holding_register(&mut self, _addr: u16, _value: u16) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
 
     /// Whether `count` coils from `start` are writable (address check only).
-    fn check_write_coils(&self, start: u16, count: u16) -> Result<(), Exception>;
+    fn check_write_coils(&self, _start: u16, _count: u16) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
     /// Whether `values` may be written from `start` (address and value check).
-    fn check_write_registers(&self, start: u16, values: &[u16]) -> Result<(), Exception>;
+    fn check_write_registers(&self, _start: u16, _values: &[u16]) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
 
     fn write_coils(&mut self, start: u16, values: &[bool]) -> Result<(), Exception> {
         let count = u16::try_from(values.len()).map_err(|_| Exception::IllegalDataValue)?;
