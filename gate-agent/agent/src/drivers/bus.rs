@@ -33,7 +33,7 @@ use super::config::{ModbusBusConfig, Transport};
 use super::error::DeviceError;
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{BlockData, Function, Profile, ReadBlock, Sample};
-use super::restart::{restart_channel, RestartReply, RestartRequests, Restarter};
+use super::restart::{restart_channel, RestartRequests, Restarter};
 
 /// A Modbus request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -356,8 +356,9 @@ impl BusTask {
             // never inside an exchange).
             let job = tokio::select! {
                 biased;
-                reply = restarts.next() => {
-                    self.restart(reply).await;
+                () = restarts.requested() => {
+                    let verdict = self.restart().await;
+                    restarts.answer(verdict);
                     continue;
                 }
                 j = rx.recv() => j,
@@ -403,18 +404,16 @@ impl BusTask {
         }
     }
 
-    /// Close the transport and open it again now, backoff reset.
-    async fn restart(&mut self, reply: RestartReply) {
+    /// Close the transport and open it again now, backoff reset; the
+    /// verdict for the restart's caller.
+    async fn restart(&mut self) -> Result<String, String> {
         info!(bus = %self.cfg.name, "restart requested: reopening the transport");
-        if let Some(mut ctx) = self.ctx.take() {
-            let _ = timeout(Duration::from_millis(200), ctx.disconnect()).await;
-        }
-        self.shared.connected.store(false, Ordering::Relaxed);
+        self.disconnect("restart requested", true);
         self.unit_timeouts.clear();
         self.backoff.reset();
         let started = Instant::now();
         self.connect().await;
-        let verdict = if self.ctx.is_some() {
+        if self.ctx.is_some() {
             Ok(format!(
                 "bus `{}` reopened in {} ms",
                 self.cfg.name,
@@ -425,8 +424,7 @@ impl BusTask {
                 "bus `{}`: reopening failed: {}",
                 self.cfg.name, self.last_connect_error
             ))
-        };
-        let _ = reply.send(verdict);
+        }
     }
 
     /// Drop the connection; reconnect at once (`soon`) or after a backoff delay.

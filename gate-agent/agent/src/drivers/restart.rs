@@ -7,7 +7,10 @@
 //! work; whoever holds the matching [`Restarter`] asks for a restart and
 //! gets the task's verdict: `Ok(what was done)` once the connection is open
 //! again, `Err(why not)` when reopening failed (the task then goes on
-//! retrying on its own backoff, as after any failure).
+//! retrying on its own backoff, as after any failure). A request taken by
+//! the task stays pending in [`RestartRequests`] until the task answers it
+//! where its connection opens or fails ([`RestartRequests::answer`]: a
+//! no-op when nothing is pending), so the task keeps no state of its own.
 //!
 //! Bounded: one request waits at a time per driver (a second one while the
 //! first is pending is refused at once), and the caller waits at most its
@@ -20,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
 /// Where a driver task sends its verdict on one restart.
-pub type RestartReply = oneshot::Sender<Result<String, String>>;
+type RestartReply = oneshot::Sender<Result<String, String>>;
 
 /// Asks one driver task to restart its connection. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -28,16 +31,18 @@ pub struct Restarter {
     tx: mpsc::Sender<RestartReply>,
 }
 
-/// The driver task's end: the restart requests addressed to it.
+/// The driver task's end: the restart requests addressed to it, and the
+/// one taken but not answered yet.
 #[derive(Debug)]
 pub struct RestartRequests {
     rx: mpsc::Receiver<RestartReply>,
+    pending: Option<RestartReply>,
 }
 
 /// A connected pair.
 pub fn restart_channel() -> (Restarter, RestartRequests) {
     let (tx, rx) = mpsc::channel(1);
-    (Restarter { tx }, RestartRequests { rx })
+    (Restarter { tx }, RestartRequests { rx, pending: None })
 }
 
 impl Restarter {
@@ -60,19 +65,36 @@ impl Restarter {
 }
 
 impl RestartRequests {
-    /// The next request. Never completes once every [`Restarter`] is gone
-    /// (the driver then ends for its own reasons), so it can sit in a
-    /// `select!` beside the driver's work.
-    pub async fn next(&mut self) -> RestartReply {
+    /// Wait for the next request; it is then pending. Never completes once
+    /// every [`Restarter`] is gone (the driver then ends for its own
+    /// reasons), and is cancel-safe, so it can sit in a `select!` beside the
+    /// driver's work.
+    pub async fn requested(&mut self) {
         match self.rx.recv().await {
-            Some(r) => r,
+            Some(r) => self.pending = Some(r),
             None => std::future::pending().await,
         }
     }
 
-    /// A request waiting now, without blocking (for driver threads).
-    pub fn try_next(&mut self) -> Option<RestartReply> {
-        self.rx.try_recv().ok()
+    /// Take a request waiting now, without blocking (for driver threads);
+    /// true when one is now pending.
+    pub fn try_requested(&mut self) -> bool {
+        if let Ok(r) = self.rx.try_recv() {
+            self.pending = Some(r);
+        }
+        self.pending.is_some()
+    }
+
+    /// Whether a request waits for its verdict.
+    pub fn pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Send the pending request its verdict (nothing when none is pending).
+    pub fn answer(&mut self, verdict: Result<String, String>) {
+        if let Some(r) = self.pending.take() {
+            let _ = r.send(verdict);
+        }
     }
 }
 
@@ -84,10 +106,12 @@ mod tests {
     async fn verdict_limit_and_one_at_a_time() {
         let (r, mut req) = restart_channel();
         let task = tokio::spawn(async move {
-            let reply = req.next().await;
-            let _ = reply.send(Ok("reopened".into()));
+            req.requested().await;
+            assert!(req.pending());
+            req.answer(Ok("reopened".into()));
+            req.answer(Err("nothing pending: not sent".into()));
             // The second request is never answered.
-            let _held = req.next().await;
+            req.requested().await;
             std::future::pending::<()>().await;
         });
         assert_eq!(

@@ -991,12 +991,11 @@ impl Runner {
                 self.stats.pressure = Some(f.pressure);
                 if f.pressure == gate_store::Pressure::Warn {
                     let link = self.link.clone();
-                    let sev = Severity::Warning;
                     tokio::spawn(async move {
                         let _ = link
                             .alarm(
                                 "outbox_filling",
-                                sev,
+                                Severity::Warning,
                                 format!("outbox pressure {:?}", f.pressure),
                             )
                             .await;

@@ -22,7 +22,7 @@ use crate::drivers::backoff::Backoff;
 use crate::drivers::config::CameraConfig;
 use crate::drivers::error::ErrorClass;
 use crate::drivers::health::HealthCell;
-use crate::drivers::restart::{restart_channel, RestartReply, RestartRequests};
+use crate::drivers::restart::{restart_channel, RestartRequests};
 
 /// An HTTP client for lane devices: no proxy, bounded connect time.
 pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
@@ -195,8 +195,7 @@ async fn reader(
     mut restarts: RestartRequests,
 ) {
     let mut seq = 0u64;
-    // A restart asked for: answered once the stream is open again (or not).
-    let mut restart: Option<RestartReply> = None;
+    // A pending restart is answered once the stream is open again (or not).
     loop {
         let started = Instant::now();
         let result: Result<(), CameraError> = async {
@@ -215,21 +214,18 @@ async fn reader(
                 .to_owned();
             let boundary = boundary_from_content_type(&ct)
                 .ok_or_else(|| CameraError::Stream(format!("not a multipart stream: `{ct}`")))?;
-            if let Some(r) = restart.take() {
-                let _ = r.send(Ok(format!(
-                    "stream reopened in {} ms",
-                    started.elapsed().as_millis()
-                )));
-            }
+            restarts.answer(Ok(format!(
+                "stream reopened in {} ms",
+                started.elapsed().as_millis()
+            )));
             let mut parser = MjpegParser::new(&boundary, max_frame);
             let mut stream = resp.bytes_stream();
             let mut last = Instant::now();
             loop {
                 let chunk = tokio::select! {
                     c = timeout(limit, stream.next()) => c,
-                    r = restarts.next() => {
+                    () = restarts.requested() => {
                         info!(camera = %name, "restart requested: reopening the stream");
-                        restart = Some(r);
                         return Ok(());
                     }
                     () = tx.closed() => return Ok(()),
@@ -272,11 +268,9 @@ async fn reader(
         if let Err(e) = &result {
             warn!(camera = %name, error = %e, "mjpeg stream failed");
             record(&health, started, &result);
-            if let Some(r) = restart.take() {
-                let _ = r.send(Err(format!("reopening the stream failed: {e}")));
-            }
+            restarts.answer(Err(format!("reopening the stream failed: {e}")));
         }
-        if restart.is_some() {
+        if restarts.pending() {
             // Asked to restart while streaming: reopen at once.
             backoff.reset();
             continue;
@@ -284,10 +278,7 @@ async fn reader(
         let delay = backoff.next_delay();
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            r = restarts.next() => {
-                restart = Some(r);
-                backoff.reset();
-            }
+            () = restarts.requested() => backoff.reset(),
             () = tx.closed() => return,
         }
     }

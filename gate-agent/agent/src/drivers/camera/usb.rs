@@ -25,7 +25,7 @@ use crate::drivers::backoff::Backoff;
 use crate::drivers::config::{CameraConfig, UsbCameraConfig};
 use crate::drivers::error::ErrorClass;
 use crate::drivers::health::HealthCell;
-use crate::drivers::restart::{restart_channel, RestartReply, RestartRequests};
+use crate::drivers::restart::{restart_channel, RestartRequests};
 
 /// A USB camera: starts the dedicated thread that reads it and keeps the
 /// latest frame.
@@ -45,7 +45,6 @@ pub fn spawn_usb(
         health,
         tx,
         restarts,
-        restart: None,
     };
     std::thread::Builder::new()
         .name(format!("usb-cam-{}", cfg.name))
@@ -67,9 +66,8 @@ struct Worker {
     backoff: Backoff,
     health: HealthCell,
     tx: watch::Sender<Option<Frame>>,
+    /// A pending restart is answered once the camera streams again (or not).
     restarts: RestartRequests,
-    /// A restart asked for: answered once the camera streams again (or not).
-    restart: Option<RestartReply>,
 }
 
 /// How a streaming session ended.
@@ -94,15 +92,13 @@ impl Worker {
                 }
                 End::Failed(e) => {
                     warn!(camera = %self.name, error = %e, "usb camera failed");
-                    if let Some(r) = self.restart.take() {
-                        let _ = r.send(Err(format!("reopening the camera failed: {e}")));
-                    }
+                    self.restarts
+                        .answer(Err(format!("reopening the camera failed: {e}")));
                     self.health.err_text(ErrorClass::Transport, e);
                     self.tx.send_if_modified(|f| f.take().is_some());
                     std::thread::sleep(self.backoff.next_delay());
                     // A restart asked for while waiting: reopen now.
-                    if let Some(r) = self.restarts.try_next() {
-                        self.restart = Some(r);
+                    if self.restarts.try_requested() {
                         self.backoff.reset();
                     }
                 }
@@ -139,18 +135,15 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         cam.open_stream().map_err(|e| e.to_string())?;
         info!(camera = %self.name, format = ?cam.camera_format(), "usb camera streaming");
-        if let Some(r) = self.restart.take() {
-            let _ = r.send(Ok("usb camera reopened".into()));
-        }
+        self.restarts.answer(Ok("usb camera reopened".into()));
         let mut last = Instant::now();
         loop {
             if self.tx.is_closed() {
                 let _ = cam.stop_stream();
                 return Ok(End::Closed);
             }
-            if let Some(r) = self.restarts.try_next() {
+            if self.restarts.try_requested() {
                 let _ = cam.stop_stream();
-                self.restart = Some(r);
                 return Ok(End::Restart);
             }
             let buf = cam.frame().map_err(|e| format!("frame: {e}"))?;

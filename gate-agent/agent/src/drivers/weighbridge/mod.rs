@@ -29,7 +29,7 @@ use super::config::{
 use super::error::{DeviceError, ErrorClass};
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{Profile, Sample};
-use super::restart::{restart_channel, RestartReply, RestartRequests, Restarter};
+use super::restart::{restart_channel, RestartRequests, Restarter};
 use stability::StabilityDetector;
 
 /// One weighbridge reading.
@@ -428,8 +428,7 @@ async fn ascii_task(
     let mut backoff = Backoff::new(a.backoff.clone());
     let mut judge = Judge::new(&cfg.stability);
     let mut buf = [0u8; 512];
-    // A restart asked for: answered once the port is open again (or not).
-    let mut restart: Option<RestartReply> = None;
+    // A pending restart is answered once the port is open again (or not).
     'reopen: loop {
         if tx.is_closed() {
             break;
@@ -439,15 +438,12 @@ async fn ascii_task(
             Err(e) => {
                 let why = format!("open {}: {e}", a.port.path.display());
                 health.err_text(ErrorClass::Transport, why.clone());
-                if let Some(r) = restart.take() {
-                    let _ = r.send(Err(why));
-                }
+                restarts.answer(Err(why));
                 tx.send_if_modified(|r| r.take().is_some());
                 let delay = backoff.next_delay();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue 'reopen,
-                    r = restarts.next() => {
-                        restart = Some(r);
+                    () = restarts.requested() => {
                         backoff.reset();
                         continue 'reopen;
                     }
@@ -456,21 +452,18 @@ async fn ascii_task(
             }
         };
         info!(weighbridge = %cfg.name, port = %a.port.path.display(), "serial port open");
-        if let Some(r) = restart.take() {
-            let _ = r.send(Ok(format!(
-                "serial port {} reopened",
-                a.port.path.display()
-            )));
-        }
+        restarts.answer(Ok(format!(
+            "serial port {} reopened",
+            a.port.path.display()
+        )));
         let mut framer = AsciiFramer::for_config(&a);
         let mut last_frame = tokio::time::Instant::now();
         let mut deadline = last_frame + stale_after;
         loop {
             let read = tokio::select! {
                 r = timeout_at(deadline, port.read(&mut buf)) => r,
-                r = restarts.next() => {
+                () = restarts.requested() => {
                     info!(weighbridge = %cfg.name, "restart requested: reopening the serial port");
-                    restart = Some(r);
                     break;
                 }
                 () = tx.closed() => break 'reopen,
@@ -520,17 +513,14 @@ async fn ascii_task(
         drop(port);
         tx.send_if_modified(|r| r.take().is_some());
         judge.reset();
-        if restart.is_some() {
+        if restarts.pending() {
             backoff.reset();
             continue;
         }
         let delay = backoff.next_delay();
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            r = restarts.next() => {
-                restart = Some(r);
-                backoff.reset();
-            }
+            () = restarts.requested() => backoff.reset(),
             () = tx.closed() => break,
         }
     }
