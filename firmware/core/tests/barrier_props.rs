@@ -9,6 +9,7 @@ use lane_io::barrier::Passage;
 use lane_io::modbus::DataModel;
 use lane_io::regmap::{coil, hr, ir, BarrierState, CommandResult, FaultCode};
 use proptest::prelude::*;
+use proptest::test_runner::{FileFailurePersistence, RngSeed};
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
@@ -211,8 +212,25 @@ fn run(lane: &mut Lane, steps: &[(Ev, u64)], seen: &mut Seen) {
     }
 }
 
+/// CI runs the same cases every time: a fixed seed, after the failures
+/// kept in proptest-regressions/barrier_props.txt (replayed first, new ones
+/// appended). `PROPTEST_RNG_SEED` and `PROPTEST_CASES` override both fields
+/// for long random runs (`cargo xtask props`); `proptest!` applies them on
+/// top of this config.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        rng_seed: RngSeed::Fixed(0x6c61_6e65_2d69_6f15),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/barrier_props.txt"
+        )))),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn barrier_invariants_hold_at_every_step(start_up in any::<bool>(), steps in steps()) {
@@ -225,29 +243,151 @@ proptest! {
     }
 
     /// Whatever happened, once the field is clear and the faults are gone,
-    /// a fault reset and a lower bring the arm down.
+    /// the documented recovery (STOP, FAULT_RESET, LOWER) brings the arm down.
     #[test]
     fn board_always_recovers_to_closed(steps in steps()) {
         let mut lane = Lane::new();
         let mut seen = Seen { seq: lane.board.controller().transitions(), ..Seen::default() };
         run(&mut lane, &steps, &mut seen);
-        lane.field = common::Field::default();
-        lane.arm.stuck = false;
-        lane.arm.limits_shorted = false;
-        lane.arm.motor_fault = false;
-        // Settle the debouncers (max debounce 1000 ms).
-        lane.hr(hr::HEARTBEAT_TIMEOUT_MS, 0);
-        // A motor-run timeout shorter than the travel time faults every move.
-        lane.hr(hr::MOTOR_RUN_TIMEOUT_MS, 8000);
-        lane.run(1100);
-        assert_eq!(lane.command(coil::FAULT_RESET), CommandResult::Accepted as u16);
-        assert_ne!(lane.state(), BarrierState::Fault);
-        let lowered = lane.lower();
-        assert_eq!(lowered, CommandResult::Accepted as u16, "state {:?}", lane.state());
-        let timeout = u64::from(lane.board.controller().config().motor_run_timeout_ms);
-        prop_assert!(
-            lane.run_until(TRAVEL + 1100, |l| l.state() == BarrierState::Closed),
-            "not closed: {:?} pos {} timeout {}", lane.state(), lane.arm.pos, timeout
-        );
+        prop_assert!(recover(&mut lane), "not closed after the recovery");
     }
+}
+
+/// The field engineer's recovery of the arm (docs/register-map.md,
+/// "Recovering the arm"), asserted step by step; returns whether the arm
+/// is down within one travel time (+ debounce) of the LOWER.
+fn recover(lane: &mut Lane) -> bool {
+    // 1. The causes are gone: the area under the arm is clear, the arm moves
+    //    freely, the limit switches and the motor drive are sound.
+    clear_causes(lane);
+    // 2. A configuration the arm can live with: no watchdog during the
+    //    intervention, a motor-run timeout longer than the arm's travel (a
+    //    shorter one faults every move).
+    lane.hr(hr::HEARTBEAT_TIMEOUT_MS, 0);
+    lane.hr(hr::MOTOR_RUN_TIMEOUT_MS, 8000);
+    // Let the debouncers settle (max debounce 1000 ms).
+    lane.run(1100);
+    // 3. STOP: a move still under way keeps the deadline it started with
+    //    (the old timeout, or the time it spent against a stuck arm), so it
+    //    may still time out after the reset; stop it first.
+    assert_eq!(lane.command(coil::STOP), CommandResult::Accepted as u16);
+    assert!(
+        !matches!(lane.state(), BarrierState::Opening | BarrierState::Closing),
+        "STOP left the arm moving: {:?}",
+        lane.state()
+    );
+    // 4. FAULT_RESET, accepted once the cause has gone.
+    assert_eq!(
+        lane.command(coil::FAULT_RESET),
+        CommandResult::Accepted as u16
+    );
+    assert_ne!(lane.state(), BarrierState::Fault);
+    // 5. LOWER: a fresh move with the timeout of step 2.
+    let lowered = lane.lower();
+    assert_eq!(
+        lowered,
+        CommandResult::Accepted as u16,
+        "state {:?}",
+        lane.state()
+    );
+    lane.run_until(TRAVEL + 1100, |l| l.state() == BarrierState::Closed)
+}
+
+fn clear_causes(lane: &mut Lane) {
+    lane.field = common::Field::default();
+    lane.arm.stuck = false;
+    lane.arm.limits_shorted = false;
+    lane.arm.motor_fault = false;
+}
+
+/// The recovery as the property had it before issue 15: FAULT_RESET and
+/// LOWER without a STOP. Returns (FAULT_RESET result, LOWER result).
+fn recover_without_stop(lane: &mut Lane) -> (u16, u16) {
+    clear_causes(lane);
+    lane.hr(hr::HEARTBEAT_TIMEOUT_MS, 0);
+    lane.hr(hr::MOTOR_RUN_TIMEOUT_MS, 8000);
+    lane.run(1100);
+    let reset = lane.command(coil::FAULT_RESET);
+    (reset, lane.lower())
+}
+
+fn replay(steps: &[(Ev, u64)]) -> Lane {
+    let mut lane = Lane::new();
+    let mut seen = Seen {
+        seq: lane.board.controller().transitions(),
+        ..Seen::default()
+    };
+    run(&mut lane, steps, &mut seen);
+    lane
+}
+
+/// Issue 15, the minimal case CI found: a raise under way when a motor-run
+/// timeout (1111 ms) shorter than the arm's travel (2000 ms) is written,
+/// then a LOWER; the closing move keeps its 1111 ms deadline through the
+/// recovery's new timeout. Without a STOP, FAULT_RESET is accepted (no fault
+/// yet: nothing to do), the old deadline expires a tick later and LOWER is
+/// refused in Fault. With the STOP the arm comes down.
+#[test]
+fn regression_short_timeout_move_under_way_needs_stop() {
+    use Ev::{Command, Config, Nothing, Photocell};
+    let steps = [
+        (Config(hr::DEBOUNCE_MS, 0), 1),
+        (Config(hr::HEARTBEAT_TIMEOUT_MS, 100), 1),
+        (Command(coil::RAISE), 1),
+        (Nothing, 1),
+        (Config(hr::MOTOR_RUN_TIMEOUT_MS, 1111), 893),
+        (Photocell(false), 223),
+        (Command(coil::LOWER), 4),
+    ];
+    let mut lane = replay(&steps);
+    assert_eq!(lane.state(), BarrierState::Closing);
+    let (reset, lower) = recover_without_stop(&mut lane);
+    assert_eq!(reset, CommandResult::Accepted as u16);
+    assert_eq!(lower, CommandResult::RefusedFault as u16);
+    assert_eq!(lane.state(), BarrierState::Fault);
+    assert_eq!(
+        lane.ir(ir::FAULT_CODE),
+        FaultCode::CloseTimeout as u16,
+        "the old deadline, not the new timeout"
+    );
+    // The board is not stuck there: the documented recovery works from here
+    // too, and from the same history with the STOP.
+    assert!(recover(&mut lane), "{:?}", lane.state());
+    let mut lane = replay(&steps);
+    assert!(recover(&mut lane), "{:?}", lane.state());
+    assert_eq!(lane.arm.pos, 0);
+}
+
+/// Issue 15, the second shape: the heartbeat-loss close starts against a
+/// stuck arm; once the arm is freed the move still carries the deadline it
+/// started with. LOWER on a closing arm is accepted but does not restart the
+/// motor-run timeout (repeated LOWERs must not keep a motor running against
+/// a blocked arm), so without a STOP the arm times out just before its down
+/// limit is debounced.
+#[test]
+fn regression_stuck_arm_closing_needs_stop() {
+    use Ev::{Command, Config, Exit, Nothing, Photocell, Stuck};
+    let steps = [
+        (Config(hr::HEARTBEAT_TIMEOUT_MS, 1391), 1),
+        (Nothing, 1),
+        (Command(coil::RAISE), 1),
+        (Nothing, 2000),
+        (Stuck(true), 1),
+        (Nothing, 49),
+        (Config(hr::HEARTBEAT_TIMEOUT_MS, 1), 950),
+        (Command(coil::FAULT_RESET), 2258),
+        (Exit(false), 1399),
+        (Command(coil::FAULT_RESET), 1302),
+        (Photocell(false), 1001),
+    ];
+    let mut lane = replay(&steps);
+    assert_eq!(lane.state(), BarrierState::Closing);
+    let (reset, lower) = recover_without_stop(&mut lane);
+    assert_eq!(reset, CommandResult::Accepted as u16);
+    assert_eq!(lower, CommandResult::Accepted as u16);
+    assert!(!lane.run_until(TRAVEL + 1100, |l| l.state() == BarrierState::Closed));
+    assert_eq!(lane.ir(ir::FAULT_CODE), FaultCode::CloseTimeout as u16);
+    assert!(recover(&mut lane), "{:?}", lane.state());
+    let mut lane = replay(&steps);
+    assert!(recover(&mut lane), "{:?}", lane.state());
 }
