@@ -91,8 +91,25 @@ fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     parts
 }
 
+/// CI runs the same cases every time: a fixed seed, after the failures
+/// kept in proptest-regressions/modbus_proptest.txt. `PROPTEST_RNG_SEED` and
+/// `PROPTEST_CASES` override both for long random runs.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d62_7274_7570_0015),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/proptest-regressions/modbus_proptest.txt"
+            )),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn arbitrary_bytes_and_timing_never_panic_and_answers_are_well_formed(

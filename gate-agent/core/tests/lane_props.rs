@@ -285,7 +285,16 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // Fixed seed in CI; PROPTEST_RNG_SEED / PROPTEST_CASES override (cargo xtask props).
+    // Failures are kept in gate-agent/core/proptest-regressions/lane_props.txt.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6761_7465_2d63_0015),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/lane_props.txt"),
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn lane_safety_rules_hold(ops in prop::collection::vec(op(), 1..80)) {
