@@ -8,10 +8,13 @@
 //! - `qemu`: runs the MCU self-test under qemu-system-arm.
 //! - `bench [NAME]`: the benchmarks, each figure beside its baseline.
 //! - `install`: only the install step of `test`.
+//! - `props`: long random runs of the barrier and lane-core property tests
+//!   (not CI; see props.rs).
 
 mod bench;
 mod firmware;
 mod install;
+mod props;
 mod qemu;
 mod sh;
 mod test;
@@ -19,7 +22,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|props>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         Some("qemu") => qemu::qemu(),
         Some("bench") => bench::run(args.get(1).map(String::as_str).unwrap_or("all")),
         Some("install") => install::run(),
+        Some("props") => props::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
