@@ -474,6 +474,10 @@ struct State {
     scales: Vec<ScaleSlot>,
     trucks: BTreeMap<TruckId, Entry>,
     last_ms: u64,
+    /// Times the board started driving the arm down while the safety loop
+    /// or the photocell (as fed to the board) was occupied.
+    down_on_occupied: u64,
+    down_on_occupied_prev: bool,
 }
 
 struct Inner {
@@ -682,6 +686,8 @@ impl SimLane {
                 scales,
                 trucks: BTreeMap::new(),
                 last_ms: now,
+                down_on_occupied: 0,
+                down_on_occupied_prev: false,
             }),
             board,
             etag,
@@ -858,6 +864,13 @@ impl SimLane {
             .collect()
     }
 
+    /// How many times the board started driving the arm down while the
+    /// safety loop or the photocell it was fed was occupied (a correct lane:
+    /// never).
+    pub fn arm_down_on_occupied(&self) -> u64 {
+        lock(&self.inner.state).down_on_occupied
+    }
+
     /// The lane's physical state now.
     pub fn snapshot(&self) -> LaneSnapshot {
         let st = lock(&self.inner.state);
@@ -939,8 +952,15 @@ impl Inner {
             while t < now {
                 let dt = (now - t).min(10);
                 t += dt;
-                let raw = self.board.raw_inputs(&st.physics.sensors());
+                let sensors = st.physics.sensors();
+                let raw = self.board.raw_inputs(&sensors);
                 let out = board.tick(t, raw);
+                let bad = out.motor_down && (sensors.safety_loop || sensors.photocell);
+                if bad && !st.down_on_occupied_prev {
+                    st.down_on_occupied += 1;
+                    tracing::error!(lane = %self.name, t_ms = t, "arm driven down onto an occupied safety loop / photocell");
+                }
+                st.down_on_occupied_prev = bad;
                 st.physics.set_actuators(Actuators {
                     motor_up: out.motor_up,
                     motor_down: out.motor_down,

@@ -51,6 +51,25 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         agent_config: Option<PathBuf>,
     },
+    /// Trucks through a lane while faults are injected at random (a real
+    /// Mosquitto and the real gate-agent binary as child processes); prints
+    /// what was lost, duplicated or incomplete and the time back to serving;
+    /// exit 1 when a goal is missed (docs/reliability-chaos.md).
+    Chaos {
+        #[arg(long, default_value_t = 50)]
+        faults: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The gate-agent binary (default: beside gate-sim).
+        #[arg(long, value_name = "FILE")]
+        agent_bin: Option<PathBuf>,
+        /// Write a machine-readable report (JSON).
+        #[arg(long, value_name = "OUT.json")]
+        report: Option<PathBuf>,
+        /// Keep the run directory (logs, databases) even when every goal is met.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Write the recognition evaluation set (PNG files + labels.json; same
     /// seed, same bytes): N plate crops, N code crops, N/10 frames of each.
     Eval {
@@ -79,8 +98,15 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Chaos: connection errors are what it causes; say only
+                // what goes wrong beyond that.
+                tracing_subscriber::EnvFilter::new(if matches!(args.cmd, Cmd::Chaos { .. }) {
+                    "error"
+                } else {
+                    "warn"
+                })
+            }),
         )
         .init();
     let rt = match tokio::runtime::Runtime::new() {
@@ -164,6 +190,36 @@ async fn run(args: Args) -> Result<bool> {
             Ok(reports.iter().all(|r| r.passed))
         }
         Cmd::Eval { .. } => Ok(true),
+        Cmd::Chaos {
+            faults,
+            seed,
+            agent_bin,
+            report,
+            keep,
+        } => {
+            let o = sim::chaos::ChaosOptions {
+                faults,
+                seed,
+                time_scale: args.time_scale.unwrap_or(10.0),
+                agent_bin,
+                keep,
+                ..sim::chaos::ChaosOptions::default()
+            };
+            println!(
+                "gate-sim chaos: {faults} faults, seed {seed}, time x{}",
+                o.time_scale
+            );
+            // Ctrl-C drops the run: every child process is killed on the way.
+            let r = tokio::select! {
+                r = sim::chaos::run(&o) => r?,
+                _ = tokio::signal::ctrl_c() => return Err(anyhow!("interrupted")),
+            };
+            print!("{}", sim::chaos::summary(&r));
+            if let Some(path) = report {
+                std::fs::write(&path, serde_json::to_string_pretty(&r)?)?;
+            }
+            Ok(r.passed())
+        }
         Cmd::Devices {
             scenario,
             agent_config,

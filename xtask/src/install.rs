@@ -5,7 +5,8 @@
 //!   socat for pseudo-terminal serial links, mbpoll and python3-pymodbus
 //!   (with python3-serial-asyncio, which apt would only recommend) as
 //!   independent Modbus peers, qemu-system-arm for the firmware self-test,
-//!   python3-pip (gate-ocr fetches its models with `pip download`).
+//!   python3-pip (gate-ocr fetches its models with `pip download`),
+//!   faketime (libfaketime for the chaos run's clock jumps).
 //! - The rust target thumbv7em-none-eabihf for the MCU binary.
 
 use std::process::Command;
@@ -27,6 +28,8 @@ const APT: &[(&str, &str)] = &[
     ("py:serial_asyncio", "python3-serial-asyncio"),
     // pip fetches the recognition models (gate-ocr, models.rs) on first use.
     ("py:pip", "python3-pip"),
+    // libfaketime: the chaos run makes the agent's wall clock jump.
+    ("faketime", "faketime"),
 ];
 
 const TARGET: &str = "thumbv7em-none-eabihf";

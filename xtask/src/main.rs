@@ -8,10 +8,13 @@
 //! - `qemu`: runs the MCU self-test under qemu-system-arm.
 //! - `bench [NAME]`: the benchmarks, each figure beside its baseline.
 //! - `install`: only the install step of `test`.
+//! - `chaos [--faults N] [--seed S]`: trucks through a simulated lane under
+//!   random faults (real Mosquitto and gate-agent processes; chaos.rs).
 //! - `props`: long random runs of the barrier and lane-core property tests
 //!   (not CI; see props.rs).
 
 mod bench;
+mod chaos;
 mod firmware;
 mod install;
 mod props;
@@ -22,7 +25,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|props>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|props|chaos [--faults N] [--seed S]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
         Some("qemu") => qemu::qemu(),
         Some("bench") => bench::run(args.get(1).map(String::as_str).unwrap_or("all")),
         Some("install") => install::run(),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("props") => props::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");

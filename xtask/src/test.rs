@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{firmware, install, qemu, sh};
+use crate::{chaos, firmware, install, qemu, sh};
 
 pub fn run(_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
@@ -21,6 +21,8 @@ pub fn run(_args: &[String]) -> Result<()> {
         ],
     )?;
     sh::run(&cargo, &["test", "--workspace", "--no-fail-fast"])?;
+    // A short seeded chaos run on the binaries the test build produced.
+    chaos::ci()?;
     firmware::firmware()?;
     qemu::qemu()?;
     eprintln!("xtask test: all green in {:.0?}", started.elapsed());
