@@ -16,13 +16,16 @@
 //! reason, wait for an officer or for the vehicle to back out).
 //!
 //! # Rules the lane enforces
-//! - Write-ahead: [`Command::JournalDecided`] comes before the
-//!   [`Command::Raise`] it allows, in the same batch.
+//! - Write-ahead: the [`Command::Journal`] record with the decision comes
+//!   before the [`Command::Raise`] it allows, in the same batch.
+//! - One journal record per passage, replaced at each [`Step`] (arrived,
+//!   identified, decided, raised, passing); [`Lane::resume`] takes it back
+//!   after a restart.
 //! - [`Command::Raise`] is only emitted after a journaled release/inspect
 //!   decision (the lane's, or an officer override journaled as one).
 //! - [`Command::Lower`] is never emitted while the last known safety loop or
 //!   photocell is occupied.
-//! - Every [`Command::JournalStarted`] is followed by exactly one
+//! - The first [`Command::Journal`] of a seq is followed by exactly one
 //!   [`Command::Finish`] for the same seq; a new sequence starts only after
 //!   the previous one finished, on a vehicle that arrived after it started.
 
@@ -110,6 +113,11 @@ pub struct BoardSnapshot {
     pub barrier: BarrierPos,
     /// The board's tailgate counter (wrapping).
     pub tailgates: u16,
+    /// The board's counter of vehicles that passed under the arm (wrapping):
+    /// tells a resumed passage whether its vehicle went through while the
+    /// agent was down.
+    #[serde(default)]
+    pub vehicles: u16,
 }
 
 impl BoardSnapshot {
@@ -241,10 +249,13 @@ pub struct EventRecord {
 /// Outputs of [`Lane::handle`], to execute in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    /// Journal the start of sequence `seq` (write-ahead).
-    JournalStarted {
+    /// Journal the passage `seq` as it is now: one record per passage,
+    /// replaced at each [`Step`] (write-ahead: durable before the next
+    /// command runs). The first one ([`Step::Arrived`]) opens the record.
+    Journal {
         seq: u64,
-        arrived_ms: u64,
+        step: Step,
+        passage: Box<Passage>,
     },
     /// Trigger the identification devices (cameras, readers).
     StartIdentification {
@@ -256,11 +267,6 @@ pub enum Command {
     Decide {
         seq: u64,
         identified: Box<Identified>,
-    },
-    /// Journal the decision (before any [`Command::Raise`] it allows).
-    JournalDecided {
-        seq: u64,
-        decision: Box<Decision>,
     },
     Raise,
     Lower,
@@ -343,20 +349,75 @@ impl State {
     }
 }
 
-/// The sequence in progress.
-#[derive(Clone, Debug)]
-struct Seq {
-    seq: u64,
-    arrived_ms: u64,
-    decided_ms: Option<u64>,
-    identified: Identified,
-    reported: BTreeSet<Device>,
-    decision: Option<Decision>,
-    officer: Option<String>,
-    note: Option<String>,
-    tailgating: bool,
-    stopped_short: bool,
-    alarms: Vec<AlarmKind>,
+/// Where a passage is: the step of its journal record. Each step replaces
+/// the record (one per passage); the store marks it finished at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The vehicle is on the arrival loop; identification runs.
+    Arrived,
+    /// Identification done (reads, weight): the decision is being taken.
+    Identified,
+    /// Decided to hold: the vehicle waits at the closed arm.
+    Decided,
+    /// Decided to release or inspect: the arm is raised once this record is
+    /// durable.
+    Raised,
+    /// The released vehicle reached the arm (under it or on the exit loop).
+    Passing,
+}
+
+/// The passage in progress: everything the lane knows about the vehicle.
+/// It is what the journal keeps ([`Command::Journal`]) and what
+/// [`Lane::resume`] takes back after a restart. Times are lane ms of the
+/// process that recorded them (the runtime keeps wall-clock times beside).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Passage {
+    pub seq: u64,
+    pub step: Step,
+    pub arrived_ms: u64,
+    pub decided_ms: Option<u64>,
+    pub identified: Identified,
+    /// Devices that reported for the identification in progress.
+    pub reported: BTreeSet<Device>,
+    pub decision: Option<Decision>,
+    pub officer: Option<String>,
+    pub note: Option<String>,
+    pub tailgating: bool,
+    pub stopped_short: bool,
+    pub alarms: Vec<AlarmKind>,
+    /// The board's vehicle counter when the release was given (`None`:
+    /// board unknown then): after a restart, a counter that moved means the
+    /// vehicle went through the open arm meanwhile.
+    pub vehicles_at_raise: Option<u16>,
+    /// What was identified before a restart, while the vehicle is identified
+    /// again: used when the new identification reads neither plate nor
+    /// e-tag (the vehicle leaves, or nothing is read in time), so the
+    /// passage never loses what was known of it.
+    #[serde(default)]
+    pub prior: Option<Identified>,
+}
+
+impl Passage {
+    /// The reads of this passage: the current ones, or those from before a
+    /// restart when the current identification found no plate or e-tag.
+    fn settle_prior(&mut self) {
+        let prior = self.prior.take();
+        if self.identified.plates.is_empty() && self.identified.etags.is_empty() {
+            if let Some(p) = prior {
+                let officer = self.identified.officer.take();
+                let faults = std::mem::take(&mut self.identified.faults);
+                self.identified = p;
+                self.identified.officer = officer.or(self.identified.officer.take());
+                for f in faults {
+                    if !self.identified.faults.contains(&f) {
+                        self.identified.faults.push(f);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The lane. See the module documentation.
@@ -372,7 +433,10 @@ pub struct Lane {
     faults: BTreeSet<Device>,
     barrier_fault: bool,
     light: Light,
-    cur: Option<Seq>,
+    cur: Option<Passage>,
+    /// A passage was resumed after a restart and the board has not been
+    /// read since: the first snapshot says whether its vehicle is still here.
+    resuming: bool,
     /// Why vehicles are not admitted ([`Input::Admission`]).
     admission_stop: Option<String>,
 }
@@ -398,7 +462,154 @@ impl Lane {
             barrier_fault: false,
             light: Light::Red,
             cur: None,
+            resuming: false,
             admission_stop: None,
+        }
+    }
+
+    /// A lane that takes back `passage`, journaled by an earlier run that
+    /// stopped (crash, power cut, kill) before the passage finished. The
+    /// passage keeps its identity, reads and decision; `next_seq` is as for
+    /// [`Lane::new`] and the passage takes it. Times in `passage` must be
+    /// lane ms of this run (the runtime maps the journaled wall-clock times).
+    ///
+    /// Nothing moves before the board has been read: the first snapshot says
+    /// whether the vehicle is still there. Then, by step:
+    /// - arrived / identified: present, identified again (reads start
+    ///   afresh, an officer's typed data is kept); gone, reversed.
+    /// - decided (hold): still held; gone, reversed.
+    /// - raised / passing: the board's vehicle counter moved since the
+    ///   release, so the vehicle went through: passed (or inspection);
+    ///   under the arm or on the exit loop, passing (the arm is raised again
+    ///   while a vehicle is under it); waiting before the arm, raised again;
+    ///   gone, reversed (or timeout when the counter was unknown).
+    ///
+    /// Returns the lane and the commands to execute first (LED text).
+    pub fn resume(
+        cfg: LaneConfig,
+        next_seq: u64,
+        mut passage: Passage,
+        now: u64,
+    ) -> (Lane, Vec<Command>) {
+        let mut lane = Lane::new(cfg, next_seq);
+        passage.seq = next_seq;
+        lane.next_seq = next_seq.wrapping_add(1);
+        passage.reported.clear();
+        let decision = passage.decision.as_ref().map(|d| d.result);
+        let step = match (passage.step, decision) {
+            (Step::Decided, Some(DecisionResult::Hold)) => Step::Decided,
+            (Step::Raised | Step::Passing, Some(DecisionResult::Release | DecisionResult::Inspect)) => {
+                passage.step
+            }
+            // Anything inconsistent is taken from the start: identified
+            // again while the vehicle is there.
+            _ => Step::Arrived,
+        };
+        passage.step = step;
+        let inspect = decision == Some(DecisionResult::Inspect);
+        let led = passage
+            .decision
+            .as_ref()
+            .map(|d| d.led_text.clone())
+            .unwrap_or_default();
+        lane.state = match step {
+            Step::Arrived | Step::Identified => State::Identifying {
+                deadline: now + lane.cfg.identify_timeout_ms,
+            },
+            Step::Decided => State::Hold {
+                deadline: now + lane.cfg.hold_timeout_ms,
+            },
+            Step::Raised => State::Releasing {
+                deadline: now + lane.cfg.pass_timeout_ms,
+                inspect,
+            },
+            Step::Passing => State::Passing {
+                deadline: now + lane.cfg.clear_timeout_ms,
+                inspect,
+            },
+        };
+        lane.cur = Some(passage);
+        lane.resuming = true;
+        let mut out = Vec::new();
+        match step {
+            Step::Arrived | Step::Identified => lane.out_led_waiting(&mut out),
+            _ => out.push(Command::SetLed(led)),
+        }
+        (lane, out)
+    }
+
+    /// The first board snapshot after [`Lane::resume`]: is the vehicle
+    /// still there, did it pass?
+    fn resume_on_board(&mut self, now: u64, b: BoardSnapshot, out: &mut Vec<Command>) {
+        let present = b.arrival || b.under_arm() || b.exit;
+        let at_raise = self.cur.as_ref().and_then(|c| c.vehicles_at_raise);
+        match self.state {
+            State::Identifying { .. } => {
+                if present {
+                    if let Some(c) = self.cur.as_mut() {
+                        if c.prior.is_none() {
+                            c.prior = Some(c.identified.clone());
+                        }
+                    }
+                    self.begin_identification(now, out);
+                } else {
+                    self.finish(now, Outcome::Reversed, false, out);
+                }
+            }
+            State::Hold { .. } => {
+                if !present {
+                    self.finish(now, Outcome::Reversed, false, out);
+                }
+            }
+            State::Releasing { inspect, .. } | State::Passing { inspect, .. } => {
+                let went_through = at_raise.is_some_and(|v| v != b.vehicles);
+                let done = if inspect {
+                    Outcome::Inspection
+                } else {
+                    Outcome::Passed
+                };
+                if went_through {
+                    // Whatever is on the arrival loop now is the next vehicle.
+                    self.finish(now, done, true, out);
+                } else if b.under_arm() || b.exit {
+                    self.set_light(Light::Green, out);
+                    if b.under_arm() {
+                        // Keep the arm up over the vehicle until it clears.
+                        out.push(Command::Raise);
+                    }
+                    if matches!(self.state, State::Releasing { .. }) {
+                        self.set_state(State::Passing {
+                            deadline: now + self.cfg.clear_timeout_ms,
+                            inspect,
+                        });
+                        self.journal(Step::Passing, out);
+                    }
+                } else if b.arrival {
+                    // Released, still waiting before the arm: release again
+                    // (the decision is journaled).
+                    self.set_light(Light::Green, out);
+                    out.push(Command::Raise);
+                    self.set_state(State::Releasing {
+                        deadline: now + self.cfg.pass_timeout_ms,
+                        inspect,
+                    });
+                    if self.cur.as_ref().is_some_and(|c| c.step != Step::Raised) {
+                        self.journal(Step::Raised, out);
+                    }
+                } else if at_raise.is_some() {
+                    // Gone, and not under the arm: it backed out.
+                    self.lower_if_safe(out);
+                    self.finish(now, Outcome::Reversed, false, out);
+                } else {
+                    if let Some(c) = self.cur.as_mut() {
+                        c.note.get_or_insert_with(|| {
+                            "agent restarted: the end of the passage was not observed".into()
+                        });
+                    }
+                    self.finish(now, Outcome::Timeout, false, out);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -517,6 +728,9 @@ impl Lane {
             // the vehicle stopped short of the readers; otherwise go on with
             // what came in.
             State::Identifying { .. } => {
+                if let Some(c) = self.cur.as_mut() {
+                    c.settle_prior();
+                }
                 let nothing = self.cur.as_ref().is_some_and(|c| {
                     c.identified.plates.is_empty() && c.identified.etags.is_empty()
                 });
@@ -603,6 +817,9 @@ impl Lane {
                 None => format!("{n} vehicle(s) followed under the arm"),
             };
             self.alarm(AlarmKind::Tailgating, &detail, out);
+            if let Some(step) = self.cur.as_ref().map(|c| c.step) {
+                self.journal(step, out);
+            }
         }
 
         // Barrier fault: alarm; a vehicle not yet released is held.
@@ -632,6 +849,10 @@ impl Lane {
             self.barrier_fault = false;
         }
 
+        if std::mem::take(&mut self.resuming) {
+            self.resume_on_board(now, b, out);
+            return;
+        }
         let arrived = b.arrival && (first || !prev.arrival);
         let vehicle_gone = !b.arrival && !b.under_arm();
         match self.state {
@@ -662,6 +883,7 @@ impl Lane {
                         deadline: now + self.cfg.clear_timeout_ms,
                         inspect,
                     });
+                    self.journal(Step::Passing, out);
                 } else if !b.arrival {
                     self.lower_if_safe(out);
                     self.finish(now, Outcome::Reversed, false, out);
@@ -806,8 +1028,9 @@ impl Lane {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.arrival_pending = false;
-        self.cur = Some(Seq {
+        self.cur = Some(Passage {
             seq,
+            step: Step::Arrived,
             arrived_ms: now,
             decided_ms: None,
             identified: Identified::default(),
@@ -818,11 +1041,10 @@ impl Lane {
             tailgating: false,
             stopped_short: false,
             alarms: Vec::new(),
+            vehicles_at_raise: None,
+            prior: None,
         });
-        out.push(Command::JournalStarted {
-            seq,
-            arrived_ms: now,
-        });
+        self.journal(Step::Arrived, out);
         self.begin_identification(now, out);
     }
 
@@ -858,6 +1080,9 @@ impl Lane {
     }
 
     fn identification_done(&mut self, now: u64, out: &mut Vec<Command>) {
+        if let Some(c) = self.cur.as_mut() {
+            c.settle_prior();
+        }
         let stable = self
             .cur
             .as_ref()
@@ -867,6 +1092,8 @@ impl Lane {
             self.set_state(State::Weighing {
                 deadline: now + self.cfg.weigh_timeout_ms,
             });
+            // What was read is kept while the weight settles.
+            self.journal(Step::Identified, out);
         } else {
             self.enter_deciding(now, out);
         }
@@ -878,10 +1105,9 @@ impl Lane {
         if scale_fault && !c.identified.faults.contains(&Device::Scale) {
             c.identified.faults.push(Device::Scale);
         }
-        out.push(Command::Decide {
-            seq: c.seq,
-            identified: Box::new(c.identified.clone()),
-        });
+        let (seq, identified) = (c.seq, Box::new(c.identified.clone()));
+        self.journal(Step::Identified, out);
+        out.push(Command::Decide { seq, identified });
         self.set_state(State::Deciding {
             deadline: now + self.cfg.decide_timeout_ms,
         });
@@ -903,10 +1129,18 @@ impl Lane {
             c.note = d.note.clone();
         }
         c.decision = Some(d.clone());
-        out.push(Command::JournalDecided {
-            seq: c.seq,
-            decision: Box::new(d.clone()),
-        });
+        let releasing = d.result != DecisionResult::Hold;
+        let at_arm = self.board.under_arm() || self.board.exit;
+        if releasing {
+            c.vehicles_at_raise = self.have_board.then_some(self.board.vehicles);
+        }
+        let step = match (releasing, at_arm) {
+            (false, _) => Step::Decided,
+            (true, false) => Step::Raised,
+            (true, true) => Step::Passing,
+        };
+        // Write-ahead: the record with the decision before any Raise.
+        self.journal(step, out);
         out.push(Command::SetLed(d.led_text.clone()));
         match d.result {
             DecisionResult::Release | DecisionResult::Inspect => {
@@ -914,7 +1148,7 @@ impl Lane {
                 out.push(Command::Raise);
                 let inspect = d.result == DecisionResult::Inspect;
                 // Already under the arm (officer raise mid-passage): passing.
-                let st = if self.board.under_arm() || self.board.exit {
+                let st = if at_arm {
                     State::Passing {
                         deadline: now + self.cfg.clear_timeout_ms,
                         inspect,
@@ -940,6 +1174,9 @@ impl Lane {
     /// start the next vehicle if one arrived meanwhile (or `next_waiting`:
     /// the current one cleared, so an occupied arrival loop is the next one).
     fn finish(&mut self, now: u64, outcome: Outcome, next_waiting: bool, out: &mut Vec<Command>) {
+        if let Some(c) = self.cur.as_mut() {
+            c.settle_prior();
+        }
         let Some(c) = self.cur.take() else {
             self.set_state(State::Idle);
             return;
@@ -980,7 +1217,9 @@ impl Lane {
         if let Some(c) = self.cur.as_mut() {
             c.decision = None;
             c.decided_ms = None;
+            c.vehicles_at_raise = None;
         }
+        self.journal(Step::Arrived, out);
         self.out_led_waiting(out);
         self.begin_identification(now, out);
     }
@@ -1041,6 +1280,9 @@ impl Lane {
                 }
             }
             OfficerKind::Lower => {
+                if !self.have_board {
+                    return ack(out, false, "refused: lane I/O board not read yet");
+                }
                 if self.board.under_arm() {
                     return ack(out, false, "refused: safety loop or photocell occupied");
                 }
@@ -1121,10 +1363,24 @@ impl Lane {
 
     // ---------------------------------------------------------- outputs
 
+    /// Replace the passage's journal record: it is now at `step`.
+    fn journal(&mut self, step: Step, out: &mut Vec<Command>) {
+        if let Some(c) = self.cur.as_mut() {
+            c.step = step;
+            out.push(Command::Journal {
+                seq: c.seq,
+                step,
+                passage: Box::new(c.clone()),
+            });
+        }
+    }
+
     /// The only way [`Command::Lower`] is emitted: never onto the area
     /// under the arm.
     fn lower_if_safe(&mut self, out: &mut Vec<Command>) -> bool {
-        if self.board.under_arm() {
+        // An unknown board (not read since start) may have a vehicle under
+        // the arm: never lowered blind.
+        if !self.have_board || self.board.under_arm() {
             false
         } else {
             out.push(Command::Lower);

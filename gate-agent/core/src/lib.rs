@@ -24,7 +24,7 @@
 //!             d = decide(&identified, &view, &policy, unix_now, online);
 //!             lane.handle(now_ms, Input::Decided { seq, decision: d })
 //!         }
-//!         JournalStarted / JournalDecided => store (fsync) before the next command
+//!         Journal { step, passage } => store (fsync) before the next command
 //!         Raise / Lower / SetLed / SetLight => board
 //!         StartIdentification => cameras, readers
 //!         Alarm / Finish => outbox (event, alarm)
@@ -45,5 +45,5 @@ pub mod view;
 
 pub use decision::{decide, Decision};
 pub use identified::{Device, Identified};
-pub use lane::{Command, Input, Lane, LaneConfig};
+pub use lane::{Command, Input, Lane, LaneConfig, Passage, Step};
 pub use policy::Policy;

@@ -5,7 +5,7 @@ use gate_core::decision::Decision;
 use gate_core::identified::{ContainerSeen, Device, ManualData, PlateSeen};
 use gate_core::lane::{
     AlarmKind, BarrierPos, BoardSnapshot, Command, Input, Lane, LaneConfig, Light, OfficerAction,
-    OfficerKind, Read, State, LED_MOVE_FORWARD,
+    OfficerKind, Read, State, Step, LED_MOVE_FORWARD,
 };
 use gate_proto::messages::{
     ContainerPosition, DecidedBy, DecisionResult, Outcome, PlateColour, Reason, WeightRead,
@@ -36,6 +36,7 @@ fn board(arrival: bool, safety: bool, exit: bool, photocell: bool) -> Input {
         photocell,
         barrier: BarrierPos::Closed,
         tailgates: 0,
+        vehicles: 0,
     })
 }
 
@@ -113,6 +114,14 @@ macro_rules! at {
     }};
 }
 
+/// The decision in a journal record command.
+fn journaled_decision(c: &Command) -> Option<&Decision> {
+    match c {
+        Command::Journal { passage, .. } => passage.decision.as_ref(),
+        _ => None,
+    }
+}
+
 fn finish_of(cmds: &[Command]) -> &gate_core::lane::EventRecord {
     cmds.iter()
         .find_map(|c| match c {
@@ -125,10 +134,10 @@ fn finish_of(cmds: &[Command]) -> &gate_core::lane::EventRecord {
 /// A lane at t=300 in Deciding for seq 1 (plate, e-tag, stable weight).
 fn deciding() -> Lane {
     let mut l = Lane::new(cfg(), 1);
-    at!(l, 0, arrive() => [Command::JournalStarted { seq: 1, arrived_ms: 0 }, Command::StartIdentification { seq: 1, .. }]);
+    at!(l, 0, arrive() => [Command::Journal { seq: 1, step: Step::Arrived, .. }, Command::StartIdentification { seq: 1, .. }]);
     at!(l, 100, plate() => []);
     at!(l, 200, weight(true) => []);
-    at!(l, 300, etag() => [Command::Decide { seq: 1, .. }]);
+    at!(l, 300, etag() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { seq: 1, .. }]);
     assert_eq!(l.state(), State::Deciding { deadline: 800 });
     l
 }
@@ -143,7 +152,7 @@ fn idle_waits_without_deadline() {
     at!(l, 0, free() => []);
     at!(l, 10, plate() => []); // reads without a vehicle are ignored
     assert_eq!(l.state(), State::Idle);
-    at!(l, 20, arrive() => [Command::JournalStarted { seq: 7, arrived_ms: 20 }, Command::StartIdentification { seq: 7, .. }]);
+    at!(l, 20, arrive() => [Command::Journal { seq: 7, step: Step::Arrived, .. }, Command::StartIdentification { seq: 7, .. }]);
     assert_eq!(l.next_seq(), 8);
     assert_eq!(l.poll_at(), Some(1_020));
 }
@@ -166,7 +175,7 @@ fn stopped_admission_holds_arrivals_until_resumed() {
     at!(l, 6_000, stop() => []); // stopping twice changes nothing
                                  // Resumed: the waiting vehicle starts at once.
     at!(l, 7_000, Input::Admission(None) => [
-        Command::JournalStarted { seq: 1, arrived_ms: 7_000 },
+        Command::Journal { seq: 1, step: Step::Arrived, .. },
         Command::StartIdentification { seq: 1, .. },
     ]);
     assert_eq!(l.admission_stopped(), None);
@@ -179,7 +188,7 @@ fn resumed_with_nobody_waiting_shows_the_idle_led() {
     at!(l, 10, arrive() => []);
     at!(l, 20, free() => []); // it left
     at!(l, 30, Input::Admission(None) => [Command::SetLed(t)] if t == "IDLE");
-    at!(l, 40, arrive() => [Command::JournalStarted { seq: 1, .. }, _]);
+    at!(l, 40, arrive() => [Command::Journal { seq: 1, step: Step::Arrived, .. }, _]);
 }
 
 #[test]
@@ -187,7 +196,7 @@ fn a_sequence_in_progress_runs_to_its_end_then_the_next_waits() {
     let mut l = deciding();
     at!(l, 350, stop() => []);
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 500, board(false, true, false, false) => []);
+    at!(l, 500, board(false, true, false, false) => [Command::Journal { step: Step::Passing, .. }]);
     // The next truck pulls onto the arrival loop while the first passes.
     at!(l, 600, board(true, true, false, false) => []);
     let c = at!(l, 700, board(true, false, false, false) => [
@@ -197,7 +206,7 @@ fn a_sequence_in_progress_runs_to_its_end_then_the_next_waits() {
     ] if t == "CLOSED");
     assert_eq!(finish_of(&c).outcome, Outcome::Passed);
     assert_eq!(l.state(), State::Idle);
-    at!(l, 800, Input::Admission(None) => [Command::JournalStarted { seq: 2, .. }, _]);
+    at!(l, 800, Input::Admission(None) => [Command::Journal { seq: 2, step: Step::Arrived, .. }, _]);
 }
 
 #[test]
@@ -208,7 +217,7 @@ fn an_officer_may_still_open_a_sequence() {
     let c = l.handle(20, officer(OfficerKind::Raise, Some("urgent")));
     assert!(
         c.iter()
-            .any(|c| matches!(c, Command::JournalStarted { seq: 1, .. })),
+            .any(|c| matches!(c, Command::Journal { seq: 1, step: Step::Arrived, .. })),
         "{c:#?}"
     );
 }
@@ -219,7 +228,7 @@ fn an_officer_may_still_open_a_sequence() {
 fn release_pass_clear() {
     let mut l = deciding();
     let c = at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [
-        Command::JournalDecided { seq: 1, .. },
+        Command::Journal { seq: 1, .. },
         Command::SetLed(_),
         Command::SetLight(Light::Green),
         Command::Raise,
@@ -232,7 +241,7 @@ fn release_pass_clear() {
             inspect: false
         }
     );
-    at!(l, 500, board(true, true, false, false) => []);
+    at!(l, 500, board(true, true, false, false) => [Command::Journal { step: Step::Passing, .. }]);
     assert!(matches!(
         l.state(),
         State::Passing {
@@ -267,9 +276,9 @@ fn release_with_lower_on_clear() {
     at!(l, 0, arrive() => [_, _]);
     at!(l, 1, weight(true) => []);
     at!(l, 2, plate() => []);
-    at!(l, 3, etag() => [Command::Decide { .. }]);
+    at!(l, 3, etag() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
     at!(l, 4, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 5, under_arm() => []);
+    at!(l, 5, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     at!(l, 6, free() => [Command::Lower, Command::Finish(_), _, _]);
 }
 
@@ -278,11 +287,13 @@ fn weighing_waits_for_stable_reading() {
     let mut l = Lane::new(cfg(), 1);
     at!(l, 0, arrive() => [_, _]);
     at!(l, 100, plate() => []);
-    at!(l, 200, etag() => []);
+    // The reads are journaled while the weight settles.
+    at!(l, 200, etag() => [Command::Journal { step: Step::Identified, passage, .. }]
+        if passage.identified.plates.len() == 1 && passage.identified.etags.len() == 1);
     assert_eq!(l.state(), State::Weighing { deadline: 1_200 });
     at!(l, 300, weight(false) => []);
-    let c = at!(l, 400, weight(true) => [Command::Decide { seq: 1, .. }]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    let c = at!(l, 400, weight(true) => [Command::Journal { step: Step::Identified, .. }, Command::Decide { seq: 1, .. }]);
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     assert!(identified.weight.as_ref().is_some_and(|w| w.stable));
@@ -293,11 +304,11 @@ fn weighing_timeout_decides_with_unstable_weight() {
     let mut l = Lane::new(cfg(), 1);
     at!(l, 0, arrive() => [_, _]);
     at!(l, 100, plate() => []);
-    at!(l, 200, etag() => []);
+    at!(l, 200, etag() => [Command::Journal { step: Step::Identified, .. }]);
     at!(l, 300, weight(false) => []);
     at!(l, 1_199, Input::Tick => []);
-    let c = at!(l, 1_200, Input::Tick => [Command::Decide { .. }]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    let c = at!(l, 1_200, Input::Tick => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     assert!(identified.weight.as_ref().is_some_and(|w| !w.stable));
@@ -309,7 +320,7 @@ fn identify_timeout_with_partial_reads_goes_on() {
     at!(l, 0, arrive() => [_, _]);
     at!(l, 100, plate() => []); // no e-tag ever
     at!(l, 999, Input::Tick => []);
-    at!(l, 1_000, Input::Tick => []);
+    at!(l, 1_000, Input::Tick => [Command::Journal { step: Step::Identified, .. }]);
     assert_eq!(l.state(), State::Weighing { deadline: 2_000 });
 }
 
@@ -324,7 +335,7 @@ fn no_scale_decides_after_identification() {
     );
     at!(l, 0, arrive() => [_, _]);
     at!(l, 1, plate() => []);
-    at!(l, 2, Input::Read(Read::Nothing(Device::Etag)) => [Command::Decide { .. }]);
+    at!(l, 2, Input::Read(Read::Nothing(Device::Etag)) => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
 }
 
 #[test]
@@ -351,8 +362,8 @@ fn reads_are_bounded_and_trailer_sorted_out() {
         number: "CSQU3054383".into(),
         position: ContainerPosition::Front,
         confidence: 0.9,
-    })) => [Command::Decide { .. }]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    })) => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     assert_eq!(identified.plates.len(), 4);
@@ -377,10 +388,10 @@ fn decide_timeout_holds_with_alarm() {
     let mut l = deciding();
     let c = at!(l, 800, Input::Tick => [
         Command::Alarm { kind: AlarmKind::DecisionTimeout, .. },
-        Command::JournalDecided { seq: 1, .. },
+        Command::Journal { seq: 1, .. },
         Command::SetLed(_),
     ]);
-    let Command::JournalDecided { decision, .. } = &c[1] else {
+    let Some(decision) = journaled_decision(&c[1]) else {
         unreachable!()
     };
     assert_eq!(decision.result, DecisionResult::Hold);
@@ -418,15 +429,15 @@ fn stopped_short_holds_then_resumes_on_read() {
     let mut l = Lane::new(cfg(), 1);
     at!(l, 0, arrive() => [_, _]);
     let c =
-        at!(l, 1_000, Input::Tick => [Command::JournalDecided { seq: 1, .. }, Command::SetLed(_)]);
+        at!(l, 1_000, Input::Tick => [Command::Journal { seq: 1, .. }, Command::SetLed(_)]);
     assert!(matches!(&c[1], Command::SetLed(t) if t == LED_MOVE_FORWARD));
     assert!(matches!(l.state(), State::Hold { deadline: 11_000 }));
     // The driver moves forward: the plate camera sees it, identification restarts.
-    at!(l, 2_000, plate() => [Command::SetLed(_), Command::StartIdentification { seq: 1, .. }]);
+    at!(l, 2_000, plate() => [Command::Journal { step: Step::Arrived, .. }, Command::SetLed(_), Command::StartIdentification { seq: 1, .. }]);
     assert_eq!(l.state(), State::Identifying { deadline: 3_000 });
     at!(l, 2_100, weight(true) => []);
-    let c = at!(l, 2_200, etag() => [Command::Decide { seq: 1, .. }]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    let c = at!(l, 2_200, etag() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { seq: 1, .. }]);
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     assert_eq!(
@@ -435,7 +446,7 @@ fn stopped_short_holds_then_resumes_on_read() {
         "the read that woke it up is kept"
     );
     at!(l, 2_300, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 2_400, under_arm() => []);
+    at!(l, 2_400, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let c = at!(l, 2_500, free() => [Command::Finish(_), _, _]);
     let r = finish_of(&c);
     assert!(!r.stopped_short);
@@ -447,7 +458,7 @@ fn stopped_short_holds_then_resumes_on_read() {
 fn held() -> Lane {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Hold, Reason::H06) => [
-        Command::JournalDecided { seq: 1, .. },
+        Command::Journal { seq: 1, .. },
         Command::SetLed(_),
     ]);
     assert_eq!(l.state(), State::Hold { deadline: 10_400 });
@@ -481,7 +492,7 @@ fn hold_timeout_closes_event_without_restarting() {
     at!(l, 10_500, arrive() => []);
     // An officer can start one.
     at!(l, 10_600, officer(OfficerKind::Regather, None) => [
-        Command::JournalStarted { seq: 2, .. },
+        Command::Journal { seq: 2, step: Step::Arrived, .. },
         Command::StartIdentification { seq: 2, .. },
         Command::Ack { ok: true, .. },
     ]);
@@ -493,19 +504,19 @@ fn hold_officer_release_needs_note() {
     at!(l, 500, officer(OfficerKind::Release, None) => [Command::Ack { ok: false, .. }]);
     assert!(matches!(l.state(), State::Hold { .. }));
     let c = at!(l, 600, officer(OfficerKind::Release, Some("weighed again by hand")) => [
-        Command::JournalDecided { seq: 1, .. },
+        Command::Journal { seq: 1, .. },
         Command::SetLed(_),
         Command::SetLight(Light::Green),
         Command::Raise,
         Command::Ack { ok: true, .. },
     ]);
-    let Command::JournalDecided { decision, .. } = &c[0] else {
+    let Some(decision) = journaled_decision(&c[0]) else {
         unreachable!()
     };
     assert_eq!(decision.result, DecisionResult::Release);
     assert_eq!(decision.reasons, vec![Reason::O01, Reason::H06]);
     assert_eq!(decision.by, DecidedBy::Officer);
-    at!(l, 700, under_arm() => []);
+    at!(l, 700, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let c = at!(l, 800, free() => [Command::Finish(_), _, _]);
     let r = finish_of(&c);
     assert_eq!(r.outcome, Outcome::Passed);
@@ -517,7 +528,7 @@ fn hold_officer_release_needs_note() {
 fn hold_officer_raise_override() {
     let mut l = held();
     at!(l, 500, officer(OfficerKind::Raise, None) => [
-        Command::JournalDecided { .. },
+        Command::Journal { .. },
         Command::SetLed(_),
         Command::SetLight(Light::Green),
         Command::Raise,
@@ -529,6 +540,7 @@ fn hold_officer_raise_override() {
 fn hold_officer_regather_and_manual_data() {
     let mut l = held();
     at!(l, 500, officer(OfficerKind::Regather, None) => [
+        Command::Journal { step: Step::Arrived, .. },
         Command::SetLed(_),
         Command::StartIdentification { seq: 1, .. },
         Command::Ack { ok: true, .. },
@@ -539,10 +551,11 @@ fn hold_officer_regather_and_manual_data() {
         ..ManualData::default()
     };
     let c = at!(l, 600, officer(OfficerKind::Manual(data), Some("typed")) => [
+        Command::Journal { step: Step::Identified, .. },
         Command::Decide { seq: 1, .. },
         Command::Ack { ok: true, .. },
     ]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     let o = identified.officer.as_ref().expect("officer entry");
@@ -555,11 +568,11 @@ fn officer_hold_during_identification() {
     let mut l = Lane::new(cfg(), 1);
     at!(l, 0, arrive() => [_, _]);
     let c = at!(l, 10, officer(OfficerKind::Hold, Some("looks odd")) => [
-        Command::JournalDecided { .. },
+        Command::Journal { .. },
         Command::SetLed(_),
         Command::Ack { ok: true, .. },
     ]);
-    let Command::JournalDecided { decision, .. } = &c[0] else {
+    let Some(decision) = journaled_decision(&c[0]) else {
         unreachable!()
     };
     assert_eq!(decision.reasons, vec![Reason::O02]);
@@ -572,14 +585,14 @@ fn officer_hold_during_identification() {
 fn inspect_raises_and_ends_as_inspection() {
     let mut l = deciding();
     let c = at!(l, 400, decided(1, DecisionResult::Inspect, Reason::I01) => [
-        Command::JournalDecided { .. },
+        Command::Journal { .. },
         Command::SetLed(_),
         Command::SetLight(Light::Green),
         Command::Raise,
     ]);
     assert!(matches!(&c[1], Command::SetLed(t) if t.contains("查验")));
     assert_eq!(l.state().name(), "inspect");
-    at!(l, 500, under_arm() => []);
+    at!(l, 500, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let c = at!(l, 600, free() => [Command::Finish(_), _, _]);
     assert_eq!(finish_of(&c).outcome, Outcome::Inspection);
 }
@@ -613,7 +626,7 @@ fn officer_lower_withdraws_release() {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
     at!(l, 500, officer(OfficerKind::Lower, None) => [
-        Command::JournalDecided { .. },
+        Command::Journal { .. },
         Command::SetLed(_),
         Command::SetLight(Light::Red),
         Command::Lower,
@@ -628,7 +641,7 @@ fn officer_lower_withdraws_release() {
 fn lower_refused_while_under_arm() {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 500, board(false, false, false, true) => []); // photocell
+    at!(l, 500, board(false, false, false, true) => [Command::Journal { step: Step::Passing, .. }]); // photocell
     at!(l, 600, officer(OfficerKind::Lower, None) => [Command::Ack { ok: false, .. }]);
     at!(l, 700, board(false, true, false, false) => []);
     at!(l, 800, officer(OfficerKind::Lower, None) => [Command::Ack { ok: false, .. }]);
@@ -640,7 +653,7 @@ fn lower_refused_while_under_arm() {
 fn passing_timeout_alarms_and_finishes() {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 500, under_arm() => []);
+    at!(l, 500, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let c = at!(l, 5_500, Input::Tick => [Command::Alarm { kind: AlarmKind::StuckVehicle, .. }, Command::Finish(_), _, _]);
     assert_eq!(finish_of(&c).outcome, Outcome::Passed);
 }
@@ -649,7 +662,7 @@ fn passing_timeout_alarms_and_finishes() {
 fn tailgating_flagged_and_alarmed() {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 500, under_arm() => []);
+    at!(l, 500, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let tg = |tailgates| {
         Input::Board(BoardSnapshot {
             safety: true,
@@ -658,7 +671,11 @@ fn tailgating_flagged_and_alarmed() {
             ..BoardSnapshot::default()
         })
     };
-    at!(l, 600, tg(1) => [Command::Alarm { kind: AlarmKind::Tailgating, .. }]);
+    // The tailgater is journaled with the passage at once.
+    at!(l, 600, tg(1) => [
+        Command::Alarm { kind: AlarmKind::Tailgating, .. },
+        Command::Journal { step: Step::Passing, passage, .. },
+    ] if passage.tailgating);
     at!(l, 700, tg(1) => []);
     let c = at!(l, 800, Input::Board(BoardSnapshot { tailgates: 1, ..BoardSnapshot::default() }) => [Command::Finish(_), _, _]);
     let r = finish_of(&c);
@@ -674,7 +691,7 @@ fn tailgating_flagged_and_alarmed() {
 fn next_vehicle_starts_after_previous_finished() {
     let mut l = deciding();
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
-    at!(l, 500, under_arm() => []);
+    at!(l, 500, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     // The next truck pulls onto the arrival loop while the first is under the arm.
     at!(l, 600, board(true, true, false, false) => []);
     assert_eq!(l.current_seq(), Some(1));
@@ -683,7 +700,7 @@ fn next_vehicle_starts_after_previous_finished() {
         Command::Finish(_),
         Command::SetLight(Light::Red),
         Command::SetLed(_),
-        Command::JournalStarted { seq: 2, arrived_ms: 800 },
+        Command::Journal { seq: 2, step: Step::Arrived, .. },
         Command::StartIdentification { seq: 2, .. },
     ]);
     assert_eq!(finish_of(&c).seq, 1);
@@ -703,10 +720,10 @@ fn barrier_fault_holds_and_alarms() {
     });
     let c = at!(l, 10, fault.clone() => [
         Command::Alarm { kind: AlarmKind::BarrierFault, .. },
-        Command::JournalDecided { .. },
+        Command::Journal { .. },
         Command::SetLed(_),
     ]);
-    let Command::JournalDecided { decision, .. } = &c[1] else {
+    let Some(decision) = journaled_decision(&c[1]) else {
         unreachable!()
     };
     assert_eq!(decision.reasons, vec![Reason::H08]);
@@ -723,7 +740,7 @@ fn release_decision_during_barrier_fault_becomes_hold() {
         ..BoardSnapshot::default()
     });
     // The fault arrives while deciding: held at once.
-    at!(l, 350, fault => [Command::Alarm { .. }, Command::JournalDecided { .. }, Command::SetLed(_)]);
+    at!(l, 350, fault => [Command::Alarm { .. }, Command::Journal { .. }, Command::SetLed(_)]);
     at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => []);
     assert!(matches!(l.state(), State::Hold { .. }));
 }
@@ -736,9 +753,10 @@ fn device_fault_counts_as_reported() {
     at!(l, 2, plate() => []);
     let c = at!(l, 3, Input::DeviceFault { device: Device::Etag, detail: "no answer".into() } => [
         Command::Alarm { kind: AlarmKind::DeviceFault, .. },
+        Command::Journal { step: Step::Identified, .. },
         Command::Decide { .. },
     ]);
-    let Command::Decide { identified, .. } = &c[1] else {
+    let Command::Decide { identified, .. } = &c[2] else {
         unreachable!()
     };
     assert_eq!(identified.faults, vec![Device::Etag]);
@@ -746,7 +764,7 @@ fn device_fault_counts_as_reported() {
     at!(l, 4, free() => [Command::Finish(_), _]);
     at!(l, 5, arrive() => [_, _]);
     at!(l, 6, weight(true) => []);
-    at!(l, 7, plate() => [Command::Decide { .. }]);
+    at!(l, 7, plate() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
     // Back in service.
     at!(l, 8, Input::DeviceOk(Device::Etag) => []);
 }
@@ -759,6 +777,7 @@ fn device_back_during_identification_is_waited_for() {
     at!(l, 2, plate() => []);
     at!(l, 3, Input::DeviceFault { device: Device::Etag, detail: "no answer".into() } => [
         Command::Alarm { kind: AlarmKind::DeviceFault, .. },
+        Command::Journal { step: Step::Identified, .. },
         Command::Decide { .. },
     ]);
     at!(l, 4, free() => [Command::Finish(_), _]);
@@ -768,8 +787,8 @@ fn device_back_during_identification_is_waited_for() {
     // ...then answers again: its read is now awaited, not the fault.
     at!(l, 7, Input::DeviceOk(Device::Etag) => []);
     at!(l, 8, plate() => []);
-    let c = at!(l, 9, Input::Read(Read::Etag { id: "E1".into(), trailer: false }) => [Command::Decide { .. }]);
-    let Command::Decide { identified, .. } = &c[0] else {
+    let c = at!(l, 9, Input::Read(Read::Etag { id: "E1".into(), trailer: false }) => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
+    let Command::Decide { identified, .. } = &c[1] else {
         unreachable!()
     };
     assert!(identified.faults.is_empty(), "{:?}", identified.faults);
@@ -782,19 +801,19 @@ fn device_back_during_identification_is_waited_for() {
 fn officer_raise_in_idle_is_recorded() {
     let mut l = Lane::new(cfg(), 5);
     let c = at!(l, 0, officer(OfficerKind::Raise, Some("ambulance")) => [
-        Command::JournalStarted { seq: 5, .. },
+        Command::Journal { seq: 5, step: Step::Arrived, .. },
         Command::StartIdentification { seq: 5, .. },
-        Command::JournalDecided { seq: 5, .. },
+        Command::Journal { seq: 5, .. },
         Command::SetLed(_),
         Command::SetLight(Light::Green),
         Command::Raise,
         Command::Ack { ok: true, .. },
     ]);
-    let Command::JournalDecided { decision, .. } = &c[2] else {
+    let Some(decision) = journaled_decision(&c[2]) else {
         unreachable!()
     };
     assert_eq!(decision.reasons, vec![Reason::O01]);
-    at!(l, 100, under_arm() => []);
+    at!(l, 100, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
     let c = at!(l, 200, free() => [Command::Finish(_), _, _]);
     assert_eq!(finish_of(&c).officer.as_deref(), Some("O7"));
     // Idle without a vehicle: nothing to release, hold, regather.
@@ -816,7 +835,181 @@ fn decision_journaled_before_raise_always() {
     let c = l.handle(400, decided(1, DecisionResult::Release, Reason::R00));
     let j = c
         .iter()
-        .position(|c| matches!(c, Command::JournalDecided { .. }));
+        .position(|c| matches!(c, Command::Journal { .. }));
     let r = c.iter().position(|c| matches!(c, Command::Raise));
     assert!(j.expect("journal") < r.expect("raise"));
+}
+
+// ------------------------------------------------------- resume (restart)
+
+/// The last journal record in `cmds` (what a kill right after them leaves).
+fn last_record(cmds: &[Command]) -> gate_core::lane::Passage {
+    cmds.iter()
+        .rev()
+        .find_map(|c| match c {
+            Command::Journal { passage, .. } => Some(passage.as_ref().clone()),
+            _ => None,
+        })
+        .expect("a journal record")
+}
+
+fn board_counted(arrival: bool, safety: bool, exit: bool, vehicles: u16) -> Input {
+    Input::Board(BoardSnapshot {
+        arrival,
+        safety,
+        exit,
+        photocell: false,
+        barrier: BarrierPos::Closed,
+        tailgates: 0,
+        vehicles,
+    })
+}
+
+#[test]
+fn resume_after_arrival_identifies_the_same_passage_again() {
+    let mut l = Lane::new(cfg(), 1);
+    let c = at!(l, 0, arrive() => [Command::Journal { step: Step::Arrived, .. }, _]);
+    let rec = last_record(&c);
+    // Killed here. The next run: the journal's last seq is still 0.
+    let (mut l, c) = Lane::resume(cfg(), 1, rec, 50_000);
+    assert!(matches!(c.as_slice(), [Command::SetLed(_)]), "{c:?}");
+    assert_eq!(l.current_seq(), Some(1));
+    // Nothing is triggered before the board says the vehicle is there.
+    at!(l, 50_010, Input::Tick => []);
+    at!(l, 50_020, arrive() => [Command::StartIdentification { seq: 1, .. }]);
+    at!(l, 50_030, plate() => []);
+    at!(l, 50_040, weight(true) => []);
+    at!(l, 50_050, etag() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { seq: 1, .. }]);
+    // One passage: the next vehicle gets seq 2.
+    assert_eq!(l.next_seq(), 2);
+}
+
+#[test]
+fn resume_of_an_identified_vehicle_that_left_keeps_what_was_read() {
+    let mut l2 = Lane::new(cfg(), 1);
+    l2.handle(0, arrive());
+    l2.handle(100, plate());
+    l2.handle(200, weight(true));
+    let c = l2.handle(300, etag());
+    let rec = last_record(&c);
+    assert_eq!(rec.step, Step::Identified);
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 9_000);
+    let c = at!(l, 9_010, free() => [Command::Finish(_), _]);
+    let f = finish_of(&c);
+    assert_eq!(f.outcome, Outcome::Reversed);
+    assert_eq!(f.identified.plates[0].text, "琼A12345");
+    assert_eq!(f.identified.etags, vec!["E2801160".to_string()]);
+    assert_eq!(f.identified.weight.as_ref().map(|w| w.gross_kg), Some(31_000.0));
+    assert_eq!(f.arrived_ms, 0);
+    assert_eq!(l.state(), State::Idle);
+}
+
+#[test]
+fn resume_of_a_hold_stays_held_until_the_vehicle_backs_out() {
+    let mut l = deciding();
+    let c = l.handle(400, decided(1, DecisionResult::Hold, Reason::H01));
+    let rec = last_record(&c);
+    assert_eq!(rec.step, Step::Decided);
+    let (mut l, c) = Lane::resume(cfg(), 1, rec, 20_000);
+    assert!(matches!(c.as_slice(), [Command::SetLed(_)]));
+    assert!(matches!(l.state(), State::Hold { .. }));
+    // Still there: held, no raise, no new identification.
+    at!(l, 20_010, arrive() => []);
+    let c = at!(l, 20_500, free() => [Command::Finish(_), _]);
+    let f = finish_of(&c);
+    assert_eq!(f.outcome, Outcome::Reversed);
+    let d = f.decision.as_ref().expect("the decision is kept");
+    assert_eq!((d.result, d.reasons.clone()), (DecisionResult::Hold, vec![Reason::H01]));
+    assert_eq!(f.identified.plates[0].text, "琼A12345");
+}
+
+#[test]
+fn resume_of_a_release_that_went_through_meanwhile_is_passed_and_the_next_starts() {
+    let mut l = deciding();
+    l.handle(350, board_counted(true, false, false, 41));
+    let c = l.handle(400, decided(1, DecisionResult::Release, Reason::R00));
+    let rec = last_record(&c);
+    assert_eq!((rec.step, rec.vehicles_at_raise), (Step::Raised, Some(41)));
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 30_000);
+    // The board counted one vehicle under the arm since, and the next
+    // truck waits on the arrival loop: no raise for it.
+    let c = l.handle(30_010, board_counted(true, false, false, 42));
+    assert!(!c.contains(&Command::Raise), "{c:?}");
+    let f = finish_of(&c);
+    assert_eq!(f.outcome, Outcome::Passed);
+    assert_eq!(f.decision.as_ref().map(|d| d.result), Some(DecisionResult::Release));
+    assert!(c.iter().any(|x| matches!(x, Command::Journal { seq: 2, step: Step::Arrived, .. })));
+}
+
+#[test]
+fn resume_of_a_release_still_waiting_raises_again() {
+    let mut l = deciding();
+    l.handle(350, board_counted(true, false, false, 7));
+    let rec = last_record(&l.handle(400, decided(1, DecisionResult::Release, Reason::R00)));
+    let (mut l, c) = Lane::resume(cfg(), 1, rec, 1_000);
+    assert!(!c.contains(&Command::Raise), "nothing moves before the board is read");
+    at!(l, 1_010, board_counted(true, false, false, 7) => [
+        Command::SetLight(Light::Green),
+        Command::Raise,
+    ]);
+    at!(l, 1_500, board_counted(false, true, false, 7) => [Command::Journal { step: Step::Passing, .. }]);
+    let c = at!(l, 2_000, board_counted(false, false, false, 8) => [Command::Finish(_), _, _]);
+    assert_eq!(finish_of(&c).outcome, Outcome::Passed);
+}
+
+#[test]
+fn resume_with_a_vehicle_under_the_arm_keeps_the_arm_up_until_clear() {
+    let mut l = deciding();
+    l.handle(350, board_counted(true, false, false, 3));
+    l.handle(400, decided(1, DecisionResult::Release, Reason::R00));
+    let rec = last_record(&l.handle(500, board_counted(false, true, false, 3)));
+    assert_eq!(rec.step, Step::Passing);
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 2_000);
+    let c = at!(l, 2_010, board_counted(false, true, false, 3) => [Command::SetLight(Light::Green), Command::Raise]);
+    assert!(!c.contains(&Command::Lower));
+    // An officer cannot lower onto it either.
+    at!(l, 2_020, officer(OfficerKind::Lower, None) => [Command::Ack { ok: false, .. }]);
+    let c = at!(l, 2_500, board_counted(false, false, false, 4) => [Command::Finish(_), _, _]);
+    assert_eq!(finish_of(&c).outcome, Outcome::Passed);
+}
+
+#[test]
+fn resume_of_a_release_whose_vehicle_backed_out_is_reversed() {
+    let mut l = deciding();
+    l.handle(350, board_counted(true, false, false, 9));
+    let rec = last_record(&l.handle(400, decided(1, DecisionResult::Release, Reason::R00)));
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 1_000);
+    let c = at!(l, 1_010, board_counted(false, false, false, 9) => [Command::Lower, Command::Finish(_), _]);
+    assert_eq!(finish_of(&c).outcome, Outcome::Reversed);
+}
+
+#[test]
+fn resumed_lane_never_lowers_blind() {
+    let mut l = deciding();
+    let rec = last_record(&l.handle(400, decided(1, DecisionResult::Release, Reason::R00)));
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 1_000);
+    // The board never answers: the release times out without a Lower.
+    at!(l, 1_100, officer(OfficerKind::Lower, None) => [Command::Ack { ok: false, .. }]);
+    let c = l.handle(1_000 + cfg().pass_timeout_ms, Input::Tick);
+    assert!(!c.contains(&Command::Lower), "{c:?}");
+    assert_eq!(finish_of(&c).outcome, Outcome::Timeout);
+}
+
+#[test]
+fn resumed_vehicle_still_there_that_leaves_unread_keeps_the_reads_from_before() {
+    let mut l = Lane::new(cfg(), 1);
+    l.handle(0, arrive());
+    l.handle(100, plate());
+    let rec = last_record(&l.handle(200, etag()));
+    assert_eq!(rec.step, Step::Identified);
+    let (mut l, _) = Lane::resume(cfg(), 1, rec, 5_000);
+    // Still on the loop: identified again, reads start afresh...
+    at!(l, 5_010, arrive() => [Command::StartIdentification { seq: 1, .. }]);
+    // ...then it backs out before anything is read: the event keeps the
+    // plate and e-tag read before the restart.
+    let c = at!(l, 5_500, free() => [Command::Finish(_), _]);
+    let f = finish_of(&c);
+    assert_eq!(f.outcome, Outcome::Reversed);
+    assert_eq!(f.identified.plates.len(), 1);
+    assert_eq!(f.identified.etags, vec!["E2801160".to_string()]);
 }

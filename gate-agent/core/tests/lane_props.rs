@@ -12,7 +12,7 @@ use gate_core::decision::{Decision, LED_MAX_BYTES};
 use gate_core::identified::{Device, ManualData, PlateSeen};
 use gate_core::lane::{
     BarrierPos, BoardSnapshot, Command, Input, Lane, LaneConfig, OfficerAction, OfficerKind, Read,
-    State,
+    Passage, State, Step,
 };
 use gate_proto::messages::{DecisionResult, EsealRead, Reason, WeightRead};
 use proptest::prelude::*;
@@ -45,6 +45,9 @@ enum Op {
     },
     /// Stop (true) or resume admission.
     Admission(bool),
+    /// The agent is killed and restarts: a new lane resumes the passage
+    /// from its last journal record (or starts idle).
+    Restart,
 }
 
 fn device() -> impl Strategy<Value = Device> {
@@ -73,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (prop::bool::weighted(0.8), 0u8..3).prop_map(|(current, result)| Op::Decided { current, result }),
         3 => (0u8..6, any::<bool>()).prop_map(|(kind, note)| Op::Officer { kind, note }),
         1 => any::<bool>().prop_map(Op::Admission),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -102,6 +106,8 @@ struct Model {
     started: Vec<u64>,
     /// Admission stopped (only an officer may start a sequence).
     stopped: bool,
+    /// The open sequence's last journal record (what a restart resumes).
+    record: Option<Passage>,
 }
 
 impl Model {
@@ -117,16 +123,17 @@ impl Model {
         let mut acks = 0;
         for c in &cmds {
             match c {
-                Command::JournalStarted { seq, arrived_ms } => {
+                Command::Journal { seq, step, passage } if self.open != Some(*seq) => {
                     prop_assert!(
                         self.open.is_none(),
                         "sequence {seq} started while {:?} open",
                         self.open
                     );
+                    prop_assert_eq!(*step, Step::Arrived, "a sequence opens at its arrival");
                     if let Some(last) = self.last_seq {
                         prop_assert_eq!(*seq, last + 1, "gapless seq");
                     }
-                    prop_assert_eq!(*arrived_ms, self.now);
+                    prop_assert_eq!(passage.arrived_ms, self.now);
                     prop_assert!(
                         !self.stopped || officer,
                         "sequence {seq} started while admission is stopped"
@@ -135,14 +142,19 @@ impl Model {
                     self.last_seq = Some(*seq);
                     self.decided = None;
                     self.started.push(*seq);
+                    self.record = Some(passage.as_ref().clone());
                 }
                 Command::StartIdentification { seq, .. } | Command::Decide { seq, .. } => {
                     prop_assert_eq!(Some(*seq), self.open);
                 }
-                Command::JournalDecided { seq, decision } => {
+                Command::Journal { seq, step, passage } => {
                     prop_assert_eq!(Some(*seq), self.open);
-                    prop_assert!(!decision.reasons.is_empty());
-                    self.decided = Some(decision.result);
+                    prop_assert_eq!(*step, passage.step);
+                    if let Some(d) = &passage.decision {
+                        prop_assert!(!d.reasons.is_empty());
+                    }
+                    self.decided = passage.decision.as_ref().map(|d| d.result);
+                    self.record = Some(passage.as_ref().clone());
                 }
                 Command::Raise => {
                     prop_assert!(self.open.is_some(), "Raise without a sequence");
@@ -173,6 +185,7 @@ impl Model {
                     *self.finishes.entry(r.seq).or_default() += 1;
                     self.open = None;
                     self.decided = None;
+                    self.record = None;
                 }
                 Command::SetLight(_) | Command::Alarm { .. } => {}
             }
@@ -189,8 +202,29 @@ impl Model {
         Ok(())
     }
 
+    /// A kill and a restart: what the journal holds is all the new lane gets
+    /// (the journal's next seq is the open passage's own).
+    fn restart(&mut self, lane: &mut Lane) -> Result<(), TestCaseError> {
+        let (l, cmds) = match self.record.clone() {
+            Some(p) => {
+                prop_assert_eq!(Some(p.seq), self.open);
+                let seq = p.seq;
+                Lane::resume(cfg(), seq, p, self.now)
+            }
+            None => (Lane::new(cfg(), lane.next_seq()), Vec::new()),
+        };
+        *lane = l;
+        self.stopped = false;
+        for c in &cmds {
+            prop_assert!(matches!(c, Command::SetLed(_)), "resume moved something: {:?}", c);
+        }
+        prop_assert_eq!(lane.current_seq(), self.open);
+        Ok(())
+    }
+
     fn apply(&mut self, lane: &mut Lane, op: &Op) -> Result<(), TestCaseError> {
         let input = match op.clone() {
+            Op::Restart => return self.restart(lane),
             Op::Advance(dt) => {
                 // Tick at every deadline passed on the way, as a runtime would.
                 let end = self.now + dt;
@@ -222,6 +256,7 @@ impl Model {
                     BarrierPos::Closed
                 },
                 tailgates: self.board.tailgates.wrapping_add(u16::from(tailgate)),
+                vehicles: self.board.vehicles,
             }),
             Op::Plate => Input::Read(Read::Plate(PlateSeen {
                 text: "琼A12345".into(),

@@ -1,8 +1,9 @@
 //! The event journal (write-ahead log of lane events) and the per-lane
 //! gapless sequence counter.
 //!
-//! A passage is journalled as it happens: `started` at arrival, `decided`
-//! (durably, before the barrier moves), `finished` when its outcome is
+//! A passage is journalled as it happens: `started` at arrival, its record
+//! (`context`, the agent's) replaced at each step, `decided` (durably,
+//! before the barrier moves), `finished` when its outcome is
 //! known, which is when it gets its `seq` and enters the outbox, in one
 //! durable transaction. After a crash, the entries not finished are what
 //! the agent must settle ([`crate::Store::unfinished_journal`]).
@@ -180,6 +181,26 @@ pub(crate) fn decided(
                 params![event_id, d, decided_at, c],
             )
             .ctx("journalling a decision")?;
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn update(tx: &Transaction<'_>, event_id: &str, context: &Value) -> Result<()> {
+    match state_of(tx, event_id)? {
+        None => Err(StoreError::Journal(format!(
+            "event {event_id} was never started"
+        ))),
+        Some((JournalState::Finished, _, _)) => Err(StoreError::Journal(format!(
+            "event {event_id} is already finished"
+        ))),
+        Some(_) => {
+            let c = serde_json::to_string(context).ctx("encoding journal context")?;
+            tx.execute(
+                "UPDATE journal SET context = ?2 WHERE event_id = ?1",
+                params![event_id, c],
+            )
+            .ctx("updating a journal record")?;
             Ok(())
         }
     }

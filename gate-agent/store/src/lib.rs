@@ -37,6 +37,7 @@ mod error;
 mod event_id;
 mod journal;
 mod outbox;
+mod quarantine;
 mod schema;
 mod whitelist;
 
@@ -54,6 +55,7 @@ pub use error::{Result, StoreError};
 pub use event_id::{event_id_ms, new_event_id};
 pub use journal::{EventRecord, Finished, JournalEntry, JournalState};
 pub use outbox::{Enqueued, OutboxItem, OutboxKind, OutboxStats, Pressure};
+pub use quarantine::Quarantined;
 pub use whitelist::{ApplyOutcome, IgnoreReason, LookupKey, StagingStatus, WhitelistCounts};
 
 use config::ms;
@@ -151,6 +153,67 @@ impl Store {
             "store open"
         );
         Ok(store)
+    }
+
+    /// [`Store::open`], but a file found corrupt (not a database, or SQLite
+    /// reports corruption) is moved aside as `<file>.corrupt-<unix ms>`
+    /// instead of failing: the main file's lane sequence counters and
+    /// unacknowledged outbox items are salvaged into a fresh one as far as
+    /// they can be read, a bad whitelist file is simply replaced (version 0:
+    /// the platform sends a snapshot again). Returns what was moved; the
+    /// caller raises an alarm for each. Any other error is returned as is.
+    pub fn open_or_quarantine(
+        path: impl AsRef<Path>,
+        cfg: StoreConfig,
+    ) -> Result<(Store, Vec<Quarantined>)> {
+        let path = path.as_ref();
+        let first = match Store::open(path, cfg.clone()) {
+            Ok(s) => return Ok((s, Vec::new())),
+            Err(e) if quarantine::is_corruption(&e) => e,
+            Err(e) => return Err(e),
+        };
+        let stamp = cfg.clock.now_ms();
+        let whitelist = cfg.whitelist_path_for(path);
+        let mut moved = Vec::new();
+        for (file, main) in [(path.to_owned(), true), (whitelist, false)] {
+            let Some(why) = quarantine::problem(&file) else {
+                continue;
+            };
+            let to = quarantine::move_aside(&file, stamp)?;
+            let mut q = Quarantined {
+                file: file.clone(),
+                moved_to: to.clone(),
+                why,
+                seqs_salvaged: 0,
+                outbox_salvaged: 0,
+                salvage_error: None,
+            };
+            if main {
+                let s = quarantine::salvage(&to);
+                let mut c = conn::open(&file, &cfg, Role::Writer)?;
+                conn::migrate(&mut c, &file, schema::MAIN_MIGRATIONS)?;
+                quarantine::restore(&mut c, &s)?;
+                q.seqs_salvaged = s.seqs.len();
+                q.outbox_salvaged = s.outbox.len();
+                q.salvage_error = s.error;
+            }
+            tracing::error!(
+                file = %q.file.display(),
+                moved_to = %q.moved_to.display(),
+                why = %q.why,
+                seqs = q.seqs_salvaged,
+                outbox = q.outbox_salvaged,
+                salvage_error = ?q.salvage_error,
+                "database file corrupt: quarantined, continuing on a fresh one"
+            );
+            moved.push(q);
+        }
+        if moved.is_empty() {
+            // Corruption reported, yet no file shows it: nothing to move.
+            return Err(first);
+        }
+        let store = Store::open(path, cfg)?;
+        Ok((store, moved))
     }
 
     /// The main file.
@@ -251,6 +314,19 @@ impl Store {
         let tx = m.w.begin(false)?;
         journal::start(&tx, lane, event_id, arrived_at, context, now)?;
         tx.commit().ctx("committing an arrival")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
+        Ok(())
+    }
+
+    /// Replace the journal record (`context`) of an unfinished event, its
+    /// state unchanged: the agent patches one record per passage at each
+    /// step. Durable (fsynced) like a decision: a later step may move the
+    /// barrier on the strength of it.
+    pub fn journal_update(&self, event_id: &str, context: &Value) -> Result<()> {
+        let mut m = lock(&self.inner.main);
+        let tx = m.w.begin(true)?;
+        journal::update(&tx, event_id, context)?;
+        tx.commit().ctx("committing a journal record")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
         Ok(())
     }

@@ -312,3 +312,87 @@ fn old_finished_entries_are_purged_but_seq_continues() {
     // Purging never touches the outbox: all 10 events still to publish.
     assert_eq!(store.outbox_stats().expect("stats").events, 10);
 }
+
+#[test]
+fn journal_update_replaces_the_record_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lane.db");
+    let id = new_event_id();
+    {
+        let store = Store::open(&path, StoreConfig::default()).expect("open");
+        // Never started: refused.
+        assert!(matches!(
+            store.journal_update(&id, &json!({"step": "identified"})),
+            Err(StoreError::Journal(_))
+        ));
+        store
+            .journal_start("L01", &id, "2026-11-27T10:00:00.000Z", &json!({"step": "arrived"}))
+            .expect("start");
+        store
+            .journal_update(&id, &json!({"step": "identified", "plate": "琼A12345"}))
+            .expect("update");
+    }
+    let store = Store::open(&path, StoreConfig::default()).expect("reopen");
+    let open = store.unfinished_journal().expect("unfinished");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].state, JournalState::Started, "an update keeps the state");
+    assert_eq!(
+        open[0].context,
+        Some(json!({"step": "identified", "plate": "琼A12345"}))
+    );
+    store.journal_finish(&event("L01", &id), &topic("L01")).expect("finish");
+    // Finished: no more updates.
+    assert!(matches!(
+        store.journal_update(&id, &json!({})),
+        Err(StoreError::Journal(_))
+    ));
+}
+
+#[test]
+fn a_corrupt_main_file_is_quarantined_and_the_lane_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lane.db");
+    {
+        let store = Store::open(&path, StoreConfig::default()).expect("open");
+        assert_eq!(passage(&store, "L01"), 1);
+    }
+    // Garbage over the SQLite header: not a database any more.
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[..64].fill(0xA5);
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(
+        Store::open(&path, StoreConfig::default()),
+        Err(StoreError::NotADatabase { .. })
+    ));
+    let (store, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("open");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].file, path);
+    assert!(moved[0].moved_to.exists(), "the bad file is kept aside");
+    assert!(moved[0].salvage_error.is_some(), "nothing readable: said so");
+    // A fresh journal: the lane serves again.
+    assert!(store.unfinished_journal().expect("journal").is_empty());
+    assert_eq!(passage(&store, "L01"), 1);
+    // Opening again finds nothing wrong.
+    drop(store);
+    let (_s, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("reopen");
+    assert!(moved.is_empty());
+}
+
+#[test]
+fn a_corrupt_whitelist_file_is_replaced_and_the_journal_kept() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lane.db");
+    let wl = StoreConfig::default().whitelist_path_for(&path);
+    {
+        let store = Store::open(&path, StoreConfig::default()).expect("open");
+        passage(&store, "L01");
+        passage(&store, "L01");
+    }
+    std::fs::write(&wl, b"this is not a database, it is a text file of some length....").expect("write");
+    let (store, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("open");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].file, wl);
+    assert_eq!(store.whitelist_version().expect("version"), 0);
+    // The journal and its numbering are untouched.
+    assert_eq!(passage(&store, "L01"), 3);
+}

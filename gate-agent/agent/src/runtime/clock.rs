@@ -4,6 +4,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Lane time of this run's start: lane ms start here rather than at 0 so
+/// that a passage resumed from the journal of an earlier run (arrived
+/// before this run started) still has a lane time ([`LaneClock::lane_ms_of_wall`]).
+/// 2^36 ms is about two years of lane time before the start.
+pub const START_MS: u64 = 1 << 36;
+
 /// Monotonic lane time. On a real lane `scale` is 1.0; the simulator runs the
 /// whole lane (devices and agent) `scale` times faster than real time.
 #[derive(Clone, Debug)]
@@ -36,14 +42,16 @@ impl LaneClock {
         self.scale
     }
 
-    /// Lane milliseconds since the agent started.
+    /// Lane milliseconds: [`START_MS`] at start, then the time since.
     pub fn now_ms(&self) -> u64 {
-        (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as u64
+        START_MS + (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as u64
     }
 
-    /// The real instant at which lane time reaches `lane_ms`.
+    /// The real instant at which lane time reaches `lane_ms` (the start for
+    /// a lane time before it).
     pub fn instant_at(&self, lane_ms: u64) -> Instant {
-        self.start + Duration::from_secs_f64(lane_ms as f64 / 1000.0 / self.scale)
+        let ms = lane_ms.saturating_sub(START_MS);
+        self.start + Duration::from_secs_f64(ms as f64 / 1000.0 / self.scale)
     }
 
     /// A lane duration as real time.
@@ -55,7 +63,20 @@ impl LaneClock {
     /// clock at start plus real elapsed time, so a later clock step does not
     /// reorder the events of one vehicle.
     pub fn wall_ms(&self, lane_ms: u64) -> i64 {
-        self.start_wall_ms + (lane_ms as f64 / self.scale) as i64
+        let since_start = lane_ms as f64 - START_MS as f64;
+        self.start_wall_ms + (since_start / self.scale) as i64
+    }
+
+    /// The lane time of a wall-clock Unix ms of this run or of an earlier
+    /// one (a resumed passage's times), the inverse of
+    /// [`LaneClock::wall_ms`]; clamped to the representable range.
+    pub fn lane_ms_of_wall(&self, unix_ms: i64) -> u64 {
+        let lane = START_MS as f64 + (unix_ms - self.start_wall_ms) as f64 * self.scale;
+        if lane <= 0.0 {
+            0
+        } else {
+            lane as u64
+        }
     }
 
     /// Whether wall-clock timestamps are trustworthy now.
@@ -85,6 +106,10 @@ mod tests {
         assert!(c.synced());
         let w0 = c.wall_ms(0);
         assert_eq!(c.wall_ms(10_000) - w0, 1000);
-        assert!(c.instant_at(1000) >= c.instant_at(0) + Duration::from_millis(99));
+        assert!(c.instant_at(START_MS + 1000) >= c.instant_at(START_MS) + Duration::from_millis(99));
+        // Times of an earlier run map back and forth.
+        let earlier = w0 - 3_600_000;
+        assert_eq!(c.wall_ms(c.lane_ms_of_wall(earlier)), earlier);
+        assert!(c.now_ms() >= START_MS);
     }
 }

@@ -268,6 +268,7 @@ pub fn core_board(s: &BoardSnapshot) -> CoreBoard {
             None => BarrierPos::Unknown,
         },
         tailgates: s.counters.tailgates,
+        vehicles: s.counters.vehicles,
     }
 }
 

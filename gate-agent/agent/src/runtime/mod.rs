@@ -20,6 +20,7 @@
 pub mod clock;
 pub mod devices;
 pub mod event;
+pub mod journal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -29,7 +30,8 @@ use anyhow::{anyhow, Context, Result};
 use gate_core::decision::{decide, Decision};
 use gate_core::identified::Device;
 use gate_core::lane::{
-    AlarmKind, Command, EventRecord, Input, Lane, Light, OfficerAction, OfficerKind, Read,
+    AlarmKind, Command, EventRecord, Input, Lane, Light, OfficerAction, OfficerKind, Passage, Read,
+    Step,
 };
 use gate_core::view::LookupKeys;
 use gate_link::{CommandRequest, Link, LinkDeps, LinkHandle};
@@ -196,17 +198,36 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let clock = LaneClock::new(cfg.lane.time_scale, cfg.clock.assume_synced);
     let store_cfg = StoreConfig {
         outbox_quota_bytes: cfg.store.outbox_quota_mb * 1024 * 1024,
+        // Corrupt pages are found at start (about a second per GB), where a
+        // bad file can be quarantined, not in the middle of a passage.
+        open_check: gate_store::OpenCheck::Quick,
         ..StoreConfig::default()
     };
     if let Some(dir) = cfg.store.path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let path = cfg.store.path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, store_cfg))
-        .await?
-        .with_context(|| format!("opening the lane store {}", cfg.store.path.display()))?;
+    let (store, quarantined) =
+        tokio::task::spawn_blocking(move || Store::open_or_quarantine(&path, store_cfg))
+            .await?
+            .with_context(|| format!("opening the lane store {}", cfg.store.path.display()))?;
     let topics = cfg.topics();
-    recover(&store, &cfg, &clock, &topics.event()).await?;
+    let mut recovered = journal::recover(&store, &cfg, &clock, &topics.event()).await?;
+    for q in &quarantined {
+        recovered.alarms.push(format!(
+            "database file {} corrupt ({}): moved to {}; the lane goes on with a fresh one \
+             ({} lane counter(s) and {} unsent outbox item(s) salvaged{})",
+            q.file.display(),
+            q.why,
+            q.moved_to.display(),
+            q.seqs_salvaged,
+            q.outbox_salvaged,
+            q.salvage_error
+                .as_ref()
+                .map(|e| format!("; salvage stopped: {e}"))
+                .unwrap_or_default()
+        ));
+    }
 
     let shared = Arc::new(store.clone());
     let deps = LinkDeps {
@@ -217,6 +238,17 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     };
     let (link, link_rx) =
         Link::spawn(link_config(&cfg, config_path)?, deps).map_err(|e| anyhow!("link: {e}"))?;
+    if !recovered.alarms.is_empty() {
+        let link = link.clone();
+        let alarms = recovered.alarms.clone();
+        tokio::spawn(async move {
+            for a in alarms {
+                if let Err(e) = link.alarm("store_error", Severity::Critical, a).await {
+                    warn!(%e, "recovery alarm not queued");
+                }
+            }
+        });
+    }
     let devs = Devices::spawn(&cfg)?;
     let modes = camera_modes(&cfg, &devs);
     let recogniser = if modes.values().any(|m| *m == RecognitionMode::Onboard) {
@@ -241,7 +273,23 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
             .map(|(_, n)| n + 1)
             .unwrap_or(1)
     };
-    let lane = Lane::new(lane_cfg, next_seq);
+    let mut seqs = HashMap::new();
+    let (lane, initial) = match recovered.resume {
+        Some((event_id, passage)) => {
+            let (lane, cmds) = Lane::resume(lane_cfg, next_seq, passage, clock.now_ms());
+            seqs.insert(
+                next_seq,
+                SeqCtx {
+                    event_id,
+                    photos: Vec::new(),
+                    tasks: Vec::new(),
+                    journaled: true,
+                },
+            );
+            (lane, cmds)
+        }
+        None => (Lane::new(lane_cfg, next_seq), Vec::new()),
+    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (view_tx, view_rx) = watch::channel(LaneView::default());
@@ -273,7 +321,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         internal_tx,
         board_tx,
         view_tx,
-        seqs: HashMap::new(),
+        seqs,
+        initial,
         pending_acks: Vec::new(),
         stats: Stats::default(),
     };
@@ -353,51 +402,6 @@ async fn watch_recogniser(mut rx: watch::Receiver<RecogniserState>, link: LinkHa
     }
 }
 
-/// Settle events left open by a crash or power cut: finished as `timeout`
-/// with what was journaled, so `seq` stays gapless and nothing is lost.
-async fn recover(store: &Store, cfg: &Config, clock: &LaneClock, topic: &str) -> Result<()> {
-    let s = store.clone();
-    let open = tokio::task::spawn_blocking(move || s.unfinished_journal()).await??;
-    for entry in open.into_iter().filter(|e| e.lane == cfg.lane.lane) {
-        let mut ev: gate_proto::messages::LaneEvent = match entry
-            .context
-            .as_ref()
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
-        {
-            Some(ev) => ev,
-            None => {
-                let wall = |_ms: u64| entry.started_ms;
-                let ctx = EventContext {
-                    event_id: &entry.event_id,
-                    site: &cfg.lane.site,
-                    lane: &cfg.lane.lane,
-                    direction: cfg.lane.direction,
-                    wall_ms: &wall,
-                    clock_synced: clock.synced(),
-                    photos: &[],
-                    whitelist_version: 0,
-                };
-                event::lane_event(&event::draft_record(0), &ctx)
-            }
-        };
-        if let Some(d) = entry.decision.clone() {
-            ev.decision = d;
-        }
-        ev.decided_at = entry
-            .decided_at
-            .clone()
-            .unwrap_or_else(|| ev.arrived_at.clone());
-        ev.finished_at = gate_proto::time::format_unix_ms(gate_proto::time::now_unix_ms());
-        ev.outcome = gate_proto::messages::Outcome::Timeout;
-        ev.note = Some("agent restarted before the passage finished".into());
-        warn!(event_id = %ev.event_id, "settling an event left open by a restart");
-        let s = store.clone();
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || s.journal_finish(&ev, &topic)).await??;
-    }
-    Ok(())
-}
-
 async fn board_writer(
     board: crate::drivers::board::BoardHandle,
     mut rx: mpsc::Receiver<BoardOp>,
@@ -434,6 +438,8 @@ struct SeqCtx {
     event_id: String,
     photos: Vec<Photo>,
     tasks: Vec<JoinHandle<()>>,
+    /// Its journal row exists (opened here, or resumed from it).
+    journaled: bool,
 }
 
 struct Runner {
@@ -450,6 +456,8 @@ struct Runner {
     board_tx: mpsc::Sender<BoardOp>,
     view_tx: watch::Sender<LaneView>,
     seqs: HashMap<u64, SeqCtx>,
+    /// Commands of a resumed passage, run after the start-up outputs.
+    initial: Vec<Command>,
     /// Answers owed for officer actions / commands, oldest first.
     pending_acks: Vec<oneshot::Sender<(bool, String)>>,
     stats: Stats,
@@ -471,6 +479,9 @@ impl Runner {
             Command::SetLight(Light::Red),
         ])
         .await;
+        let initial = std::mem::take(&mut self.initial);
+        self.exec(initial).await;
+        self.update_view();
         let mut status_tick = tokio::time::interval(Duration::from_secs(
             self.cfg.platform.status_interval_s.max(1),
         ));
@@ -720,16 +731,13 @@ impl Runner {
         for c in cmds {
             debug!(?c, "lane command");
             match c {
-                Command::JournalStarted { seq, arrived_ms } => {
-                    self.journal_started(seq, arrived_ms).await
+                Command::Journal { seq, step, passage } => {
+                    self.journal(seq, step, &passage).await
                 }
                 Command::StartIdentification { seq, devices } => {
                     self.start_identification(seq, &devices)
                 }
                 Command::Decide { seq, identified } => self.start_decision(seq, *identified),
-                Command::JournalDecided { seq, decision } => {
-                    self.journal_decided(seq, &decision).await
-                }
                 Command::Raise => self.board(BoardOp::Cmd(BoardCommand::Raise)).await,
                 Command::Lower => self.board(BoardOp::Cmd(BoardCommand::Lower)).await,
                 Command::SetLed(t) => {
@@ -774,6 +782,7 @@ impl Runner {
             event_id: gate_store::new_event_id(),
             photos: Vec::new(),
             tasks: Vec::new(),
+            journaled: false,
         })
     }
 
@@ -805,48 +814,68 @@ impl Runner {
         )
     }
 
-    async fn journal_started(&mut self, seq: u64, arrived_ms: u64) {
-        let event_id = self.ctx_for(seq).event_id.clone();
-        let draft = self.lane_event(&event::draft_record(arrived_ms), &event_id, &[]);
+    /// Write the passage's journal record for `step`: the row is opened at
+    /// the arrival and replaced at every later step; a record with a
+    /// decision also sets the store's decision columns. Durable before the
+    /// next command (a Raise) runs. A failed write raises `store_error`
+    /// (the lane goes on: it must not trap a truck).
+    async fn journal(&mut self, seq: u64, step: Step, passage: &Passage) {
+        let wl = self.whitelist_version();
+        let ctx = self.ctx_for(seq);
+        let first = !std::mem::replace(&mut ctx.journaled, true);
+        let event_id = ctx.event_id.clone();
+        let record = journal::PassageRecord::new(&event_id, passage, &self.clock);
+        let arrived_at = gate_proto::time::format_unix_ms(record.arrived_unix_ms);
+        let decided = match (step, &passage.decision) {
+            (Step::Decided | Step::Raised | Step::Passing, Some(d)) => Some((
+                event::event_decision(Some(d), wl),
+                gate_proto::time::format_unix_ms(
+                    record.decided_unix_ms.unwrap_or(record.written_unix_ms),
+                ),
+            )),
+            _ => None,
+        };
         let store = self.store.clone();
         let lane = self.cfg.lane.lane.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let v = serde_json::to_value(&draft).unwrap_or_default();
-            store.journal_start(&lane, &draft.event_id, &draft.arrived_at, &v)
+        let id = event_id.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<()> {
+            let v = serde_json::to_value(&record).context("encoding the passage record")?;
+            if first {
+                store.journal_start(&lane, &id, &arrived_at, &v)?;
+            }
+            match decided {
+                Some((ed, at)) => store.journal_decided(&id, &ed, &at, &v)?,
+                None if !first => store.journal_update(&id, &v)?,
+                None => {}
+            }
+            Ok(())
         })
-        .await;
-        if !matches!(r, Ok(Ok(()))) {
-            warn!(?r, "journal_start failed");
-        }
-        info!(seq, %event_id, "vehicle arrived");
-    }
-
-    async fn journal_decided(&mut self, seq: u64, d: &Decision) {
-        let event_id = self.ctx_for(seq).event_id.clone();
-        let ed = event::event_decision(Some(d), self.whitelist_version());
-        let at = gate_proto::time::format_unix_ms(self.clock.wall_ms(self.clock.now_ms()));
-        let store = self.store.clone();
-        let ctx = serde_json::json!({ "decision": d.details, "plate": d.plate, "gate_pass": d.gate_pass });
-        // Durable before any Raise that follows: awaited here, in order.
-        let r =
-            tokio::task::spawn_blocking(move || store.journal_decided(&event_id, &ed, &at, &ctx))
-                .await;
-        if !matches!(r, Ok(Ok(()))) {
-            // The barrier may still move (the lane must not trap a truck), but
-            // the platform must know the journal failed.
-            warn!(?r, "journal_decided failed");
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        if let Err(e) = r {
+            warn!(error = %format!("{e:#}"), %event_id, ?step, "journal write failed");
             let link = self.link.clone();
             tokio::spawn(async move {
                 let _ = link
                     .alarm(
                         "store_error",
                         Severity::Critical,
-                        "decision journal write failed",
+                        format!("journal write failed for event {event_id} at {step:?}: {e:#}"),
                     )
                     .await;
             });
+            return;
         }
-        info!(seq, result = ?d.result, reasons = ?d.reasons, details = ?d.details, "decided");
+        match step {
+            Step::Arrived if first => info!(seq, %event_id, "vehicle arrived"),
+            Step::Decided | Step::Raised => {
+                if let Some(d) = &passage.decision {
+                    info!(seq, result = ?d.result, reasons = ?d.reasons, details = ?d.details, "decided");
+                }
+            }
+            _ => debug!(seq, %event_id, ?step, "passage journaled"),
+        }
     }
 
     fn start_identification(&mut self, seq: u64, devices: &[Device]) {
@@ -1042,14 +1071,9 @@ impl Runner {
         let mut ev = self.lane_event(&rec, &event_id, &[]);
         ev.note = Some(format!("tailgated behind {leader_plate}"));
         let store = self.store.clone();
-        let lane = self.cfg.lane.lane.clone();
         let topic = self.cfg.topics().event();
-        let r = tokio::task::spawn_blocking(move || {
-            let v = serde_json::to_value(&ev).unwrap_or_default();
-            store.journal_start(&lane, &ev.event_id, &ev.arrived_at, &v)?;
-            store.journal_finish(&ev, &topic)
-        })
-        .await;
+        // One transaction: the event is journaled finished at once.
+        let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
         match r {
             Ok(Ok(f)) => {
                 self.stats.finished += 1;

@@ -1,0 +1,242 @@
+//! The passage journal as the runtime keeps it: one [`PassageRecord`] per
+//! passage in the store's journal row (`context`), replaced at each step of
+//! the lane ([`gate_core::lane::Step`]); and crash recovery, which reads that
+//! record back (never anything else) and resumes the passage where it was.
+//!
+//! Recovery at start (docs/lane-sequence.md, "Restart"):
+//! - the newest unfinished passage of this lane is resumed
+//!   ([`gate_core::Lane::resume`]): its event id, identity, reads and
+//!   decision are kept, and the board says whether its vehicle is still there;
+//! - older unfinished passages (only possible after an earlier failure) are
+//!   settled as `timeout` events with everything their record holds;
+//! - a record that cannot be read (corrupt, or written by an older agent) is
+//!   settled with what the store's own columns hold, and raises a
+//!   `store_error` alarm: never a silent blank event.
+
+use anyhow::{Context, Result};
+use gate_core::lane::{EventRecord, Passage, Step};
+use gate_proto::messages::{LaneEvent, Outcome};
+use gate_store::{JournalEntry, Store};
+use serde::{Deserialize, Serialize};
+use tracing::{error, warn};
+
+use super::clock::LaneClock;
+use super::event::{self, EventContext};
+use crate::config::Config;
+
+/// Schema tag of [`PassageRecord`].
+pub const RECORD_FORMAT: &str = "gate.passage/1";
+
+/// The journal record of one passage, replaced at each step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassageRecord {
+    /// [`RECORD_FORMAT`].
+    pub format: String,
+    pub event_id: String,
+    /// Wall-clock Unix ms of the arrival and of the decision (lane times in
+    /// `passage` belong to the run that wrote them).
+    pub arrived_unix_ms: i64,
+    pub decided_unix_ms: Option<i64>,
+    /// When this record was written (Unix ms).
+    pub written_unix_ms: i64,
+    /// Everything the lane knows about the vehicle.
+    pub passage: Passage,
+}
+
+impl PassageRecord {
+    pub fn new(event_id: &str, passage: &Passage, clock: &LaneClock) -> Self {
+        PassageRecord {
+            format: RECORD_FORMAT.into(),
+            event_id: event_id.to_owned(),
+            arrived_unix_ms: clock.wall_ms(passage.arrived_ms),
+            decided_unix_ms: passage.decided_ms.map(|ms| clock.wall_ms(ms)),
+            written_unix_ms: gate_proto::time::now_unix_ms(),
+            passage: passage.clone(),
+        }
+    }
+
+    /// Read a journal row's record strictly: the right format, every field.
+    pub fn parse(context: Option<&serde_json::Value>) -> Result<Self, String> {
+        let v = context.ok_or("the journal row has no record")?;
+        let r: PassageRecord =
+            serde_json::from_value(v.clone()).map_err(|e| format!("unreadable record: {e}"))?;
+        if r.format != RECORD_FORMAT {
+            return Err(format!("record format `{}`, not {RECORD_FORMAT}", r.format));
+        }
+        Ok(r)
+    }
+
+    /// The passage with its times as lane ms of this run.
+    pub fn passage_now(&self, clock: &LaneClock) -> Passage {
+        let mut p = self.passage.clone();
+        p.arrived_ms = clock.lane_ms_of_wall(self.arrived_unix_ms);
+        p.decided_ms = self.decided_unix_ms.map(|ms| clock.lane_ms_of_wall(ms));
+        p
+    }
+}
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The passage to resume, with its event id.
+    pub resume: Option<(String, Passage)>,
+    /// Alarms to raise once the link runs (unreadable records).
+    pub alarms: Vec<String>,
+}
+
+/// Read the unfinished journal of this lane: settle what cannot be resumed,
+/// return the passage to resume.
+pub async fn recover(
+    store: &Store,
+    cfg: &Config,
+    clock: &LaneClock,
+    topic: &str,
+) -> Result<Recovered> {
+    let s = store.clone();
+    let open = tokio::task::spawn_blocking(move || s.unfinished_journal())
+        .await
+        .context("journal recovery task")?
+        .context("reading the unfinished journal")?;
+    let mut out = Recovered::default();
+    let mut readable: Vec<PassageRecord> = Vec::new();
+    for entry in open.into_iter().filter(|e| e.lane == cfg.lane.lane) {
+        match PassageRecord::parse(entry.context.as_ref()) {
+            Ok(r) if r.event_id == entry.event_id => readable.push(r),
+            Ok(r) => {
+                let why = format!("record names event {}", r.event_id);
+                settle_unreadable(store, cfg, clock, topic, &entry, &why, &mut out).await?;
+            }
+            Err(why) => settle_unreadable(store, cfg, clock, topic, &entry, &why, &mut out).await?,
+        }
+    }
+    // The newest is the passage the lane was in; any older one was left by
+    // an earlier failure and is closed with what it holds.
+    readable.sort_by_key(|r| (r.arrived_unix_ms, r.written_unix_ms));
+    let newest = readable.pop();
+    for r in readable {
+        warn!(event_id = %r.event_id, step = ?r.passage.step, "settling an older passage left open");
+        let mut p = r.passage_now(clock);
+        p.note
+            .get_or_insert_with(|| "agent restarted before the passage finished".into());
+        let rec = record_of(&p, Outcome::Timeout, clock.now_ms());
+        let ev = build_event(&rec, &r.event_id, cfg, clock, store);
+        finish(store, ev, topic).await?;
+    }
+    if let Some(r) = newest {
+        warn!(event_id = %r.event_id, step = ?r.passage.step, "resuming the passage left open by a restart");
+        out.resume = Some((r.event_id.clone(), r.passage_now(clock)));
+    }
+    Ok(out)
+}
+
+/// A row whose record cannot be read: closed as `timeout` with the store's
+/// own columns (arrival time, decision), and alarmed.
+async fn settle_unreadable(
+    store: &Store,
+    cfg: &Config,
+    clock: &LaneClock,
+    topic: &str,
+    entry: &JournalEntry,
+    why: &str,
+    out: &mut Recovered,
+) -> Result<()> {
+    error!(event_id = %entry.event_id, %why, "journal record unreadable: the event is settled with what the journal row holds");
+    let wall = |_ms: u64| entry.started_ms;
+    let ctx = EventContext {
+        event_id: &entry.event_id,
+        site: &cfg.lane.site,
+        lane: &cfg.lane.lane,
+        direction: cfg.lane.direction,
+        wall_ms: &wall,
+        clock_synced: clock.synced(),
+        photos: &[],
+        whitelist_version: store.whitelist_version().unwrap_or(0),
+    };
+    let blank = Passage {
+        seq: 0,
+        step: Step::Arrived,
+        arrived_ms: 0,
+        decided_ms: None,
+        identified: Default::default(),
+        reported: Default::default(),
+        decision: None,
+        officer: None,
+        note: None,
+        tailgating: false,
+        stopped_short: false,
+        alarms: Vec::new(),
+        vehicles_at_raise: None,
+        prior: None,
+    };
+    let mut ev = event::lane_event(&record_of(&blank, Outcome::Timeout, 0), &ctx);
+    ev.arrived_at = entry.arrived_at.clone();
+    if let Some(d) = entry.decision.clone() {
+        ev.decision = d;
+    }
+    ev.decided_at = entry
+        .decided_at
+        .clone()
+        .unwrap_or_else(|| ev.arrived_at.clone());
+    ev.finished_at = gate_proto::time::format_unix_ms(gate_proto::time::now_unix_ms());
+    ev.note = Some(format!(
+        "agent restarted before the passage finished; its journal record was unreadable ({why})"
+    ));
+    out.alarms.push(format!(
+        "journal record of event {} unreadable ({why}): event settled without its identity",
+        entry.event_id
+    ));
+    finish(store, ev, topic).await
+}
+
+/// The lane record of a passage closed by recovery.
+pub fn record_of(p: &Passage, outcome: Outcome, finished_ms: u64) -> EventRecord {
+    EventRecord {
+        seq: p.seq,
+        arrived_ms: p.arrived_ms,
+        decided_ms: p.decided_ms,
+        finished_ms: finished_ms.max(p.arrived_ms),
+        identified: p.identified.clone(),
+        decision: p.decision.clone(),
+        outcome,
+        officer: p.officer.clone(),
+        note: p.note.clone(),
+        tailgating: p.tailgating,
+        stopped_short: p.stopped_short,
+        alarms: p.alarms.clone(),
+    }
+}
+
+fn build_event(
+    rec: &EventRecord,
+    event_id: &str,
+    cfg: &Config,
+    clock: &LaneClock,
+    store: &Store,
+) -> LaneEvent {
+    let wall = |ms: u64| clock.wall_ms(ms);
+    event::lane_event(
+        rec,
+        &EventContext {
+            event_id,
+            site: &cfg.lane.site,
+            lane: &cfg.lane.lane,
+            direction: cfg.lane.direction,
+            wall_ms: &wall,
+            clock_synced: clock.synced(),
+            photos: &[],
+            whitelist_version: store.whitelist_version().unwrap_or(0),
+        },
+    )
+}
+
+async fn finish(store: &Store, ev: LaneEvent, topic: &str) -> Result<()> {
+    let s = store.clone();
+    let topic = topic.to_owned();
+    let id = ev.event_id.clone();
+    tokio::task::spawn_blocking(move || s.journal_finish(&ev, &topic))
+        .await
+        .context("journal recovery task")?
+        .with_context(|| format!("settling event {id}"))?;
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! Issue 15: the agent is SIGKILLed at each step of a passage and started
+//! again; the truck then goes on (or leaves). Checked from outside: exactly
+//! one event for the truck, under the event id it got at its arrival, with
+//! the identity the lane knew at the kill (plate, gate pass, weight,
+//! decision) — the truth comes from the test's own whitelist and devices,
+//! not from the agent.
+//!
+//! The real `gate-agent` binary runs as a child process against simulated
+//! devices served for real by this test: the board firmware core and a
+//! weighbridge register bank over Modbus TCP (lane-io-host), an HTTP camera
+//! whose recognition answer the test switches. The platform broker is a
+//! closed port: the lane runs offline, its events wait in the outbox, and
+//! the test reads them from the lane database once the agent is stopped.
+
+mod gatectl_support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gate_agent::runtime::journal::PassageRecord;
+use lane_io::regmap::BarrierState;
+use gatectl_support::*;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_gate-agent");
+const WAIT: Duration = Duration::from_secs(20);
+const PLATE: &str = "琼A12345";
+const PASS: &str = "GP2026000123";
+
+/// An HTTP camera: `/snapshot.jpg` a fixed JPEG, `/recognition` whatever
+/// the test puts in `recognition` (JSON).
+async fn camera(recognition: Arc<Mutex<String>>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind camera");
+    let addr = l.local_addr().expect("addr");
+    let frame = Arc::new(jpeg(640, 480, 3000));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let (frame, rec) = (frame.clone(), recognition.clone());
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                    if req.len() > 16 * 1024 {
+                        return;
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).into_owned();
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (ctype, body) = match path.as_str() {
+                    "/snapshot.jpg" => ("image/jpeg", frame.as_ref().clone()),
+                    "/recognition" => (
+                        "application/json",
+                        rec.lock().expect("recognition").clone().into_bytes(),
+                    ),
+                    _ => ("text/plain", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The whitelist: one approved single-use pass for 琼A12345 (no
+/// containers, AEO enterprise, declared total = the scale's reading).
+fn seed(db: &Path) {
+    let batch: gate_proto::messages::WhitelistBatch = serde_json::from_value(serde_json::json!({
+        "schema": "gate.whitelist/1", "site": "HK-XINHAI", "kind": "snapshot", "version": 3,
+        "chunk": {"index": 0, "count": 1}, "issued_at": "2026-01-10T08:00:00Z",
+        "upserts": {
+            "gate_passes": [{
+                "pass_no": PASS, "status": "approved", "kind": "goods",
+                "plate": PLATE, "etag": null, "trailer_plate": null,
+                "containers": [], "declared_total_kg": f64::from(GROSS_KG),
+                "enterprise": "91460000MA5T000001", "goods_category": "zero_tariff",
+                "va_code": null, "valid_from": null, "valid_until": "2099-01-01T00:00:00Z",
+                "uses": "single"
+            }],
+            "vehicles": [{"plate": PLATE, "plate_colour": "yellow", "etag": null,
+                          "tare_kg": 15000.0, "enterprise": "91460000MA5T000001"}],
+            "enterprises": [{"id": "91460000MA5T000001", "name": "海南测试物流有限公司", "credit": "aeo"}]
+        }
+    }))
+    .expect("batch");
+    let store = gate_store::Store::open(db, gate_store::StoreConfig::default()).expect("store");
+    store.apply_batch(&batch).expect("apply");
+}
+
+/// A simulated lane and the agent process on it.
+struct Lane {
+    rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+    board: BoardSim,
+    wb: lane_io_host::Shared<lane_io_host::MemoryModel>,
+    recognition: Arc<Mutex<String>>,
+    paths: LanePaths,
+    agent: Option<Child>,
+}
+
+impl Lane {
+    fn new() -> Lane {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tmp");
+        let recognition = Arc::new(Mutex::new("null".to_string()));
+        let (board, (wb_port, wb), cam) = rt.block_on(async {
+            (
+                board_sim().await,
+                weighbridge_sim().await,
+                camera(recognition.clone()).await,
+            )
+        });
+        let paths = write_config(dir.path(), board.port, wb_port, &cam, None);
+        let text = std::fs::read_to_string(&paths.config).expect("config");
+        let text = text
+            .replace(
+                "recognition = \"none\"",
+                &format!("recognition_url = \"{cam}/recognition\""),
+            )
+            // Long bounds: the test, not a timeout, moves the passage on.
+            .replace(
+                "[roles]",
+                "[sequence]\nidentify_timeout_ms = 60000\nweigh_timeout_ms = 60000\n\n[roles]",
+            );
+        std::fs::write(&paths.config, text).expect("config");
+        seed(&paths.db);
+        Lane {
+            rt,
+            _dir: dir,
+            board,
+            wb,
+            recognition,
+            paths,
+            agent: None,
+        }
+    }
+
+    fn start_agent(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.paths.dir.join("agent.log"))
+            .expect("log");
+        let child = Command::new(AGENT)
+            .arg("--config")
+            .arg(&self.paths.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start gate-agent");
+        self.agent = Some(child);
+        eventually("the agent's control socket", WAIT, || {
+            self.status().map(|_| ())
+        });
+    }
+
+    /// SIGKILL: nothing runs after it, as in a crash or a power cut of the
+    /// process.
+    fn kill_agent(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.paths.socket);
+    }
+
+    /// `gatectl status --json` of the running agent.
+    fn status(&self) -> Option<Value> {
+        let sock = self.paths.socket.to_str()?;
+        let r = gatectl(&["--socket", sock, "status", "--json"], WAIT);
+        if r.code != 0 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(r.stdout.trim()).ok()?;
+        (v["ok"] == true && v["source"] != "database").then_some(v)
+    }
+
+    fn wait_state(&self, state: &str) -> Value {
+        eventually(&format!("lane state {state}"), WAIT, || {
+            self.status().filter(|v| v["state"] == state)
+        })
+    }
+
+    fn inputs(&self, f: impl FnOnce(&mut lane_io::board::RawInputs)) {
+        f(&mut self.board.inputs.lock().expect("inputs"));
+    }
+
+    fn plate_seen(&self, seen: bool) {
+        *self.recognition.lock().expect("recognition") = if seen {
+            serde_json::json!({"plate": PLATE, "colour": "yellow", "confidence": 0.97}).to_string()
+        } else {
+            "null".into()
+        };
+    }
+
+    fn stable(&self, stable: bool) {
+        self.wb.lock().expect("wb").holding_registers[2] = u16::from(stable);
+    }
+
+    /// The open passage's journal record (the agent stopped).
+    fn open_record(&self) -> PassageRecord {
+        let store = gate_store::Store::open(&self.paths.db, gate_store::StoreConfig::default())
+            .expect("store");
+        let open = store.unfinished_journal().expect("journal");
+        assert_eq!(open.len(), 1, "one open passage: {open:?}");
+        PassageRecord::parse(open[0].context.as_ref()).expect("a readable record")
+    }
+
+    /// Stop the agent (SIGKILL is fine: the events are committed) and read
+    /// every finished event from the lane database.
+    fn events(&mut self) -> Vec<gate_proto::messages::LaneEvent> {
+        self.kill_agent();
+        let store = gate_store::Store::open(&self.paths.db, gate_store::StoreConfig::default())
+            .expect("store");
+        let mut evs: Vec<_> = store
+            .recent_events(100)
+            .expect("events")
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        evs.sort_by_key(|e| e.seq);
+        evs
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.paths.dir.join("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.kill_agent();
+        let _ = &self.rt;
+    }
+}
+
+/// Drive the truck from the arrival loop under the arm and out.
+fn drive_through(lane: &Lane) {
+    lane.inputs(|i| {
+        i.arrival_loop = false;
+        i.safety_loop = true;
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    lane.inputs(|i| {
+        i.safety_loop = false;
+        i.exit_loop = true;
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    lane.inputs(|i| i.exit_loop = false);
+}
+
+fn one_event(lane: &mut Lane, id: &str) -> gate_proto::messages::LaneEvent {
+    let evs = lane.events();
+    assert_eq!(
+        evs.len(),
+        1,
+        "one truck, one event: {evs:#?}\nagent log:\n{}",
+        lane.log()
+    );
+    let ev = evs.into_iter().next().expect("one");
+    assert_eq!(ev.event_id, id, "the passage was resumed, not reopened");
+    assert_eq!(ev.seq, 1, "seq gapless from 1");
+    ev
+}
+
+fn plate_of(ev: &gate_proto::messages::LaneEvent) -> Option<&str> {
+    ev.vehicle.as_ref().and_then(|v| v.plate.as_deref())
+}
+
+#[test]
+fn killed_right_after_the_arrival_the_passage_resumes() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("identifying");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    assert_eq!(rec.passage.step, gate_core::lane::Step::Arrived);
+    // The camera sees the plate now; the truck is still there.
+    lane.plate_seen(true);
+    lane.start_agent();
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(plate_of(&ev), Some(PLATE));
+    assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+    assert_eq!(
+        ev.decision.result,
+        gate_proto::messages::DecisionResult::Release
+    );
+    assert_eq!(ev.arrived_at, gate_proto::time::format_unix_ms(rec.arrived_unix_ms));
+}
+
+#[test]
+fn killed_while_weighing_a_truck_that_leaves_keeps_its_plate() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(false);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("weighing");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    assert_eq!(rec.passage.step, gate_core::lane::Step::Identified);
+    // The driver gives up and backs out while the agent is down.
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.plate_seen(false);
+    lane.start_agent();
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(
+        plate_of(&ev),
+        Some(PLATE),
+        "the plate read before the kill: {ev:#?}\nrecord: {rec:#?}"
+    );
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
+}
+
+#[test]
+fn killed_while_held_the_truck_stays_held_with_its_decision() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    // A plate with no pass: held (H01).
+    *lane.recognition.lock().expect("recognition") =
+        serde_json::json!({"plate": "琼B99999", "colour": "blue", "confidence": 0.97}).to_string();
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("hold");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    assert_eq!(rec.passage.step, gate_core::lane::Step::Decided);
+    lane.start_agent();
+    // Still held after the restart: no raise, no second identification.
+    std::thread::sleep(Duration::from_millis(1500));
+    let v = lane.wait_state("hold");
+    assert_eq!(v["seq"], 1, "{v}");
+    let st = lane.board.board.lock().expect("board").state();
+    assert_eq!(st, BarrierState::Closed, "the arm must not open for a held truck");
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(plate_of(&ev), Some("琼B99999"));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
+    assert_eq!(ev.decision.result, gate_proto::messages::DecisionResult::Hold);
+    // Offline, the lane adds H09 (the offline policy refuses) beside H01.
+    assert!(
+        ev.decision.reasons.contains(&gate_proto::messages::Reason::H01),
+        "{:?}",
+        ev.decision.reasons
+    );
+}
+
+#[test]
+fn killed_after_the_release_the_truck_passes_with_its_identity() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    assert_eq!(rec.passage.step, gate_core::lane::Step::Raised);
+    lane.plate_seen(false); // nothing is read again
+    lane.start_agent();
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(plate_of(&ev), Some(PLATE));
+    assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
+    assert_eq!(ev.weight.as_ref().map(|w| w.gross_kg), Some(f64::from(GROSS_KG)));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+    assert_eq!(ev.decision.reasons, vec![gate_proto::messages::Reason::R00]);
+}
+
+#[test]
+fn killed_with_the_truck_under_the_arm_the_arm_stays_up() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    lane.inputs(|i| {
+        i.arrival_loop = false;
+        i.safety_loop = true;
+    });
+    lane.wait_state("passing");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    assert_eq!(rec.passage.step, gate_core::lane::Step::Passing);
+    lane.start_agent();
+    std::thread::sleep(Duration::from_millis(1000));
+    lane.wait_state("passing");
+    let st = lane.board.board.lock().expect("board").state();
+    assert_eq!(st, BarrierState::Open, "the arm stays up over the truck");
+    lane.inputs(|i| {
+        i.safety_loop = false;
+        i.exit_loop = true;
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    lane.inputs(|i| i.exit_loop = false);
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(plate_of(&ev), Some(PLATE));
+    assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+}
+
+#[test]
+fn released_truck_that_passed_while_the_agent_was_down_is_passed_once() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    // Let the arm open, then the agent dies and the truck drives through.
+    std::thread::sleep(Duration::from_millis(500));
+    lane.kill_agent();
+    let rec = lane.open_record();
+    drive_through(&lane);
+    lane.plate_seen(false);
+    lane.start_agent();
+    lane.wait_state("idle");
+    let ev = one_event(&mut lane, &rec.event_id);
+    assert_eq!(plate_of(&ev), Some(PLATE));
+    assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+}

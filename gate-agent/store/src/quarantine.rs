@@ -1,0 +1,193 @@
+//! A database file found corrupt at start is quarantined, not fatal.
+//!
+//! [`crate::Store::open_or_quarantine`]: when opening fails because a file
+//! is not a database or SQLite reports corruption, each bad file (with its
+//! `-wal` and `-shm`) is renamed `<file>.corrupt-<unix ms>` beside it, what
+//! can still be read from a quarantined main file is salvaged into the new
+//! one (the per-lane `seq` counters, so numbering goes on, and the outbox
+//! items not yet acknowledged by the platform, in order), and the store opens
+//! on fresh files. The whitelist file holds nothing the platform cannot send
+//! again: it starts at version 0 and the link asks for a snapshot.
+//!
+//! The caller (the agent) raises an alarm for every [`Quarantined`] file:
+//! the lane keeps serving, and someone must look at the file kept aside.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Result, StoreError};
+
+/// One file moved aside at open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quarantined {
+    /// Where the file was.
+    pub file: PathBuf,
+    /// Where it is now.
+    pub moved_to: PathBuf,
+    /// What was wrong with it.
+    pub why: String,
+    /// Lane sequence counters recovered from it (main file).
+    pub seqs_salvaged: usize,
+    /// Outbox items recovered from it (main file).
+    pub outbox_salvaged: usize,
+    /// Why salvaging stopped early, if it did.
+    pub salvage_error: Option<String>,
+}
+
+/// Whether `e` means a file is unusable as it is (as opposed to a
+/// permission problem, a full disk, a newer schema...).
+pub(crate) fn is_corruption(e: &StoreError) -> bool {
+    match e {
+        StoreError::NotADatabase { .. } | StoreError::Corrupt { .. } => true,
+        StoreError::Sqlite { source, .. } => matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ),
+        _ => false,
+    }
+}
+
+/// What is wrong with the database file at `path`, if anything: a header
+/// that is not SQLite's, or a failed `quick_check`.
+pub(crate) fn problem(path: &Path) -> Option<String> {
+    if !path.exists() {
+        return None;
+    }
+    if let Err(e) = crate::conn::check_header(path) {
+        return Some(e.to_string());
+    }
+    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(c) => c,
+        Err(e) => return Some(format!("cannot open: {e}")),
+    };
+    let rows: std::result::Result<Vec<String>, _> = conn
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+    match rows {
+        Ok(r) if r.len() == 1 && r[0] == "ok" => None,
+        Ok(r) => Some(format!("quick_check: {}", r.join("; "))),
+        Err(e) => Some(format!("quick_check failed: {e}")),
+    }
+}
+
+/// Move `path` and its `-wal`/`-shm` aside; returns the new main path.
+pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf> {
+    let to = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        if from.exists() {
+            let dest = PathBuf::from(format!("{}{suffix}", to.display()));
+            std::fs::rename(&from, &dest).map_err(|source| StoreError::Io {
+                context: format!(
+                    "quarantining {} to {}",
+                    from.display(),
+                    dest.display()
+                ),
+                source,
+            })?;
+        }
+    }
+    Ok(to)
+}
+
+/// Rows readable from a quarantined main file, oldest outbox item first.
+pub(crate) struct Salvage {
+    pub seqs: Vec<(String, i64)>,
+    pub outbox: Vec<(String, String, Vec<u8>, i64, i64, i64, i64)>,
+    pub error: Option<String>,
+}
+
+/// Read what can be read from a quarantined main file (read-only; stops at
+/// the first error and says so).
+pub(crate) fn salvage(path: &Path) -> Salvage {
+    let mut out = Salvage {
+        seqs: Vec::new(),
+        outbox: Vec::new(),
+        error: None,
+    };
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            out.error = Some(format!("cannot open: {e}"));
+            return out;
+        }
+    };
+    let seqs = conn
+        .prepare("SELECT lane, last_seq FROM lane_seq")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<std::result::Result<Vec<_>, _>>()
+        });
+    match seqs {
+        Ok(s) => out.seqs = s,
+        Err(e) => {
+            out.error = Some(format!("lane_seq: {e}"));
+            return out;
+        }
+    }
+    let mut stmt = match conn.prepare(
+        "SELECT kind, topic, payload, qos, retain, created_ms, bytes FROM outbox ORDER BY id",
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error = Some(format!("outbox: {e}"));
+            return out;
+        }
+    };
+    let rows = match stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    }) {
+        Ok(rows) => rows,
+        Err(e) => {
+            out.error = Some(format!("outbox: {e}"));
+            return out;
+        }
+    };
+    for row in rows {
+        match row {
+            Ok(r) => out.outbox.push(r),
+            Err(e) => {
+                out.error = Some(format!("outbox row: {e}"));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Write salvaged rows into the fresh main file (one transaction).
+pub(crate) fn restore(conn: &mut Connection, s: &Salvage) -> Result<()> {
+    let tx = conn
+        .transaction()
+        .map_err(|e| StoreError::sqlite("restoring salvaged rows", e))?;
+    for (lane, seq) in &s.seqs {
+        tx.execute(
+            "INSERT INTO lane_seq (lane, last_seq) VALUES (?1, ?2) \
+             ON CONFLICT (lane) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+            rusqlite::params![lane, seq],
+        )
+        .map_err(|e| StoreError::sqlite("restoring a lane sequence", e))?;
+    }
+    for (kind, topic, payload, qos, retain, created, bytes) in &s.outbox {
+        tx.execute(
+            "INSERT INTO outbox (kind, topic, payload, qos, retain, created_ms, bytes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![kind, topic, payload, qos, retain, created, bytes],
+        )
+        .map_err(|e| StoreError::sqlite("restoring an outbox item", e))?;
+    }
+    tx.commit()
+        .map_err(|e| StoreError::sqlite("committing salvaged rows", e))
+}
