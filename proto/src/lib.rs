@@ -7,6 +7,8 @@
 //! - [`sign`]: the signed envelope `{"body","kid","sig"}` (Ed25519).
 //! - [`formats`]: GA 36 plates and ISO 6346 container codes.
 //! - [`time`]: RFC 3339 UTC timestamps with milliseconds.
+//! - [`verify`]: the lane's checks of a platform message body after its
+//!   signature (schema, site/lane, command validity window).
 //!
 //! This crate knows nothing about MQTT clients, SQLite or tokio: it is data
 //! and pure functions only.
@@ -17,6 +19,7 @@ pub mod messages;
 pub mod sign;
 pub mod time;
 pub mod topics;
+pub mod verify;
 
 /// A site or lane identifier: `[A-Z0-9-]{1,16}`.
 pub fn valid_id(s: &str) -> bool {

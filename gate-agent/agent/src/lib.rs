@@ -5,7 +5,7 @@
 //! Layer: the edge. Everything with I/O lives here or below (drivers); the
 //! lane logic itself is in `gate-core` and knows nothing of this crate.
 
-pub mod config;
+pub use gate_config as config;
 pub mod control;
 pub mod drivers;
 pub mod gatectl;

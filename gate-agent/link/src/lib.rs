@@ -27,7 +27,7 @@ mod link;
 pub mod memory;
 pub mod store;
 mod tls;
-pub mod verify;
+pub use gate_proto::verify;
 pub mod window;
 
 pub use config::{LinkConfig, TlsFiles};

@@ -22,7 +22,7 @@
 mod alarms;
 pub mod data;
 mod handlers;
-pub mod protocol;
+pub use gate_wire::control as protocol;
 mod server;
 
 use std::collections::BTreeMap;

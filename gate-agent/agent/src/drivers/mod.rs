@@ -24,14 +24,14 @@
 //! is never confused with a transport failure (nobody answered); bad input
 //! from a device never panics.
 
-pub mod backoff;
+pub use gate_config::backoff;
 pub mod board;
 pub mod bus;
 pub mod camera;
-pub mod config;
+pub use gate_config::devices as config;
 pub mod error;
 pub mod health;
-pub mod profile;
+pub use gate_wire::profile;
 pub mod restart;
 pub mod rfid;
 pub mod weighbridge;

@@ -9,8 +9,8 @@
 //! are sans-IO and tested byte-exact.
 
 pub mod stability;
-pub mod toledo;
-pub mod xk3190;
+
+pub use gate_wire::weighbridge::{toledo, xk3190, AsciiEvent, AsciiFramer, RawWeight};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,15 +52,6 @@ pub struct WeightReading {
     pub overload: bool,
     /// Readings published so far by this driver (1 = first).
     pub seq: u64,
-}
-
-/// A decoded reading before the stability judgement.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RawWeight {
-    pub gross_kg: f64,
-    pub tare_kg: Option<f64>,
-    pub device_stable: Option<bool>,
-    pub overload: bool,
 }
 
 /// Turns raw weights into [`WeightReading`]s: applies the stability mode.
@@ -128,110 +119,6 @@ pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, String> {
         device_stable,
         overload,
     })
-}
-
-/// What the framer found in the byte stream.
-#[derive(Clone, Debug, PartialEq)]
-pub enum AsciiEvent {
-    /// A valid frame.
-    Weight(RawWeight),
-    /// A frame-shaped run of bytes that failed validation (bad checksum...).
-    Bad(String),
-    /// Bytes outside any frame were skipped.
-    Garbage(usize),
-}
-
-/// Finds frames in a continuous-output byte stream: resynchronises on STX,
-/// survives garbage and frames split across reads, keeps a bounded buffer.
-#[derive(Debug)]
-pub struct AsciiFramer {
-    protocol: AsciiProtocol,
-    checksum: bool,
-    kg_per_unit: f64,
-    buf: Vec<u8>,
-}
-
-impl AsciiFramer {
-    pub fn new(protocol: AsciiProtocol, checksum: bool, kg_per_unit: f64) -> Self {
-        Self {
-            protocol,
-            checksum,
-            kg_per_unit,
-            buf: Vec::with_capacity(64),
-        }
-    }
-
-    /// From a config.
-    pub fn for_config(cfg: &AsciiScaleConfig) -> Self {
-        Self::new(cfg.protocol, cfg.checksum, cfg.kg_per_unit)
-    }
-
-    fn frame_len(&self) -> usize {
-        match self.protocol {
-            AsciiProtocol::Toledo if self.checksum => toledo::LEN_CKS,
-            AsciiProtocol::Toledo => toledo::LEN,
-            AsciiProtocol::Xk3190 => xk3190::LEN,
-        }
-    }
-
-    fn parse(&self, frame: &[u8]) -> Result<RawWeight, String> {
-        match self.protocol {
-            AsciiProtocol::Toledo => {
-                let r = toledo::parse(frame, self.checksum).map_err(|e| e.to_string())?;
-                Ok(RawWeight {
-                    gross_kg: r.gross_kg(),
-                    tare_kg: Some(r.tare_kg),
-                    device_stable: Some(!r.motion),
-                    overload: r.out_of_range,
-                })
-            }
-            AsciiProtocol::Xk3190 => {
-                let r = xk3190::parse(frame).map_err(|e| e.to_string())?;
-                Ok(RawWeight {
-                    gross_kg: r.display_value() * self.kg_per_unit,
-                    tare_kg: None,
-                    device_stable: None,
-                    overload: false,
-                })
-            }
-        }
-    }
-
-    /// Feed received bytes; returns what they completed, in order.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<AsciiEvent> {
-        let mut events = Vec::new();
-        let len = self.frame_len();
-        for chunk in bytes.chunks(256) {
-            self.buf.extend_from_slice(chunk);
-            loop {
-                let Some(p) = self.buf.iter().position(|b| b & 0x7F == 0x02) else {
-                    if !self.buf.is_empty() {
-                        events.push(AsciiEvent::Garbage(self.buf.len()));
-                        self.buf.clear();
-                    }
-                    break;
-                };
-                if p > 0 {
-                    events.push(AsciiEvent::Garbage(p));
-                    self.buf.drain(..p);
-                }
-                if self.buf.len() < len {
-                    break; // wait for the rest of the frame
-                }
-                match self.parse(&self.buf[..len]) {
-                    Ok(w) => {
-                        events.push(AsciiEvent::Weight(w));
-                        self.buf.drain(..len);
-                    }
-                    Err(e) => {
-                        events.push(AsciiEvent::Bad(e));
-                        self.buf.drain(..1); // resync on the next STX
-                    }
-                }
-            }
-        }
-        events
-    }
 }
 
 /// Handle on a running weighbridge driver.
@@ -456,7 +343,7 @@ async fn ascii_task(
             "serial port {} reopened",
             a.port.path.display()
         )));
-        let mut framer = AsciiFramer::for_config(&a);
+        let mut framer = AsciiFramer::new(a.protocol, a.checksum, a.kg_per_unit);
         let mut last_frame = tokio::time::Instant::now();
         let mut deadline = last_frame + stale_after;
         loop {
@@ -529,77 +416,6 @@ async fn ascii_task(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const TOLEDO_32460: [u8; 18] = [
-        0x02, b'1', b'0', b' ', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'0', b'0', b'0', b'0',
-        b'0', 0x0D, 0x21,
-    ];
-    const XK_32460: [u8; 12] = [
-        0x02, b'+', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'1', b'8', 0x03,
-    ];
-
-    fn weights(ev: &[AsciiEvent]) -> Vec<f64> {
-        ev.iter()
-            .filter_map(|e| match e {
-                AsciiEvent::Weight(w) => Some(w.gross_kg),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn framer_handles_split_frames_and_garbage() {
-        let mut f = AsciiFramer::new(AsciiProtocol::Toledo, true, 1.0);
-        // Split across three reads.
-        assert!(f.push(&TOLEDO_32460[..5]).is_empty());
-        assert!(f.push(&TOLEDO_32460[5..12]).is_empty());
-        let ev = f.push(&TOLEDO_32460[12..]);
-        assert_eq!(weights(&ev), vec![32_460.0]);
-        // Garbage, a truncated frame, then a good one.
-        let mut stream = b"\xFFnoise\r\n".to_vec();
-        stream.extend_from_slice(&TOLEDO_32460[..9]);
-        stream.extend_from_slice(&TOLEDO_32460);
-        let ev = f.push(&stream);
-        assert_eq!(weights(&ev), vec![32_460.0]);
-        assert!(ev.iter().any(|e| matches!(e, AsciiEvent::Garbage(_))));
-        assert!(ev.iter().any(|e| matches!(e, AsciiEvent::Bad(_))));
-        // Bad checksum is reported, not published.
-        let mut bad = TOLEDO_32460;
-        bad[17] ^= 0x01;
-        let ev = f.push(&bad);
-        assert!(weights(&ev).is_empty());
-        assert!(
-            matches!(&ev[0], AsciiEvent::Bad(m) if m.contains("checksum")),
-            "{ev:?}"
-        );
-        // Two frames in one read, byte by byte works too.
-        let mut two = TOLEDO_32460.to_vec();
-        two.extend_from_slice(&TOLEDO_32460);
-        let mut n = 0;
-        for b in &two {
-            n += weights(&f.push(std::slice::from_ref(b))).len();
-        }
-        assert_eq!(n, 2);
-    }
-
-    #[test]
-    fn framer_xk3190_units_and_bad_checksum() {
-        let mut f = AsciiFramer::new(AsciiProtocol::Xk3190, false, 1000.0);
-        let ev = f.push(&XK_32460);
-        assert_eq!(weights(&ev), vec![32_460_000.0]);
-        let mut bad = XK_32460;
-        bad[4] = b'5';
-        let mut s = bad.to_vec();
-        s.extend_from_slice(&XK_32460);
-        let ev = f.push(&s);
-        assert_eq!(weights(&ev), vec![32_460_000.0]);
-        assert!(matches!(&ev[0], AsciiEvent::Bad(_)));
-        // Endless garbage never grows the buffer.
-        for _ in 0..1000 {
-            f.push(&[0x55; 100]);
-        }
-        assert!(f.buf.len() <= xk3190::LEN);
-    }
 
     #[test]
     fn judge_modes() {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::backoff::BackoffConfig;
+use crate::backoff::BackoffConfig;
 
 /// Serial parity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,7 @@ impl SerialPortConfig {
     }
 
     /// The tokio-serial builder for this port.
+    #[cfg(feature = "serial")]
     pub fn builder(&self) -> tokio_serial::SerialPortBuilder {
         let path = self.path.to_string_lossy().into_owned();
         tokio_serial::new(path, self.baud)
@@ -515,15 +516,9 @@ fn default_scale_poll() -> u64 {
     200
 }
 
-/// Continuous-output protocol of an ASCII indicator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AsciiProtocol {
-    /// Mettler Toledo continuous output (STX, status A/B/C, weight, tare, CR).
-    Toledo,
-    /// Yaohua XK3190 continuous output (STX, sign, 6 digits, decimals, XOR, ETX).
-    Xk3190,
-}
+/// Continuous-output protocol of an ASCII indicator (the wire format lives
+/// in `gate-wire`).
+pub use gate_wire::weighbridge::AsciiProtocol;
 
 /// A weighbridge indicator streaming ASCII frames on a serial line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

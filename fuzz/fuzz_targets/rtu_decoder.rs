@@ -94,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(taken <= chunk.len());
             if !out.is_empty() {
                 assert!(out.len() <= MAX_ADU_LEN);
-                assert!(crc::check_frame(&out), "response with a bad CRC: {out:02X?}");
+                assert!(
+                    crc::check_frame(&out),
+                    "response with a bad CRC: {out:02X?}"
+                );
                 let adu = Adu::new_checked(&out[..]).expect("valid response frame");
                 assert_eq!(adu.unit_id(), unit);
             }

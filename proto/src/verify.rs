@@ -1,10 +1,12 @@
 //! Checks on what the platform sends, after the signature: whitelist batch
 //! and command bodies against the contract, the lane's own site/lane, and
-//! the command validity window.
+//! the command validity window. `gate-link` runs them on every message
+//! ([`crate::sign::Keyring::open`] first) and re-exports this module as
+//! `gate_link::verify`.
 //!
 //! Layer: pure functions (time is passed in); no I/O, no store, no MQTT.
 
-use gate_proto::messages::{Command, WhitelistBatch};
+use crate::messages::{Command, WhitelistBatch};
 
 /// Longest command id accepted (the schema's bound).
 const MAX_ID: usize = 128;
@@ -57,8 +59,8 @@ pub fn check_command(
         ));
     }
     // validate() checked both parse.
-    let issued = gate_proto::time::parse_unix_ms(&cmd.issued_at).unwrap_or(i64::MAX);
-    let expires = gate_proto::time::parse_unix_ms(&cmd.expires_at).unwrap_or(i64::MIN);
+    let issued = crate::time::parse_unix_ms(&cmd.issued_at).unwrap_or(i64::MAX);
+    let expires = crate::time::parse_unix_ms(&cmd.expires_at).unwrap_or(i64::MIN);
     if expires < issued {
         return Err("invalid command: expires_at is before issued_at".into());
     }
@@ -100,8 +102,8 @@ mod tests {
     fn cmd(issued: i64, expires: i64) -> String {
         json!({
             "schema": "gate.command/1", "id": "C1", "site": "HK", "lane": "L1",
-            "issued_at": gate_proto::time::format_unix_ms(issued),
-            "expires_at": gate_proto::time::format_unix_ms(expires),
+            "issued_at": crate::time::format_unix_ms(issued),
+            "expires_at": crate::time::format_unix_ms(expires),
             "kind": "lower"
         })
         .to_string()

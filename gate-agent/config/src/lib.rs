@@ -1,11 +1,18 @@
-//! The lane configuration (TOML): identity, store, platform link, policy,
-//! timeouts, devices, cameras, control socket.
+//! `gate-config`: the lane configuration (TOML): identity, store, platform
+//! link, policy, timeouts, devices ([`devices`]), cameras, control socket.
+//!
+//! Layer: data and checks only (sans-IO besides reading the file; the
+//! `serial` feature adds the tokio-serial builder of a serial port). The
+//! agent re-exports this crate as `gate_agent::config` and [`devices`] /
+//! [`backoff`] as `gate_agent::drivers::{config, backoff}`.
 //!
 //! Unknown keys are errors everywhere; every error names file, line and column
 //! ([`toml_load`]). [`Config::check`] adds the semantic checks that serde
 //! cannot express (ids, key material, exclusive resources such as two devices
 //! on one TCP port with the same unit id).
 
+pub mod backoff;
+pub mod devices;
 pub mod toml_load;
 
 use std::collections::BTreeMap;
@@ -171,7 +178,7 @@ mod tests {
 
 // ------------------------------------------------------------ the whole file
 
-use crate::drivers::config::DriversConfig;
+use crate::devices::DriversConfig;
 use gate_core::lane::LaneConfig;
 use gate_core::policy::Policy;
 
@@ -477,14 +484,14 @@ impl Config {
             .iter()
             .map(|c| c.name.as_str())
             .collect();
-        let readers: Vec<(&str, crate::drivers::config::RfidKind)> = self
+        let readers: Vec<(&str, crate::devices::RfidKind)> = self
             .devices
             .rfid
             .iter()
             .map(|r| (r.name.as_str(), r.kind))
             .collect();
         for (role, name) in self.roles.assigned() {
-            use crate::drivers::config::RfidKind;
+            use crate::devices::RfidKind;
             use gate_core::identified::Device as D;
             let ok = match role {
                 D::Etag => readers.contains(&(name, RfidKind::ETag)),
@@ -632,7 +639,7 @@ board = { bus = "board" }
         assert_eq!(cfg.roles.assigned().len(), 6);
         assert!(cfg.platform.tls.is_some());
         assert!(cfg.devices.profiles_dir.ends_with("profiles"));
-        use crate::drivers::config::RecognitionMode;
+        use crate::devices::RecognitionMode;
         let modes: Vec<RecognitionMode> = cfg
             .devices
             .cameras
@@ -663,7 +670,7 @@ board = { bus = "board" }
         assert_eq!((cfg.recognition.frames, cfg.recognition.fetch), (5, false));
         assert_eq!(
             cfg.devices.cameras[0].recognition_mode(),
-            crate::drivers::config::RecognitionMode::Onboard
+            crate::devices::RecognitionMode::Onboard
         );
     }
 
