@@ -255,10 +255,7 @@ impl Point {
             ValueType::F32 => {
                 let f = f32::from_bits(self.u32_of(&wire));
                 if f.is_finite() {
-                    out.values.insert(
-                        self.name.clone(),
-                        Value::Number(f64::from(f) * self.scale + self.offset),
-                    );
+                    self.put_number(f64::from(f), out);
                 } else {
                     out.problems
                         .push(format!("{}: not a finite number ({f})", self.name));
@@ -286,14 +283,27 @@ impl Point {
             _ => {}
         }
         if let Some((int, bits)) = raw_int {
-            out.values.insert(
-                self.name.clone(),
-                Value::Number(int as f64 * self.scale + self.offset),
-            );
+            self.put_number(int as f64, out);
             for b in &self.bits {
                 out.flags
                     .insert(b.name.clone(), (bits & b.mask != 0) != b.active_low);
             }
+        }
+    }
+
+    /// Add the engineering value of `raw` (scale and offset applied), or a
+    /// problem when it is not a finite number: a huge scale (both are only
+    /// checked to be finite) must not turn a register into an infinite
+    /// weight.
+    fn put_number(&self, raw: f64, out: &mut Sample) {
+        let x = raw * self.scale + self.offset;
+        if x.is_finite() {
+            out.values.insert(self.name.clone(), Value::Number(x));
+        } else {
+            out.problems.push(format!(
+                "{}: {raw} * scale {} + offset {} is not a finite number",
+                self.name, self.scale, self.offset
+            ));
         }
     }
 
@@ -902,6 +912,23 @@ type = "bool"
         p.order = Order::Abcd;
         assert!(p.encode_number(70000.0).is_err());
         assert!(p.encode_number(-1.0).is_err());
+    }
+
+    /// Found by the `register_profile` fuzz target: scale 1e300 on a u32
+    /// point turned 0xFFFFFFFF into an infinite gross weight.
+    #[test]
+    fn overflowing_scale_is_a_problem_not_infinity() {
+        let text = "name = \"x\"\n[[points]]\nname = \"gross\"\nfunction = \"holding\"\n\
+                    address = 0\ntype = \"u32\"\nscale = 1e300\n";
+        let p = parse(text).expect("a finite scale is accepted");
+        let s = p.decode(&[BlockData::Words(vec![0xFFFF, 0xFFFF])]);
+        assert_eq!(s.number("gross"), None);
+        assert!(s.problems[0].contains("not a finite number"), "{s:?}");
+        let f = parse(&text.replace("u32", "f32")).expect("valid");
+        let s = f.decode(&[BlockData::Words(vec![0x7F7F, 0xFFFF])]); // f32::MAX
+        assert_eq!(s.number("gross"), None);
+        let s = f.decode(&[BlockData::Words(vec![0x3F80, 0x0000])]); // 1.0
+        assert_eq!(s.number("gross"), Some(1e300));
     }
 
     #[test]
