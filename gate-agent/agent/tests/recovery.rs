@@ -5,6 +5,10 @@
 //! decision) — the truth comes from the test's own whitelist and devices,
 //! not from the agent.
 //!
+//! Also issue 16: a weighbridge that stops answering raises `device_fault`
+//! (and `device_recovered` when it is back), and the lane stops waiting for
+//! a weight it will not get.
+//!
 //! The real `gate-agent` binary runs as a child process against simulated
 //! devices served for real by this test: the board firmware core and a
 //! weighbridge register bank over Modbus TCP (lane-io-host), an HTTP camera
@@ -105,6 +109,7 @@ struct Lane {
     _dir: tempfile::TempDir,
     board: BoardSim,
     wb: lane_io_host::Shared<lane_io_host::MemoryModel>,
+    wb_switch: Arc<lane_io_host::FaultSwitch>,
     recognition: Arc<Mutex<String>>,
     paths: LanePaths,
     agent: Option<Child>,
@@ -119,10 +124,10 @@ impl Lane {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("tmp");
         let recognition = Arc::new(Mutex::new("null".to_string()));
-        let (board, (wb_port, wb), cam) = rt.block_on(async {
+        let (board, (wb_port, wb, wb_switch), cam) = rt.block_on(async {
             (
                 board_sim().await,
-                weighbridge_sim().await,
+                weighbridge_sim_switchable().await,
                 camera(recognition.clone()).await,
             )
         });
@@ -145,6 +150,7 @@ impl Lane {
             _dir: dir,
             board,
             wb,
+            wb_switch,
             recognition,
             paths,
             agent: None,
@@ -238,6 +244,19 @@ impl Lane {
             .collect();
         evs.sort_by_key(|e| e.seq);
         evs
+    }
+
+    /// The alarms waiting in the outbox (the agent stopped or not).
+    fn alarms(&self) -> Vec<Value> {
+        let store = gate_store::Store::open(&self.paths.db, gate_store::StoreConfig::default())
+            .expect("store");
+        store
+            .outbox_peek(None, 1000)
+            .expect("outbox")
+            .into_iter()
+            .filter(|i| i.kind == gate_store::OutboxKind::Alarm)
+            .map(|i| serde_json::from_slice(&i.payload).expect("alarm JSON"))
+            .collect()
     }
 
     fn log(&self) -> String {
@@ -449,4 +468,43 @@ fn released_truck_that_passed_while_the_agent_was_down_is_passed_once() {
     assert_eq!(plate_of(&ev), Some(PLATE));
     assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
     assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+}
+
+#[test]
+fn a_weighbridge_that_dies_is_alarmed_and_not_waited_for() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(false);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("weighing");
+    // The indicator stops answering: the lane must not wait out its 60 s
+    // weighing bound.
+    lane.wb_switch.set(lane_io_host::FaultMode::Silent);
+    let v = lane.wait_state("hold");
+    assert_eq!(v["seq"], 1, "{v}");
+    lane.wb_switch.set(lane_io_host::FaultMode::Normal);
+    lane.stable(true);
+    eventually("device_recovered", WAIT, || {
+        lane.alarms()
+            .iter()
+            .any(|a| a["kind"] == "device_recovered")
+            .then_some(())
+    });
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+    let alarms = lane.alarms();
+    let faults: Vec<_> = alarms.iter().filter(|a| a["kind"] == "device_fault").collect();
+    assert_eq!(faults.len(), 1, "one alarm per fault: {alarms:#?}");
+    assert!(
+        faults[0]["detail"].as_str().is_some_and(|d| d.contains("weigh")),
+        "{faults:?}"
+    );
+    let ev = lane.events().into_iter().next().expect("an event");
+    assert_eq!(ev.decision.result, gate_proto::messages::DecisionResult::Hold);
+    assert!(
+        ev.decision.reasons.contains(&gate_proto::messages::Reason::H08),
+        "a device fault is H08: {:?}",
+        ev.decision.reasons
+    );
 }

@@ -207,6 +207,8 @@ pub enum AlarmKind {
     Tailgating,
     StuckVehicle,
     DeviceFault,
+    /// A device reported at fault answers again (the fault is cleared).
+    DeviceRecovered,
     BarrierFault,
     DecisionTimeout,
 }
@@ -217,6 +219,7 @@ impl AlarmKind {
             AlarmKind::Tailgating => "tailgating",
             AlarmKind::StuckVehicle => "stuck_vehicle",
             AlarmKind::DeviceFault => "device_fault",
+            AlarmKind::DeviceRecovered => "device_recovered",
             AlarmKind::BarrierFault => "barrier_fault",
             AlarmKind::DecisionTimeout => "decision_timeout",
         }
@@ -667,7 +670,10 @@ impl Lane {
             Input::Read(r) => self.read(now, r, out),
             Input::DeviceFault { device, detail } => self.device_fault(now, device, &detail, out),
             Input::DeviceOk(d) => {
-                self.faults.remove(&d);
+                if self.faults.remove(&d) {
+                    let detail = format!("{}: answering again", d.as_str());
+                    self.alarm(AlarmKind::DeviceRecovered, &detail, out);
+                }
                 // Back during identification: its read is waited for again,
                 // and the vehicle is not decided as if it were at fault.
                 if matches!(self.state, State::Identifying { .. }) {
@@ -1017,6 +1023,9 @@ impl Lane {
             }
             if matches!(self.state, State::Identifying { .. }) && self.all_reported() {
                 self.identification_done(now, out);
+            } else if device == Device::Scale && matches!(self.state, State::Weighing { .. }) {
+                // No weight will come: decide now (the fault is in the data).
+                self.enter_deciding(now, out);
             }
         }
     }

@@ -765,8 +765,9 @@ fn device_fault_counts_as_reported() {
     at!(l, 5, arrive() => [_, _]);
     at!(l, 6, weight(true) => []);
     at!(l, 7, plate() => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
-    // Back in service.
-    at!(l, 8, Input::DeviceOk(Device::Etag) => []);
+    // Back in service: the fault is cleared with an alarm saying so, once.
+    at!(l, 8, Input::DeviceOk(Device::Etag) => [Command::Alarm { kind: AlarmKind::DeviceRecovered, .. }]);
+    at!(l, 9, Input::DeviceOk(Device::Etag) => []);
 }
 
 #[test]
@@ -785,7 +786,7 @@ fn device_back_during_identification_is_waited_for() {
     at!(l, 5, arrive() => [_, _]);
     at!(l, 6, weight(true) => []);
     // ...then answers again: its read is now awaited, not the fault.
-    at!(l, 7, Input::DeviceOk(Device::Etag) => []);
+    at!(l, 7, Input::DeviceOk(Device::Etag) => [Command::Alarm { kind: AlarmKind::DeviceRecovered, .. }]);
     at!(l, 8, plate() => []);
     let c = at!(l, 9, Input::Read(Read::Etag { id: "E1".into(), trailer: false }) => [Command::Journal { step: Step::Identified, .. }, Command::Decide { .. }]);
     let Command::Decide { identified, .. } = &c[1] else {
@@ -1012,4 +1013,24 @@ fn resumed_vehicle_still_there_that_leaves_unread_keeps_the_reads_from_before() 
     assert_eq!(f.outcome, Outcome::Reversed);
     assert_eq!(f.identified.plates.len(), 1);
     assert_eq!(f.identified.etags, vec!["E2801160".to_string()]);
+}
+
+#[test]
+fn a_scale_that_dies_while_weighing_ends_the_wait() {
+    let mut l = Lane::new(cfg(), 1);
+    at!(l, 0, arrive() => [_, _]);
+    at!(l, 100, plate() => []);
+    at!(l, 200, etag() => [Command::Journal { step: Step::Identified, .. }]);
+    at!(l, 300, weight(false) => []);
+    // The indicator stops answering: alarm once, decide now with the fault.
+    let c = at!(l, 400, Input::DeviceFault { device: Device::Scale, detail: "timeout".into() } => [
+        Command::Alarm { kind: AlarmKind::DeviceFault, .. },
+        Command::Journal { step: Step::Identified, .. },
+        Command::Decide { .. },
+    ]);
+    let Command::Decide { identified, .. } = &c[2] else {
+        unreachable!()
+    };
+    assert!(identified.faults.contains(&Device::Scale));
+    at!(l, 500, Input::DeviceFault { device: Device::Scale, detail: "timeout".into() } => []);
 }

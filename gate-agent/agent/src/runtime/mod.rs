@@ -136,6 +136,10 @@ enum Internal {
     BoardError(String),
 }
 
+/// Failed requests in a row after which a weighbridge that never gave a
+/// reading is reported down.
+const SCALE_DOWN_AFTER_ERRORS: u32 = 3;
+
 /// Board writes, executed in order by their own task.
 enum BoardOp {
     Cmd(BoardCommand),
@@ -489,7 +493,9 @@ impl Runner {
         // every second to resume admission (and at start-up).
         let mut pressure_tick = tokio::time::interval(Duration::from_secs(1));
         let mut board_known = false;
-        let mut scale_ok = false;
+        // The weighbridge as the lane was told: None not yet, Some(true)
+        // answering, Some(false) at fault.
+        let mut scale_ok: Option<bool> = None;
         info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
         loop {
             let deadline = self
@@ -521,16 +527,16 @@ impl Runner {
                     if r.is_err() { weight_rx = None; None }
                     else {
                         let w = weight_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
-                        match (w, self.lane.current_seq()) {
-                            (Some(w), Some(_)) => {
-                                if !scale_ok {
-                                    scale_ok = true;
+                        match w {
+                            Some(w) => {
+                                if scale_ok != Some(true) {
+                                    scale_ok = Some(true);
                                     self.lane_input(Input::DeviceOk(Device::Scale)).await;
                                 }
-                                Some(Input::Read(devices::weight_read(&w)))
+                                self.lane.current_seq().map(|_| Input::Read(devices::weight_read(&w)))
                             }
-                            (None, _) => { scale_ok = false; None }
-                            _ => None,
+                            // The driver withdrew its reading: the indicator is down.
+                            None => self.scale_fault(&mut scale_ok, 0),
                         }
                     }
                 }
@@ -542,7 +548,12 @@ impl Runner {
                 }
                 Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
                 _ = status_tick.tick() => { self.publish_status(); None }
-                _ = pressure_tick.tick() => { self.stats.pressure = Some(self.store.outbox_pressure()); None }
+                _ = pressure_tick.tick() => {
+                    self.stats.pressure = Some(self.store.outbox_pressure());
+                    // An indicator that never answered gives no reading to
+                    // withdraw: its errors tell.
+                    self.scale_fault(&mut scale_ok, SCALE_DOWN_AFTER_ERRORS)
+                }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Some(Input::Tick),
             };
             if let Some(input) = input {
@@ -560,6 +571,36 @@ impl Runner {
             .send(BoardOp::Cmd(BoardCommand::Light(false)))
             .await;
         Ok(())
+    }
+
+    /// The weighbridge is down (its reading withdrawn, or, with
+    /// `min_errors` > 0, that many failed requests in a row and no reading):
+    /// tell the lane once (`device_fault` alarm; it stops waiting for a
+    /// weight). A reading again clears it (`device_recovered`).
+    fn scale_fault(&self, told: &mut Option<bool>, min_errors: u32) -> Option<Input> {
+        let wb = self.devs.weighbridge.as_ref()?;
+        if *told == Some(false) {
+            return None;
+        }
+        let h = wb.health().get();
+        if min_errors > 0 && (h.consecutive_errors < min_errors || wb.subscribe().borrow().is_some())
+        {
+            return None;
+        }
+        *told = Some(false);
+        let detail = format!(
+            "weighbridge not answering ({} failed request(s) in a row{})",
+            h.consecutive_errors,
+            h.last_error
+                .as_ref()
+                .map(|e| format!(", last: {e}"))
+                .unwrap_or_default()
+        );
+        warn!("{detail}");
+        Some(Input::DeviceFault {
+            device: Device::Scale,
+            detail,
+        })
     }
 
     /// Stop admitting vehicles while the outbox holds more events, alarms
@@ -751,6 +792,7 @@ impl Runner {
                 Command::Alarm { kind, detail } => {
                     let sev = match kind {
                         AlarmKind::BarrierFault | AlarmKind::Tailgating => Severity::Critical,
+                        AlarmKind::DeviceRecovered => Severity::Info,
                         _ => Severity::Warning,
                     };
                     let link = self.link.clone();

@@ -224,6 +224,12 @@ pub async fn board_sim() -> BoardSim {
 /// A weighbridge indicator's register bank over Modbus TCP: gross
 /// [`GROSS_KG`] (u32 ABCD at HR 0), stable (HR 2 bit 0), unit 1.
 pub async fn weighbridge_sim() -> (u16, Shared<MemoryModel>) {
+    let (port, m, _) = weighbridge_sim_switchable().await;
+    (port, m)
+}
+
+/// [`weighbridge_sim`] with the switch that makes it stop answering.
+pub async fn weighbridge_sim_switchable() -> (u16, Shared<MemoryModel>, Arc<FaultSwitch>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind wb");
     let port = l.local_addr().expect("addr").port();
     let mut m = MemoryModel::new(0, 0, 8, 0);
@@ -231,13 +237,9 @@ pub async fn weighbridge_sim() -> (u16, Shared<MemoryModel>) {
     m.holding_registers[1] = (GROSS_KG & 0xFFFF) as u16;
     m.holding_registers[2] = 1;
     let m = Arc::new(Mutex::new(m));
-    tokio::spawn(serve_tcp(
-        l,
-        m.clone(),
-        Some(1),
-        Arc::new(FaultSwitch::default()),
-    ));
-    (port, m)
+    let switch = Arc::new(FaultSwitch::default());
+    tokio::spawn(serve_tcp(l, m.clone(), Some(1), switch.clone()));
+    (port, m, switch)
 }
 
 pub const WB_PROFILE: &str = r#"
