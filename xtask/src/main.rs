@@ -8,6 +8,8 @@
 //! - `qemu`: runs the MCU self-test under qemu-system-arm.
 //! - `bench [NAME]`: the benchmarks, each figure beside its baseline.
 //! - `install`: only the install step of `test`.
+//! - `fuzz [--seconds N] [--jobs J] [TARGET...]`: builds the cargo-fuzz
+//!   targets of `fuzz/` and runs each for N seconds (fuzz.rs).
 //! - `chaos [--faults N] [--seed S]`: trucks through a simulated lane under
 //!   random faults (real Mosquitto and gate-agent processes; chaos.rs).
 //! - `props`: long random runs of the barrier and lane-core property tests
@@ -16,6 +18,7 @@
 mod bench;
 mod chaos;
 mod firmware;
+mod fuzz;
 mod install;
 mod props;
 mod qemu;
@@ -25,7 +28,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|props|chaos [--faults N] [--seed S]>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
         Some("qemu") => qemu::qemu(),
         Some("bench") => bench::run(args.get(1).map(String::as_str).unwrap_or("all")),
         Some("install") => install::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("props") => props::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{chaos, firmware, install, qemu, sh};
+use crate::{chaos, firmware, fuzz, install, qemu, sh};
 
 pub fn run(_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
@@ -23,6 +23,8 @@ pub fn run(_args: &[String]) -> Result<()> {
     sh::run(&cargo, &["test", "--workspace", "--no-fail-fast"])?;
     // A short seeded chaos run on the binaries the test build produced.
     chaos::ci()?;
+    // Every fuzz target for a short bounded time (own target dir).
+    fuzz::ci()?;
     firmware::firmware()?;
     qemu::qemu()?;
     eprintln!("xtask test: all green in {:.0?}", started.elapsed());
