@@ -559,10 +559,8 @@ impl Lane {
                     self.finish(now, Outcome::Reversed, false, out);
                 }
             }
-            State::Hold { .. } => {
-                if !present {
-                    self.finish(now, Outcome::Reversed, false, out);
-                }
+            State::Hold { .. } if !present => {
+                self.finish(now, Outcome::Reversed, false, out);
             }
             State::Releasing { inspect, .. } | State::Passing { inspect, .. } => {
                 let went_through = at_raise.is_some_and(|v| v != b.vehicles);

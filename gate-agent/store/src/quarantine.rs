@@ -91,10 +91,14 @@ pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf> {
     Ok(to)
 }
 
+/// An outbox row as stored: kind, topic, payload, qos, retain, created_ms,
+/// bytes.
+pub(crate) type OutboxRow = (String, String, Vec<u8>, i64, i64, i64, i64);
+
 /// Rows readable from a quarantined main file, oldest outbox item first.
 pub(crate) struct Salvage {
     pub seqs: Vec<(String, i64)>,
-    pub outbox: Vec<(String, String, Vec<u8>, i64, i64, i64, i64)>,
+    pub outbox: Vec<OutboxRow>,
     pub error: Option<String>,
 }
 
