@@ -508,3 +508,53 @@ fn a_weighbridge_that_dies_is_alarmed_and_not_waited_for() {
         ev.decision.reasons
     );
 }
+
+#[test]
+fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    // A first truck goes through: seq 1.
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+    // A second one is held (no pass); the agent dies and the database is
+    // found damaged at the restart.
+    *lane.recognition.lock().expect("recognition") =
+        serde_json::json!({"plate": "琼B99999", "colour": "blue", "confidence": 0.97}).to_string();
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("hold");
+    lane.kill_agent();
+    let rec = lane.open_record();
+    let mut bytes = std::fs::read(&lane.paths.db).expect("db");
+    bytes[..100].fill(0x5A);
+    std::fs::write(&lane.paths.db, &bytes).expect("corrupt");
+    let _ = std::fs::remove_file(lane.paths.db.with_extension("db-wal"));
+    lane.start_agent();
+    let v = lane.wait_state("hold");
+    assert_eq!(v["seq"].as_u64(), Some(2), "{v}");
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+    let alarms = lane.alarms();
+    assert!(
+        alarms.iter().any(|a| a["kind"] == "store_error"
+            && a["detail"].as_str().is_some_and(|d| d.contains("corrupt"))),
+        "{alarms:#?}"
+    );
+    let dir = lane.paths.db.parent().expect("dir").to_owned();
+    let kept = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(kept, "the damaged file is kept aside");
+    let evs = lane.events();
+    assert_eq!(evs.len(), 1, "the fresh journal holds the held truck's event: {evs:#?}");
+    let ev = &evs[0];
+    assert_eq!(ev.event_id, rec.event_id);
+    assert_eq!(ev.seq, 2, "numbering goes on, never reused");
+    assert_eq!(plate_of(ev), Some("琼B99999"));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
+    assert!(ev.decision.reasons.contains(&gate_proto::messages::Reason::H01));
+}

@@ -192,6 +192,11 @@ pub enum Input {
     /// raise still opens a sequence. (The runtime stops admission when its
     /// outbox holds more events than its quota: docs/store.md.)
     Admission(Option<String>),
+    /// The journal record of `seq` could not be written (disk full, I/O
+    /// error). A release that record carried was not acted on (the runtime
+    /// drops the `Raise` that followed it: journal before barrier), so the
+    /// vehicle is held (H08) unless it is already under the arm.
+    JournalFailed { seq: u64, detail: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -694,6 +699,22 @@ impl Lane {
             }
             Input::Officer(a) => self.officer(now, a, out),
             Input::Admission(stop) => self.admission(now, stop, out),
+            Input::JournalFailed { seq, detail } => {
+                if self.current_seq() != Some(seq) {
+                    return;
+                }
+                // Not yet at the arm: the raise did not happen; hold. Under
+                // the arm the vehicle passes on (the arm stays as it is).
+                if matches!(self.state, State::Releasing { .. }) {
+                    let d = self
+                        .cur
+                        .as_ref()
+                        .and_then(|c| c.decision.clone())
+                        .unwrap_or_else(|| Decision::lane(DecisionResult::Hold, &[], "journal"))
+                        .into_hold(Reason::H08, &format!("journal write failed: {detail}"));
+                    self.apply_decision(now, d, out);
+                }
+            }
         }
     }
 

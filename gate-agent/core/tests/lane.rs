@@ -1034,3 +1034,22 @@ fn a_scale_that_dies_while_weighing_ends_the_wait() {
     assert!(identified.faults.contains(&Device::Scale));
     at!(l, 500, Input::DeviceFault { device: Device::Scale, detail: "timeout".into() } => []);
 }
+
+#[test]
+fn a_release_that_could_not_be_journaled_becomes_a_hold() {
+    let mut l = deciding();
+    at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
+    // The runtime could not write the record and dropped the Raise.
+    let c = at!(l, 401, Input::JournalFailed { seq: 1, detail: "disk full".into() } => [
+        Command::Journal { step: Step::Decided, .. },
+        Command::SetLed(_),
+        Command::SetLight(Light::Red),
+    ]);
+    let Some(d) = journaled_decision(&c[0]) else { unreachable!() };
+    assert_eq!(d.result, DecisionResult::Hold);
+    assert!(d.reasons.contains(&Reason::H08));
+    assert!(matches!(l.state(), State::Hold { .. }));
+    // A failure for another sequence, or once held, changes nothing.
+    at!(l, 402, Input::JournalFailed { seq: 7, detail: "x".into() } => []);
+    at!(l, 403, Input::JournalFailed { seq: 1, detail: "x".into() } => []);
+}

@@ -189,7 +189,8 @@ impl Store {
                 salvage_error: None,
             };
             if main {
-                let s = quarantine::salvage(&to);
+                let mut s = quarantine::salvage(&to);
+                quarantine::merge_seq_marks(&file, &mut s);
                 let mut c = conn::open(&file, &cfg, Role::Writer)?;
                 conn::migrate(&mut c, &file, schema::MAIN_MIGRATIONS)?;
                 quarantine::restore(&mut c, &s)?;
@@ -390,6 +391,7 @@ impl Store {
         tx.commit().ctx("committing a finished event")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
+        quarantine::mark_seq(&self.inner.path, &event.lane, seq);
         tracing::debug!(event_id = %event.event_id, lane = %event.lane, seq, "event finished");
         Ok(Finished {
             seq,

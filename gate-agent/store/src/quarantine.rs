@@ -9,6 +9,12 @@
 //! on fresh files. The whitelist file holds nothing the platform cannot send
 //! again: it starts at version 0 and the link asks for a snapshot.
 //!
+//! The per-lane counters are also kept outside SQLite, in `<file>.seq`
+//! (one `lane seq` line each, replaced after every finished event): when
+//! the damage makes them unreadable in the file, numbering still goes on
+//! from the last number given (never reused: the platform sees no
+//! duplicate `seq`).
+//!
 //! The caller (the agent) raises an alarm for every [`Quarantined`] file:
 //! the lane keeps serving, and someone must look at the file kept aside.
 
@@ -194,4 +200,47 @@ pub(crate) fn restore(conn: &mut Connection, s: &Salvage) -> Result<()> {
     }
     tx.commit()
         .map_err(|e| StoreError::sqlite("committing salvaged rows", e))
+}
+
+/// The counters' copy beside the main file.
+fn seq_mark_path(main: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.seq", main.display()))
+}
+
+/// Record `seq` as the last number given to `lane` in `<main>.seq` (written
+/// to a temporary file, then renamed over it). Best effort: a failure is
+/// logged, never fatal (SQLite holds the authoritative counter).
+pub(crate) fn mark_seq(main: &Path, lane: &str, seq: u64) {
+    let path = seq_mark_path(main);
+    let mut marks = read_seq_marks(&path);
+    let e = marks.entry(lane.to_owned()).or_insert(0);
+    *e = (*e).max(seq);
+    let text: String = marks.iter().map(|(l, s)| format!("{l} {s}\n")).collect();
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = r {
+        tracing::warn!(path = %path.display(), %e, "lane counter copy not written");
+    }
+}
+
+fn read_seq_marks(path: &Path) -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (lane, seq) = l.split_once(' ')?;
+            Some((lane.to_owned(), seq.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Fold the counters' copy into what was salvaged (the larger wins).
+pub(crate) fn merge_seq_marks(main: &Path, s: &mut Salvage) {
+    for (lane, seq) in read_seq_marks(&seq_mark_path(main)) {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        match s.seqs.iter_mut().find(|(l, _)| *l == lane) {
+            Some((_, v)) => *v = (*v).max(seq),
+            None => s.seqs.push((lane, seq)),
+        }
+    }
 }

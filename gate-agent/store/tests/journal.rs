@@ -369,13 +369,16 @@ fn a_corrupt_main_file_is_quarantined_and_the_lane_goes_on() {
     assert_eq!(moved[0].file, path);
     assert!(moved[0].moved_to.exists(), "the bad file is kept aside");
     assert!(moved[0].salvage_error.is_some(), "nothing readable: said so");
-    // A fresh journal: the lane serves again.
+    // A fresh journal: the lane serves again, and its numbering goes on
+    // from the copy of the counters kept beside the file (never reused).
     assert!(store.unfinished_journal().expect("journal").is_empty());
-    assert_eq!(passage(&store, "L01"), 1);
+    assert_eq!(moved[0].seqs_salvaged, 1);
+    assert_eq!(passage(&store, "L01"), 2);
     // Opening again finds nothing wrong.
     drop(store);
-    let (_s, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("reopen");
+    let (s, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("reopen");
     assert!(moved.is_empty());
+    assert_eq!(passage(&s, "L01"), 3);
 }
 
 #[test]

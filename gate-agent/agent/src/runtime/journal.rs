@@ -81,6 +81,9 @@ impl PassageRecord {
 pub struct Recovered {
     /// The passage to resume, with its event id.
     pub resume: Option<(String, Passage)>,
+    /// It comes from the copy beside a quarantined database: its journal
+    /// row must be opened again.
+    pub from_copy: bool,
     /// Alarms to raise once the link runs (unreadable records).
     pub alarms: Vec<String>,
 }
@@ -239,4 +242,43 @@ async fn finish(store: &Store, ev: LaneEvent, topic: &str) -> Result<()> {
         .context("journal recovery task")?
         .with_context(|| format!("settling event {id}"))?;
     Ok(())
+}
+
+/// The open passage's record is also kept beside the database file, in
+/// `<lane.db>.passage` (replaced at each step, removed when the passage
+/// finishes): when the database itself is found corrupt at start and
+/// quarantined, the passage in progress is still resumed from this copy.
+/// Best effort (a failure is logged): SQLite is the authority otherwise.
+pub fn copy_path(db: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.passage", db.display()))
+}
+
+/// Replace the copy (temporary file, then rename).
+pub fn write_copy(db: &std::path::Path, record: &PassageRecord) {
+    let path = copy_path(db);
+    let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
+    let r = serde_json::to_vec(record)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&tmp, b))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = r {
+        warn!(path = %path.display(), %e, "passage copy not written");
+    }
+}
+
+/// Remove the copy (the passage finished).
+pub fn remove_copy(db: &std::path::Path) {
+    let path = copy_path(db);
+    if let Err(e) = std::fs::remove_file(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            warn!(path = %path.display(), %e, "passage copy not removed");
+        }
+    }
+}
+
+/// The copy, when there is a readable one.
+pub fn read_copy(db: &std::path::Path) -> Option<PassageRecord> {
+    let bytes = std::fs::read(copy_path(db)).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    PassageRecord::parse(Some(&v)).ok()
 }

@@ -217,6 +217,15 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
             .with_context(|| format!("opening the lane store {}", cfg.store.path.display()))?;
     let topics = cfg.topics();
     let mut recovered = journal::recover(&store, &cfg, &clock, &topics.event()).await?;
+    if !quarantined.is_empty() && recovered.resume.is_none() {
+        // The journal went with the corrupt file: the passage in progress
+        // is taken from its copy beside it.
+        if let Some(r) = journal::read_copy(&cfg.store.path) {
+            warn!(event_id = %r.event_id, step = ?r.passage.step, "resuming the passage from its copy (the journal was quarantined)");
+            recovered.resume = Some((r.event_id.clone(), r.passage_now(&clock)));
+            recovered.from_copy = true;
+        }
+    }
     for q in &quarantined {
         recovered.alarms.push(format!(
             "database file {} corrupt ({}): moved to {}; the lane goes on with a fresh one \
@@ -287,7 +296,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
                     event_id,
                     photos: Vec::new(),
                     tasks: Vec::new(),
-                    journaled: true,
+                    journaled: !recovered.from_copy,
                 },
             );
             (lane, cmds)
@@ -327,6 +336,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         view_tx,
         seqs,
         initial,
+        followups: Vec::new(),
+        unfinished: Vec::new(),
         pending_acks: Vec::new(),
         stats: Stats::default(),
     };
@@ -435,6 +446,8 @@ struct Stats {
     led: String,
     /// Outbox pressure seen since the last admission check.
     pressure: Option<gate_store::Pressure>,
+    /// The last journal write failed (why); cleared by the next success.
+    store_failing: Option<String>,
 }
 
 /// What the runtime keeps per lane sequence.
@@ -462,6 +475,11 @@ struct Runner {
     seqs: HashMap<u64, SeqCtx>,
     /// Commands of a resumed passage, run after the start-up outputs.
     initial: Vec<Command>,
+    /// Inputs the runtime itself gives the lane after a batch (a journal
+    /// write that failed), handled before anything else.
+    followups: Vec<Input>,
+    /// Finished events the store could not take yet (retried each second).
+    unfinished: Vec<(gate_proto::messages::LaneEvent, String)>,
     /// Answers owed for officer actions / commands, oldest first.
     pending_acks: Vec<oneshot::Sender<(bool, String)>>,
     stats: Stats,
@@ -549,6 +567,9 @@ impl Runner {
                 Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
                 _ = status_tick.tick() => { self.publish_status(); None }
                 _ = pressure_tick.tick() => {
+                    if !self.unfinished.is_empty() || self.stats.store_failing.is_some() {
+                        self.retry_unfinished().await;
+                    }
                     self.stats.pressure = Some(self.store.outbox_pressure());
                     // An indicator that never answered gives no reading to
                     // withdraw: its errors tell.
@@ -609,7 +630,23 @@ impl Runner {
     /// link has drained it below.
     fn admission(&mut self, p: gate_store::Pressure) -> Option<Input> {
         let critical = p == gate_store::Pressure::Critical;
-        match (critical, self.lane.admission_stopped().is_some()) {
+        let store_failing = self.stats.store_failing.is_some() || !self.unfinished.is_empty();
+        match (critical || store_failing, self.lane.admission_stopped().is_some()) {
+            (true, false) if store_failing => {
+                let why = format!(
+                    "the lane database cannot be written ({}): no vehicle admitted until it can",
+                    self.stats.store_failing.as_deref().unwrap_or("events waiting to be journaled")
+                );
+                warn!("{why}");
+                let link = self.link.clone();
+                let alarm = why.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = link.alarm("store_error", Severity::Critical, alarm).await {
+                        warn!(%e, "alarm not queued");
+                    }
+                });
+                Some(Input::Admission(Some(why)))
+            }
             (true, false) => {
                 let why = "outbox over its quota with events alone: no vehicle admitted until the platform takes them";
                 warn!("{why}");
@@ -622,17 +659,43 @@ impl Runner {
                 Some(Input::Admission(Some(why.into())))
             }
             (false, true) => {
-                info!(pressure = ?p, "outbox below its quota: admitting vehicles again");
+                info!(pressure = ?p, "outbox below its quota and the store writable: admitting vehicles again");
                 Some(Input::Admission(None))
             }
             _ => None,
         }
     }
 
+    /// Events whose journal_finish failed (disk full...) are written again
+    /// every second, in order, until the store takes them: a passage that
+    /// happened is never dropped. Meanwhile admission is stopped.
+    async fn retry_unfinished(&mut self) {
+        while let Some((ev, topic)) = self.unfinished.first().cloned() {
+            let store = self.store.clone();
+            let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
+            match r {
+                Ok(Ok(f)) => {
+                    let (ev, _) = self.unfinished.remove(0);
+                    info!(seq = f.seq, event_id = %ev.event_id, "event journaled after a store failure");
+                    self.stats.finished += 1;
+                    self.link.notify_outbox();
+                }
+                other => {
+                    debug!(?other, "store still failing");
+                    return;
+                }
+            }
+        }
+        self.stats.store_failing = None;
+    }
+
     async fn lane_input(&mut self, input: Input) {
-        let now = self.clock.now_ms();
-        let cmds = self.lane.handle(now, input);
-        self.exec(cmds).await;
+        let mut next = Some(input);
+        while let Some(input) = next.take().or_else(|| self.followups.pop()) {
+            let now = self.clock.now_ms();
+            let cmds = self.lane.handle(now, input);
+            self.exec(cmds).await;
+        }
         self.update_view();
     }
 
@@ -769,11 +832,22 @@ impl Runner {
     }
 
     async fn exec(&mut self, cmds: Vec<Command>) {
+        // Journal before barrier: a release whose record could not be
+        // written is not acted on (its Raise is dropped, the lane holds).
+        let mut raise_blocked = false;
         for c in cmds {
             debug!(?c, "lane command");
             match c {
                 Command::Journal { seq, step, passage } => {
-                    self.journal(seq, step, &passage).await
+                    if let Err(detail) = self.journal(seq, step, &passage).await {
+                        if matches!(step, Step::Raised | Step::Passing) {
+                            raise_blocked = true;
+                        }
+                        self.followups.push(Input::JournalFailed { seq, detail });
+                    }
+                }
+                Command::Raise if raise_blocked => {
+                    warn!("raise not executed: its decision could not be journaled");
                 }
                 Command::StartIdentification { seq, devices } => {
                     self.start_identification(seq, &devices)
@@ -861,7 +935,7 @@ impl Runner {
     /// decision also sets the store's decision columns. Durable before the
     /// next command (a Raise) runs. A failed write raises `store_error`
     /// (the lane goes on: it must not trap a truck).
-    async fn journal(&mut self, seq: u64, step: Step, passage: &Passage) {
+    async fn journal(&mut self, seq: u64, step: Step, passage: &Passage) -> Result<(), String> {
         let wl = self.whitelist_version();
         let ctx = self.ctx_for(seq);
         let first = !std::mem::replace(&mut ctx.journaled, true);
@@ -880,8 +954,10 @@ impl Runner {
         let store = self.store.clone();
         let lane = self.cfg.lane.lane.clone();
         let id = event_id.clone();
+        let db = self.cfg.store.path.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<()> {
             let v = serde_json::to_value(&record).context("encoding the passage record")?;
+            journal::write_copy(&db, &record);
             if first {
                 store.journal_start(&lane, &id, &arrived_at, &v)?;
             }
@@ -896,19 +972,20 @@ impl Runner {
         .map_err(anyhow::Error::from)
         .and_then(|r| r);
         if let Err(e) = r {
-            warn!(error = %format!("{e:#}"), %event_id, ?step, "journal write failed");
+            let detail = format!("{e:#}");
+            warn!(error = %detail, %event_id, ?step, "journal write failed");
+            self.stats.store_failing = Some(detail.clone());
+            self.stats.pressure = Some(self.store.outbox_pressure());
             let link = self.link.clone();
+            let text = format!("journal write failed for event {event_id} at {step:?}: {detail}");
             tokio::spawn(async move {
-                let _ = link
-                    .alarm(
-                        "store_error",
-                        Severity::Critical,
-                        format!("journal write failed for event {event_id} at {step:?}: {e:#}"),
-                    )
-                    .await;
+                if let Err(e) = link.alarm("store_error", Severity::Critical, text).await {
+                    warn!(%e, "store_error alarm not queued (the store is failing)");
+                }
             });
-            return;
+            return Err(detail);
         }
+        self.stats.store_failing = None;
         match step {
             Step::Arrived if first => info!(seq, %event_id, "vehicle arrived"),
             Step::Decided | Step::Raised => {
@@ -918,6 +995,7 @@ impl Runner {
             }
             _ => debug!(seq, %event_id, ?step, "passage journaled"),
         }
+        Ok(())
     }
 
     fn start_identification(&mut self, seq: u64, devices: &[Device]) {
@@ -1044,20 +1122,26 @@ impl Runner {
         let store = self.store.clone();
         let photos = std::mem::take(&mut ctx.photos);
         let event_id = ctx.event_id.clone();
+        let event_topic = topics.event();
+        let kept = (ev.clone(), event_topic.clone());
         let r = tokio::task::spawn_blocking(move || {
             for p in &photos {
-                store.outbox_enqueue(
+                // A photo that cannot be stored does not stop the event.
+                if let Err(e) = store.outbox_enqueue(
                     gate_store::OutboxKind::Photo,
                     &topics.photo(&event_id, &p.camera),
                     &p.jpeg,
-                )?;
+                ) {
+                    warn!(%e, camera = %p.camera, "photo not queued");
+                }
             }
-            store.journal_finish(&ev, &topics.event())
+            store.journal_finish(&ev, &event_topic)
         })
         .await;
         match r {
             Ok(Ok(f)) => {
                 self.stats.finished += 1;
+                journal::remove_copy(&self.cfg.store.path);
                 info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
                 self.stats.pressure = Some(f.pressure);
                 if f.pressure == gate_store::Pressure::Warn {
@@ -1073,7 +1157,13 @@ impl Runner {
                     });
                 }
             }
-            other => warn!(?other, event_id = %ctx.event_id, "journal_finish failed"),
+            other => {
+                let detail = format!("{other:?}");
+                warn!(%detail, event_id = %ctx.event_id, "journal_finish failed: kept to write again");
+                self.stats.store_failing = Some(detail);
+                self.stats.pressure = Some(self.store.outbox_pressure());
+                self.unfinished.push(kept);
+            }
         }
         if rec.tailgating {
             self.report_tailgater(&rec).await;
@@ -1115,13 +1205,18 @@ impl Runner {
         let store = self.store.clone();
         let topic = self.cfg.topics().event();
         // One transaction: the event is journaled finished at once.
+        let kept = (ev.clone(), topic.clone());
         let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
         match r {
             Ok(Ok(f)) => {
                 self.stats.finished += 1;
                 warn!(seq = f.seq, %event_id, "tailgater reported");
             }
-            other => warn!(?other, "tailgater event not journaled"),
+            other => {
+                warn!(?other, "tailgater event not journaled: kept to write again");
+                self.stats.store_failing = Some(format!("{other:?}"));
+                self.unfinished.push(kept);
+            }
         }
     }
 
