@@ -87,6 +87,8 @@ pub struct TruckResult {
     pub decision: Option<String>,
     pub reasons: Vec<Reason>,
     pub outcome: Option<Outcome>,
+    /// Alarms received during the passage (docs/scenarios.md, "Alarms").
+    pub alarms: Vec<String>,
     pub ok: bool,
     pub problems: Vec<String>,
 }
@@ -460,7 +462,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         print_new(&run, &mut printed);
     }
     let lane_seconds = lane_s(&run.clock);
-    let mut report = check(&run, &s, problems, lane_seconds);
+    let mut report = check(&run, &s, problems, lane_seconds, start_unix);
     if let (Some(rec), Some(load_s)) = (&run.agent.recogniser, load_s) {
         let st = rec.stats();
         report.recognition = Some(RecognitionReport {
@@ -672,9 +674,23 @@ pub fn line(e: &LaneEvent, scale: f64, lane: &str) -> String {
 }
 
 /// Match events to trucks (by plate, then in order) and compare.
-fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f64) -> RunReport {
+fn check(
+    run: &LaneRun,
+    s: &Scenario,
+    mut problems: Vec<String>,
+    lane_seconds: f64,
+    start_ms: i64,
+) -> RunReport {
     let mut events = lane_events(run);
     events.sort_by_key(|e| e.seq);
+    let lane_alarms: Vec<gate_proto::messages::Alarm> = run
+        .platform
+        .report()
+        .alarms
+        .into_iter()
+        .filter(|a| a.lane == run.lane_id)
+        .map(|a| a.alarm)
+        .collect();
     let mut used = vec![false; events.len()];
     let mut results = Vec::new();
     let mut unmatched = Vec::new();
@@ -707,9 +723,20 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
             results[k].1 = Some(j);
         }
     }
+    // Each truck's alarm window (docs/scenarios.md, "Alarms").
+    let grace_ms = (scenario::alarms::GRACE_S * 1000.0 / run.clock.scale()).round() as i64;
+    let closes: Vec<Option<i64>> = results
+        .iter()
+        .map(|(_, j)| {
+            j.and_then(|j| gate_proto::time::parse_unix_ms(&events[j].finished_at))
+                .map(|ms| ms + grace_ms)
+        })
+        .collect();
+    let windows = scenario::alarms::windows(start_ms, &closes);
     let trucks: Vec<TruckResult> = results
         .into_iter()
-        .map(|(i, j)| {
+        .zip(windows)
+        .map(|((i, j), window)| {
             let t = &s.trucks[i];
             let id = if t.id.is_empty() {
                 format!("truck-{}", i + 1)
@@ -725,9 +752,20 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
                 decision: None,
                 reasons: Vec::new(),
                 outcome: None,
+                alarms: Vec::new(),
                 ok: false,
                 problems: Vec::new(),
             };
+            let passage_alarms: Vec<&gate_proto::messages::Alarm> = window
+                .map(|(opens, closes)| scenario::alarms::in_window(&lane_alarms, opens, closes))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| &lane_alarms[k])
+                .collect();
+            r.alarms = passage_alarms
+                .iter()
+                .map(|a| scenario::alarms::describe(a))
+                .collect();
             match j.map(|j| &events[j]) {
                 None => r.problems.push("no event reached the platform".into()),
                 Some(e) => {
@@ -773,6 +811,10 @@ fn check(run: &LaneRun, s: &Scenario, mut problems: Vec<String>, lane_seconds: f
                             r.problems
                                 .push(format!("gate pass {:?}, expected {p}", e.gate_pass));
                         }
+                    }
+                    if let Some(want) = &t.expect.alarms {
+                        r.problems
+                            .extend(scenario::alarms::compare(want, &passage_alarms));
                     }
                 }
             }

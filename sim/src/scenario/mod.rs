@@ -10,6 +10,7 @@
 //! in the file. This module knows the contract's record types (gate-proto) and
 //! the driver behaviours of the physics, nothing about how the run is driven.
 
+pub mod alarms;
 pub mod check;
 mod locate;
 
@@ -653,9 +654,11 @@ pub struct Expect {
     /// The gate pass the lane should link the truck to.
     #[serde(default)]
     pub gate_pass: Option<String>,
-    /// Alarm kinds the lane raises with this truck's event (e.g. "tailgating").
+    /// The alarms the platform must receive during the truck's passage
+    /// (docs/scenarios.md, "Alarms"): when given, the exact set; absent, not
+    /// compared.
     #[serde(default)]
-    pub alarms: Vec<String>,
+    pub alarms: Option<Vec<alarms::AlarmExpect>>,
 }
 
 impl TruckEntry {
