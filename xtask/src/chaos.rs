@@ -63,7 +63,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let cargo = sh::cargo();
-    let mut build = vec!["build", "-p", "sim", "-p", "gate-agent", "--bins"];
+    // Workspace-wide: the same features as the test build (nothing rebuilt).
+    let mut build = vec!["build", "--workspace", "--bins"];
     if release {
         build.push("--release");
     }

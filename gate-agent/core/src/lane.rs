@@ -903,7 +903,23 @@ impl Lane {
             }
             // Released: the vehicle reaches the arm, or backs out.
             State::Releasing { inspect, .. } => {
-                if b.under_arm() || b.exit {
+                // The board counted a vehicle through the arm since the
+                // release (the snapshots in between were missed: board
+                // silent for a moment): it passed, and whatever is on the
+                // arrival loop now is the next vehicle.
+                let went_through = self
+                    .cur
+                    .as_ref()
+                    .and_then(|c| c.vehicles_at_raise)
+                    .is_some_and(|v| v != b.vehicles);
+                if went_through {
+                    let o = if inspect {
+                        Outcome::Inspection
+                    } else {
+                        Outcome::Passed
+                    };
+                    self.finish(now, o, true, out);
+                } else if b.under_arm() || b.exit {
                     self.set_state(State::Passing {
                         deadline: now + self.cfg.clear_timeout_ms,
                         inspect,

@@ -1053,3 +1053,16 @@ fn a_release_that_could_not_be_journaled_becomes_a_hold() {
     at!(l, 402, Input::JournalFailed { seq: 7, detail: "x".into() } => []);
     at!(l, 403, Input::JournalFailed { seq: 1, detail: "x".into() } => []);
 }
+
+#[test]
+fn a_release_seen_through_by_the_board_counter_is_passed_and_the_next_starts() {
+    let mut l = deciding();
+    l.handle(350, board_counted(true, false, false, 5));
+    at!(l, 400, decided(1, DecisionResult::Release, Reason::R00) => [_, _, _, Command::Raise]);
+    // The board was silent while the truck went through; it answers again
+    // with the next truck on the arrival loop and its counter moved.
+    let c = l.handle(900, board_counted(true, false, false, 6));
+    assert_eq!(finish_of(&c).outcome, Outcome::Passed);
+    assert!(!c.contains(&Command::Raise));
+    assert!(c.iter().any(|x| matches!(x, Command::Journal { seq: 2, step: Step::Arrived, .. })), "{c:?}");
+}

@@ -191,9 +191,10 @@ impl Store {
             if main {
                 let mut s = quarantine::salvage(&to);
                 quarantine::merge_seq_marks(&file, &mut s);
+                quarantine::merge_unsent(&file, &mut s);
                 let mut c = conn::open(&file, &cfg, Role::Writer)?;
                 conn::migrate(&mut c, &file, schema::MAIN_MIGRATIONS)?;
-                quarantine::restore(&mut c, &s)?;
+                quarantine::restore(&mut c, &file, &s)?;
                 q.seqs_salvaged = s.seqs.len();
                 q.outbox_salvaged = s.outbox.len();
                 q.salvage_error = s.error;
@@ -392,6 +393,9 @@ impl Store {
         self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
         quarantine::mark_seq(&self.inner.path, &event.lane, seq);
+        if let Some(id) = q.id {
+            quarantine::keep_unsent(&self.inner.path, id, topic, &json);
+        }
         tracing::debug!(event_id = %event.event_id, lane = %event.lane, seq, "event finished");
         Ok(Finished {
             seq,
@@ -488,6 +492,7 @@ impl Store {
         for (kind, bytes) in &gone {
             m.totals.remove(*kind, *bytes);
         }
+        quarantine::forget_unsent(&self.inner.path, ids);
         Ok(gone.len())
     }
 

@@ -15,6 +15,11 @@
 //! from the last number given (never reused: the platform sees no
 //! duplicate `seq`).
 //!
+//! Likewise every event in the outbox has a copy in `<file>.unsent/<id>`
+//! (topic line, then the payload) from its commit until the platform
+//! acknowledges it: events the damaged file no longer yields are enqueued
+//! again from these copies, in their order.
+//!
 //! The caller (the agent) raises an alarm for every [`Quarantined`] file:
 //! the lane keeps serving, and someone must look at the file kept aside.
 
@@ -178,7 +183,7 @@ pub(crate) fn salvage(path: &Path) -> Salvage {
 }
 
 /// Write salvaged rows into the fresh main file (one transaction).
-pub(crate) fn restore(conn: &mut Connection, s: &Salvage) -> Result<()> {
+pub(crate) fn restore(conn: &mut Connection, main: &Path, s: &Salvage) -> Result<()> {
     let tx = conn
         .transaction()
         .map_err(|e| StoreError::sqlite("restoring salvaged rows", e))?;
@@ -190,6 +195,7 @@ pub(crate) fn restore(conn: &mut Connection, s: &Salvage) -> Result<()> {
         )
         .map_err(|e| StoreError::sqlite("restoring a lane sequence", e))?;
     }
+    let mut copies = Vec::new();
     for (kind, topic, payload, qos, retain, created, bytes) in &s.outbox {
         tx.execute(
             "INSERT INTO outbox (kind, topic, payload, qos, retain, created_ms, bytes) \
@@ -197,9 +203,16 @@ pub(crate) fn restore(conn: &mut Connection, s: &Salvage) -> Result<()> {
             rusqlite::params![kind, topic, payload, qos, retain, created, bytes],
         )
         .map_err(|e| StoreError::sqlite("restoring an outbox item", e))?;
+        if kind == "event" {
+            copies.push((tx.last_insert_rowid(), topic, payload));
+        }
     }
     tx.commit()
-        .map_err(|e| StoreError::sqlite("committing salvaged rows", e))
+        .map_err(|e| StoreError::sqlite("committing salvaged rows", e))?;
+    for (id, topic, payload) in copies {
+        keep_unsent(main, id, topic, payload);
+    }
+    Ok(())
 }
 
 /// The counters' copy beside the main file.
@@ -243,4 +256,73 @@ pub(crate) fn merge_seq_marks(main: &Path, s: &mut Salvage) {
             None => s.seqs.push((lane, seq)),
         }
     }
+}
+
+fn unsent_dir(main: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.unsent", main.display()))
+}
+
+/// Keep a copy of outbox event `id` until it is acknowledged. Best effort.
+pub(crate) fn keep_unsent(main: &Path, id: i64, topic: &str, payload: &[u8]) {
+    let dir = unsent_dir(main);
+    let path = dir.join(id.to_string());
+    let tmp = dir.join(format!("{id}.tmp"));
+    let mut bytes = Vec::with_capacity(topic.len() + 1 + payload.len());
+    bytes.extend_from_slice(topic.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(payload);
+    let r = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&tmp, &bytes))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = r {
+        tracing::warn!(path = %path.display(), %e, "copy of an unsent event not written");
+    }
+}
+
+/// Drop the copies of acknowledged outbox items (ids without a copy, such
+/// as photos and alarms, are skipped).
+pub(crate) fn forget_unsent(main: &Path, ids: &[i64]) {
+    let dir = unsent_dir(main);
+    for id in ids {
+        let _ = std::fs::remove_file(dir.join(id.to_string()));
+    }
+}
+
+/// Fold the copies of unsent events into what was salvaged: those whose
+/// payload the damaged file did not yield are appended, by id.
+pub(crate) fn merge_unsent(main: &Path, s: &mut Salvage) {
+    let dir = unsent_dir(main);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut copies: Vec<(i64, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let id: i64 = e.file_name().to_str()?.parse().ok()?;
+            Some((id, e.path()))
+        })
+        .collect();
+    copies.sort();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    for (_, path) in copies {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
+            continue;
+        };
+        let topic = String::from_utf8_lossy(&bytes[..nl]).into_owned();
+        let payload = bytes[nl + 1..].to_vec();
+        if s.outbox.iter().any(|r| r.2 == payload) {
+            continue;
+        }
+        let size = i64::try_from(payload.len() + topic.len()).unwrap_or(i64::MAX);
+        s.outbox
+            .push(("event".into(), topic, payload, 1, 0, now, size));
+    }
+    // Replaced by the copies `restore` writes under the new ids.
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -373,6 +373,16 @@ fn a_corrupt_main_file_is_quarantined_and_the_lane_goes_on() {
     // from the copy of the counters kept beside the file (never reused).
     assert!(store.unfinished_journal().expect("journal").is_empty());
     assert_eq!(moved[0].seqs_salvaged, 1);
+    // The event the platform had not acknowledged is in the fresh outbox,
+    // from its copy beside the file.
+    assert_eq!(moved[0].outbox_salvaged, 1);
+    let items = store.outbox_peek(None, 10).expect("outbox");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].kind, OutboxKind::Event);
+    assert_eq!(items[0].topic, topic("L01"));
+    let ev: LaneEvent = serde_json::from_slice(&items[0].payload).expect("event");
+    assert_eq!(ev.seq, 1);
+    store.outbox_ack(items[0].id).expect("ack");
     assert_eq!(passage(&store, "L01"), 2);
     // Opening again finds nothing wrong.
     drop(store);

@@ -79,12 +79,15 @@ impl Mosquitto {
         let conf = dir.join("mosquitto.conf");
         // `user root`: started as root, mosquitto would drop to its own user
         // and could not write its persistence file here (no effect otherwise).
-        // Persistence saved every second; queues large enough for a
-        // subscriber that was away during a whole outage.
+        // Persistence saved after every change (`autosave_on_changes` with
+        // an interval of 1 change): a broker that PUBACKs a message and is
+        // then SIGKILLed must not lose it (saving every second lost what
+        // came in the last second). Queues large enough for a subscriber
+        // that was away during a whole outage.
         std::fs::write(
             &conf,
             format!(
-                "user root\nallow_anonymous true\npersistence true\npersistence_location {d}/\nautosave_interval 1\nmax_queued_messages 100000\nlog_dest file {d}/mosquitto.log\nlistener {port} 127.0.0.1\n",
+                "user root\nallow_anonymous true\npersistence true\npersistence_location {d}/\nautosave_on_changes true\nautosave_interval 1\nmax_queued_messages 100000\nlog_dest file {d}/mosquitto.log\nlistener {port} 127.0.0.1\n",
                 d = dir.display()
             ),
         )
