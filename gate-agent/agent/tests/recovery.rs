@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gate_agent::runtime::journal::PassageRecord;
-use lane_io::regmap::BarrierState;
 use gatectl_support::*;
+use lane_io::regmap::BarrierState;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -328,7 +328,10 @@ fn killed_right_after_the_arrival_the_passage_resumes() {
         ev.decision.result,
         gate_proto::messages::DecisionResult::Release
     );
-    assert_eq!(ev.arrived_at, gate_proto::time::format_unix_ms(rec.arrived_unix_ms));
+    assert_eq!(
+        ev.arrived_at,
+        gate_proto::time::format_unix_ms(rec.arrived_unix_ms)
+    );
 }
 
 #[test]
@@ -375,16 +378,25 @@ fn killed_while_held_the_truck_stays_held_with_its_decision() {
     let v = lane.wait_state("hold");
     assert_eq!(v["seq"], 1, "{v}");
     let st = lane.board.board.lock().expect("board").state();
-    assert_eq!(st, BarrierState::Closed, "the arm must not open for a held truck");
+    assert_eq!(
+        st,
+        BarrierState::Closed,
+        "the arm must not open for a held truck"
+    );
     lane.inputs(|i| i.arrival_loop = false);
     lane.wait_state("idle");
     let ev = one_event(&mut lane, &rec.event_id);
     assert_eq!(plate_of(&ev), Some("琼B99999"));
     assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
-    assert_eq!(ev.decision.result, gate_proto::messages::DecisionResult::Hold);
+    assert_eq!(
+        ev.decision.result,
+        gate_proto::messages::DecisionResult::Hold
+    );
     // Offline, the lane adds H09 (the offline policy refuses) beside H01.
     assert!(
-        ev.decision.reasons.contains(&gate_proto::messages::Reason::H01),
+        ev.decision
+            .reasons
+            .contains(&gate_proto::messages::Reason::H01),
         "{:?}",
         ev.decision.reasons
     );
@@ -409,7 +421,10 @@ fn killed_after_the_release_the_truck_passes_with_its_identity() {
     let ev = one_event(&mut lane, &rec.event_id);
     assert_eq!(plate_of(&ev), Some(PLATE));
     assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
-    assert_eq!(ev.weight.as_ref().map(|w| w.gross_kg), Some(f64::from(GROSS_KG)));
+    assert_eq!(
+        ev.weight.as_ref().map(|w| w.gross_kg),
+        Some(f64::from(GROSS_KG))
+    );
     assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
     assert_eq!(ev.decision.reasons, vec![gate_proto::messages::Reason::R00]);
 }
@@ -494,16 +509,26 @@ fn a_weighbridge_that_dies_is_alarmed_and_not_waited_for() {
     lane.inputs(|i| i.arrival_loop = false);
     lane.wait_state("idle");
     let alarms = lane.alarms();
-    let faults: Vec<_> = alarms.iter().filter(|a| a["kind"] == "device_fault").collect();
+    let faults: Vec<_> = alarms
+        .iter()
+        .filter(|a| a["kind"] == "device_fault")
+        .collect();
     assert_eq!(faults.len(), 1, "one alarm per fault: {alarms:#?}");
     assert!(
-        faults[0]["detail"].as_str().is_some_and(|d| d.contains("weigh")),
+        faults[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("weigh")),
         "{faults:?}"
     );
     let ev = lane.events().into_iter().next().expect("an event");
-    assert_eq!(ev.decision.result, gate_proto::messages::DecisionResult::Hold);
+    assert_eq!(
+        ev.decision.result,
+        gate_proto::messages::DecisionResult::Hold
+    );
     assert!(
-        ev.decision.reasons.contains(&gate_proto::messages::Reason::H08),
+        ev.decision
+            .reasons
+            .contains(&gate_proto::messages::Reason::H08),
         "a device fault is H08: {:?}",
         ev.decision.reasons
     );
@@ -550,11 +575,18 @@ fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
         .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
     assert!(kept, "the damaged file is kept aside");
     let evs = lane.events();
-    assert_eq!(evs.len(), 1, "the fresh journal holds the held truck's event: {evs:#?}");
+    assert_eq!(
+        evs.len(),
+        1,
+        "the fresh journal holds the held truck's event: {evs:#?}"
+    );
     let ev = &evs[0];
     assert_eq!(ev.event_id, rec.event_id);
     assert_eq!(ev.seq, 2, "numbering goes on, never reused");
     assert_eq!(plate_of(ev), Some("琼B99999"));
     assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
-    assert!(ev.decision.reasons.contains(&gate_proto::messages::Reason::H01));
+    assert!(ev
+        .decision
+        .reasons
+        .contains(&gate_proto::messages::Reason::H01));
 }

@@ -196,7 +196,10 @@ pub enum Input {
     /// error). A release that record carried was not acted on (the runtime
     /// drops the `Raise` that followed it: journal before barrier), so the
     /// vehicle is held (H08) unless it is already under the arm.
-    JournalFailed { seq: u64, detail: String },
+    JournalFailed {
+        seq: u64,
+        detail: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -506,9 +509,10 @@ impl Lane {
         let decision = passage.decision.as_ref().map(|d| d.result);
         let step = match (passage.step, decision) {
             (Step::Decided, Some(DecisionResult::Hold)) => Step::Decided,
-            (Step::Raised | Step::Passing, Some(DecisionResult::Release | DecisionResult::Inspect)) => {
-                passage.step
-            }
+            (
+                Step::Raised | Step::Passing,
+                Some(DecisionResult::Release | DecisionResult::Inspect),
+            ) => passage.step,
             // Anything inconsistent is taken from the start: identified
             // again while the vehicle is there.
             _ => Step::Arrived,

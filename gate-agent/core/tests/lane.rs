@@ -216,8 +216,14 @@ fn an_officer_may_still_open_a_sequence() {
     at!(l, 10, arrive() => []);
     let c = l.handle(20, officer(OfficerKind::Raise, Some("urgent")));
     assert!(
-        c.iter()
-            .any(|c| matches!(c, Command::Journal { seq: 1, step: Step::Arrived, .. })),
+        c.iter().any(|c| matches!(
+            c,
+            Command::Journal {
+                seq: 1,
+                step: Step::Arrived,
+                ..
+            }
+        )),
         "{c:#?}"
     );
 }
@@ -428,8 +434,7 @@ fn nose_over_safety_loop_is_not_reversing() {
 fn stopped_short_holds_then_resumes_on_read() {
     let mut l = Lane::new(cfg(), 1);
     at!(l, 0, arrive() => [_, _]);
-    let c =
-        at!(l, 1_000, Input::Tick => [Command::Journal { seq: 1, .. }, Command::SetLed(_)]);
+    let c = at!(l, 1_000, Input::Tick => [Command::Journal { seq: 1, .. }, Command::SetLed(_)]);
     assert!(matches!(&c[1], Command::SetLed(t) if t == LED_MOVE_FORWARD));
     assert!(matches!(l.state(), State::Hold { deadline: 11_000 }));
     // The driver moves forward: the plate camera sees it, identification restarts.
@@ -834,9 +839,7 @@ fn decision_journaled_before_raise_always() {
     // the property tests; here the one-batch case.
     let mut l = deciding();
     let c = l.handle(400, decided(1, DecisionResult::Release, Reason::R00));
-    let j = c
-        .iter()
-        .position(|c| matches!(c, Command::Journal { .. }));
+    let j = c.iter().position(|c| matches!(c, Command::Journal { .. }));
     let r = c.iter().position(|c| matches!(c, Command::Raise));
     assert!(j.expect("journal") < r.expect("raise"));
 }
@@ -900,7 +903,10 @@ fn resume_of_an_identified_vehicle_that_left_keeps_what_was_read() {
     assert_eq!(f.outcome, Outcome::Reversed);
     assert_eq!(f.identified.plates[0].text, "琼A12345");
     assert_eq!(f.identified.etags, vec!["E2801160".to_string()]);
-    assert_eq!(f.identified.weight.as_ref().map(|w| w.gross_kg), Some(31_000.0));
+    assert_eq!(
+        f.identified.weight.as_ref().map(|w| w.gross_kg),
+        Some(31_000.0)
+    );
     assert_eq!(f.arrived_ms, 0);
     assert_eq!(l.state(), State::Idle);
 }
@@ -920,7 +926,10 @@ fn resume_of_a_hold_stays_held_until_the_vehicle_backs_out() {
     let f = finish_of(&c);
     assert_eq!(f.outcome, Outcome::Reversed);
     let d = f.decision.as_ref().expect("the decision is kept");
-    assert_eq!((d.result, d.reasons.clone()), (DecisionResult::Hold, vec![Reason::H01]));
+    assert_eq!(
+        (d.result, d.reasons.clone()),
+        (DecisionResult::Hold, vec![Reason::H01])
+    );
     assert_eq!(f.identified.plates[0].text, "琼A12345");
 }
 
@@ -938,8 +947,18 @@ fn resume_of_a_release_that_went_through_meanwhile_is_passed_and_the_next_starts
     assert!(!c.contains(&Command::Raise), "{c:?}");
     let f = finish_of(&c);
     assert_eq!(f.outcome, Outcome::Passed);
-    assert_eq!(f.decision.as_ref().map(|d| d.result), Some(DecisionResult::Release));
-    assert!(c.iter().any(|x| matches!(x, Command::Journal { seq: 2, step: Step::Arrived, .. })));
+    assert_eq!(
+        f.decision.as_ref().map(|d| d.result),
+        Some(DecisionResult::Release)
+    );
+    assert!(c.iter().any(|x| matches!(
+        x,
+        Command::Journal {
+            seq: 2,
+            step: Step::Arrived,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -948,7 +967,10 @@ fn resume_of_a_release_still_waiting_raises_again() {
     l.handle(350, board_counted(true, false, false, 7));
     let rec = last_record(&l.handle(400, decided(1, DecisionResult::Release, Reason::R00)));
     let (mut l, c) = Lane::resume(cfg(), 1, rec, 1_000);
-    assert!(!c.contains(&Command::Raise), "nothing moves before the board is read");
+    assert!(
+        !c.contains(&Command::Raise),
+        "nothing moves before the board is read"
+    );
     at!(l, 1_010, board_counted(true, false, false, 7) => [
         Command::SetLight(Light::Green),
         Command::Raise,
@@ -1045,7 +1067,9 @@ fn a_release_that_could_not_be_journaled_becomes_a_hold() {
         Command::SetLed(_),
         Command::SetLight(Light::Red),
     ]);
-    let Some(d) = journaled_decision(&c[0]) else { unreachable!() };
+    let Some(d) = journaled_decision(&c[0]) else {
+        unreachable!()
+    };
     assert_eq!(d.result, DecisionResult::Hold);
     assert!(d.reasons.contains(&Reason::H08));
     assert!(matches!(l.state(), State::Hold { .. }));
@@ -1064,5 +1088,15 @@ fn a_release_seen_through_by_the_board_counter_is_passed_and_the_next_starts() {
     let c = l.handle(900, board_counted(true, false, false, 6));
     assert_eq!(finish_of(&c).outcome, Outcome::Passed);
     assert!(!c.contains(&Command::Raise));
-    assert!(c.iter().any(|x| matches!(x, Command::Journal { seq: 2, step: Step::Arrived, .. })), "{c:?}");
+    assert!(
+        c.iter().any(|x| matches!(
+            x,
+            Command::Journal {
+                seq: 2,
+                step: Step::Arrived,
+                ..
+            }
+        )),
+        "{c:?}"
+    );
 }

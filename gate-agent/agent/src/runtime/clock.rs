@@ -106,7 +106,9 @@ mod tests {
         assert!(c.synced());
         let w0 = c.wall_ms(0);
         assert_eq!(c.wall_ms(10_000) - w0, 1000);
-        assert!(c.instant_at(START_MS + 1000) >= c.instant_at(START_MS) + Duration::from_millis(99));
+        assert!(
+            c.instant_at(START_MS + 1000) >= c.instant_at(START_MS) + Duration::from_millis(99)
+        );
         // Times of an earlier run map back and forth.
         let earlier = w0 - 3_600_000;
         assert_eq!(c.wall_ms(c.lane_ms_of_wall(earlier)), earlier);

@@ -604,7 +604,8 @@ impl Runner {
             return None;
         }
         let h = wb.health().get();
-        if min_errors > 0 && (h.consecutive_errors < min_errors || wb.subscribe().borrow().is_some())
+        if min_errors > 0
+            && (h.consecutive_errors < min_errors || wb.subscribe().borrow().is_some())
         {
             return None;
         }
@@ -631,9 +632,13 @@ impl Runner {
     fn admission(&mut self, p: gate_store::Pressure) -> Option<Input> {
         let critical = p == gate_store::Pressure::Critical;
         let store_failing = self.stats.store_failing.is_some() || !self.unfinished.is_empty();
-        match (critical || store_failing, self.lane.admission_stopped().is_some()) {
+        match (
+            critical || store_failing,
+            self.lane.admission_stopped().is_some(),
+        ) {
             (true, false) if store_failing => {
-                let why = format!(
+                let why =
+                    format!(
                     "the lane database cannot be written ({}): no vehicle admitted until it can",
                     self.stats.store_failing.as_deref().unwrap_or("events waiting to be journaled")
                 );
