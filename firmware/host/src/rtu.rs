@@ -24,7 +24,8 @@ use tokio_serial::{DataBits, FlowControl, Parity, SerialPortBuilderExt, SerialSt
 
 use crate::{FaultMode, FaultSwitch, Shared};
 
-/// A response not written within this time is dropped with an error.
+/// A response not written within this time is dropped (logged), and so
+/// are the next ones that cannot be written at once, until one goes out.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One slave on an RTU line.
@@ -143,6 +144,10 @@ pub async fn serve_rtu_line<T: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = [0u8; 512];
     let mut out: heapless::Vec<u8, MAX_ADU_LEN> = heapless::Vec::new();
     let mut frame: heapless::Vec<u8, MAX_ADU_LEN> = heapless::Vec::new();
+    // The last answer could not be written in time: until one goes out,
+    // answers are tried once and dropped, so the requests behind them are
+    // still read (a relay such as socat blocks both ways while we wait).
+    let mut backed_up = false;
     loop {
         let n = io.read(&mut buf).await?;
         if n == 0 {
@@ -162,18 +167,33 @@ pub async fn serve_rtu_line<T: AsyncRead + AsyncWrite + Unpin>(
             if !frame.is_empty() {
                 dispatch(&frame, &mut by_unit, &mut out);
                 if !out.is_empty() {
-                    match tokio::time::timeout(WRITE_TIMEOUT, async {
+                    let limit = if backed_up {
+                        Duration::ZERO
+                    } else {
+                        WRITE_TIMEOUT
+                    };
+                    match tokio::time::timeout(limit, async {
                         io.write_all(&out).await?;
                         io.flush().await
                     })
                     .await
                     {
-                        Ok(r) => r?,
+                        Ok(r) => {
+                            r?;
+                            backed_up = false;
+                        }
+                        // The master is not reading (a pty backs up; a
+                        // real UART never does): drop this answer, keep
+                        // the line. Giving up here would leave the device
+                        // dead until restarted.
                         Err(_) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "RTU response not written in time",
-                            ))
+                            if !backed_up {
+                                tracing::warn!(
+                                    timeout = ?WRITE_TIMEOUT,
+                                    "RTU response not written in time: dropping answers until the line drains"
+                                );
+                            }
+                            backed_up = true;
                         }
                     }
                 }

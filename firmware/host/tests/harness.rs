@@ -208,3 +208,90 @@ async fn pymodbus_and_mbpoll_against_the_board() {
         ["琼A12345 请通行".len() as u16]
     );
 }
+
+/// Resident set of process `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Issue 15 (bad input at every port), measured on board-harness (a
+/// process of its own): 32 TCP clients sending a 1 MiB blob each, 48
+/// clients holding half a frame, a client pipelining requests without
+/// reading the answers, and 1 MiB of noise on the RTU line. Its resident
+/// memory grows by less than 8 MiB (34 MiB and more were sent), and both
+/// ports still answer a tokio-modbus master correctly afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_leaves_board_harness_bounded_and_serving() {
+    use tokio::io::AsyncWriteExt;
+    let h = start().await;
+    let pid = h._child.id().expect("board-harness pid");
+    let mut r = rtu_master(&h);
+    assert_eq!(ir_read(&mut r, ir::FW_VERSION).await, regmap::FW_VERSION);
+    let rss0 = rss_kib(pid);
+    drop(r);
+
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut noise = |n: usize, avoid: &[u8]| -> Vec<u8> {
+        let mut v = Vec::with_capacity(n);
+        while v.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = (x >> 24) as u8;
+            if !avoid.contains(&b) {
+                v.push(b);
+            }
+        }
+        v
+    };
+    let blob = noise(1 << 20, &[]);
+    for _ in 0..32 {
+        let mut s = within(STEP, "connect", tokio::net::TcpStream::connect(h.tcp))
+            .await
+            .expect("connect");
+        let _ = within(STEP, "1 MiB", s.write_all(&blob)).await;
+    }
+    let mut stalled = Vec::new();
+    for _ in 0..48 {
+        let mut s = within(STEP, "connect", tokio::net::TcpStream::connect(h.tcp))
+            .await
+            .expect("connect");
+        s.write_all(&[0, 1, 0, 0, 0, 6, 1, 4]).await.expect("half");
+        stalled.push(s);
+    }
+    let mut flood = tokio::net::TcpStream::connect(h.tcp)
+        .await
+        .expect("connect");
+    let req = [0u8, 7, 0, 0, 0, 6, 1, 4, 0, 7, 0, 1];
+    let burst: Vec<u8> = req.iter().copied().cycle().take(12 * 4096).collect();
+    while let Ok(Ok(())) =
+        tokio::time::timeout(Duration::from_millis(300), flood.write_all(&burst)).await
+    {}
+    let mut line = open_serial(h.pair.b(), 19200).expect("open pty b");
+    let rtu_noise = noise(1 << 20, &[0x00, 0x01]);
+    within(
+        STEP * 3,
+        "1 MiB on the RTU line",
+        line.write_all(&rtu_noise),
+    )
+    .await
+    .expect("write");
+    drop(line);
+
+    let grown = rss_kib(pid).saturating_sub(rss0);
+    eprintln!("board-harness resident memory grew by {grown} KiB");
+    assert!(grown < 8 * 1024, "board-harness grew by {grown} KiB");
+    let mut t = within(STEP, "tcp", tcp::connect_slave(h.tcp, Slave(1)))
+        .await
+        .expect("connect");
+    let t0 = std::time::Instant::now();
+    assert_eq!(ir_read(&mut t, ir::FW_VERSION).await, regmap::FW_VERSION);
+    let mut r = rtu_master(&h);
+    assert_eq!(ir_read(&mut r, ir::FW_VERSION).await, regmap::FW_VERSION);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    drop((stalled, flood));
+}

@@ -290,3 +290,160 @@ async fn duplicate_or_invalid_unit_ids_are_refused() {
         );
     }
 }
+
+/// Deterministic pseudo-random bytes (xorshift), none in `avoid`.
+fn noise(seed: u64, len: usize, avoid: &[u8]) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = (x >> 24) as u8;
+        if !avoid.contains(&b) {
+            v.push(b);
+        }
+    }
+    v
+}
+
+/// Nothing arrives on `port` within SHORT.
+async fn expect_silence(port: &mut tokio_serial::SerialStream, what: &str) {
+    let mut buf = [0u8; 64];
+    if let Ok(r) = tokio::time::timeout(SHORT, port.read(&mut buf)).await {
+        panic!("{what}: the slave sent {r:?} {:02X?}", &buf[..]);
+    }
+}
+
+/// A request answered correctly within a second on the raw port.
+async fn answered_promptly(port: &mut tokio_serial::SerialStream, what: &str) {
+    let req = frame(&[0x04, 0x00, 0x03, 0x00, 0x02]);
+    let rsp = frame(&[0x04, 0x04, 0x00, 103, 0x00, 104]);
+    let t0 = std::time::Instant::now();
+    port.write_all(&req).await.expect("write");
+    let mut buf = vec![0u8; rsp.len()];
+    within(Duration::from_secs(1), what, port.read_exact(&mut buf))
+        .await
+        .expect("read");
+    assert_eq!(buf, rsp, "{what}");
+    assert!(t0.elapsed() < Duration::from_secs(1), "{what}");
+}
+
+/// Issue 15 (bad input at every port), Modbus RTU over a socat pty: a
+/// 1 MiB blob of noise (no byte 0x00 or 0x01, so no frame in it can be
+/// addressed to this slave or broadcast), truncated frames followed by a
+/// silence, an FC 16 header announcing 246 data bytes that never come,
+/// and half a frame with a stall. Nothing is answered to any of it, and
+/// the next good request (raw, then a tokio-modbus master) is answered
+/// correctly within a second: the framer resynchronises on the silence.
+/// Its buffers are bounded (one ADU), board-harness' resident memory under
+/// the same input is measured in harness.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_at_the_rtu_port() {
+    let (line, model, _) = single(1);
+    let mut port = open_serial(line.pair.b(), BAUD).expect("open pty b");
+
+    // 1 MiB of noise: taken as fast as the pty carries it, nothing answered.
+    let blob = noise(3, 1 << 20, &[0x00, 0x01]);
+    let t0 = std::time::Instant::now();
+    within(STEP * 3, "1 MiB of noise taken", async {
+        port.write_all(&blob).await.expect("write blob");
+        port.flush().await.expect("flush");
+    })
+    .await;
+    expect_silence(&mut port, "noise").await;
+    answered_promptly(&mut port, "after 1 MiB of noise").await;
+    eprintln!("1 MiB of noise taken in {:?}", t0.elapsed());
+
+    // Truncated frames (each followed by a silence longer than the gap).
+    let good = frame(&[0x03, 0x00, 0x00, 0x00, 0x02]);
+    for cut in [1usize, 2, 3, 5, 7] {
+        port.write_all(&good[..cut]).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    expect_silence(&mut port, "truncated frames").await;
+    answered_promptly(&mut port, "after truncated frames").await;
+
+    // A write that announces 246 bytes of data and stops after 10: a
+    // plausible request in progress, then a silence, then a good request.
+    let mut fc16 = vec![0x01, 0x10, 0x00, 0x00, 0x00, 123, 246];
+    fc16.extend_from_slice(&[0x55; 10]);
+    port.write_all(&fc16).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    answered_promptly(&mut port, "after an unfinished FC 16").await;
+    assert_eq!(
+        model.lock().expect("lock").holding_registers[0],
+        0,
+        "the unfinished write was not executed"
+    );
+
+    // Half a frame, a long stall, then a tokio-modbus master.
+    port.write_all(&good[..4]).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(port);
+    let mut c = master(&line, 1);
+    let t0 = std::time::Instant::now();
+    let r = within(STEP, "master after a stall", c.read_input_registers(0, 4)).await;
+    assert_eq!(r.expect("t").expect("ok"), [100, 101, 102, 103]);
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert!(!line.task.is_finished(), "the RTU server stopped");
+}
+
+/// A master that floods valid requests and does not read the answers: on
+/// a pty the answers back up (and socat, relaying both ways, blocks both
+/// ways). The slave must not queue them without bound nor give up the
+/// line (it used to end serve_rtu with a write timeout after 2 s, the
+/// device dead until restarted): answers that cannot be written are
+/// dropped, and once the master reads again it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_that_does_not_read_answers() {
+    let (line, _, _) = single(1);
+    let mut port = open_serial(line.pair.b(), BAUD).expect("open pty b");
+    let req = frame(&[0x04, 0x00, 0x00, 0x00, 0x10]);
+    let burst: Vec<u8> = req.iter().copied().cycle().take(req.len() * 1000).collect();
+    // Write for a while without reading (each write bounded).
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if tokio::time::timeout(Duration::from_millis(200), port.write_all(&burst))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Drain what was answered (the backlog of requests is answered as the
+    // answers are taken) until the line is quiet for a second, then it
+    // must still serve.
+    let mut buf = vec![0u8; 64 * 1024];
+    within(STEP * 3, "the backlog answered", async {
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1000), port.read(&mut buf)).await
+        {
+            assert!(n > 0);
+        }
+    })
+    .await;
+    assert!(!line.task.is_finished(), "the RTU server gave up the line");
+    // Our own request is answered (behind any answers still on their way).
+    let req = frame(&[0x04, 0x00, 0x03, 0x00, 0x02]);
+    let rsp = frame(&[0x04, 0x04, 0x00, 103, 0x00, 104]);
+    within(STEP * 2, "answered after the flood", async {
+        let mut got = Vec::new();
+        loop {
+            port.write_all(&req).await.expect("write");
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_millis(300) {
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(100), port.read(&mut buf)).await
+                {
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            if got.ends_with(&rsp) {
+                return;
+            }
+            got.clear();
+        }
+    })
+    .await;
+}
