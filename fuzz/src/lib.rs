@@ -1,4 +1,4 @@
-//! Helpers shared by the fuzz targets (docs/reliability-fuzzing.md).
+//! Helpers shared by the fuzz targets (docs/reliability.md, Fuzzing).
 
 use serde_json::Value;
 

@@ -54,7 +54,7 @@ enum Cmd {
     /// Trucks through a lane while faults are injected at random (a real
     /// Mosquitto and the real gate-agent binary as child processes); prints
     /// what was lost, duplicated or incomplete and the time back to serving;
-    /// exit 1 when a goal is missed (docs/reliability-chaos.md).
+    /// exit 1 when a goal is missed (docs/reliability.md, Chaos).
     Chaos {
         #[arg(long, default_value_t = 50)]
         faults: usize,

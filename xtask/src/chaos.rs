@@ -1,7 +1,7 @@
 //! `cargo xtask chaos [--faults N] [--seed S] [--release]`: trucks through a
 //! simulated lane while faults are injected at random, with a real
 //! Mosquitto and the real gate-agent binary (sim/src/chaos,
-//! docs/reliability-chaos.md). Builds `gate-sim` and `gate-agent` (dev
+//! docs/reliability.md, Chaos). Builds `gate-sim` and `gate-agent` (dev
 //! profile unless `--release`) and runs `gate-sim chaos`.
 //!
 //! [`ci`] is what `cargo xtask test` runs after the test suites: a short

@@ -1,6 +1,6 @@
 //! `cargo xtask fuzz [--seconds N] [--jobs J] [TARGET...]`: builds every
 //! cargo-fuzz target of `fuzz/` once, then runs each for a bounded time
-//! (docs/reliability-fuzzing.md). `cargo xtask test` runs it with a short
+//! (docs/reliability.md, Fuzzing). `cargo xtask test` runs it with a short
 //! time per target ([`ci`]).
 //!
 //! - cargo-fuzz is installed (`cargo install cargo-fuzz --locked`) when

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use gate_core::decision::{Decision, LED_MAX_BYTES};
 use gate_core::identified::{Device, ManualData, PlateSeen};
 use gate_core::lane::{
-    BarrierPos, BoardSnapshot, Command, Input, Lane, LaneConfig, OfficerAction, OfficerKind, Read,
-    Passage, State, Step,
+    BarrierPos, BoardSnapshot, Command, Input, Lane, LaneConfig, OfficerAction, OfficerKind,
+    Passage, Read, State, Step,
 };
 use gate_proto::messages::{DecisionResult, EsealRead, Reason, WeightRead};
 use proptest::prelude::*;
@@ -218,7 +218,11 @@ impl Model {
         *lane = l;
         self.stopped = false;
         for c in &cmds {
-            prop_assert!(matches!(c, Command::SetLed(_)), "resume moved something: {:?}", c);
+            prop_assert!(
+                matches!(c, Command::SetLed(_)),
+                "resume moved something: {:?}",
+                c
+            );
         }
         prop_assert_eq!(lane.current_seq(), self.open);
         Ok(())

@@ -90,11 +90,7 @@ pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf> {
         if from.exists() {
             let dest = PathBuf::from(format!("{}{suffix}", to.display()));
             std::fs::rename(&from, &dest).map_err(|source| StoreError::Io {
-                context: format!(
-                    "quarantining {} to {}",
-                    from.display(),
-                    dest.display()
-                ),
+                context: format!("quarantining {} to {}", from.display(), dest.display()),
                 source,
             })?;
         }

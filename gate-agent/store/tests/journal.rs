@@ -326,7 +326,12 @@ fn journal_update_replaces_the_record_and_survives_reopen() {
             Err(StoreError::Journal(_))
         ));
         store
-            .journal_start("L01", &id, "2026-11-27T10:00:00.000Z", &json!({"step": "arrived"}))
+            .journal_start(
+                "L01",
+                &id,
+                "2026-11-27T10:00:00.000Z",
+                &json!({"step": "arrived"}),
+            )
             .expect("start");
         store
             .journal_update(&id, &json!({"step": "identified", "plate": "琼A12345"}))
@@ -335,12 +340,18 @@ fn journal_update_replaces_the_record_and_survives_reopen() {
     let store = Store::open(&path, StoreConfig::default()).expect("reopen");
     let open = store.unfinished_journal().expect("unfinished");
     assert_eq!(open.len(), 1);
-    assert_eq!(open[0].state, JournalState::Started, "an update keeps the state");
+    assert_eq!(
+        open[0].state,
+        JournalState::Started,
+        "an update keeps the state"
+    );
     assert_eq!(
         open[0].context,
         Some(json!({"step": "identified", "plate": "琼A12345"}))
     );
-    store.journal_finish(&event("L01", &id), &topic("L01")).expect("finish");
+    store
+        .journal_finish(&event("L01", &id), &topic("L01"))
+        .expect("finish");
     // Finished: no more updates.
     assert!(matches!(
         store.journal_update(&id, &json!({})),
@@ -368,7 +379,10 @@ fn a_corrupt_main_file_is_quarantined_and_the_lane_goes_on() {
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(moved[0].file, path);
     assert!(moved[0].moved_to.exists(), "the bad file is kept aside");
-    assert!(moved[0].salvage_error.is_some(), "nothing readable: said so");
+    assert!(
+        moved[0].salvage_error.is_some(),
+        "nothing readable: said so"
+    );
     // A fresh journal: the lane serves again, and its numbering goes on
     // from the copy of the counters kept beside the file (never reused).
     assert!(store.unfinished_journal().expect("journal").is_empty());
@@ -401,7 +415,11 @@ fn a_corrupt_whitelist_file_is_replaced_and_the_journal_kept() {
         passage(&store, "L01");
         passage(&store, "L01");
     }
-    std::fs::write(&wl, b"this is not a database, it is a text file of some length....").expect("write");
+    std::fs::write(
+        &wl,
+        b"this is not a database, it is a text file of some length....",
+    )
+    .expect("write");
     let (store, moved) = Store::open_or_quarantine(&path, StoreConfig::default()).expect("open");
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(moved[0].file, wl);

@@ -2,7 +2,7 @@
 //! from the simulated lane's observations, every event from the persistent
 //! subscriber, the faults with their recovery times.
 //!
-//! Definitions (docs/reliability-chaos.md):
+//! Definitions (docs/reliability.md, Chaos):
 //! - a *passage* is a truck that reached the arrival loop and then either
 //!   left under the arm or backed out; trucks still in the lane at the end
 //!   are *unfinished* and not judged;

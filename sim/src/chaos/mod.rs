@@ -13,7 +13,7 @@
 //! (the state directory is a size-limited tmpfs filled with a ballast file,
 //! later removed); a corrupted `lane.db` (agent stopped, bytes overwritten,
 //! agent started); the agent's wall clock jumping forward and back
-//! (libfaketime). docs/reliability-chaos.md.
+//! (libfaketime). docs/reliability.md, Chaos.
 //!
 //! The harness acts as the lane computer's service manager: an agent that
 //! exits by itself is started again after [`RESTART_DELAY`] and counted.
