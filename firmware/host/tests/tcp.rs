@@ -331,20 +331,18 @@ fn noise(seed: u64, len: usize, avoid: &[u8]) -> Vec<u8> {
 async fn expect_closed(sock: &mut TcpStream, what: &str) {
     let mut buf = [0u8; 256];
     let r = within(STEP, what, async {
-        loop {
-            match sock.read(&mut buf).await {
-                Ok(0) => return Ok(()),
-                Ok(n) => return Err(buf[..n].to_vec()),
-                Err(e) => {
-                    assert!(
-                        matches!(
-                            e.kind(),
-                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-                        ),
-                        "{what}: {e}"
-                    );
-                    return Ok(());
-                }
+        match sock.read(&mut buf).await {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(buf[..n].to_vec()),
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ),
+                    "{what}: {e}"
+                );
+                Ok(())
             }
         }
     })
