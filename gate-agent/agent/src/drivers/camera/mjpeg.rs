@@ -75,6 +75,9 @@ pub struct MjpegParser {
     max_frame: usize,
     buf: Vec<u8>,
     state: State,
+    /// In [`State::Open`]: the end marker does not start before this
+    /// offset of `buf` (already searched), so a long part is scanned once.
+    searched: usize,
 }
 
 impl MjpegParser {
@@ -91,6 +94,7 @@ impl MjpegParser {
             max_frame,
             buf: Vec::new(),
             state: State::Seek,
+            searched: 0,
         }
     }
 
@@ -185,7 +189,10 @@ impl MjpegParser {
                         State::Skip(l)
                     }
                     Some(l) => State::Body(l),
-                    None => State::Open,
+                    None => {
+                        self.searched = 0;
+                        State::Open
+                    }
                 };
                 true
             }
@@ -209,7 +216,12 @@ impl MjpegParser {
                     false
                 }
             }
-            State::Open => match find(&self.buf, &self.end_marker) {
+            State::Open => match find(
+                self.buf.get(self.searched..).unwrap_or(&[]),
+                &self.end_marker,
+            )
+            .map(|p| p + self.searched)
+            {
                 Some(p) => {
                     let body: Vec<u8> = self.buf.drain(..p).collect();
                     self.emit(body, out);
@@ -222,6 +234,8 @@ impl MjpegParser {
                         self.state = State::SkipOpen;
                         return true;
                     }
+                    // The marker may yet complete across the next bytes.
+                    self.searched = self.buf.len().saturating_sub(self.end_marker.len() - 1);
                     false
                 }
             },
