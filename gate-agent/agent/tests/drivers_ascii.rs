@@ -279,3 +279,171 @@ async fn restart_reopens_the_serial_port() {
     assert!(err.contains("open "), "{err}");
     assert!(t0.elapsed() < LIMIT);
 }
+
+/// A Toledo frame (status as TOLEDO_STABLE) for `kg` (0..=999_999).
+fn toledo(kg: u32) -> Vec<u8> {
+    let mut f = TOLEDO_STABLE.to_vec();
+    f[4..10].copy_from_slice(format!("{kg:06}").as_bytes());
+    let sum = f[..17].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    f[17] = sum.wrapping_neg() & 0x7F;
+    f
+}
+
+/// The process' resident set, KiB.
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Writes `total` bytes made by `fill` to the pty end `b` as fast as the
+/// line takes them (blocking writes on a thread); returns how long it took.
+async fn flood(
+    b: &Path,
+    total: usize,
+    fill: impl Fn(usize) -> Vec<u8> + Send + 'static,
+) -> Duration {
+    let b = b.to_owned();
+    let t0 = Instant::now();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&b)
+            .expect("open pty");
+        let mut sent = 0;
+        let mut i = 0;
+        while sent < total {
+            let chunk = fill(i);
+            f.write_all(&chunk).expect("write flood");
+            sent += chunk.len();
+            i += 1;
+        }
+    });
+    let joined = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || writer.join()),
+    )
+    .await;
+    assert!(
+        matches!(joined, Ok(Ok(Ok(())))),
+        "the flood was not taken within 30 s: the driver stopped reading"
+    );
+    t0.elapsed()
+}
+
+/// Issue 15 (bad input at every port), an ASCII weighbridge line that
+/// floods: continuous garbage (8 MiB without STX: the reading is withdrawn
+/// as stale, health says timeout), an STX storm with frame-shaped junk
+/// (bad frames counted as data errors), a frame that never ends (STX and
+/// digits without CR, 2 MiB), continuous valid frames at the line's full
+/// speed (about 2 MiB of frames). The driver keeps up (the last frame of
+/// the flood is the reading within a second after it), resident memory
+/// grows by far less than what was sent, and good frames at the normal
+/// rate give readings again after each flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascii_floods_stay_bounded_and_readings_come_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pty = PtyPair::new(dir.path());
+    let reg = HealthRegistry::new();
+    let (wb, task) =
+        spawn_ascii_weighbridge(&config(&pty.a, AsciiProtocol::Toledo, true), &reg).expect("start");
+    let mut rx = wb.subscribe();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let good_again = |what: &'static str, kg: u32| {
+        let b = pty.b.clone();
+        let wb = wb.clone();
+        async move {
+            let stop = writer(b, Duration::from_millis(50), move |_| toledo(kg));
+            let mut rx = wb.subscribe();
+            let r = wait_for(&mut rx, Duration::from_secs(3), what, |r| {
+                r.as_ref().is_some_and(|r| r.gross_kg == f64::from(kg))
+            })
+            .await;
+            stop.send_replace(true);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            r
+        }
+    };
+    good_again("start", 1000).await;
+    let rss0 = rss_kib();
+
+    // Continuous garbage without STX: no frame for stale_after: withdrawn.
+    let took = flood(&pty.b, 8 << 20, |i| {
+        (0..4096u32)
+            .map(|k| {
+                let b = (k.wrapping_mul(2_654_435_761).wrapping_add(i as u32) >> 13) as u8;
+                if b & 0x7F == 0x02 {
+                    b'x'
+                } else {
+                    b
+                }
+            })
+            .collect()
+    })
+    .await;
+    eprintln!("8 MiB of garbage taken in {took:?}");
+    wait_for(&mut rx, LIMIT, "withdrawn under garbage", Option::is_none).await;
+    let h = reg.get("wb").expect("health");
+    assert_eq!(h.last_error_class, Some(ErrorClass::Timeout), "{h:?}");
+    good_again("after garbage", 2000).await;
+
+    // An STX storm with frame-shaped junk: every candidate is a bad frame.
+    let errors0 = reg.get("wb").expect("health").total_errors;
+    flood(&pty.b, 2 << 20, |_| {
+        let mut v = Vec::with_capacity(4096);
+        while v.len() < 4096 {
+            v.extend_from_slice(b"\x0210 0324\x02\x02\r\x21\x82");
+        }
+        v
+    })
+    .await;
+    let h = reg.get("wb").expect("health");
+    assert!(h.total_errors > errors0 + 1000, "bad frames counted: {h:?}");
+    assert_eq!(h.last_error_class, Some(ErrorClass::Data), "{h:?}");
+    good_again("after the STX storm", 3000).await;
+
+    // A frame that never ends: STX, then digits without CR.
+    flood(&pty.b, 2 << 20, |i| {
+        let mut v = if i == 0 { vec![0x02] } else { Vec::new() };
+        v.extend(std::iter::repeat_n(b'1', 4096));
+        v
+    })
+    .await;
+    good_again("after a never-ending frame", 4000).await;
+
+    // Valid frames at full speed, the weight counting up: the driver keeps
+    // up and ends on the flood's last frame.
+    const FRAMES: usize = 256 * 470;
+    let took = flood(&pty.b, FRAMES * 18, |i| {
+        (0..256)
+            .flat_map(|k| toledo(((i * 256 + k) % 900_000) as u32))
+            .collect()
+    })
+    .await;
+    let last = ((FRAMES - 1) % 900_000) as u32;
+    let t0 = Instant::now();
+    let r = wait_for(
+        &mut rx,
+        Duration::from_secs(2),
+        "the flood's last frame",
+        |r| r.as_ref().is_some_and(|r| r.gross_kg == f64::from(last)),
+    )
+    .await
+    .expect("some");
+    eprintln!(
+        "{FRAMES} frames taken in {took:?}, last one read {:?} later, seq {}",
+        t0.elapsed(),
+        r.seq
+    );
+    assert!(r.seq > FRAMES as u64 / 2, "readings published: {}", r.seq);
+    good_again("after the frame flood", 5000).await;
+
+    let grown = rss_kib().saturating_sub(rss0);
+    assert!(
+        grown < 4 * 1024,
+        "14 MiB sent: resident memory grew by {grown} KiB"
+    );
+    assert!(!task.is_finished(), "the driver task ended");
+}
