@@ -6,20 +6,24 @@
 //! temporary name, chmod, then renamed into place), so there is no moment
 //! when it is reachable with the umask's permissions. Connections: at most
 //! [`MAX_CLIENTS`] at a time, each on its own task, one request line at a
-//! time, with deadlines on reading (idle), handling and writing. What a
-//! request does is `handlers`' business.
+//! time, with deadlines on reading (idle), handling and writing. When all
+//! slots are taken, the client idle the longest (at least [`MIN_IDLE`]) is
+//! closed to make room, so idle connections cannot lock gatectl out; a
+//! `busy` answer only comes when every client is busy. What a request
+//! does is `handlers`' business.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
-use tokio::time::timeout;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
 use super::handlers;
@@ -32,6 +36,44 @@ pub const MAX_CLIENTS: usize = 16;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// An answer the client does not take within this time closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client idle at least this long may be closed to make room for a new one.
+const MIN_IDLE: Duration = Duration::from_millis(500);
+/// How long a new client waits for the room an idle one leaves.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
+
+/// The connections waiting for a request line, and how to make one leave.
+#[derive(Default)]
+struct IdleClients(Mutex<BTreeMap<u64, (Instant, Arc<Notify>)>>);
+
+impl IdleClients {
+    fn enter(&self, id: u64, leave: &Arc<Notify>) {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        m.insert(id, (Instant::now(), Arc::clone(leave)));
+    }
+
+    fn exit(&self, id: u64) {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        m.remove(&id);
+    }
+
+    /// Ask the client idle the longest (at least [`MIN_IDLE`]) to leave;
+    /// false when there is none.
+    fn evict_oldest(&self) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let oldest = m
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= MIN_IDLE)
+            .min_by_key(|(_, (since, _))| *since)
+            .map(|(id, _)| *id);
+        match oldest.and_then(|id| m.remove(&id)) {
+            Some((_, leave)) => {
+                leave.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// The socket file; removed on drop if it is still the one we created.
 #[derive(Debug)]
@@ -139,6 +181,8 @@ pub fn bind_socket(path: &Path, mode: u32) -> anyhow::Result<BoundSocket> {
 /// Accept clients until the agent's lane task stops.
 pub(crate) async fn run(socket: BoundSocket, parts: Parts) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let idle = Arc::new(IdleClients::default());
+    let mut next_id = 0u64;
     let mut lane_alive = parts.view.clone();
     loop {
         let accepted = tokio::select! {
@@ -160,18 +204,33 @@ pub(crate) async fn run(socket: BoundSocket, parts: Parts) {
             }
         };
         let uid = stream.peer_cred().map(|c| c.uid()).ok();
+        let client = Client {
+            parts: parts.clone(),
+            uid,
+            id: next_id,
+            idle: Arc::clone(&idle),
+        };
+        next_id += 1;
         match slots.clone().try_acquire_owned() {
             Ok(permit) => {
-                let parts = parts.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    debug!(?uid, "control client connected");
-                    connection(stream, parts, uid).await;
-                    debug!(?uid, "control client gone");
-                });
+                tokio::spawn(client.serve(permit, stream));
             }
             Err(_) => {
+                // Full: the client idle the longest makes room.
+                let room = idle.evict_oldest();
+                let slots = Arc::clone(&slots);
                 tokio::spawn(async move {
+                    let permit = if room {
+                        timeout(ROOM_WAIT, slots.acquire_owned())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                    } else {
+                        None
+                    };
+                    if let Some(permit) = permit {
+                        return client.serve(permit, stream).await;
+                    }
                     let r = Response::err(
                         None,
                         ErrorCode::Busy,
@@ -219,11 +278,51 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R, max: usize) -
     }
 }
 
-async fn connection(stream: UnixStream, parts: Parts, uid: Option<u32>) {
+/// One accepted client.
+struct Client {
+    parts: Parts,
+    uid: Option<u32>,
+    id: u64,
+    idle: Arc<IdleClients>,
+}
+
+impl Client {
+    async fn serve(self, permit: OwnedSemaphorePermit, stream: UnixStream) {
+        let _permit = permit;
+        let uid = self.uid;
+        debug!(?uid, "control client connected");
+        connection(stream, self).await;
+        debug!(?uid, "control client gone");
+    }
+}
+
+async fn connection(stream: UnixStream, client: Client) {
+    let Client {
+        parts,
+        uid,
+        id,
+        idle,
+    } = client;
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(8 * 1024, rd);
+    let leave = Arc::new(Notify::new());
     loop {
-        let line = match timeout(IDLE_TIMEOUT, read_line(&mut rd, MAX_REQUEST_BYTES)).await {
+        idle.enter(id, &leave);
+        let read = tokio::select! {
+            // A request that has arrived wins over a call to make room.
+            biased;
+            r = timeout(IDLE_TIMEOUT, read_line(&mut rd, MAX_REQUEST_BYTES)) => Some(r),
+            () = leave.notified() => None,
+        };
+        idle.exit(id);
+        let Some(read) = read else {
+            debug!(
+                ?uid,
+                "idle control client closed to make room for a new one"
+            );
+            break;
+        };
+        let line = match read {
             Err(_) => break,
             Ok(Err(e)) => {
                 debug!(error = %e, "control client read failed");
