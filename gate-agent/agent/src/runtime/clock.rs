@@ -110,7 +110,7 @@ mod tests {
             c.instant_at(START_MS + 1000) >= c.instant_at(START_MS) + Duration::from_millis(99)
         );
         // Times of an earlier run map back and forth.
-        let earlier = w0 - 3_600_000;
+        let earlier = c.wall_ms(START_MS) - 3_600_000;
         assert_eq!(c.wall_ms(c.lane_ms_of_wall(earlier)), earlier);
         assert!(c.now_ms() >= START_MS);
     }
