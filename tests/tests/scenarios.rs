@@ -114,12 +114,17 @@ fn two_lanes_with_their_evidence() {
     assert_eq!(reports.len(), 2, "two independent lanes");
     for r in &reports {
         assert!(r.platform.photos_ok > 0, "{}: no photo arrived", r.lane);
-        assert!(
-            r.platform.photos_bad.is_empty(),
-            "{}: {:?}",
-            r.lane,
-            r.platform.photos_bad
-        );
+        // One platform serves both lanes: a lane's report, taken when its
+        // own trucks are done, may see the other lane's photos that came
+        // ahead of their event (photos are queued before it). Each lane
+        // answers for its own evidence.
+        let own: Vec<_> = r
+            .platform
+            .photos_bad
+            .iter()
+            .filter(|p| p.lane == r.lane)
+            .collect();
+        assert!(own.is_empty(), "{}: {:?}", r.lane, own);
         assert!(r.violations.is_empty(), "{}: {:?}", r.lane, r.violations);
         assert_eq!(r.platform.events.len(), s.trucks.len(), "{}", r.lane);
     }
