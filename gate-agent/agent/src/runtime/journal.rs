@@ -123,7 +123,7 @@ pub async fn recover(
         p.note
             .get_or_insert_with(|| "agent restarted before the passage finished".into());
         let rec = record_of(&p, Outcome::Timeout, clock.now_ms());
-        let ev = build_event(&rec, &r.event_id, cfg, clock, store);
+        let ev = build_event(&rec, &r.event_id, &[], cfg, clock, store);
         finish(store, ev, topic).await?;
     }
     if let Some(r) = newest {
@@ -145,17 +145,6 @@ async fn settle_unreadable(
     out: &mut Recovered,
 ) -> Result<()> {
     error!(event_id = %entry.event_id, %why, "journal record unreadable: the event is settled with what the journal row holds");
-    let wall = |_ms: u64| entry.started_ms;
-    let ctx = EventContext {
-        event_id: &entry.event_id,
-        site: &cfg.lane.site,
-        lane: &cfg.lane.lane,
-        direction: cfg.lane.direction,
-        wall_ms: &wall,
-        clock_synced: clock.synced(),
-        photos: &[],
-        whitelist_version: store.whitelist_version().unwrap_or(0),
-    };
     let blank = Passage {
         seq: 0,
         step: Step::Arrived,
@@ -172,7 +161,9 @@ async fn settle_unreadable(
         vehicles_at_raise: None,
         prior: None,
     };
-    let mut ev = event::lane_event(&record_of(&blank, Outcome::Timeout, 0), &ctx);
+    // Every time of the event is taken from the row below.
+    let rec = record_of(&blank, Outcome::Timeout, 0);
+    let mut ev = build_event(&rec, &entry.event_id, &[], cfg, clock, store);
     ev.arrived_at = entry.arrived_at.clone();
     if let Some(d) = entry.decision.clone() {
         ev.decision = d;
@@ -210,9 +201,13 @@ pub fn record_of(p: &Passage, outcome: Outcome, finished_ms: u64) -> EventRecord
     }
 }
 
-fn build_event(
+/// The contract's event for a lane record, stamped with this lane's
+/// identity, clock and whitelist version (the runtime's and recovery's one
+/// way to build it).
+pub(super) fn build_event(
     rec: &EventRecord,
     event_id: &str,
+    photos: &[event::Photo],
     cfg: &Config,
     clock: &LaneClock,
     store: &Store,
@@ -227,7 +222,7 @@ fn build_event(
             direction: cfg.lane.direction,
             wall_ms: &wall,
             clock_synced: clock.synced(),
-            photos: &[],
+            photos,
             whitelist_version: store.whitelist_version().unwrap_or(0),
         },
     )

@@ -48,7 +48,7 @@ use crate::drivers::config::RecognitionMode;
 use crate::recognition::{CollectOptions, Recogniser, RecogniserState, Want};
 use clock::LaneClock;
 use devices::Devices;
-use event::{EventContext, Photo};
+use event::Photo;
 
 /// What the agent shows about itself (gatectl, the simulator, status).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -919,20 +919,7 @@ impl Runner {
         event_id: &str,
         photos: &[Photo],
     ) -> gate_proto::messages::LaneEvent {
-        let wall = |ms: u64| self.clock.wall_ms(ms);
-        event::lane_event(
-            rec,
-            &EventContext {
-                event_id,
-                site: &self.cfg.lane.site,
-                lane: &self.cfg.lane.lane,
-                direction: self.cfg.lane.direction,
-                wall_ms: &wall,
-                clock_synced: self.clock.synced(),
-                photos,
-                whitelist_version: self.whitelist_version(),
-            },
-        )
+        journal::build_event(rec, event_id, photos, &self.cfg, &self.clock, &self.store)
     }
 
     /// Write the passage's journal record for `step`: the row is opened at
