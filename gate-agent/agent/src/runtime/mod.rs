@@ -696,7 +696,10 @@ impl Runner {
 
     async fn lane_input(&mut self, input: Input) {
         let mut next = Some(input);
-        while let Some(input) = next.take().or_else(|| self.followups.pop()) {
+        while let Some(input) = next
+            .take()
+            .or_else(|| (!self.followups.is_empty()).then(|| self.followups.remove(0)))
+        {
             let now = self.clock.now_ms();
             let cmds = self.lane.handle(now, input);
             self.exec(cmds).await;
