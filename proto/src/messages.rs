@@ -404,6 +404,22 @@ pub struct Status {
     pub barrier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The vehicle held in the lane now, while the hold lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldStatus>,
+}
+
+/// A hold in progress (in `status` while it lasts; the event follows when
+/// the passage ends).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldStatus {
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub reasons: Vec<Reason>,
+    /// What the LED board shows the driver.
+    #[serde(default)]
+    pub led: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

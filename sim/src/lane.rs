@@ -806,6 +806,11 @@ impl SimLane {
     }
 
     /// Tells the truck waiting at the gate to back out; returns it.
+    /// The truck waiting at the gate, if one is.
+    pub fn waiting_truck(&self) -> Option<TruckId> {
+        lock(&self.inner.state).physics.waiting_truck()
+    }
+
     pub fn reverse_held(&self) -> Option<TruckId> {
         lock(&self.inner.state).physics.reverse_held()
     }

@@ -242,6 +242,8 @@ pub enum Behaviour {
     ReversesOut,
     /// Follows the truck in front through the open arm.
     Tailgate,
+    /// Released (arm up), the driver backs out instead of driving through.
+    ReversesWhenReleased,
 }
 
 /// One axle: distance behind the truck's front and static load.
@@ -693,6 +695,14 @@ impl Physics {
         true
     }
 
+    /// The truck waiting at the gate (the first waiting one).
+    pub fn waiting_truck(&self) -> Option<TruckId> {
+        self.trucks
+            .iter()
+            .find(|t| t.phase == Phase::Waiting)
+            .map(|t| t.id)
+    }
+
     /// Tells the truck waiting at the gate (the first waiting one) to back out.
     pub fn reverse_held(&mut self) -> Option<TruckId> {
         let id = self.trucks.iter().find(|t| t.phase == Phase::Waiting)?.id;
@@ -793,7 +803,17 @@ impl Physics {
                     }
                     if up && (t.saw_arm_not_up || t.saw_green_edge) {
                         let go = *t.go_at_ms.get_or_insert(now + t.reaction_ms);
-                        if now >= go {
+                        if now >= go && t.behaviour == Behaviour::ReversesWhenReleased {
+                            t.phase = Phase::Reversing;
+                            t.go_at_ms = None;
+                            push_event(
+                                &mut self.events,
+                                &mut self.dropped_events,
+                                now,
+                                t.id,
+                                EventKind::ReversingStarted,
+                            );
+                        } else if now >= go {
                             t.phase = Phase::Proceeding;
                             t.go_at_ms = None;
                             push_event(

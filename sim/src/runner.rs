@@ -214,6 +214,13 @@ pub fn agent_config(
     )?;
     writeln!(t, "[control]\nsocket = {}\n", q(&dir.join("control.sock")))?;
     writeln!(t, "[clock]\nassume_synced = true\n")?;
+    if let Some(h) = s.agent.hold_timeout_s {
+        writeln!(
+            t,
+            "[sequence]\nhold_timeout_ms = {}\n",
+            (h * 1000.0).round() as u64
+        )?;
+    }
     writeln!(
         t,
         "[policy]\nweight_tolerance_pct = {}\nfocus_action = {:?}\n",
@@ -329,6 +336,8 @@ pub struct LaneRun {
     pub clock: SimClock,
     /// Platform commands sent: (command id, index in the scenario).
     pub commands_sent: Vec<(String, usize)>,
+    /// The simulated trucks and their index in the scenario.
+    pub trucks: Vec<(crate::physics::TruckId, usize)>,
 }
 
 /// Start everything for one lane (broker already running).
@@ -390,6 +399,7 @@ pub async fn start_lane(
         dir,
         clock,
         commands_sent: Vec::new(),
+        trucks: Vec::new(),
     })
 }
 
@@ -428,17 +438,24 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
             }
             idx += 1;
         }
-        // A held truck whose driver is told to back out (no officer comes):
-        // after 60 lane seconds in hold with nothing scheduled soon.
+        // A held truck stays held until the scenario ends the hold: its
+        // driver turns back after `leaves_after_hold_s` (the truck's, else
+        // the scenario's), an officer or platform command acts, or the
+        // agent's hold timeout runs out.
         let state = run.agent.view.borrow().state.clone();
         if state == "hold" {
             let since = *hold_since.get_or_insert(now_s);
-            let next_cmd = timeline[idx..]
-                .iter()
-                .any(|t| matches!(t.what, Timed::Command(_)) && t.at_s < now_s + 30.0);
-            if now_s - since > 60.0 && !next_cmd {
-                run.sim.reverse_held();
-                hold_since = None;
+            if let Some(id) = run.sim.waiting_truck() {
+                let leave = run
+                    .trucks
+                    .iter()
+                    .find(|(t, _)| *t == id)
+                    .and_then(|(_, i)| s.trucks[*i].leaves_after_hold_s)
+                    .or(s.scenario.leaves_after_hold_s);
+                if leave.is_some_and(|after| now_s - since >= after) {
+                    run.sim.reverse(id).ok();
+                    hold_since = None;
+                }
             }
         } else {
             hold_since = None;
@@ -462,6 +479,15 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         print_new(&run, &mut printed);
     }
     let lane_seconds = lane_s(&run.clock);
+    let view = run.agent.view.borrow().clone();
+    if view.state == "hold" {
+        problems.push(format!(
+            "the run ended with seq {} still held (LED {:?}): nothing in the scenario ends its hold \
+             (set leaves_after_hold_s, an officer or platform command, or [agent] hold_timeout_s)",
+            view.seq.map_or_else(|| "?".to_string(), |s| s.to_string()),
+            view.led
+        ));
+    }
     let mut report = check(&run, &s, problems, lane_seconds, start_unix);
     if let (Some(rec), Some(load_s)) = (&run.agent.recogniser, load_s) {
         let st = rec.stats();
@@ -524,10 +550,11 @@ const RECOGNISER_LOAD_TIMEOUT: Duration = Duration::from_secs(900);
 async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> Result<()> {
     match what {
         Timed::Truck(i) => {
-            run.sim
+            let id = run
+                .sim
                 .add_truck(s.trucks[i].to_spec())
-                .map(|_| ())
                 .map_err(|e| anyhow!("{e}"))?;
+            run.trucks.push((id, i));
         }
         // Site-wide: the first lane of the run publishes it.
         Timed::Delta(_) if !run.primary => {}

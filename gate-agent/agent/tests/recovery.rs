@@ -387,7 +387,7 @@ fn killed_while_held_the_truck_stays_held_with_its_decision() {
     lane.wait_state("idle");
     let ev = one_event(&mut lane, &rec.event_id);
     assert_eq!(plate_of(&ev), Some("琼B99999"));
-    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Held);
     assert_eq!(
         ev.decision.result,
         gate_proto::messages::DecisionResult::Hold
@@ -584,7 +584,7 @@ fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
     assert_eq!(ev.event_id, rec.event_id);
     assert_eq!(ev.seq, 2, "numbering goes on, never reused");
     assert_eq!(plate_of(ev), Some("琼B99999"));
-    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Reversed);
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Held);
     assert!(ev
         .decision
         .reasons

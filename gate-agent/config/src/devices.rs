@@ -635,6 +635,16 @@ pub struct RfidConfig {
     /// Consecutive failed polls before the reading is withdrawn (default 3).
     #[serde(default = "default_offline_after")]
     pub offline_after_errors: u32,
+    /// Read window, ms (default 1500): once the reader has answered for this
+    /// long after a vehicle's identification started with no tag in its
+    /// field, it reports "nothing" for that vehicle, so the lane does not
+    /// wait out its identification bound for a tag that is not fitted.
+    #[serde(default = "default_read_window")]
+    pub read_window_ms: u64,
+}
+
+fn default_read_window() -> u64 {
+    1500
 }
 
 impl RfidConfig {
@@ -644,6 +654,12 @@ impl RfidConfig {
         check_interval("poll_interval_ms", self.poll_interval_ms).map_err(ctx)?;
         if self.offline_after_errors == 0 {
             return Err(ctx("offline_after_errors must be > 0".into()));
+        }
+        if self.read_window_ms < self.poll_interval_ms || self.read_window_ms > 60_000 {
+            return Err(ctx(format!(
+                "read_window_ms = {} must be between poll_interval_ms ({}) and 60000",
+                self.read_window_ms, self.poll_interval_ms
+            )));
         }
         Ok(())
     }

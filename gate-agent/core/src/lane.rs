@@ -569,7 +569,7 @@ impl Lane {
                 }
             }
             State::Hold { .. } if !present => {
-                self.finish(now, Outcome::Reversed, false, out);
+                self.finish(now, Outcome::Held, false, out);
             }
             State::Releasing { inspect, .. } | State::Passing { inspect, .. } => {
                 let went_through = at_raise.is_some_and(|v| v != b.vehicles);
@@ -632,6 +632,10 @@ impl Lane {
     /// The seq of the sequence in progress.
     pub fn current_seq(&self) -> Option<u64> {
         self.cur.as_ref().map(|c| c.seq)
+    }
+    /// The decision of the passage in progress, once taken.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.cur.as_ref().and_then(|c| c.decision.as_ref())
     }
     /// The seq the next vehicle will get.
     pub fn next_seq(&self) -> u64 {
@@ -898,11 +902,13 @@ impl Lane {
                     self.finish(now, Outcome::Reversed, false, out);
                 }
             }
-            // The held vehicle backed out of the lane: reversed (the event
-            // keeps its hold decision and reasons).
+            // The held vehicle left the lane (turned back, or sent away by
+            // the officer): the passage ends `held`, with its decision and
+            // reasons. (`reversed` is a vehicle that left before a decision
+            // or after its release.)
             State::Hold { .. } => {
                 if vehicle_gone {
-                    self.finish(now, Outcome::Reversed, false, out);
+                    self.finish(now, Outcome::Held, false, out);
                 }
             }
             // Released: the vehicle reaches the arm, or backs out.

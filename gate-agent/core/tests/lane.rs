@@ -475,7 +475,8 @@ fn hold_vehicle_backs_out() {
     let mut l = held();
     let c = at!(l, 500, free() => [Command::Finish(_), Command::SetLed(_)]);
     let r = finish_of(&c);
-    assert_eq!(r.outcome, Outcome::Reversed);
+    // The contract's `held`: the passage ended with the vehicle held.
+    assert_eq!(r.outcome, Outcome::Held);
     assert_eq!(
         r.decision.as_ref().map(|d| d.reasons.clone()),
         Some(vec![Reason::H06])
@@ -924,7 +925,7 @@ fn resume_of_a_hold_stays_held_until_the_vehicle_backs_out() {
     at!(l, 20_010, arrive() => []);
     let c = at!(l, 20_500, free() => [Command::Finish(_), _]);
     let f = finish_of(&c);
-    assert_eq!(f.outcome, Outcome::Reversed);
+    assert_eq!(f.outcome, Outcome::Held);
     let d = f.decision.as_ref().expect("the decision is kept");
     assert_eq!(
         (d.result, d.reasons.clone()),

@@ -103,6 +103,8 @@ pub struct StatusInput {
     pub barrier: Option<String>,
     /// Software version.
     pub version: Option<String>,
+    /// The vehicle held now, if one is.
+    pub hold: Option<gate_proto::messages::HoldStatus>,
 }
 
 /// The link's state, for the agent's health view and for tests.
@@ -842,6 +844,7 @@ impl<'a> Conn<'a> {
             lane_state: input.lane_state,
             barrier: input.barrier,
             version: input.version,
+            hold: input.hold,
         };
         match serde_json::to_vec(&status) {
             Ok(p) => {

@@ -443,6 +443,7 @@ async fn status_alarms_oversize_items_and_clean_shutdown() {
         lane_state: Some("idle".into()),
         barrier: Some("down".into()),
         version: Some("0.1.0".into()),
+        hold: None,
     });
     assert!(
         wait_for(Duration::from_secs(5), || r

@@ -584,6 +584,10 @@ pub struct StatusData {
     /// it admits (or unknown, from the database).
     #[serde(default)]
     pub admission_stopped: Option<String>,
+    /// The vehicle held now: seq and reason codes (`None`: no hold, or
+    /// unknown from the database).
+    #[serde(default)]
+    pub hold: Option<HoldRow>,
     pub clock_synced: Option<bool>,
     pub decisions: Option<u64>,
     pub last_decision_us: Option<u64>,
@@ -594,6 +598,15 @@ pub struct StatusData {
     pub last_event: Option<EventRow>,
     /// What could not be read, and why.
     pub notes: Vec<String>,
+}
+
+/// A hold in progress, for `gatectl status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HoldRow {
+    pub seq: u64,
+    pub event_id: Option<String>,
+    /// Reason codes (docs/reasons.md).
+    pub reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -717,6 +730,9 @@ pub struct WeightView {
     pub device_stable: Option<bool>,
     pub detected_stable: bool,
     pub overload: bool,
+    /// Under the indicator's range (below zero beyond what it shows).
+    #[serde(default)]
+    pub underload: bool,
     pub seq: u64,
     pub age_ms: u64,
 }

@@ -111,6 +111,12 @@ pub struct Meta {
     /// plus [`DEFAULT_TAIL_S`].
     #[serde(default)]
     pub end_s: Option<f64>,
+    /// A held truck's driver turns back after this many lane seconds of
+    /// hold (each truck may say otherwise). Absent: a held truck stays held
+    /// until an officer command, the agent's hold timeout
+    /// (`[agent] hold_timeout_s`) or the end of the run.
+    #[serde(default)]
+    pub leaves_after_hold_s: Option<f64>,
 }
 
 /// Lane seconds a run goes on after its last timed item, by default.
@@ -354,6 +360,11 @@ pub struct AgentAssumptions {
     /// What H07 (focus list) leads to: hold (default) or inspect.
     #[serde(default = "hold")]
     pub focus_action: FocusAction,
+    /// The agent's hold timeout, lane seconds (`sequence.hold_timeout_ms`;
+    /// absent: the agent's default, 900 s): a held truck still there then
+    /// ends its passage as `timeout`.
+    #[serde(default)]
+    pub hold_timeout_s: Option<f64>,
 }
 
 impl Default for AgentAssumptions {
@@ -361,6 +372,7 @@ impl Default for AgentAssumptions {
         Self {
             weight_tolerance_pct: three(),
             focus_action: FocusAction::Hold,
+            hold_timeout_s: None,
         }
     }
 }
@@ -578,6 +590,10 @@ pub struct TruckEntry {
     pub tractor_length_m: Option<f64>,
     #[serde(default)]
     pub note: Option<String>,
+    /// Held, the driver turns back after this many lane seconds (overrides
+    /// `[scenario] leaves_after_hold_s`).
+    #[serde(default)]
+    pub leaves_after_hold_s: Option<f64>,
     pub expect: Expect,
 }
 

@@ -243,6 +243,7 @@ pub fn weight_view(w: &WeightReading, now: Instant) -> WeightView {
         device_stable: w.device_stable,
         detected_stable: w.detected_stable,
         overload: w.overload,
+        underload: w.underload,
         seq: w.seq,
         age_ms: ms(now.saturating_duration_since(w.at)),
     }

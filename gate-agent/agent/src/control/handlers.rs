@@ -152,6 +152,11 @@ async fn status(p: &Parts) -> Answer {
         outbox_depth,
         outbox_pressure,
         admission_stopped: v.admission_stopped.clone(),
+        hold: v.hold.as_ref().map(|h| crate::control::protocol::HoldRow {
+            seq: h.seq,
+            event_id: h.event_id.clone(),
+            reasons: h.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        }),
         clock_synced: Some(v.clock_synced),
         decisions: Some(v.decisions),
         last_decision_us: v.last_decision_us,
@@ -460,7 +465,13 @@ async fn check_weighbridge(w: crate::drivers::weighbridge::WeighbridgeHandle) ->
             "reading present: {} kg{}{}",
             r.gross_kg,
             if r.stable { ", stable" } else { ", not stable" },
-            if r.overload { ", OVERLOAD" } else { "" }
+            if r.overload {
+                ", OVERLOAD"
+            } else if r.underload {
+                ", UNDERLOAD"
+            } else {
+                ""
+            }
         )),
         None => Err(format!(
             "no reading{}",

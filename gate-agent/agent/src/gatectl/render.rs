@@ -125,6 +125,13 @@ pub fn status(o: &Out, d: &StatusData) {
     if let Some(why) = &d.admission_stopped {
         rows.push(("admission", format!("STOPPED: {why}"), Style::Bad));
     }
+    if let Some(h) = &d.hold {
+        rows.push((
+            "hold",
+            format!("seq {} held: {}", h.seq, h.reasons.join(", ")),
+            Style::Warn,
+        ));
+    }
     if let Some(c) = d.clock_synced {
         rows.push((
             "clock",
@@ -462,6 +469,8 @@ pub fn weigh(o: &Out, d: &WeighData) {
         Some(r) => {
             let (s, st) = if r.overload {
                 ("OVERLOAD", Style::Bad)
+            } else if r.underload {
+                ("UNDERLOAD", Style::Bad)
             } else if r.stable {
                 ("stable", Style::Good)
             } else {

@@ -28,6 +28,7 @@ pub struct SerialLine {
     /// The indicator's own stable flag (Toledo: not in motion).
     pub stable: Option<bool>,
     pub overload: Option<bool>,
+    pub underload: Option<bool>,
     pub error: Option<String>,
     pub bytes: Option<usize>,
     pub hex: Option<String>,
@@ -165,6 +166,7 @@ fn event_line(t_ms: u64, e: AsciiEvent) -> SerialLine {
             tare_kg: w.tare_kg,
             stable: w.device_stable,
             overload: Some(w.overload),
+            underload: Some(w.underload),
             ..SerialLine::default()
         },
         AsciiEvent::Bad(m) => SerialLine {
@@ -192,6 +194,7 @@ fn print(o: &super::out::Out, l: &SerialLine) {
         "frame" => {
             let st = match (l.overload, l.stable) {
                 (Some(true), _) => o.paint("OVERLOAD", Style::Bad),
+                _ if l.underload == Some(true) => o.paint("UNDERLOAD", Style::Bad),
                 (_, Some(true)) => o.paint("stable", Style::Good),
                 (_, Some(false)) => o.paint("motion", Style::Warn),
                 _ => o.paint("(no stable flag)", Style::Dim),

@@ -68,6 +68,8 @@ pub struct LaneView {
     pub finished: u64,
     /// Why the lane admits no vehicle now (outbox over its quota).
     pub admission_stopped: Option<String>,
+    /// The vehicle held now and why (state `hold`).
+    pub hold: Option<gate_proto::messages::HoldStatus>,
 }
 
 /// An officer action from the local console, with where to send the answer.
@@ -695,6 +697,7 @@ impl Runner {
     }
 
     async fn lane_input(&mut self, input: Input) {
+        let was_held = matches!(self.lane.state(), gate_core::lane::State::Hold { .. });
         let mut next = Some(input);
         while let Some(input) = next
             .take()
@@ -704,7 +707,13 @@ impl Runner {
             let cmds = self.lane.handle(now, input);
             self.exec(cmds).await;
         }
-        self.update_view();
+        if was_held != matches!(self.lane.state(), gate_core::lane::State::Hold { .. }) {
+            // A hold begins or ends: the platform sees it now, not at the
+            // next status period (publish_status updates the view too).
+            self.publish_status();
+        } else {
+            self.update_view();
+        }
     }
 
     fn on_internal(&mut self, msg: Internal) -> Option<Input> {
@@ -858,7 +867,19 @@ impl Runner {
                     warn!("raise not executed: its decision could not be journaled");
                 }
                 Command::StartIdentification { seq, devices } => {
-                    self.start_identification(seq, &devices)
+                    self.start_identification(seq, &devices);
+                    // The scale's current reading counts at once: a truck
+                    // already settled on the platform is not kept waiting
+                    // for the next poll (the reading taken while the lane
+                    // was idle went to no passage).
+                    let now = self
+                        .devs
+                        .weighbridge
+                        .as_ref()
+                        .and_then(|w| w.subscribe().borrow().clone());
+                    if let Some(w) = now {
+                        self.followups.push(Input::Read(devices::weight_read(&w)));
+                    }
                 }
                 Command::Decide { seq, identified } => self.start_decision(seq, *identified),
                 Command::Raise => self.board(BoardOp::Cmd(BoardCommand::Raise)).await,
@@ -1046,12 +1067,22 @@ impl Runner {
                 // The reader's verdict (tag, nothing, offline) must reach the
                 // lane before its own identification timeout.
                 let rfid_deadline = Instant::now() + self.clock.real(identify_ms * 3 / 4);
+                let window = self
+                    .cfg
+                    .devices
+                    .rfid
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map_or(1500, |r| r.read_window_ms);
                 tasks.push(tokio::spawn(identify_rfid(
                     seq,
                     dev,
                     name,
                     reader,
-                    rfid_deadline,
+                    RfidWindow {
+                        deadline: rfid_deadline,
+                        empty: self.clock.real(window),
+                    },
                     tx,
                 )));
             }
@@ -1235,8 +1266,27 @@ impl Runner {
             last_decision_us: self.stats.last_decision_us,
             finished: self.stats.finished,
             admission_stopped: self.lane.admission_stopped().map(str::to_owned),
+            hold: self.hold_status(),
         };
         self.view_tx.send_replace(v);
+    }
+
+    /// The hold in progress, if the lane holds a vehicle.
+    fn hold_status(&self) -> Option<gate_proto::messages::HoldStatus> {
+        if !matches!(self.lane.state(), gate_core::lane::State::Hold { .. }) {
+            return None;
+        }
+        let seq = self.lane.current_seq()?;
+        Some(gate_proto::messages::HoldStatus {
+            seq,
+            event_id: self.seqs.get(&seq).map(|c| c.event_id.clone()),
+            reasons: self
+                .lane
+                .decision()
+                .map(|d| d.reasons.clone())
+                .unwrap_or_default(),
+            led: self.stats.led.clone(),
+        })
     }
 
     fn publish_status(&self) {
@@ -1269,6 +1319,7 @@ impl Runner {
             lane_state: Some(self.lane.state().name().to_owned()),
             barrier: Some(format!("{:?}", self.lane.board().barrier).to_lowercase()),
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            hold: self.hold_status(),
         });
         self.update_view();
     }
@@ -1456,19 +1507,33 @@ async fn take_photo(
     }
 }
 
-/// Watch an RFID reader until a tag is present or the deadline. A reader
+/// How long [`identify_rfid`] watches a reader.
+#[derive(Clone, Copy, Debug)]
+struct RfidWindow {
+    /// Give up here: "nothing", or a fault if the reader is offline.
+    deadline: Instant,
+    /// "Nothing" as soon as the reader has answered this long with no tag
+    /// (its `read_window_ms`), counted from its first answer for this
+    /// vehicle.
+    empty: Duration,
+}
+
+/// Watch an RFID reader until a tag is present, the reader has answered
+/// for its read window with no tag ("nothing"), or the deadline. A reader
 /// still offline at the deadline is reported as a fault, else as "nothing".
 async fn identify_rfid(
     seq: u64,
     role: Device,
     name: String,
     reader: crate::drivers::rfid::RfidHandle,
-    deadline: Instant,
+    window: RfidWindow,
     tx: mpsc::Sender<Internal>,
 ) {
     let mut rx = reader.subscribe();
     let mut first = true;
-    let until = tokio::time::Instant::from_std(deadline);
+    let deadline = tokio::time::Instant::from_std(window.deadline);
+    // When the reader first answered (with no tag) for this vehicle.
+    let mut empty_since: Option<tokio::time::Instant> = None;
     loop {
         let current = rx.borrow_and_update().clone();
         if let Some(r) = current {
@@ -1483,26 +1548,40 @@ async fn identify_rfid(
                 }
                 return;
             }
+            let since = *empty_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= window.empty {
+                let read = Read::Nothing(role);
+                let _ = tx.send(Internal::Read { seq, read }).await;
+                return;
+            }
+        } else {
+            // The reader withdrew its reading (offline): its silence is not
+            // an empty field; the window starts again when it answers.
+            empty_since = None;
         }
-        if !matches!(
-            tokio::time::timeout_at(until, rx.changed()).await,
-            Ok(Ok(()))
-        ) {
-            let offline = rx.borrow().is_none() && reader.health().get().consecutive_errors > 0;
-            let msg = if offline {
-                Internal::Fault {
-                    seq,
-                    device: role,
-                    detail: format!("reader {name} offline"),
-                }
-            } else {
-                Internal::Read {
-                    seq,
-                    read: Read::Nothing(role),
-                }
-            };
-            let _ = tx.send(msg).await;
-            return;
+        let until = empty_since.map_or(deadline, |s| (s + window.empty).min(deadline));
+        let changed = tokio::time::timeout_at(until, rx.changed()).await;
+        if matches!(changed, Ok(Ok(()))) {
+            continue;
         }
+        if changed.is_err() && until < deadline {
+            // The read window ran out between two polls: judged at the top.
+            continue;
+        }
+        let offline = rx.borrow().is_none() && reader.health().get().consecutive_errors > 0;
+        let msg = if offline {
+            Internal::Fault {
+                seq,
+                device: role,
+                detail: format!("reader {name} offline"),
+            }
+        } else {
+            Internal::Read {
+                seq,
+                read: Read::Nothing(role),
+            }
+        };
+        let _ = tx.send(msg).await;
+        return;
     }
 }

@@ -28,7 +28,11 @@ pub struct RawWeight {
     pub gross_kg: f64,
     pub tare_kg: Option<f64>,
     pub device_stable: Option<bool>,
+    /// Over capacity, or the indicator reports an error.
     pub overload: bool,
+    /// Below the indicator's range (under zero beyond what it can show).
+    /// Not an overload: the scale is not at risk, the reading is unusable.
+    pub underload: bool,
 }
 
 /// What the framer found in the byte stream.
@@ -70,7 +74,9 @@ impl AsciiFramer {
                     gross_kg: r.gross_kg(),
                     tare_kg: Some(r.tare_kg),
                     device_stable: Some(!r.motion),
-                    overload: r.out_of_range,
+                    // Toledo's one out-of-range bit: the sign says which end.
+                    overload: r.out_of_range && r.gross_kg() >= 0.0,
+                    underload: r.out_of_range && r.gross_kg() < 0.0,
                 })
             }
             AsciiProtocol::Xk3190 => {
@@ -80,6 +86,7 @@ impl AsciiFramer {
                     tare_kg: None,
                     device_stable: None,
                     overload: false,
+                    underload: false,
                 })
             }
         }
@@ -191,6 +198,24 @@ mod tests {
             n += weights(&f.push(std::slice::from_ref(b))).len();
         }
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn toledo_out_of_range_is_overload_above_zero_and_underload_below() {
+        let mut f = AsciiFramer::new(AsciiProtocol::Toledo, false, 1.0);
+        // Status B 0x3E: out of range (bit 2), motion, negative; -150 kg.
+        let under = *b"\x021> 000150000000\r";
+        // Status B 0x34: out of range, kg, positive; 150 kg.
+        let over = *b"\x0214 000150000000\r";
+        let kinds: Vec<(f64, bool, bool)> = f
+            .push(&[under.as_slice(), over.as_slice()].concat())
+            .into_iter()
+            .filter_map(|e| match e {
+                AsciiEvent::Weight(w) => Some((w.gross_kg, w.overload, w.underload)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, vec![(-150.0, false, true), (150.0, true, false)]);
     }
 
     #[test]

@@ -48,8 +48,10 @@ pub struct WeightReading {
     pub device_stable: Option<bool>,
     /// What the agent's detector says.
     pub detected_stable: bool,
-    /// Over capacity / out of range / indicator error.
+    /// Over capacity / indicator error.
     pub overload: bool,
+    /// Under the indicator's range (not an overload).
+    pub underload: bool,
     /// Readings published so far by this driver (1 = first).
     pub seq: u64,
 }
@@ -88,12 +90,13 @@ impl Judge {
         self.seq += 1;
         WeightReading {
             gross_kg: raw.gross_kg,
-            stable: stable && !raw.overload,
+            stable: stable && !raw.overload && !raw.underload,
             at,
             tare_kg: raw.tare_kg,
             device_stable: raw.device_stable,
             detected_stable: detected,
             overload: raw.overload,
+            underload: raw.underload,
             seq: self.seq,
         }
     }
@@ -101,7 +104,7 @@ impl Judge {
 
 /// Read a weight out of a profile sample: point `gross` (kg), flags
 /// `stable` / `motion` (either gives the device's stability; `stable` wins),
-/// `overload`, `underload`, `error`.
+/// `overload` or `error` (an overload), `underload` (its own flag).
 pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, String> {
     let Some(gross) = s.number("gross") else {
         return Err(match s.problems.first() {
@@ -110,14 +113,16 @@ pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, String> {
         });
     };
     let device_stable = s.flag("stable").or_else(|| s.flag("motion").map(|m| !m));
-    let overload = ["overload", "underload", "error"]
+    let overload = ["overload", "error"]
         .iter()
         .any(|f| s.flag(f) == Some(true));
+    let underload = s.flag("underload") == Some(true);
     Ok(RawWeight {
         gross_kg: gross,
         tare_kg: s.number("tare"),
         device_stable,
         overload,
+        underload,
     })
 }
 
@@ -426,6 +431,7 @@ mod tests {
             tare_kg: None,
             device_stable: stable,
             overload,
+            underload: false,
         };
         let mut j = Judge::new(&cfg);
         assert!(j.judge(raw(Some(true), false), t0).stable);
@@ -473,5 +479,14 @@ mod tests {
         s.flags.insert("overload".into(), true);
         let w = weight_from_sample(&s).expect("w");
         assert_eq!((w.device_stable, w.overload), (Some(true), true));
+        // Underload is its own flag, never an overload, never stable.
+        s.flags.insert("overload".into(), false);
+        s.flags.insert("underload".into(), true);
+        s.values
+            .insert("gross".into(), super::super::profile::Value::Number(-150.0));
+        let w = weight_from_sample(&s).expect("w");
+        assert_eq!((w.overload, w.underload), (false, true));
+        let r = Judge::new(&StabilityConfig::default()).judge(w, Instant::now());
+        assert!(!r.stable && !r.overload && r.underload, "{r:?}");
     }
 }
