@@ -321,6 +321,8 @@ struct Entry {
     etags: Vec<([u8; 12], f64)>,
     /// (EPC, state) of the e-seal, at the rear.
     eseal: Option<([u8; 12], SealState)>,
+    /// Data observations already made for it (scale, e-tag, e-seal).
+    seen: [bool; 3],
 }
 
 /// Bound on remembered trucks (oldest forgotten first).
@@ -743,6 +745,7 @@ impl SimLane {
             eseal: eseal.map(|e| (e, spec.eseal.as_ref().map(|s| s.state).unwrap_or_default())),
             etags,
             spec: Arc::new(spec),
+            seen: [false; 3],
         };
         let cruise = entry.spec.speed.map(|kmh| kmh / 3.6);
         let behaviour = entry.spec.behaviour;
@@ -942,6 +945,62 @@ impl Drop for SimLane {
 }
 
 impl Inner {
+    /// When the data a decision needs became available, device side: the
+    /// indicator's first stable reading of the truck waiting at the line
+    /// (within two divisions of the load on the platform), each reader's
+    /// first report of the truck's tags. Uses the devices' state of the
+    /// previous step (observed once per truck each).
+    fn data_observations(&self, st: &mut State, now: u64) -> Vec<crate::physics::Event> {
+        let mut out = Vec::new();
+        let waiting = st.physics.waiting_truck();
+        let load = st.physics.platform_load_kg();
+        if let (Some(id), Some(scale)) = (waiting, st.scales.first()) {
+            let r = scale.model.reading();
+            let d = f64::from(scale.model.config().division_kg.max(1));
+            if let Some(e) = st.trucks.get_mut(&id) {
+                if !e.seen[0]
+                    && r.stable
+                    && load > 0.0
+                    && (r.weight_kg as f64 - load).abs() <= 2.0 * d
+                {
+                    e.seen[0] = true;
+                    out.push(crate::physics::Event {
+                        t_ms: now,
+                        truck: id,
+                        kind: EventKind::ScaleSettled {
+                            gross_kg: r.weight_kg as f64,
+                        },
+                    });
+                }
+            }
+        }
+        let etags = self.etag.as_ref().map(|r| lock(&r.reader).reported());
+        let seals = self.eseal.as_ref().map(|r| lock(&r.reader).reported());
+        for (id, e) in st.trucks.iter_mut() {
+            if let Some(rep) = &etags {
+                if !e.seen[1] && e.etags.iter().any(|(epc, _)| rep.contains(epc)) {
+                    e.seen[1] = true;
+                    out.push(crate::physics::Event {
+                        t_ms: now,
+                        truck: *id,
+                        kind: EventKind::TagFirstRead { eseal: false },
+                    });
+                }
+            }
+            if let (Some(rep), Some((epc, _))) = (&seals, e.eseal) {
+                if !e.seen[2] && rep.contains(&epc) {
+                    e.seen[2] = true;
+                    out.push(crate::physics::Event {
+                        t_ms: now,
+                        truck: *id,
+                        kind: EventKind::TagFirstRead { eseal: true },
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Steps the lane from its last time to the clock's now.
     fn step(&self) {
         let now = self.clock.now_ms();
@@ -977,7 +1036,8 @@ impl Inner {
         st.last_ms = now;
 
         // Observations.
-        let events = st.physics.drain_events();
+        let mut events = st.physics.drain_events();
+        events.extend(self.data_observations(st, now));
         if !events.is_empty() {
             let mut hist = lock(&self.history);
             for e in events {

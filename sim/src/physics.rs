@@ -477,6 +477,13 @@ pub enum EventKind {
     StruckByArm,
     /// It drove into a lowered arm (violation).
     HitArm,
+    /// Data, observed by the simulated lane (not the physics): the
+    /// indicator first showed this truck's weight stable while it waited at
+    /// the line.
+    ScaleSettled { gross_kg: f64 },
+    /// Data: a reader first reported one of this truck's tags (`eseal`:
+    /// the e-seal reader, else the e-tag reader).
+    TagFirstRead { eseal: bool },
 }
 
 /// A timestamped [`EventKind`].

@@ -89,6 +89,11 @@ pub struct TruckResult {
     pub outcome: Option<Outcome>,
     /// Alarms received during the passage (docs/scenarios.md, "Alarms").
     pub alarms: Vec<String>,
+    /// Lane seconds from the arrival to the decision (the event's times).
+    pub decided_after_arrival_s: Option<f64>,
+    /// Lane seconds from the arrival to the last datum the decision uses,
+    /// seen on the device side (the physical floor; [`data_floor_s`]).
+    pub data_after_arrival_s: Option<f64>,
     pub ok: bool,
     pub problems: Vec<String>,
 }
@@ -661,12 +666,64 @@ fn lane_events(run: &LaneRun) -> Vec<LaneEvent> {
 fn print_new(run: &LaneRun, printed: &mut BTreeSet<String>) {
     let mut evs = lane_events(run);
     evs.sort_by_key(|e| e.seq);
+    let mut obs = None;
+    let weighs = !run.sim.endpoints().weighbridges.is_empty();
     for e in evs {
         if !printed.insert(e.event_id.clone()) {
             continue;
         }
-        println!("{}", line(&e, run.clock.scale(), &run.lane_id));
+        let obs = obs.get_or_insert_with(|| run.sim.observations());
+        let floor = e
+            .vehicle
+            .as_ref()
+            .and_then(|v| v.plate.as_deref())
+            .and_then(|p| data_floor_s(obs, p, weighs));
+        let mut l = line(&e, run.clock.scale(), &run.lane_id);
+        if let (Some(f), Some(d)) = (floor, decided_after_arrival_s(&e, run.clock.scale())) {
+            l.push_str(&format!(
+                "  (data complete at {f:.1} s: decided {:+.2} s after)",
+                d - f
+            ));
+        }
+        println!("{l}");
     }
+}
+
+/// Lane seconds from the event's arrival to its decision.
+pub fn decided_after_arrival_s(e: &LaneEvent, scale: f64) -> Option<f64> {
+    let a = gate_proto::time::parse_unix_ms(&e.arrived_at)?;
+    let d = gate_proto::time::parse_unix_ms(&e.decided_at)?;
+    Some((d - a) as f64 / 1000.0 * scale)
+}
+
+/// The physical floor of a truck's decision time: lane seconds from its
+/// arrival on the loop to the last datum the decision uses, as the
+/// simulated devices saw it (the indicator's first stable reading of the
+/// truck when the lane `weighs`, the readers' first reports of its e-tag and
+/// e-seal when it carries them; plates and codes are in view at arrival).
+/// `None`: the truck never arrived or its weight never settled.
+pub fn data_floor_s(obs: &[crate::lane::Observation], plate: &str, weighs: bool) -> Option<f64> {
+    use crate::lane::ObservationKind as K;
+    let want = norm(plate);
+    let mine: Vec<_> = obs.iter().filter(|o| norm(&o.plate) == want).collect();
+    let arrived = mine
+        .iter()
+        .find(|o| matches!(o.kind, K::ArrivedAtArrivalLoop))?
+        .t_ms;
+    let settled = mine
+        .iter()
+        .find(|o| matches!(o.kind, K::ScaleSettled { .. }))
+        .map(|o| o.t_ms);
+    if weighs && settled.is_none() {
+        return None;
+    }
+    let last = mine
+        .iter()
+        .filter(|o| matches!(o.kind, K::TagFirstRead { .. }))
+        .map(|o| o.t_ms)
+        .chain(settled)
+        .fold(arrived, u64::max);
+    Some(last.saturating_sub(arrived) as f64 / 1000.0)
 }
 
 /// One readable line per truck. Event times are wall-clock; `scale` turns
@@ -750,6 +807,8 @@ fn check(
             results[k].1 = Some(j);
         }
     }
+    let observations = run.sim.observations();
+    let weighs = !run.sim.endpoints().weighbridges.is_empty();
     // Each truck's alarm window (docs/scenarios.md, "Alarms").
     let grace_ms = (scenario::alarms::GRACE_S * 1000.0 / run.clock.scale()).round() as i64;
     let closes: Vec<Option<i64>> = results
@@ -780,6 +839,8 @@ fn check(
                 reasons: Vec::new(),
                 outcome: None,
                 alarms: Vec::new(),
+                decided_after_arrival_s: None,
+                data_after_arrival_s: data_floor_s(&observations, &t.plate, weighs),
                 ok: false,
                 problems: Vec::new(),
             };
@@ -798,6 +859,7 @@ fn check(
                 Some(e) => {
                     r.event_id = Some(e.event_id.clone());
                     r.seq = Some(e.seq);
+                    r.decided_after_arrival_s = decided_after_arrival_s(e, run.clock.scale());
                     r.decision = Some(format!("{:?}", e.decision.result).to_lowercase());
                     r.reasons = e.decision.reasons.clone();
                     r.outcome = Some(e.outcome);
@@ -967,6 +1029,22 @@ pub fn summary(reports: &[RunReport]) -> String {
         );
         for t in r.trucks.iter().filter(|t| !t.ok) {
             let _ = writeln!(s, "  {} {}: {}", t.truck, t.plate, t.problems.join("; "));
+        }
+        let mut lags: Vec<f64> = r
+            .trucks
+            .iter()
+            .filter(|t| !t.reasons.contains(&Reason::H08))
+            .filter_map(|t| Some(t.decided_after_arrival_s? - t.data_after_arrival_s?))
+            .collect();
+        if !lags.is_empty() {
+            lags.sort_by(f64::total_cmp);
+            let _ = writeln!(
+                s,
+                "  decided after the last datum (device side): median {:+.2} s, max {:+.2} s over {} trucks (goal <= 0.5 s; trucks held H08 left out)",
+                lags[lags.len() / 2],
+                lags[lags.len() - 1],
+                lags.len()
+            );
         }
         if let Some(rec) = &r.recognition {
             let _ = writeln!(

@@ -90,6 +90,7 @@ scenarios!(
     fault_camera_dark,
     fault_device_offline,
     fault_device_timeout,
+    fault_each_device,
 );
 
 /// Two independent lanes of one port in one process (`--lanes 2`, one

@@ -590,3 +590,58 @@ fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
         .reasons
         .contains(&gate_proto::messages::Reason::H01));
 }
+
+/// Issue 16: the on-board recogniser is a device too. Its models cannot be
+/// had (an empty models directory, fetching off): `device_fault` naming it
+/// reaches the platform, and a truck is decided at once (H08: the camera's
+/// reads cannot come) instead of waiting out the 60 s identification bound.
+#[test]
+fn a_recogniser_without_models_is_a_device_fault_and_the_lane_does_not_wait() {
+    let mut lane = Lane::new();
+    let models = lane.paths.dir.join("no-models");
+    std::fs::create_dir_all(&models).expect("models dir");
+    let text = std::fs::read_to_string(&lane.paths.config).expect("config");
+    let text = text
+        // The camera's own results are not given: the agent reads frames.
+        .replace("recognition_url = \"", "# recognition_url = \"")
+        .replace(
+            "[sequence]",
+            &format!(
+                "[recognition]\nmodels_dir = {:?}\nfetch = false\n\n[sequence]",
+                models.display().to_string()
+            ),
+        );
+    std::fs::write(&lane.paths.config, text).expect("config");
+    lane.start_agent();
+    eventually("the recogniser's device_fault", WAIT, || {
+        lane.alarms()
+            .iter()
+            .any(|a| {
+                a["kind"] == "device_fault"
+                    && a["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("recogniser"))
+            })
+            .then_some(())
+    });
+    lane.stable(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    let t0 = std::time::Instant::now();
+    let v = lane.wait_state("hold");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "decided in {:?}: the lane waited for a camera whose reads cannot come",
+        t0.elapsed()
+    );
+    assert_eq!(v["seq"], 1, "{v}");
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+    let ev = lane.events().into_iter().next().expect("an event");
+    assert!(
+        ev.decision
+            .reasons
+            .contains(&gate_proto::messages::Reason::H08),
+        "a device fault is H08: {:?}",
+        ev.decision.reasons
+    );
+}

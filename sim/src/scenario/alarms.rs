@@ -20,7 +20,6 @@ pub const KNOWN_KINDS: &[&str] = &[
     "stuck_vehicle",
     "device_fault",
     "device_recovered",
-    "device_down",
     "barrier_fault",
     "decision_timeout",
     "store_error",

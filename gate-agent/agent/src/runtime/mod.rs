@@ -402,7 +402,7 @@ async fn watch_recogniser(mut rx: watch::Receiver<RecogniserState>, link: LinkHa
             RecogniserState::Failed(e) => {
                 if let Err(err) = link
                     .alarm(
-                        "device_down",
+                        "device_fault",
                         Severity::Critical,
                         format!("recogniser: on-board recognition unavailable: {e}"),
                     )
@@ -516,6 +516,8 @@ impl Runner {
         // The weighbridge as the lane was told: None not yet, Some(true)
         // answering, Some(false) at fault.
         let mut scale_ok: Option<bool> = None;
+        // The same for each RFID reader (by role).
+        let mut readers_ok: BTreeMap<Device, bool> = BTreeMap::new();
         info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
         loop {
             let deadline = self
@@ -573,6 +575,11 @@ impl Runner {
                         self.retry_unfinished().await;
                     }
                     self.stats.pressure = Some(self.store.outbox_pressure());
+                    // Readers between vehicles: withdrawn = down, a reading
+                    // again = back (the lane alarms once each way).
+                    for input in self.reader_changes(&mut readers_ok) {
+                        self.lane_input(input).await;
+                    }
                     // An indicator that never answered gives no reading to
                     // withdraw: its errors tell.
                     self.scale_fault(&mut scale_ok, SCALE_DOWN_AFTER_ERRORS)
@@ -594,6 +601,44 @@ impl Runner {
             .send(BoardOp::Cmd(BoardCommand::Light(false)))
             .await;
         Ok(())
+    }
+
+    /// RFID readers that went down (their reading withdrawn after failed
+    /// polls) or came back since last asked: `DeviceFault` / `DeviceOk` for
+    /// the lane, which raises `device_fault` / `device_recovered` once and
+    /// does not wait for a reader it knows is down.
+    fn reader_changes(&self, told: &mut BTreeMap<Device, bool>) -> Vec<Input> {
+        let mut out = Vec::new();
+        for (role, (name, reader)) in &self.devs.readers {
+            let up = reader.subscribe().borrow().is_some();
+            let h = reader.health().get();
+            let state = if up {
+                true
+            } else if h.consecutive_errors > 0 {
+                false
+            } else {
+                continue; // not polled yet
+            };
+            if told.insert(*role, state) == Some(state) {
+                continue;
+            }
+            if state {
+                out.push(Input::DeviceOk(*role));
+            } else {
+                out.push(Input::DeviceFault {
+                    device: *role,
+                    detail: format!(
+                        "reader {name} not answering ({} failed poll(s) in a row{})",
+                        h.consecutive_errors,
+                        h.last_error
+                            .as_ref()
+                            .map(|e| format!(", last: {e}"))
+                            .unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        out
     }
 
     /// The weighbridge is down (its reading withdrawn, or, with
@@ -753,13 +798,16 @@ impl Runner {
             Internal::BoardError(detail) => {
                 let link = self.link.clone();
                 tokio::spawn(async move {
-                    let _ = link
+                    if let Err(e) = link
                         .alarm(
-                            "device_down",
+                            "device_fault",
                             Severity::Critical,
-                            format!("board write failed: {detail}"),
+                            format!("barrier: board write failed: {detail}"),
                         )
-                        .await;
+                        .await
+                    {
+                        warn!(%e, "alarm not queued");
+                    }
                 });
                 None
             }
@@ -1418,6 +1466,20 @@ async fn identify_onboard(
             .await;
         return;
     };
+    // The recogniser is down (its models could not be had): this camera's
+    // reads cannot come. A fault at once (the lane does not wait for it;
+    // the alarm is raised once), and the frame kept as evidence.
+    if let RecogniserState::Failed(e) = rec.state() {
+        let _ = tx
+            .send(Internal::Fault {
+                seq,
+                device: role,
+                detail: format!("on-board recogniser down: {e}"),
+            })
+            .await;
+        take_photo(seq, &name, &cam, &tx).await;
+        return;
+    }
     let want = match role {
         Device::PlateFront | Device::PlateRear => Want::Plate,
         _ => Want::Codes,
