@@ -10,6 +10,7 @@ pub mod clock;
 pub mod devices;
 pub mod eval;
 pub mod fixture;
+pub mod isolation;
 pub mod lane;
 pub mod physics;
 pub mod platform;

@@ -963,6 +963,21 @@ pub fn broker(opts: &RunOptions) -> Result<(Option<EmbeddedBroker>, BrokerAddr)>
 /// Run a scenario on `lanes` independent lanes (ids `L01`.. when > 1).
 pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<RunReport>> {
     let (_embedded, addr) = broker(opts)?;
+    // Isolated from earlier runs on the same broker (crate::isolation).
+    let run_id = crate::isolation::run_id();
+    let lane_ids: Vec<String> = (0..lanes.max(1))
+        .map(|n| {
+            if lanes > 1 {
+                format!("{}-{}", s.lane.lane, n + 1)
+            } else {
+                opts.lane_override
+                    .clone()
+                    .unwrap_or_else(|| s.lane.lane.clone())
+            }
+        })
+        .collect();
+    crate::isolation::prepare(&addr, &run_id, &s.lane.site, &lane_ids).await?;
+    let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
     // One platform per site, as in a real port: every lane of the run talks
     // to it.
     let start_ms = gate_proto::time::now_unix_ms();
@@ -972,6 +987,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
     pc.records_per_chunk = s.platform.records_per_chunk;
     pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
     pc.expect_first_seq = s.platform.expect_first_seq;
+    pc.client_id = Some(platform_id.clone());
     let platform = std::rc::Rc::new(
         Platform::start_with(pc, fixture)
             .await
@@ -998,6 +1014,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
     if let Ok(p) = std::rc::Rc::try_unwrap(platform) {
         p.shutdown().await;
     }
+    crate::isolation::finish(&addr, &run_id, &s.lane.site, &lane_ids, &platform_id).await;
     Ok(out)
 }
 

@@ -130,3 +130,115 @@ fn two_lanes_with_their_evidence() {
         assert_eq!(r.platform.events.len(), s.trucks.len(), "{}", r.lane);
     }
 }
+
+/// One released truck: a short run for the isolation test.
+const ONE_TRUCK: &str = r#"
+[scenario]
+name = "one-truck"
+seed = 5
+
+[lane]
+site = "HK-ISOL"
+lane = "L01"
+time_scale = 10.0
+
+[whitelist]
+version = 77
+
+[[whitelist.gate_passes]]
+pass_no = "HKIS251218000001"
+plate = "琼A10B27"
+etag = "E28011606000021080F56C5A"
+trailer_plate = "琼A1027挂"
+containers = ["CSLU9379330"]
+declared_total_kg = 41100
+goods_category = "zero_tariff"
+valid_from = "-1d"
+valid_until = "+1d"
+
+[[trucks]]
+at_s = 5
+plate = "琼A10B27"
+etag = "E28011606000021080F56C5A"
+tare_kg = 8700
+trailer = { plate = "琼A1027挂", tare_kg = 6500 }
+containers = [{ number = "CSLU9379330", size_type = "45G1", position = "front" }]
+cargo_kg = 22000
+expect = { decision = "release", reasons = ["R00"], outcome = "passed", alarms = [] }
+"#;
+
+/// Issue 16: runs on one external broker (a real Mosquitto) are isolated:
+/// two runs of the same lane one after the other both pass, the lane's
+/// retained status is cleared after each, and a retained whitelist batch
+/// that another party left on the site's topic stops the run with an error
+/// naming the topic instead of feeding it to the lane.
+#[test]
+fn runs_on_one_external_broker_are_isolated() {
+    use sim::chaos::procs::{free_port, Mosquitto};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let s = Scenario::parse(ONE_TRUCK, "one-truck.toml").expect("scenario");
+    let dir = std::env::temp_dir().join(format!("gate-isolation-{}", std::process::id()));
+    rt.block_on(async {
+        let port = free_port().expect("port");
+        let _m = Mosquitto::start(&dir, port).await.expect("mosquitto");
+        let broker = sim::broker::BrokerAddr {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let mut o = options(None);
+        o.broker = Some(broker.clone());
+        for n in 1..=2 {
+            let r = runner::run(&s, &o, 1).await.expect("run");
+            println!("{}", runner::summary(&r));
+            assert!(r[0].passed, "run {n} on the shared broker failed");
+            let status = sim::isolation::retained(
+                &broker,
+                "test-probe",
+                &["gate/v1/HK-ISOL/L01/status".to_string()],
+            )
+            .await
+            .expect("probe");
+            assert!(
+                status.iter().all(|(_, p)| p.is_empty()),
+                "run {n} left the lane's status retained: {status:?}"
+            );
+        }
+        // Someone else's retained whitelist on the site topic.
+        let (client, mut ev) = rumqttc_client(&broker);
+        client
+            .publish(
+                "gate/v1/HK-ISOL/whitelist",
+                rumqttc::QoS::AtLeastOnce,
+                true,
+                br#"{"body":"{\"kind\":\"delta\",\"version\":9}","sig":"x","kid":"k"}"#.to_vec(),
+            )
+            .await
+            .expect("publish");
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+                ev.poll().await.expect("poll")
+            {
+                break;
+            }
+        }
+        let err = runner::run(&s, &o, 1)
+            .await
+            .err()
+            .expect("a retained foreign whitelist must stop the run");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("RETAINED") && msg.contains("gate/v1/HK-ISOL/whitelist"),
+            "{msg}"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn rumqttc_client(b: &sim::broker::BrokerAddr) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let o = rumqttc::MqttOptions::new("test-foreign-platform", b.host.clone(), b.port);
+    rumqttc::AsyncClient::new(o, 8)
+}
