@@ -43,13 +43,25 @@ enum Cmd {
         live: bool,
     },
     /// Serve only the devices and the platform of a scenario (for an agent
-    /// started by hand); prints the endpoints and an agent configuration.
+    /// started by hand or installed as a service); prints the endpoints and
+    /// an agent configuration. With --drive, also play the scenario's
+    /// trucks, faults and commands against that agent once it is up, and
+    /// check every expectation (exit 1 on failure).
     Devices {
         #[arg(long, value_name = "FILE")]
         scenario: PathBuf,
-        /// Write the matching gate-agent configuration here.
+        /// Write the matching gate-agent configuration here (the register
+        /// profiles it names go to `profiles/` beside it; the lane database
+        /// and control socket are in the same directory).
         #[arg(long, value_name = "FILE")]
         agent_config: Option<PathBuf>,
+        /// Drive the agent started with that configuration through the
+        /// scenario (waits up to 10 minutes for it to come up).
+        #[arg(long, requires = "agent_config")]
+        drive: bool,
+        /// Write a machine-readable report (JSON) of a --drive run.
+        #[arg(long, value_name = "OUT.json", requires = "drive")]
+        report: Option<PathBuf>,
     },
     /// Trucks through a lane while faults are injected at random (a real
     /// Mosquitto and the real gate-agent binary as child processes); prints
@@ -222,7 +234,34 @@ async fn run(args: Args) -> Result<bool> {
         }
         Cmd::Devices {
             scenario,
+            agent_config: Some(cfg),
+            drive: true,
+            report,
+        } => {
+            let s = Scenario::load(&scenario).map_err(|e| anyhow!("{e}"))?;
+            let path = config_dir(&cfg)?.join(cfg.file_name().unwrap_or_default());
+            let mut o = opts.clone();
+            o.live = true;
+            let r = runner::run_external(&s, &o, &path, |path| {
+                println!(
+                    "devices and platform up; start the agent with this configuration:\n    gate-agent --config {}\n(waiting up to {} s for it; gatectl -c {} status shows it)",
+                    path.display(),
+                    runner::EXTERNAL_AGENT_WAIT.as_secs(),
+                    path.display()
+                );
+            })
+            .await?;
+            let reports = vec![r];
+            print!("{}", runner::summary(&reports));
+            if let Some(p) = report {
+                runner::write_report(&p, &reports)?;
+            }
+            Ok(reports.iter().all(|r| r.passed))
+        }
+        Cmd::Devices {
+            scenario,
             agent_config,
+            ..
         } => {
             let s = Scenario::load(&scenario).map_err(|e| anyhow!("{e}"))?;
             let (_embedded, addr) = runner::broker(&opts)?;
@@ -240,13 +279,22 @@ async fn run(args: Args) -> Result<bool> {
             .await?;
             println!("broker: mqtt://{}:{}", addr.host, addr.port);
             println!("{}", serde_json::to_string_pretty(lane.endpoints())?);
-            let dir = std::env::current_dir()?;
+            let dir = match &agent_config {
+                Some(p) => config_dir(p)?,
+                None => std::env::current_dir()?,
+            };
+            runner::write_profiles(&dir)?;
             let text =
                 runner::agent_config(&s, &s.lane.lane, lane.endpoints(), &addr, &dir, scale)?;
             match agent_config {
                 Some(p) => {
                     std::fs::write(&p, text)?;
-                    println!("agent configuration written to {}", p.display());
+                    println!(
+                        "agent configuration written to {} (profiles in {}); start the agent with\n    gate-agent --config {}",
+                        p.display(),
+                        dir.join("profiles").display(),
+                        p.display()
+                    );
                 }
                 None => println!("\n{text}"),
             }
@@ -255,4 +303,19 @@ async fn run(args: Args) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// The absolute directory of a configuration file to be written (created).
+fn config_dir(cfg: &std::path::Path) -> Result<PathBuf> {
+    let abs = if cfg.is_absolute() {
+        cfg.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(cfg)
+    };
+    let dir = abs
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .ok_or_else(|| anyhow!("{}: no directory", cfg.display()))?;
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -326,6 +326,59 @@ pub fn agent_config(
     Ok(t)
 }
 
+/// The agent a run drives.
+pub enum Agent {
+    /// Started by the runner, in this process.
+    InProcess(Box<gate_agent::runtime::AgentHandle>),
+    /// Started by someone else (by hand, or installed as a service) with
+    /// the configuration the runner wrote: seen through the platform
+    /// (its status, events, alarms) and its control socket.
+    External {
+        /// The control socket named in the configuration (officer raise
+        /// and lower go through it, as `gatectl barrier` does).
+        socket: PathBuf,
+    },
+}
+
+/// What the runner needs to know of the agent's lane now.
+#[derive(Clone, Debug, Default)]
+pub struct AgentView {
+    pub state: String,
+    pub whitelist_version: u64,
+    pub seq: Option<u64>,
+    pub led: String,
+}
+
+impl LaneRun {
+    /// The lane as the agent shows it: in process, its view; external, the
+    /// status it published (at start, every `status_interval_s` and at once
+    /// when a hold begins or ends).
+    pub fn agent_view(&self) -> AgentView {
+        match &self.agent {
+            Agent::InProcess(a) => {
+                let v = a.view.borrow();
+                AgentView {
+                    state: v.state.clone(),
+                    whitelist_version: v.whitelist_version,
+                    seq: v.seq,
+                    led: v.led.clone(),
+                }
+            }
+            Agent::External { .. } => {
+                let Some(st) = self.platform.status(&self.lane_id) else {
+                    return AgentView::default();
+                };
+                AgentView {
+                    state: st.lane_state.clone().unwrap_or_default(),
+                    whitelist_version: st.whitelist_version.unwrap_or(0),
+                    seq: st.hold.as_ref().map(|h| h.seq),
+                    led: st.hold.as_ref().map(|h| h.led.clone()).unwrap_or_default(),
+                }
+            }
+        }
+    }
+}
+
 /// One lane of a run.
 pub struct LaneRun {
     pub scenario: Scenario,
@@ -335,9 +388,12 @@ pub struct LaneRun {
     pub platform: std::rc::Rc<Platform>,
     /// The first lane of a run plays the site-wide items (whitelist deltas).
     pub primary: bool,
-    pub agent: gate_agent::runtime::AgentHandle,
+    pub agent: Agent,
     pub relay: BrokerRelay,
-    pub dir: tempfile::TempDir,
+    /// The broker behind the relay.
+    pub broker: BrokerAddr,
+    /// The run's own directory (in-process agent), kept until the end.
+    pub dir: Option<tempfile::TempDir>,
     pub clock: SimClock,
     /// Platform commands sent: (command id, index in the scenario).
     pub commands_sent: Vec<(String, usize)>,
@@ -345,14 +401,19 @@ pub struct LaneRun {
     pub trucks: Vec<(crate::physics::TruckId, usize)>,
 }
 
-/// Start everything for one lane (broker already running).
-pub async fn start_lane(
+/// The devices, the broker relay and an agent configuration for one lane:
+/// the configuration goes to `cfg_path`, the register profiles it names to
+/// `profiles/` beside it, the lane's database and control socket are in
+/// the same directory.
+async fn lane_parts(
     s: &Scenario,
     broker: &BrokerAddr,
     opts: &RunOptions,
-    platform: std::rc::Rc<Platform>,
-    primary: bool,
-) -> Result<LaneRun> {
+    cfg_path: &Path,
+) -> Result<(String, SimClock, SimLane, BrokerRelay, PathBuf)> {
+    let dir = cfg_path
+        .parent()
+        .ok_or_else(|| anyhow!("{}: no directory", cfg_path.display()))?;
     let scale = opts.time_scale.unwrap_or(s.lane.time_scale);
     let lane_id = opts
         .lane_override
@@ -365,22 +426,43 @@ pub async fn start_lane(
         .await
         .context("starting the simulated devices")?;
     let relay = BrokerRelay::start(broker).context("starting the broker relay")?;
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let profiles = dir.path().join("profiles");
-    std::fs::create_dir_all(&profiles)?;
-    for (name, text) in PROFILES {
-        std::fs::write(profiles.join(name), text)?;
-    }
+    write_profiles(dir)?;
     let text = agent_config(
         s,
         &lane_id,
         sim.endpoints(),
         &relay.broker_addr(),
-        dir.path(),
+        dir,
         scale,
     )?;
-    let cfg_path = dir.path().join("lane.toml");
-    std::fs::write(&cfg_path, &text)?;
+    std::fs::write(cfg_path, &text).with_context(|| format!("writing {}", cfg_path.display()))?;
+    Ok((lane_id, clock, sim, relay, cfg_path.to_owned()))
+}
+
+/// The register profiles the generated configurations name, into
+/// `dir/profiles/`.
+pub fn write_profiles(dir: &Path) -> Result<()> {
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles)
+        .with_context(|| format!("creating {}", profiles.display()))?;
+    for (name, text) in PROFILES {
+        std::fs::write(profiles.join(name), text)
+            .with_context(|| format!("writing {}", profiles.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// Start everything for one lane (broker already running).
+pub async fn start_lane(
+    s: &Scenario,
+    broker: &BrokerAddr,
+    opts: &RunOptions,
+    platform: std::rc::Rc<Platform>,
+    primary: bool,
+) -> Result<LaneRun> {
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let (lane_id, clock, sim, relay, cfg_path) =
+        lane_parts(s, broker, opts, &dir.path().join("lane.toml")).await?;
     let cfg = gate_agent::config::Config::load(&cfg_path).map_err(|errs| {
         anyhow!(
             "generated agent configuration is invalid:\n{}",
@@ -390,9 +472,11 @@ pub async fn start_lane(
                 .join("\n")
         )
     })?;
-    let agent = gate_agent::runtime::start(cfg, &cfg_path)
-        .await
-        .context("starting gate-agent")?;
+    let agent = Agent::InProcess(Box::new(
+        gate_agent::runtime::start(cfg, &cfg_path)
+            .await
+            .context("starting gate-agent")?,
+    ));
     Ok(LaneRun {
         scenario: s.clone(),
         lane_id,
@@ -401,11 +485,84 @@ pub async fn start_lane(
         platform,
         agent,
         relay,
-        dir,
+        broker: broker.clone(),
+        dir: Some(dir),
         clock,
         commands_sent: Vec::new(),
         trucks: Vec::new(),
     })
+}
+
+/// Drive an agent the runner does not start (issue 16): the scenario's
+/// devices, platform and broker relay come up, the agent configuration for
+/// them is written to `cfg_path` (profiles in `profiles/` beside it, the
+/// database and control socket in the same directory; `cfg_path` absolute),
+/// and the run waits (up to
+/// [`EXTERNAL_AGENT_WAIT`]) for an agent started with it, by hand or as a
+/// service, to report the scenario's whitelist; then it plays and checks
+/// the scenario as `run` does. `ready` is told the configuration's path.
+pub async fn run_external(
+    s: &Scenario,
+    opts: &RunOptions,
+    cfg_path: &Path,
+    ready: impl FnOnce(&Path),
+) -> Result<RunReport> {
+    let dir = cfg_path
+        .parent()
+        .ok_or_else(|| anyhow!("{}: no directory", cfg_path.display()))?;
+    let (_embedded, addr) = broker(opts)?;
+    let run_id = crate::isolation::run_id();
+    let lane = opts
+        .lane_override
+        .clone()
+        .unwrap_or_else(|| s.lane.lane.clone());
+    crate::isolation::prepare(&addr, &run_id, &s.lane.site, std::slice::from_ref(&lane)).await?;
+    let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
+    let start_ms = gate_proto::time::now_unix_ms();
+    let fixture =
+        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
+    let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
+    pc.records_per_chunk = s.platform.records_per_chunk;
+    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
+    pc.expect_first_seq = s.platform.expect_first_seq;
+    pc.client_id = Some(platform_id.clone());
+    let platform = std::rc::Rc::new(
+        Platform::start_with(pc, fixture)
+            .await
+            .context("starting the platform")?,
+    );
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (lane_id, clock, sim, relay, cfg_path) = lane_parts(s, &addr, opts, cfg_path).await?;
+    ready(&cfg_path);
+    let run = LaneRun {
+        scenario: s.clone(),
+        lane_id,
+        sim,
+        primary: true,
+        platform: platform.clone(),
+        agent: Agent::External {
+            socket: dir.join("control.sock"),
+        },
+        relay,
+        broker: addr.clone(),
+        dir: None,
+        clock,
+        commands_sent: Vec::new(),
+        trucks: Vec::new(),
+    };
+    let report = run_lane(run, opts).await;
+    if let Ok(p) = std::rc::Rc::try_unwrap(platform) {
+        p.shutdown().await;
+    }
+    crate::isolation::finish(
+        &addr,
+        &run_id,
+        &s.lane.site,
+        std::slice::from_ref(&lane),
+        &platform_id,
+    )
+    .await;
+    report
 }
 
 /// Run a scenario to its end on one lane.
@@ -414,13 +571,19 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
     // The agent asks for a snapshot at start; wait until it decides with it.
     let want = s.whitelist.version;
     let t0 = std::time::Instant::now();
+    // An external agent is started by someone after the devices are up.
+    let limit = match run.agent {
+        Agent::InProcess(_) => Duration::from_secs(30),
+        Agent::External { .. } => EXTERNAL_AGENT_WAIT,
+    };
     loop {
-        if run.agent.view.borrow().whitelist_version >= want {
+        if run.agent_view().whitelist_version >= want {
             break;
         }
-        if t0.elapsed() > Duration::from_secs(30) {
+        if t0.elapsed() > limit {
             return Err(anyhow!(
-                "the agent did not receive whitelist version {want} within 30 s"
+                "the agent did not report whitelist version {want} within {} s",
+                limit.as_secs()
             ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -447,7 +610,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         // driver turns back after `leaves_after_hold_s` (the truck's, else
         // the scenario's), an officer or platform command acts, or the
         // agent's hold timeout runs out.
-        let state = run.agent.view.borrow().state.clone();
+        let state = run.agent_view().state;
         if state == "hold" {
             let since = *hold_since.get_or_insert(now_s);
             if let Some(id) = run.sim.waiting_truck() {
@@ -484,7 +647,7 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         print_new(&run, &mut printed);
     }
     let lane_seconds = lane_s(&run.clock);
-    let view = run.agent.view.borrow().clone();
+    let view = run.agent_view();
     if view.state == "hold" {
         problems.push(format!(
             "the run ended with seq {} still held (LED {:?}): nothing in the scenario ends its hold \
@@ -494,7 +657,11 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         ));
     }
     let mut report = check(&run, &s, problems, lane_seconds, start_unix);
-    if let (Some(rec), Some(load_s)) = (&run.agent.recogniser, load_s) {
+    let rec = match &run.agent {
+        Agent::InProcess(a) => a.recogniser.clone(),
+        Agent::External { .. } => None,
+    };
+    if let (Some(rec), Some(load_s)) = (&rec, load_s) {
         let st = rec.stats();
         report.recognition = Some(RecognitionReport {
             load_s,
@@ -506,7 +673,9 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
         });
     }
     let LaneRun { sim, agent, .. } = run;
-    agent.shutdown().await.ok();
+    if let Agent::InProcess(agent) = agent {
+        agent.shutdown().await.ok();
+    }
     sim.shutdown().await;
     Ok(report)
 }
@@ -516,7 +685,10 @@ pub async fn run_lane(mut run: LaneRun, opts: &RunOptions) -> Result<RunReport> 
 /// the real seconds waited, or `None` when the agent has no recogniser.
 async fn wait_for_recogniser(run: &LaneRun, opts: &RunOptions) -> Result<Option<f64>> {
     use gate_agent::recognition::RecogniserState;
-    let Some(rec) = run.agent.recogniser.clone() else {
+    let Agent::InProcess(agent) = &run.agent else {
+        return Ok(None);
+    };
+    let Some(rec) = agent.recogniser.clone() else {
         return Ok(None);
     };
     let t0 = std::time::Instant::now();
@@ -549,6 +721,45 @@ async fn wait_for_recogniser(run: &LaneRun, opts: &RunOptions) -> Result<Option<
     Ok(Some(waited))
 }
 
+/// How long a run waits for an external agent to come up.
+pub const EXTERNAL_AGENT_WAIT: Duration = Duration::from_secs(600);
+
+/// An officer action on an external agent through its control socket (the
+/// console offers raise and lower, as `gatectl barrier`).
+async fn external_officer(
+    socket: &Path,
+    kind: gate_core::lane::OfficerKind,
+    officer: String,
+    note: Option<String>,
+) -> Result<(bool, String)> {
+    use gate_agent::control::protocol::{BarrierAction, BarrierArgs, Request};
+    use gate_core::lane::OfficerKind;
+    let action = match kind {
+        OfficerKind::Raise => BarrierAction::Raise,
+        OfficerKind::Lower => BarrierAction::Lower,
+        other => {
+            return Err(anyhow!(
+                "{other:?}: an external agent's console offers raise and lower only (send it `via = \"platform\"`)"
+            ))
+        }
+    };
+    let req = Request::Barrier(BarrierArgs {
+        action,
+        officer,
+        reason: note.unwrap_or_else(|| "scenario".into()),
+    });
+    let socket = socket.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut c = gate_agent::gatectl::client::Client::connect(&socket)
+            .map_err(|e| anyhow!("{}: {e:?}", socket.display()))?;
+        let r = c
+            .call(&req, Duration::from_secs(10))
+            .map_err(|e| anyhow!("{}: {e:?}", socket.display()))?;
+        Ok((r.ok, r.error.unwrap_or_default()))
+    })
+    .await?
+}
+
 /// Bound on fetching + loading the models before a run starts.
 const RECOGNISER_LOAD_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -562,7 +773,13 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
             run.trucks.push((id, i));
         }
         // Site-wide: the first lane of the run publishes it.
-        Timed::Delta(_) if !run.primary => {}
+        Timed::Delta(_) | Timed::Stray(_) if !run.primary => {}
+        Timed::Stray(i) => {
+            run.platform
+                .publish_stray(s.stray[i].kind, &run.lane_id, s.scenario.seed ^ i as u64)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+        }
         Timed::Delta(i) => {
             run.platform
                 .publish_delta(s.whitelist.deltas[i].to_delta(start_unix))
@@ -574,6 +791,15 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
             let on = matches!(what, Timed::FaultStart(_));
             match f.kind {
                 FaultKind::BrokerDown => run.relay.set_down(on),
+                FaultKind::BrokerRestart => {
+                    run.relay.set_down(on);
+                    if on {
+                        // The restarted broker has forgotten the lane's session.
+                        let id = gate_proto::topics::LaneTopics::new(&s.lane.site, &run.lane_id)
+                            .client_id();
+                        crate::isolation::clear_session(&run.broker, &id).await?;
+                    }
+                }
                 FaultKind::CameraDark => {
                     let cam = f
                         .device
@@ -628,18 +854,26 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                         K::Regather => OfficerKind::Regather,
                         other => return Err(anyhow!("{other:?} is not an officer action")),
                     };
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let action = OfficerAction {
-                        officer: c.officer.clone().unwrap_or_else(|| "OFFICER".into()),
-                        note: c.note.clone(),
-                        kind,
+                    let officer = c.officer.clone().unwrap_or_else(|| "OFFICER".into());
+                    let (ok, detail) = match &run.agent {
+                        Agent::InProcess(agent) => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            let action = OfficerAction {
+                                officer,
+                                note: c.note.clone(),
+                                kind,
+                            };
+                            agent
+                                .officer
+                                .send(gate_agent::runtime::OfficerRequest { action, reply: tx })
+                                .await
+                                .map_err(|_| anyhow!("agent stopped"))?;
+                            tokio::time::timeout(Duration::from_secs(10), rx).await??
+                        }
+                        Agent::External { socket } => {
+                            external_officer(socket, kind, officer, c.note.clone()).await?
+                        }
                     };
-                    run.agent
-                        .officer
-                        .send(gate_agent::runtime::OfficerRequest { action, reply: tx })
-                        .await
-                        .map_err(|_| anyhow!("agent stopped"))?;
-                    let (ok, detail) = tokio::time::timeout(Duration::from_secs(10), rx).await??;
                     if ok != c.expect_ok {
                         return Err(anyhow!(
                             "officer {:?}: ok={ok} ({detail}), expected ok={}",

@@ -91,6 +91,7 @@ scenarios!(
     fault_device_offline,
     fault_device_timeout,
     fault_each_device,
+    stray_messages,
 );
 
 /// Two independent lanes of one port in one process (`--lanes 2`, one
@@ -241,4 +242,73 @@ fn runs_on_one_external_broker_are_isolated() {
 fn rumqttc_client(b: &sim::broker::BrokerAddr) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
     let o = rumqttc::MqttOptions::new("test-foreign-platform", b.host.clone(), b.port);
     rumqttc::AsyncClient::new(o, 8)
+}
+
+/// Issue 16: `gate-sim devices --drive` runs a scenario against an agent it
+/// did not start. Here the agent is the real `gate-agent` binary started as
+/// a separate process with the configuration the simulator wrote (as a field
+/// engineer would start it by hand, or systemd would); the run checks the
+/// truck's event as `run` does.
+#[test]
+fn drives_an_agent_it_did_not_start() {
+    let agent_bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.join("gate-agent")))
+        .filter(|p| p.exists())
+        .expect("target/debug/gate-agent (built by `cargo test --workspace`)");
+    let s = Scenario::parse(ONE_TRUCK, "one-truck.toml").expect("scenario");
+    let dir = tempdir();
+    let cfg = dir.join("etc").join("lane.toml");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let child: std::cell::RefCell<Option<std::process::Child>> = std::cell::RefCell::new(None);
+    let log = dir.join("agent.log");
+    let r = rt.block_on(runner::run_external(&s, &options(None), &cfg, |path| {
+        let out = std::fs::File::create(&log).expect("log");
+        let c = std::process::Command::new(&agent_bin)
+            .arg("--config")
+            .arg(path)
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start gate-agent");
+        *child.borrow_mut() = Some(c);
+    }));
+    if let Some(mut c) = child.borrow_mut().take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let r = r.unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nagent log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    println!("{}", runner::summary(std::slice::from_ref(&r)));
+    assert!(r.passed, "the driven agent's run failed");
+    assert_eq!(r.platform.events.len(), 1);
+    assert!(
+        cfg.parent()
+            .expect("dir")
+            .join("profiles/rfid-etag.toml")
+            .exists(),
+        "the profiles the configuration names are written beside it"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "gate-drive-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&d).expect("tmp");
+    d
 }

@@ -647,6 +647,10 @@ fn default_read_window() -> u64 {
     1500
 }
 
+fn default_camera_read_window() -> u64 {
+    1500
+}
+
 impl RfidConfig {
     pub fn validate(&self) -> Result<(), String> {
         let ctx = |m: String| format!("rfid `{}`: {m}", self.name);
@@ -760,6 +764,14 @@ pub struct CameraConfig {
     /// Reconnect delays of the stream.
     #[serde(default)]
     pub backoff: BackoffConfig,
+    /// Read window, ms (default 1500): once the camera's own recognition
+    /// has answered "nothing" for this long after a vehicle's
+    /// identification started, the camera reports "nothing" for it (a
+    /// container camera with no container in view), so the lane does not
+    /// wait out its identification bound. Mode `none` reports "nothing"
+    /// right after its photo.
+    #[serde(default = "default_camera_read_window")]
+    pub read_window_ms: u64,
 }
 
 fn default_http_timeout() -> u64 {
@@ -799,6 +811,7 @@ impl CameraConfig {
             max_frame_bytes: default_max_frame(),
             max_frame_age_ms: default_max_age(),
             backoff: BackoffConfig::default(),
+            read_window_ms: default_camera_read_window(),
         }
     }
 
@@ -842,6 +855,12 @@ impl CameraConfig {
             return Err(ctx(
                 "give exactly one of `snapshot_url`, `mjpeg_url` and `usb`".into(),
             ));
+        }
+        if !(100..=60_000).contains(&self.read_window_ms) {
+            return Err(ctx(format!(
+                "read_window_ms = {} must be between 100 and 60000",
+                self.read_window_ms
+            )));
         }
         for u in [&self.snapshot_url, &self.mjpeg_url, &self.recognition_url]
             .into_iter()

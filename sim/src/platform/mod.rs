@@ -20,6 +20,7 @@
 
 pub mod collector;
 pub mod key;
+pub mod stray;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -881,10 +881,12 @@ fn faults(s: &Scenario, out: &mut Out) {
             86_400.0,
         );
         match (f.kind, f.device) {
-            (FaultKind::BrokerDown, Some(_)) => {
-                err(out, p.k("device"), "broker_down takes no device")
-            }
-            (FaultKind::BrokerDown, None) => {}
+            (k, Some(_)) if k.is_broker() => err(
+                out,
+                p.k("device"),
+                format!("{} takes no device", k.as_str()),
+            ),
+            (k, None) if k.is_broker() => {}
             (_, None) => err(
                 out,
                 p.clone(),
@@ -904,8 +906,8 @@ fn faults(s: &Scenario, out: &mut Out) {
         }
         for (j, g) in s.faults.iter().enumerate().take(i) {
             let same = match (f.kind, g.kind) {
-                (FaultKind::BrokerDown, FaultKind::BrokerDown) => true,
-                (FaultKind::BrokerDown, _) | (_, FaultKind::BrokerDown) => false,
+                (a, b) if a.is_broker() && b.is_broker() => true,
+                (a, b) if a.is_broker() || b.is_broker() => false,
                 _ => f.device.is_some() && f.device == g.device,
             };
             if same && f.at_s < g.end_s() && g.at_s < f.end_s() {

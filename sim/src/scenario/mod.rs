@@ -93,6 +93,9 @@ pub struct Scenario {
     pub faults: Vec<FaultEntry>,
     #[serde(default)]
     pub commands: Vec<CommandEntry>,
+    /// Stray publishers: messages the lane must refuse (docs/scenarios.md).
+    #[serde(default)]
+    pub stray: Vec<StrayEntry>,
     /// Where it was loaded from (not in the file).
     #[serde(skip)]
     pub source: String,
@@ -756,14 +759,19 @@ pub enum FaultKind {
     BrokerDown,
     /// A camera keeps answering but its images are black: no read.
     CameraDark,
+    /// The broker restarts without persistence: every lane connection is
+    /// cut for the duration and the broker forgets the lanes' sessions
+    /// (subscriptions and messages queued for them).
+    BrokerRestart,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::DeviceOffline,
         FaultKind::DeviceTimeout,
         FaultKind::BrokerDown,
         FaultKind::CameraDark,
+        FaultKind::BrokerRestart,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -771,8 +779,24 @@ impl FaultKind {
             FaultKind::DeviceTimeout => "device_timeout",
             FaultKind::BrokerDown => "broker_down",
             FaultKind::CameraDark => "camera_dark",
+            FaultKind::BrokerRestart => "broker_restart",
         }
     }
+    /// A fault of the broker (no device).
+    pub fn is_broker(self) -> bool {
+        matches!(self, FaultKind::BrokerDown | FaultKind::BrokerRestart)
+    }
+}
+
+/// A stray publisher: at `at_s`, a message on the platform's topics that
+/// the lane must refuse (`rejected_message` alarm) without any effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrayEntry {
+    pub at_s: f64,
+    pub kind: crate::platform::stray::StrayKind,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -846,6 +870,7 @@ pub enum Timed {
     FaultStart(usize),
     FaultEnd(usize),
     Command(usize),
+    Stray(usize),
     Truck(usize),
 }
 
@@ -857,7 +882,7 @@ impl Timed {
             Timed::Delta(_) => 0,
             Timed::FaultEnd(_) => 1,
             Timed::FaultStart(_) => 2,
-            Timed::Command(_) => 3,
+            Timed::Command(_) | Timed::Stray(_) => 3,
             Timed::Truck(_) => 4,
         }
     }
@@ -870,6 +895,7 @@ impl fmt::Display for Timed {
             Timed::FaultStart(i) => write!(f, "faults[{i}] start"),
             Timed::FaultEnd(i) => write!(f, "faults[{i}] end"),
             Timed::Command(i) => write!(f, "commands[{i}]"),
+            Timed::Stray(i) => write!(f, "stray[{i}]"),
             Timed::Truck(i) => write!(f, "trucks[{i}]"),
         }
     }
@@ -970,6 +996,12 @@ impl Scenario {
             v.push(TimedItem {
                 at_s: t.at_s,
                 what: Timed::Truck(i),
+            });
+        }
+        for (i, t) in self.stray.iter().enumerate() {
+            v.push(TimedItem {
+                at_s: t.at_s,
+                what: Timed::Stray(i),
             });
         }
         v.sort_by(|a, b| {

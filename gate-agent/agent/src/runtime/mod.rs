@@ -1100,16 +1100,28 @@ impl Runner {
                             tx,
                         )));
                     }
-                    _ => tasks.push(tokio::spawn(identify_camera(
-                        seq,
-                        dev,
-                        name,
-                        cam,
-                        mode == RecognitionMode::Camera,
-                        deadline,
-                        poll,
-                        tx,
-                    ))),
+                    _ => {
+                        let window = self
+                            .cfg
+                            .devices
+                            .cameras
+                            .iter()
+                            .find(|c| c.name == name)
+                            .map_or(1500, |c| c.read_window_ms);
+                        tasks.push(tokio::spawn(identify_camera(
+                            seq,
+                            dev,
+                            name,
+                            cam,
+                            mode == RecognitionMode::Camera,
+                            CameraWindow {
+                                deadline,
+                                poll,
+                                empty: self.clock.real(window),
+                            },
+                            tx,
+                        )))
+                    }
                 }
             } else if let Some((name, reader)) = self.devs.readers.get(&dev).cloned() {
                 // The reader's verdict (tag, nothing, offline) must reach the
@@ -1374,22 +1386,29 @@ impl Runner {
 }
 
 /// Poll a camera's recognition until it sees something or the deadline;
-/// keep one frame as evidence. Without `use_recognition` (mode `none`) the
-/// camera only gives its photo and "nothing read" at the deadline.
-#[allow(clippy::too_many_arguments)]
+/// keep one frame as evidence. The camera reports "nothing" once its
+/// recognition has answered nothing for its read window (or at the
+/// deadline). Without `use_recognition` (mode `none`) the camera gives its
+/// photo and "nothing read" at once.
 async fn identify_camera(
     seq: u64,
     role: Device,
     name: String,
     cam: Arc<crate::drivers::camera::Camera>,
     use_recognition: bool,
-    deadline: Instant,
-    poll: Duration,
+    w: CameraWindow,
     tx: mpsc::Sender<Internal>,
 ) {
+    let CameraWindow {
+        deadline,
+        poll,
+        empty,
+    } = w;
     let mut errors = 0u32;
     let mut first = true;
     let mut photo_taken = false;
+    // When the recognition first answered (nothing) for this vehicle.
+    let mut empty_since: Option<Instant> = None;
     let recognition = cam.recognition.as_ref().filter(|_| use_recognition);
     loop {
         if let Some(rec) = recognition {
@@ -1400,6 +1419,7 @@ async fn identify_camera(
                     }
                     first = false;
                     errors = 0;
+                    empty_since.get_or_insert_with(Instant::now);
                     let reads = devices::recognition_reads(role, &r.result);
                     debug!(camera = %name, ?reads, "recognition");
                     if !reads.is_empty() {
@@ -1426,7 +1446,9 @@ async fn identify_camera(
             take_photo(seq, &name, &cam, &tx).await;
             photo_taken = true;
         }
-        if Instant::now() + poll >= deadline {
+        let window_over =
+            recognition.is_none() || empty_since.is_some_and(|s| s.elapsed() >= empty);
+        if window_over || Instant::now() + poll >= deadline {
             if !photo_taken {
                 take_photo(seq, &name, &cam, &tx).await;
             }
@@ -1567,6 +1589,18 @@ async fn take_photo(
             let _ = tx.send(Internal::Photo { seq, photo }).await;
         }
     }
+}
+
+/// How long [`identify_camera`] asks a camera's recognition.
+#[derive(Clone, Copy, Debug)]
+struct CameraWindow {
+    /// Give up here: "nothing".
+    deadline: Instant,
+    /// Between two recognition requests.
+    poll: Duration,
+    /// "Nothing" once the recognition has answered nothing this long (the
+    /// camera's `read_window_ms`).
+    empty: Duration,
 }
 
 /// How long [`identify_rfid`] watches a reader.
