@@ -389,10 +389,11 @@ impl Store {
             now,
         )?;
         journal::purge(&tx, now - ms(cfg.journal_keep), cfg.journal_max)?;
+        // The counter's copy first: never a number the copy does not hold.
+        quarantine::mark_seq(&self.inner.path, &event.lane, seq)?;
         tx.commit().ctx("committing a finished event")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
-        quarantine::mark_seq(&self.inner.path, &event.lane, seq);
         if let Some(id) = q.id {
             quarantine::keep_unsent(&self.inner.path, id, topic, &json);
         }

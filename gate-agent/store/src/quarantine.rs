@@ -183,7 +183,26 @@ pub(crate) fn restore(conn: &mut Connection, main: &Path, s: &Salvage) -> Result
     let tx = conn
         .transaction()
         .map_err(|e| StoreError::sqlite("restoring salvaged rows", e))?;
-    for (lane, seq) in &s.seqs {
+    // An unsent event's number was given, even if no counter says so.
+    let mut seqs = s.seqs.clone();
+    for (kind, _, payload, ..) in &s.outbox {
+        if kind != "event" {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            continue;
+        };
+        if let (Some(lane), Some(seq)) = (
+            v.get("lane").and_then(|l| l.as_str()),
+            v.get("seq").and_then(|s| s.as_i64()),
+        ) {
+            match seqs.iter_mut().find(|(l, _)| l == lane) {
+                Some((_, n)) => *n = (*n).max(seq),
+                None => seqs.push((lane.to_owned(), seq)),
+            }
+        }
+    }
+    for (lane, seq) in &seqs {
         tx.execute(
             "INSERT INTO lane_seq (lane, last_seq) VALUES (?1, ?2) \
              ON CONFLICT (lane) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
@@ -217,19 +236,29 @@ fn seq_mark_path(main: &Path) -> PathBuf {
 }
 
 /// Record `seq` as the last number given to `lane` in `<main>.seq` (written
-/// to a temporary file, then renamed over it). Best effort: a failure is
-/// logged, never fatal (SQLite holds the authoritative counter).
-pub(crate) fn mark_seq(main: &Path, lane: &str, seq: u64) {
+/// to a temporary file, then renamed over it), before the event that takes
+/// it is committed: a number the copy does not hold is never handed out, so
+/// a quarantine can never give it again (the chaos run of 1,000 faults
+/// found a full disk that let the commit through and not this copy, then a
+/// corrupt file: the number was given twice). A failure fails the finish
+/// (the runtime retries it, admission stopped); a mark whose commit then
+/// fails costs at most a gap after a quarantine, never a reused number.
+pub(crate) fn mark_seq(main: &Path, lane: &str, seq: u64) -> Result<()> {
     let path = seq_mark_path(main);
     let mut marks = read_seq_marks(&path);
     let e = marks.entry(lane.to_owned()).or_insert(0);
     *e = (*e).max(seq);
     let text: String = marks.iter().map(|(l, s)| format!("{l} {s}\n")).collect();
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = r {
-        tracing::warn!(path = %path.display(), %e, "lane counter copy not written");
-    }
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::Io {
+                context: format!("writing the lane counter copy {}", path.display()),
+                source,
+            }
+        })
 }
 
 fn read_seq_marks(path: &Path) -> std::collections::BTreeMap<String, u64> {

@@ -427,3 +427,46 @@ fn a_corrupt_whitelist_file_is_replaced_and_the_journal_kept() {
     // The journal and its numbering are untouched.
     assert_eq!(passage(&store, "L01"), 3);
 }
+
+/// The chaos run of 1,000 faults (docs/reliability.md): a full disk let an
+/// event's commit through but not the copy of the lane counters, then the
+/// file was found corrupt and quarantined; the fresh store took its
+/// numbering from the stale copy and gave the same seq twice. The copy is
+/// now written before the commit: when it cannot be, the finish fails (the
+/// runtime retries it) and nothing is committed.
+#[test]
+fn a_number_the_counter_copy_does_not_hold_is_never_committed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lane.db");
+    let store = Store::open(&path, StoreConfig::default()).expect("open");
+    assert_eq!(passage(&store, "L01"), 1);
+    // The copy cannot be written (its temporary file's name is taken by a
+    // directory, as good as a full disk for this write).
+    let tmp = dir.path().join("lane.db.seq.tmp");
+    std::fs::create_dir(&tmp).expect("block the copy");
+    let id = new_event_id();
+    store
+        .journal_start("L01", &id, "2026-11-27T10:00:00.000Z", &json!({}))
+        .expect("start");
+    let r = store.journal_finish(&event("L01", &id), &topic("L01"));
+    assert!(r.is_err(), "the finish must fail: {r:?}");
+    assert_eq!(
+        store.unfinished_journal().expect("journal").len(),
+        1,
+        "nothing committed: the passage is still open"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lane.db.seq")).expect("copy"),
+        "L01 1\n"
+    );
+    // Writable again: the retry finishes it with the next number.
+    std::fs::remove_dir(&tmp).expect("unblock");
+    let f = store
+        .journal_finish(&event("L01", &id), &topic("L01"))
+        .expect("finish");
+    assert_eq!(f.seq, 2);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lane.db.seq")).expect("copy"),
+        "L01 2\n"
+    );
+}

@@ -288,6 +288,12 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
             .map(|(_, n)| n + 1)
             .unwrap_or(1)
     };
+    // A passage resumed from its copy was given its number at arrival: the
+    // counters of a quarantined file may be behind it (never reuse it).
+    let next_seq = match &recovered.resume {
+        Some((_, p)) if recovered.from_copy => next_seq.max(p.seq),
+        _ => next_seq,
+    };
     let mut seqs = HashMap::new();
     let (lane, initial) = match recovered.resume {
         Some((event_id, passage)) => {
