@@ -113,13 +113,16 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 // Chaos: connection errors are what it causes; say only
                 // what goes wrong beyond that.
+                // The embedded broker (zero-setup runs) logs every client
+                // that goes away as an ERROR: not the lane's business.
                 tracing_subscriber::EnvFilter::new(if matches!(args.cmd, Cmd::Chaos { .. }) {
-                    "error"
+                    "error,rumqttd=off"
                 } else {
-                    "warn"
+                    "warn,rumqttd=off"
                 })
             }),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

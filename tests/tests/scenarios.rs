@@ -228,8 +228,7 @@ fn runs_on_one_external_broker_are_isolated() {
         }
         let err = runner::run(&s, &o, 1)
             .await
-            .err()
-            .expect("a retained foreign whitelist must stop the run");
+            .expect_err("a retained foreign whitelist must stop the run");
         let msg = format!("{err:#}");
         assert!(
             msg.contains("RETAINED") && msg.contains("gate/v1/HK-ISOL/whitelist"),

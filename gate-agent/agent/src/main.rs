@@ -40,7 +40,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Colours only on a terminal: a log file or the journal gets plain text.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
