@@ -28,9 +28,20 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(path) = args.check_config {
         return match gate_agent::config::Config::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
-                ExitCode::SUCCESS
+            Ok(cfg) => {
+                // The register profiles it names, as the start would load
+                // them (issue 18: a missing or broken profile passed here,
+                // then the real start failed).
+                let problems = profile_problems(&cfg);
+                if problems.is_empty() {
+                    println!("{}: ok", path.display());
+                    ExitCode::SUCCESS
+                } else {
+                    for p in problems {
+                        eprintln!("{}: {p}", path.display());
+                    }
+                    ExitCode::from(2)
+                }
             }
             Err(errs) => {
                 for e in errs {
@@ -118,4 +129,68 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Flags a weighbridge profile may define (docs/drivers.md): any other
+/// name is a typo the driver would silently ignore (a misspelt `overload`
+/// would let an overloaded scale read as stable), unless it starts with
+/// `x_` (a vendor's extra bit, kept for gatectl only).
+const WEIGHBRIDGE_FLAGS: &[&str] = &[
+    "stable",
+    "motion",
+    "overload",
+    "underload",
+    "error",
+    "negative",
+    "zero",
+    "net",
+    "tare",
+];
+
+/// Every problem of the register profiles a configuration names: each one
+/// loaded as the drivers would load it, and a weighbridge profile's points
+/// and flags checked against what the driver reads.
+fn profile_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
+    use gate_agent::drivers::profile;
+    let dir = &cfg.devices.profiles_dir;
+    let mut out = Vec::new();
+    if let Some(m) = cfg
+        .devices
+        .weighbridge
+        .as_ref()
+        .and_then(|w| w.modbus.as_ref())
+    {
+        match profile::resolve(dir, &m.profile) {
+            Err(e) => out.push(format!("devices.weighbridge.modbus.profile: {e}")),
+            Ok(p) => {
+                if !p.points.iter().any(|pt| pt.name == "gross") {
+                    out.push(format!(
+                        "devices.weighbridge.modbus.profile: {} has no point `gross`",
+                        p.origin.display()
+                    ));
+                }
+                for pt in &p.points {
+                    for b in &pt.bits {
+                        if !WEIGHBRIDGE_FLAGS.contains(&b.name.as_str())
+                            && !b.name.starts_with("x_")
+                        {
+                            out.push(format!(
+                                "devices.weighbridge.modbus.profile: {}: point `{}` flag `{}` is not one the weighbridge driver knows ({}; a vendor's extra bit: name it x_...)",
+                                p.origin.display(),
+                                pt.name,
+                                b.name,
+                                WEIGHBRIDGE_FLAGS.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (i, r) in cfg.devices.rfid.iter().enumerate() {
+        if let Err(e) = profile::resolve(dir, &r.profile) {
+            out.push(format!("devices.rfid[{i}].profile: {e}"));
+        }
+    }
+    out
 }

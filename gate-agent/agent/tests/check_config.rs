@@ -1,0 +1,71 @@
+//! Issue 18: `gate-agent --check-config` loads the register profiles the
+//! configuration names, as the start would: a missing profile, or a
+//! weighbridge flag the driver does not know (a misspelt `overload`), is an
+//! error with exit code 2, every one of them reported; a good file is `ok`.
+
+mod gatectl_support;
+
+use std::process::Command;
+
+use gatectl_support::*;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_gate-agent");
+
+fn check(config: &std::path::Path) -> (i32, String) {
+    let out = Command::new(AGENT)
+        .arg("--check-config")
+        .arg(config)
+        .output()
+        .expect("run gate-agent");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn profiles_are_checked_and_every_problem_is_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let paths = write_config(dir.path(), 1502, 1503, "http://127.0.0.1:1", None);
+    let (code, out) = check(&paths.config);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": ok"), "{out}");
+
+    // The weighbridge profile's `overload` misspelt, and an RFID reader
+    // whose profile does not exist.
+    let profile = dir.path().join("wb-gatectl-test.toml");
+    let text = std::fs::read_to_string(&profile).expect("profile");
+    let bits = "bits = [{ name = \"stable\", mask = 0x0001 }]";
+    assert!(text.contains(bits), "the test profile's status bits");
+    std::fs::write(
+        &profile,
+        text.replace(
+            bits,
+            "bits = [{ name = \"stable\", mask = 0x0001 }, { name = \"overlaod\", mask = 0x0004 }, { name = \"x_printing\", mask = 0x0008 }]",
+        ),
+    )
+    .expect("profile");
+    let mut cfg = std::fs::read_to_string(&paths.config).expect("config");
+    cfg.push_str(
+        "\n[[devices.buses]]\nname = \"etag\"\ntcp = \"127.0.0.1:1504\"\n\n[[devices.rfid]]\nname = \"etag-reader\"\nkind = \"e-tag\"\nbus = \"etag\"\nunit_id = 1\nprofile = \"no-such-profile\"\n",
+    );
+    std::fs::write(&paths.config, cfg).expect("config");
+    let (code, out) = check(&paths.config);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("overlaod") && out.contains("devices.weighbridge.modbus.profile"),
+        "the misspelt flag is named: {out}"
+    );
+    assert!(
+        !out.contains("x_printing"),
+        "a vendor's x_ bit is allowed: {out}"
+    );
+    assert!(
+        out.contains("devices.rfid[0].profile") && out.contains("no-such-profile"),
+        "the missing profile is named too (every problem, not the first): {out}"
+    );
+}
