@@ -566,7 +566,7 @@ impl Runner {
                                 self.lane.current_seq().map(|_| Input::Read(devices::weight_read(&w)))
                             }
                             // The driver withdrew its reading: the indicator is down.
-                            None => self.scale_fault(&mut scale_ok, 0),
+                            None => self.scale_fault(&mut scale_ok, 0, false),
                         }
                     }
                 }
@@ -590,7 +590,8 @@ impl Runner {
                     }
                     // An indicator that never answered gives no reading to
                     // withdraw: its errors tell.
-                    self.scale_fault(&mut scale_ok, SCALE_DOWN_AFTER_ERRORS)
+                    let has_reading = weight_rx.as_ref().is_some_and(|rx| rx.borrow().is_some());
+                    self.scale_fault(&mut scale_ok, SCALE_DOWN_AFTER_ERRORS, has_reading)
                 }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Some(Input::Tick),
             };
@@ -653,15 +654,20 @@ impl Runner {
     /// `min_errors` > 0, that many failed requests in a row and no reading):
     /// tell the lane once (`device_fault` alarm; it stops waiting for a
     /// weight). A reading again clears it (`device_recovered`).
-    fn scale_fault(&self, told: &mut Option<bool>, min_errors: u32) -> Option<Input> {
+    /// `has_reading`: the driver holds a reading now (the lane task's own
+    /// receiver says so; no new subscription per check).
+    fn scale_fault(
+        &self,
+        told: &mut Option<bool>,
+        min_errors: u32,
+        has_reading: bool,
+    ) -> Option<Input> {
         let wb = self.devs.weighbridge.as_ref()?;
         if *told == Some(false) {
             return None;
         }
         let h = wb.health().get();
-        if min_errors > 0
-            && (h.consecutive_errors < min_errors || wb.subscribe().borrow().is_some())
-        {
+        if min_errors > 0 && (h.consecutive_errors < min_errors || has_reading) {
             return None;
         }
         *told = Some(false);
