@@ -12,11 +12,14 @@
 //!   targets of `fuzz/` and runs each for N seconds (fuzz.rs).
 //! - `chaos [--faults N] [--seed S]`: trucks through a simulated lane under
 //!   random faults (real Mosquitto and gate-agent processes; chaos.rs).
+//! - `dist [--target TRIPLE]`: the Debian package of the lane agent
+//!   (cargo-deb; dist.rs).
 //! - `props`: long random runs of the barrier and lane-core property tests
 //!   (not CI; see props.rs).
 
 mod bench;
 mod chaos;
+mod dist;
 mod firmware;
 mod fuzz;
 mod install;
@@ -28,7 +31,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
         Some("install") => install::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("props") => props::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");

@@ -32,7 +32,8 @@ fn main() -> ExitCode {
                 // The register profiles it names, as the start would load
                 // them (issue 18: a missing or broken profile passed here,
                 // then the real start failed).
-                let problems = profile_problems(&cfg);
+                let mut problems = profile_problems(&cfg);
+                problems.extend(file_problems(&cfg, &path));
                 if problems.is_empty() {
                     println!("{}: ok", path.display());
                     ExitCode::SUCCESS
@@ -190,6 +191,31 @@ fn profile_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
     for (i, r) in cfg.devices.rfid.iter().enumerate() {
         if let Err(e) = profile::resolve(dir, &r.profile) {
             out.push(format!("devices.rfid[{i}].profile: {e}"));
+        }
+    }
+    out
+}
+
+/// Files the start reads besides the configuration (the TLS material):
+/// each must be readable, as the link would read it.
+fn file_problems(cfg: &gate_agent::config::Config, config_path: &std::path::Path) -> Vec<String> {
+    let Some(tls) = &cfg.platform.tls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let files = [
+        ("ca", Some(&tls.ca)),
+        ("cert", tls.cert.as_ref()),
+        ("key", tls.key.as_ref()),
+    ];
+    for (key, file) in files {
+        let Some(file) = file else { continue };
+        let file = gate_agent::config::resolve(config_path, file);
+        if let Err(e) = std::fs::File::open(&file) {
+            out.push(format!(
+                "platform.tls.{key}: cannot read {}: {e}",
+                file.display()
+            ));
         }
     }
     out
