@@ -368,7 +368,15 @@ fn killed_while_held_the_truck_stays_held_with_its_decision() {
     *lane.recognition.lock().expect("recognition") =
         serde_json::json!({"plate": "琼B99999", "colour": "blue", "confidence": 0.97}).to_string();
     lane.inputs(|i| i.arrival_loop = true);
-    lane.wait_state("hold");
+    let v = lane.wait_state("hold");
+    // Issue 16: the hold and its reasons are visible while it lasts.
+    assert_eq!(v["hold"]["seq"], 1, "{v}");
+    assert!(
+        v["hold"]["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c == "H01")),
+        "gatectl status shows the hold's reasons: {v}"
+    );
     lane.kill_agent();
     let rec = lane.open_record();
     assert_eq!(rec.passage.step, gate_core::lane::Step::Decided);
@@ -383,8 +391,13 @@ fn killed_while_held_the_truck_stays_held_with_its_decision() {
         BarrierState::Closed,
         "the arm must not open for a held truck"
     );
+    assert!(
+        v["hold"]["reasons"].is_array(),
+        "still shown after the restart: {v}"
+    );
     lane.inputs(|i| i.arrival_loop = false);
-    lane.wait_state("idle");
+    let v = lane.wait_state("idle");
+    assert!(v["hold"].is_null(), "no hold once the truck left: {v}");
     let ev = one_event(&mut lane, &rec.event_id);
     assert_eq!(plate_of(&ev), Some("琼B99999"));
     assert_eq!(ev.outcome, gate_proto::messages::Outcome::Held);
