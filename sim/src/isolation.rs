@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 use crate::broker::BrokerAddr;
 
@@ -52,25 +52,36 @@ fn options(broker: &BrokerAddr, client_id: &str) -> MqttOptions {
 /// drops whatever session (subscriptions, queued messages) it kept.
 pub async fn clear_session(broker: &BrokerAddr, client_id: &str) -> Result<()> {
     let (client, mut ev) = AsyncClient::new(options(broker, client_id), 8);
+    wait_for(&mut ev, "CONNACK", |p| matches!(p, Packet::ConnAck(_)))
+        .await
+        .with_context(|| format!("clearing the session of `{client_id}` on {broker}"))?;
+    disconnect(client, ev).await;
+    Ok(())
+}
+
+/// Poll until an incoming packet matches `want` (at most
+/// [`CONNECT_TIMEOUT`]).
+async fn wait_for(ev: &mut EventLoop, what: &str, want: impl Fn(&Packet) -> bool) -> Result<()> {
     tokio::time::timeout(CONNECT_TIMEOUT, async {
         loop {
             match ev.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(Event::Incoming(p)) if want(&p) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => return Err(anyhow!("{e}")),
             }
         }
     })
     .await
-    .map_err(|_| anyhow!("no CONNACK within {} s", CONNECT_TIMEOUT.as_secs()))?
-    .with_context(|| format!("clearing the session of `{client_id}` on {broker}"))?;
+    .map_err(|_| anyhow!("no {what} within {} s", CONNECT_TIMEOUT.as_secs()))?
+}
+
+/// Disconnect cleanly: let the DISCONNECT go out before dropping.
+async fn disconnect(client: AsyncClient, mut ev: EventLoop) {
     client.disconnect().await.ok();
-    // Let the DISCONNECT go out.
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         while ev.poll().await.is_ok() {}
     })
     .await;
-    Ok(())
 }
 
 /// Retained messages on `topics` (filters allowed): (topic, payload).
@@ -119,22 +130,8 @@ pub async fn clear_retained(broker: &BrokerAddr, client_id: &str, topic: &str) -
         .publish(topic, QoS::AtLeastOnce, true, Vec::new())
         .await
         .context("publish")?;
-    tokio::time::timeout(CONNECT_TIMEOUT, async {
-        loop {
-            match ev.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(anyhow!("{e}")),
-            }
-        }
-    })
-    .await
-    .map_err(|_| anyhow!("no PUBACK within {} s", CONNECT_TIMEOUT.as_secs()))??;
-    client.disconnect().await.ok();
-    let _ = tokio::time::timeout(Duration::from_millis(300), async {
-        while ev.poll().await.is_ok() {}
-    })
-    .await;
+    wait_for(&mut ev, "PUBACK", |p| matches!(p, Packet::PubAck(_))).await?;
+    disconnect(client, ev).await;
     Ok(())
 }
 

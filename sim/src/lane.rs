@@ -974,9 +974,25 @@ impl Inner {
                 }
             }
         }
+        // Only the trucks in the lane can be read (the map also remembers
+        // trucks gone long ago), and only those not yet seen by a reader.
+        let State {
+            physics, trucks, ..
+        } = st;
+        let unseen: Vec<TruckId> = physics
+            .trucks()
+            .map(|t| t.id)
+            .filter(|id| trucks.get(id).is_some_and(|e| !(e.seen[1] && e.seen[2])))
+            .collect();
+        if unseen.is_empty() {
+            return out;
+        }
         let etags = self.etag.as_ref().map(|r| lock(&r.reader).reported());
         let seals = self.eseal.as_ref().map(|r| lock(&r.reader).reported());
-        for (id, e) in st.trucks.iter_mut() {
+        for id in &unseen {
+            let Some(e) = trucks.get_mut(id) else {
+                continue;
+            };
             if let Some(rep) = &etags {
                 if !e.seen[1] && e.etags.iter().any(|(epc, _)| rep.contains(epc)) {
                     e.seen[1] = true;

@@ -511,26 +511,11 @@ pub async fn run_external(
         .parent()
         .ok_or_else(|| anyhow!("{}: no directory", cfg_path.display()))?;
     let (_embedded, addr) = broker(opts)?;
-    let run_id = crate::isolation::run_id();
     let lane = opts
         .lane_override
         .clone()
         .unwrap_or_else(|| s.lane.lane.clone());
-    crate::isolation::prepare(&addr, &run_id, &s.lane.site, std::slice::from_ref(&lane)).await?;
-    let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
-    let start_ms = gate_proto::time::now_unix_ms();
-    let fixture =
-        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
-    let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
-    pc.records_per_chunk = s.platform.records_per_chunk;
-    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
-    pc.expect_first_seq = s.platform.expect_first_seq;
-    pc.client_id = Some(platform_id.clone());
-    let platform = std::rc::Rc::new(
-        Platform::start_with(pc, fixture)
-            .await
-            .context("starting the platform")?,
-    );
+    let site = Site::start(s, &addr, vec![lane]).await?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (lane_id, clock, sim, relay, cfg_path) = lane_parts(s, &addr, opts, cfg_path).await?;
     ready(&cfg_path);
@@ -539,7 +524,7 @@ pub async fn run_external(
         lane_id,
         sim,
         primary: true,
-        platform: platform.clone(),
+        platform: site.platform.clone(),
         agent: Agent::External {
             socket: dir.join("control.sock"),
         },
@@ -551,17 +536,7 @@ pub async fn run_external(
         trucks: Vec::new(),
     };
     let report = run_lane(run, opts).await;
-    if let Ok(p) = std::rc::Rc::try_unwrap(platform) {
-        p.shutdown().await;
-    }
-    crate::isolation::finish(
-        &addr,
-        &run_id,
-        &s.lane.site,
-        std::slice::from_ref(&lane),
-        &platform_id,
-    )
-    .await;
+    site.end(s, &addr).await;
     report
 }
 
@@ -1197,8 +1172,6 @@ pub fn broker(opts: &RunOptions) -> Result<(Option<EmbeddedBroker>, BrokerAddr)>
 /// Run a scenario on `lanes` independent lanes (ids `L01`.. when > 1).
 pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<RunReport>> {
     let (_embedded, addr) = broker(opts)?;
-    // Isolated from earlier runs on the same broker (crate::isolation).
-    let run_id = crate::isolation::run_id();
     let lane_ids: Vec<String> = (0..lanes.max(1))
         .map(|n| {
             if lanes > 1 {
@@ -1210,31 +1183,15 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
             }
         })
         .collect();
-    crate::isolation::prepare(&addr, &run_id, &s.lane.site, &lane_ids).await?;
-    let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
     // One platform per site, as in a real port: every lane of the run talks
     // to it.
-    let start_ms = gate_proto::time::now_unix_ms();
-    let fixture =
-        Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
-    let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
-    pc.records_per_chunk = s.platform.records_per_chunk;
-    pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
-    pc.expect_first_seq = s.platform.expect_first_seq;
-    pc.client_id = Some(platform_id.clone());
-    let platform = std::rc::Rc::new(
-        Platform::start_with(pc, fixture)
-            .await
-            .context("starting the platform")?,
-    );
+    let site = Site::start(s, &addr, lane_ids).await?;
     let mut runs = Vec::new();
-    for n in 0..lanes.max(1) {
+    for (n, lane) in site.lanes.iter().enumerate() {
         let mut o = opts.clone();
-        if lanes > 1 {
-            o.lane_override = Some(format!("{}-{}", s.lane.lane, n + 1));
-        }
+        o.lane_override = Some(lane.clone());
         let addr = addr.clone();
-        let platform = platform.clone();
+        let platform = site.platform.clone();
         runs.push(async move {
             let lr = start_lane(s, &addr, &o, platform, n == 0).await?;
             run_lane(lr, &o).await
@@ -1245,11 +1202,61 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
     for r in futures_util::future::join_all(runs).await {
         out.push(r?);
     }
-    if let Ok(p) = std::rc::Rc::try_unwrap(platform) {
-        p.shutdown().await;
-    }
-    crate::isolation::finish(&addr, &run_id, &s.lane.site, &lane_ids, &platform_id).await;
+    site.end(s, &addr).await;
     Ok(out)
+}
+
+/// The site side of a run: its lanes and the platform they talk to, under
+/// client ids of this run, the broker made ready for them first
+/// ([`crate::isolation`]).
+struct Site {
+    platform: std::rc::Rc<Platform>,
+    lanes: Vec<String>,
+    run_id: String,
+    platform_id: String,
+}
+
+impl Site {
+    async fn start(s: &Scenario, addr: &BrokerAddr, lanes: Vec<String>) -> Result<Site> {
+        let run_id = crate::isolation::run_id();
+        crate::isolation::prepare(addr, &run_id, &s.lane.site, &lanes).await?;
+        let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
+        let start_ms = gate_proto::time::now_unix_ms();
+        let fixture =
+            Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
+        let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
+        pc.records_per_chunk = s.platform.records_per_chunk;
+        pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
+        pc.expect_first_seq = s.platform.expect_first_seq;
+        pc.client_id = Some(platform_id.clone());
+        let platform = std::rc::Rc::new(
+            Platform::start_with(pc, fixture)
+                .await
+                .context("starting the platform")?,
+        );
+        Ok(Site {
+            platform,
+            lanes,
+            run_id,
+            platform_id,
+        })
+    }
+
+    /// Stop the platform (once the lanes let go of it) and clear what the
+    /// run left on the broker.
+    async fn end(self, s: &Scenario, addr: &BrokerAddr) {
+        if let Ok(p) = std::rc::Rc::try_unwrap(self.platform) {
+            p.shutdown().await;
+        }
+        crate::isolation::finish(
+            addr,
+            &self.run_id,
+            &s.lane.site,
+            &self.lanes,
+            &self.platform_id,
+        )
+        .await;
+    }
 }
 
 /// Where the bundled scenarios are (for `demo`).

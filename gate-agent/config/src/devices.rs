@@ -643,12 +643,11 @@ pub struct RfidConfig {
     pub read_window_ms: u64,
 }
 
-fn default_read_window() -> u64 {
-    1500
-}
+/// Default `read_window_ms` of RFID readers and cameras.
+pub const DEFAULT_READ_WINDOW_MS: u64 = 1500;
 
-fn default_camera_read_window() -> u64 {
-    1500
+fn default_read_window() -> u64 {
+    DEFAULT_READ_WINDOW_MS
 }
 
 impl RfidConfig {
@@ -770,7 +769,7 @@ pub struct CameraConfig {
     /// container camera with no container in view), so the lane does not
     /// wait out its identification bound. Mode `none` reports "nothing"
     /// right after its photo.
-    #[serde(default = "default_camera_read_window")]
+    #[serde(default = "default_read_window")]
     pub read_window_ms: u64,
 }
 
@@ -811,7 +810,7 @@ impl CameraConfig {
             max_frame_bytes: default_max_frame(),
             max_frame_age_ms: default_max_age(),
             backoff: BackoffConfig::default(),
-            read_window_ms: default_camera_read_window(),
+            read_window_ms: DEFAULT_READ_WINDOW_MS,
         }
     }
 

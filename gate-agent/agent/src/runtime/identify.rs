@@ -87,12 +87,7 @@ pub(super) async fn identify_camera(
             if !photo_taken {
                 take_photo(seq, &name, &cam, &tx).await;
             }
-            let _ = tx
-                .send(Internal::Read {
-                    seq,
-                    read: Read::Nothing(role),
-                })
-                .await;
+            send_nothing(&tx, seq, role).await;
             return;
         }
         tokio::time::sleep(poll).await;
@@ -115,12 +110,7 @@ pub(super) async fn identify_onboard(
 ) {
     let Some(src) = cam.source.clone() else {
         // Configuration checks make this impossible; stay safe anyway.
-        let _ = tx
-            .send(Internal::Read {
-                seq,
-                read: Read::Nothing(role),
-            })
-            .await;
+        send_nothing(&tx, seq, role).await;
         return;
     };
     // The recogniser is down (its models could not be had): this camera's
@@ -172,12 +162,7 @@ pub(super) async fn identify_onboard(
         "on-board recognition"
     );
     if reads.is_empty() {
-        let _ = tx
-            .send(Internal::Read {
-                seq,
-                read: Read::Nothing(role),
-            })
-            .await;
+        send_nothing(&tx, seq, role).await;
     } else {
         for read in reads {
             let _ = tx.send(Internal::Read { seq, read }).await;
@@ -207,6 +192,12 @@ pub(super) async fn camera_fault(
             detail: format!("camera {name}: {e}"),
         })
         .await;
+}
+
+/// Tell the lane that `role` found nothing for vehicle `seq`.
+async fn send_nothing(tx: &mpsc::Sender<Internal>, seq: u64, role: Device) {
+    let read = Read::Nothing(role);
+    let _ = tx.send(Internal::Read { seq, read }).await;
 }
 
 pub(super) async fn take_photo(
@@ -281,8 +272,7 @@ pub(super) async fn identify_rfid(
             }
             let since = *empty_since.get_or_insert_with(tokio::time::Instant::now);
             if since.elapsed() >= window.empty {
-                let read = Read::Nothing(role);
-                let _ = tx.send(Internal::Read { seq, read }).await;
+                send_nothing(&tx, seq, role).await;
                 return;
             }
         } else {

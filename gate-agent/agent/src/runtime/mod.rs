@@ -45,7 +45,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::board::BoardCommand;
-use crate::drivers::config::RecognitionMode;
+use crate::drivers::config::{RecognitionMode, DEFAULT_READ_WINDOW_MS};
 use crate::recognition::{CollectOptions, Recogniser, RecogniserState};
 use clock::LaneClock;
 use devices::Devices;
@@ -1121,7 +1121,7 @@ impl Runner {
                             .cameras
                             .iter()
                             .find(|c| c.name == name)
-                            .map_or(1500, |c| c.read_window_ms);
+                            .map_or(DEFAULT_READ_WINDOW_MS, |c| c.read_window_ms);
                         tasks.push(tokio::spawn(identify_camera(
                             seq,
                             dev,
@@ -1147,7 +1147,7 @@ impl Runner {
                     .rfid
                     .iter()
                     .find(|r| r.name == name)
-                    .map_or(1500, |r| r.read_window_ms);
+                    .map_or(DEFAULT_READ_WINDOW_MS, |r| r.read_window_ms);
                 tasks.push(tokio::spawn(identify_rfid(
                     seq,
                     dev,
