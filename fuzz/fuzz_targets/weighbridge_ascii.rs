@@ -63,8 +63,10 @@ fuzz_target!(|data: &[u8]| {
                 toledo::LEN
             };
             assert_eq!(data.len(), len);
-            assert!(r.weight_kg.is_finite() && r.tare_kg.is_finite() && r.tare_kg >= 0.0);
+            assert!(r.weight_kg().is_finite() && r.tare_kg().is_finite() && r.tare_kg() >= 0.0);
             assert!(r.gross_kg().is_finite());
+            // What parses re-encodes to a frame that parses the same.
+            assert_eq!(toledo::parse(&r.to_vec(checksum), checksum), Ok(r));
         }
     }
     if let Ok(r) = xk3190::parse(data) {

@@ -72,7 +72,7 @@ impl AsciiFramer {
                 let r = toledo::parse(frame, self.checksum).map_err(|e| e.to_string())?;
                 Ok(RawWeight {
                     gross_kg: r.gross_kg(),
-                    tare_kg: Some(r.tare_kg),
+                    tare_kg: Some(r.tare_kg()),
                     device_stable: Some(!r.motion),
                     // Toledo's one out-of-range bit: the sign says which end.
                     overload: r.out_of_range && r.gross_kg() >= 0.0,

@@ -154,57 +154,170 @@ fn number(digits: &[u8]) -> u32 {
     })
 }
 
-/// A validated Toledo frame.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A Toledo frame's content: what [`parse`] finds and what
+/// [`ToledoRepr::emit`] writes (the lane simulator's indicators emit it).
+/// Weight and tare are in display counts; [`ToledoRepr::weight_kg`] applies
+/// the decimal point and the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ToledoRepr {
-    /// Displayed weight in kg (negative when SWB says so).
-    pub weight_kg: f64,
-    /// Tare in kg.
-    pub tare_kg: f64,
+    /// Displayed weight in display counts (the six digits), negative when
+    /// SWB says so.
+    pub weight: i64,
+    /// Tare in display counts.
+    pub tare: u32,
+    /// SWA bits 0-2: dummy zeros (0-2) or decimals (3-7).
+    pub dp_code: u8,
+    /// SWA bits 3-4 as the increment size: 1, 2 or 5 (0 for code 00).
+    pub increment: u8,
+    /// SWC bits 0-2: 0 = the unit SWB says (kg or lb), 1 = g, 2 = t.
+    pub unit_code: u8,
     /// The displayed weight is net (gross = net + tare).
     pub net: bool,
     pub motion: bool,
     pub out_of_range: bool,
+    /// SWB bit 4: kg (else lb).
+    pub kg: bool,
     pub not_zeroed: bool,
+    pub print_request: bool,
 }
+
+const SWA_INCR_SHIFT: u8 = 3;
+const SWC_PRINT_REQUEST: u8 = 1 << 3;
 
 impl ToledoRepr {
     /// Parse a checked frame.
     pub fn parse<T: AsRef<[u8]>>(f: &Frame<T>) -> Result<Self, ToledoError> {
         let (a, b, c) = (f.swa(), f.swb(), f.swc());
-        let dp = a & 0x07;
-        // Codes 0-2: the digits carry any dummy zeros; 3-7: decimals.
-        let divisor = if dp <= 2 {
-            1.0
-        } else {
-            10f64.powi(i32::from(dp) - 2)
-        };
-        let unit_kg = match c & 0x07 {
-            0 if b & SWB_KG != 0 => 1.0,
-            0 => 0.453_592_37,
-            1 => 0.001,
-            2 => 1000.0,
-            other => return Err(ToledoError::Unit(other)),
-        };
-        let w = f64::from(number(f.weight_digits())) / divisor * unit_kg;
-        let t = f64::from(number(f.tare_digits())) / divisor * unit_kg;
+        let unit_code = c & 0x07;
+        if unit_code > 2 {
+            return Err(ToledoError::Unit(unit_code));
+        }
+        let w = i64::from(number(f.weight_digits()));
         Ok(Self {
-            weight_kg: if b & SWB_NEGATIVE != 0 { -w } else { w },
-            tare_kg: t,
+            weight: if b & SWB_NEGATIVE != 0 { -w } else { w },
+            tare: number(f.tare_digits()),
+            dp_code: a & 0x07,
+            increment: match (a >> SWA_INCR_SHIFT) & 0b11 {
+                0b01 => 1,
+                0b10 => 2,
+                0b11 => 5,
+                _ => 0,
+            },
+            unit_code,
             net: b & SWB_NET != 0,
             motion: b & SWB_MOTION != 0,
             out_of_range: b & SWB_OUT_OF_RANGE != 0,
+            kg: b & SWB_KG != 0,
             not_zeroed: b & SWB_NOT_ZEROED != 0,
+            print_request: c & SWC_PRINT_REQUEST != 0,
         })
+    }
+
+    /// Kilograms per display count: the decimal point and the unit.
+    fn kg_per_count(&self) -> f64 {
+        // Codes 0-2: the digits carry any dummy zeros; 3-7: decimals.
+        let divisor = if self.dp_code <= 2 {
+            1.0
+        } else {
+            10f64.powi(i32::from(self.dp_code) - 2)
+        };
+        let unit_kg = match self.unit_code {
+            1 => 0.001,
+            2 => 1000.0,
+            _ if self.kg => 1.0,
+            _ => 0.453_592_37,
+        };
+        unit_kg / divisor
+    }
+
+    /// Displayed weight in kg (negative when SWB says so).
+    pub fn weight_kg(&self) -> f64 {
+        self.weight as f64 * self.kg_per_count()
+    }
+
+    /// Tare in kg.
+    pub fn tare_kg(&self) -> f64 {
+        f64::from(self.tare) * self.kg_per_count()
     }
 
     /// Gross weight: the displayed weight, plus the tare when it is net.
     pub fn gross_kg(&self) -> f64 {
         if self.net {
-            self.weight_kg + self.tare_kg
+            self.weight_kg() + self.tare_kg()
         } else {
-            self.weight_kg
+            self.weight_kg()
         }
+    }
+
+    /// Frame length with or without the checksum byte.
+    pub fn buffer_len(with_checksum: bool) -> usize {
+        if with_checksum {
+            LEN_CKS
+        } else {
+            LEN
+        }
+    }
+
+    /// Write the frame into `buf` (at least [`Self::buffer_len`] bytes);
+    /// returns its length, or None when `buf` is too short. Values beyond
+    /// six digits are written as 999999.
+    pub fn emit(&self, buf: &mut [u8], with_checksum: bool) -> Option<usize> {
+        let n = Self::buffer_len(with_checksum);
+        let buf = buf.get_mut(..n)?;
+        let incr = match self.increment {
+            1 => 0b01,
+            2 => 0b10,
+            5 => 0b11,
+            _ => 0b00,
+        };
+        buf[0] = STX;
+        buf[field::SWA] = ALWAYS_ONE | (incr << SWA_INCR_SHIFT) | (self.dp_code & 0x07);
+        let mut b = ALWAYS_ONE;
+        for (on, bit) in [
+            (self.net, SWB_NET),
+            (self.weight < 0, SWB_NEGATIVE),
+            (self.out_of_range, SWB_OUT_OF_RANGE),
+            (self.motion, SWB_MOTION),
+            (self.kg, SWB_KG),
+            (self.not_zeroed, SWB_NOT_ZEROED),
+        ] {
+            if on {
+                b |= bit;
+            }
+        }
+        buf[field::SWB] = b;
+        buf[field::SWC] = ALWAYS_ONE
+            | (self.unit_code & 0x07)
+            | if self.print_request {
+                SWC_PRINT_REQUEST
+            } else {
+                0
+            };
+        put_digits(
+            &mut buf[field::WEIGHT],
+            self.weight.unsigned_abs().min(999_999),
+        );
+        put_digits(&mut buf[field::TARE], u64::from(self.tare).min(999_999));
+        buf[field::CR] = CR;
+        if with_checksum {
+            buf[field::CKS] = checksum(&buf[..LEN]);
+        }
+        Some(n)
+    }
+
+    /// The frame as a vector.
+    pub fn to_vec(&self, with_checksum: bool) -> Vec<u8> {
+        let mut v = vec![0; Self::buffer_len(with_checksum)];
+        let n = self.emit(&mut v, with_checksum).unwrap_or(0);
+        v.truncate(n);
+        v
+    }
+}
+
+fn put_digits(out: &mut [u8], mut v: u64) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -231,11 +344,15 @@ mod tests {
     #[test]
     fn parses_reference_frames() {
         let r = parse(&STABLE_32460, true).expect("valid");
-        assert_eq!(r.weight_kg, 32_460.0);
+        assert_eq!(r.weight_kg(), 32_460.0);
+        assert_eq!((r.weight, r.dp_code, r.increment), (32_460, 1, 2));
+        assert!(r.kg);
+        assert_eq!(r.to_vec(true), STABLE_32460, "re-encodes byte for byte");
         assert!(!r.motion && !r.net && !r.out_of_range);
         let r = parse(&MOTION_NEG_120, false).expect("valid");
-        assert_eq!(r.weight_kg, -120.0);
+        assert_eq!(r.weight_kg(), -120.0);
         assert!(r.motion);
+        assert_eq!(r.to_vec(false), MOTION_NEG_120, "re-encodes byte for byte");
         // Checksum: all bytes sum to 0 mod 128.
         let sum: u32 = STABLE_32460.iter().map(|b| u32::from(*b)).sum();
         assert_eq!(sum % 128, 0);
@@ -247,21 +364,23 @@ mod tests {
         // dp code 4 (XXXX.XX), tonnes (SWC unit 2), net with tare.
         let mut f = *b"\x02\x34\x31\x22012345001000\r";
         let r = parse(&f, false).expect("valid");
-        assert!((r.weight_kg - 123_450.0).abs() < 1e-6, "{r:?}");
-        assert!((r.tare_kg - 10_000.0).abs() < 1e-6);
+        assert!((r.weight_kg() - 123_450.0).abs() < 1e-6, "{r:?}");
+        assert!((r.tare_kg() - 10_000.0).abs() < 1e-6);
         assert!(r.net);
         assert!((r.gross_kg() - 133_450.0).abs() < 1e-6);
+        assert_eq!((r.dp_code, r.increment, r.unit_code), (4, 2, 2));
+        assert_eq!(r.to_vec(false), f, "re-encodes byte for byte");
         // Pounds.
         f[2] = 0x20;
         f[3] = 0x20;
         f[1] = 0x32; // XXXXXX
         let r = parse(&f, false).expect("valid");
-        assert!((r.weight_kg - 12_345.0 * 0.453_592_37).abs() < 1e-6);
+        assert!((r.weight_kg() - 12_345.0 * 0.453_592_37).abs() < 1e-6);
         // Leading blanks.
         let mut g = MOTION_NEG_120;
         g[4] = b' ';
         g[5] = b' ';
-        assert_eq!(parse(&g, false).expect("valid").weight_kg, -120.0);
+        assert_eq!(parse(&g, false).expect("valid").weight_kg(), -120.0);
         // Unknown unit.
         f[3] = 0x23;
         assert_eq!(parse(&f, false), Err(ToledoError::Unit(3)));

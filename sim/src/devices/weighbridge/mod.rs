@@ -8,13 +8,13 @@
 //! | `toledo`        | continuous on a pty   | docs/devices/weighbridge-toledo.md  |
 //! | `xk3190`        | continuous on a pty   | docs/devices/weighbridge-xk3190.md  |
 //!
-//! Layer: simulated device. It knows its wire formats and the load on the
-//! platform it is given; it knows nothing about trucks, plates or the lane.
+//! Layer: simulated device. It knows the load on the platform it is given
+//! and nothing about trucks, plates or the lane. The ASCII frames are the
+//! agent's own sans-IO codecs (`gate_wire::weighbridge::{toledo, xk3190}`):
+//! one implementation of each format, parsed by the agent and emitted here.
 
 pub mod modbus;
 pub mod scale;
-pub mod toledo;
-pub mod xk3190;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,9 @@ use crate::clock::SimClock;
 use crate::devices::pty::PtyHold;
 pub use modbus::{WbModbus, WbModbusProfile};
 pub use scale::{ScaleConfig, ScaleModel, ScaleReading};
+
+use gate_wire::weighbridge::{toledo::ToledoRepr, xk3190::Xk3190Repr};
+use scale::division_digits;
 
 /// The interface an indicator speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -122,6 +125,31 @@ impl WeighbridgeConfig {
 /// Unread bytes after which a pty's input is considered stale and dropped.
 const STALE_BYTES: u32 = 4 * 18;
 
+/// What a Toledo indicator on a scale with `division_kg` shows for
+/// `reading`: gross, no tare, kg. None for a division the format cannot
+/// express (a multiple of 1, 2 or 5 of 1, 10 or 100 kg).
+pub fn toledo_repr(reading: &ScaleReading, division_kg: u32) -> Option<ToledoRepr> {
+    let (m, p) = division_digits(division_kg)?;
+    Some(ToledoRepr {
+        weight: reading.weight_kg.clamp(-999_999, 999_999),
+        tare: 0,
+        // Dummy zeros: XXXXXX, XXXXX0, XXXX00.
+        dp_code: match p {
+            0 => 2,
+            1 => 1,
+            _ => 0,
+        },
+        increment: u8::try_from(m).ok()?,
+        unit_code: 0,
+        net: false,
+        motion: !reading.stable,
+        out_of_range: reading.overload || reading.weight_kg.abs() > 999_999,
+        kg: true,
+        not_zeroed: false,
+        print_request: false,
+    })
+}
+
 /// Encodes one continuous-output frame of `protocol` for `reading`.
 pub fn ascii_frame(
     protocol: WbProtocol,
@@ -130,10 +158,16 @@ pub fn ascii_frame(
     checksum: bool,
 ) -> Option<Vec<u8>> {
     match protocol {
-        WbProtocol::Toledo => {
-            Some(toledo::Repr::from_reading(reading, division_kg)?.to_vec(checksum))
-        }
-        WbProtocol::Xk3190 => Some(xk3190::Repr::from_kg(reading.weight_kg).to_vec()),
+        WbProtocol::Toledo => Some(toledo_repr(reading, division_kg)?.to_vec(checksum)),
+        // Whole kg, no decimals; six digits at most.
+        WbProtocol::Xk3190 => Some(
+            Xk3190Repr {
+                value: reading.weight_kg.clamp(-999_999, 999_999),
+                decimals: 0,
+            }
+            .emit()
+            .to_vec(),
+        ),
         _ => None,
     }
 }
@@ -184,5 +218,56 @@ pub async fn run_ascii_output(
                 tracing::debug!(name = %cfg.name, "continuous output write timed out (line full)")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(weight_kg: i64, stable: bool) -> ScaleReading {
+        ScaleReading {
+            weight_kg,
+            stable,
+            ..ScaleReading::default()
+        }
+    }
+
+    // The reference frames of docs/devices/weighbridge-toledo.md and
+    // weighbridge-xk3190.md (32,460 kg stable; -120 kg in motion).
+    #[test]
+    fn readings_become_the_documented_frames() {
+        let toledo_32460 = [
+            0x02, b'1', b'0', b' ', b'0', b'3', b'2', b'4', b'6', b'0', b'0', b'0', b'0', b'0',
+            b'0', b'0', 0x0D, 0x21,
+        ];
+        let toledo_neg_120 = [
+            0x02, b'1', b':', b' ', b'0', b'0', b'0', b'1', b'2', b'0', b'0', b'0', b'0', b'0',
+            b'0', b'0', 0x0D,
+        ];
+        let f = |r, cks| ascii_frame(WbProtocol::Toledo, &r, 20, cks);
+        assert_eq!(
+            f(reading(32_460, true), true).as_deref(),
+            Some(&toledo_32460[..])
+        );
+        assert_eq!(
+            f(reading(-120, false), false).as_deref(),
+            Some(&toledo_neg_120[..])
+        );
+        let xk_32460 = *b"\x02+032460018\x03";
+        let xk_neg_120 = *b"\x02-00012001E\x03";
+        let x = |kg| ascii_frame(WbProtocol::Xk3190, &reading(kg, true), 20, true);
+        assert_eq!(x(32_460).as_deref(), Some(&xk_32460[..]));
+        assert_eq!(x(-120).as_deref(), Some(&xk_neg_120[..]));
+    }
+
+    #[test]
+    fn divisions_map_to_codes() {
+        let r = reading(5, true);
+        let x = toledo_repr(&r, 5).expect("5 kg");
+        assert_eq!((x.dp_code, x.increment), (2, 5));
+        let x = toledo_repr(&r, 100).expect("100 kg");
+        assert_eq!((x.dp_code, x.increment), (0, 1));
+        assert!(toledo_repr(&r, 30).is_none());
     }
 }
