@@ -1,59 +1,34 @@
 //! Event ids: ULIDs (48-bit Unix ms timestamp + 80 random bits, Crockford
-//! base32, 26 characters), so ids sort by creation time. Monotonic within
-//! the process: two ids in the same millisecond differ by an increment of
-//! the random part. The id is stored with the event, so re-sends reuse it.
+//! base32, 26 characters, the `ulid` crate), so ids sort by creation time.
+//! Monotonic within the process: two ids in the same millisecond (or after
+//! the clock stepped back) differ by an increment of the random part. The
+//! id is stored with the event, so re-sends reuse it.
 
 use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const RANDOM_BITS: u32 = 80;
-const RANDOM_MASK: u128 = (1u128 << RANDOM_BITS) - 1;
+use ulid::{Generator, Ulid};
 
-static LAST: Mutex<(u64, u128)> = Mutex::new((0, 0));
+static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
 
-/// A new event id, from the system clock and the OS-seeded thread RNG.
+/// A new event id, from the system clock (the same one the lane's wall
+/// times come from) and the OS-seeded RNG.
 pub fn new_event_id() -> String {
     let ms = u64::try_from(gate_proto::time::now_unix_ms()).unwrap_or(0);
-    let random: u128 = rand::random::<u128>() & RANDOM_MASK;
-    let mut last = crate::conn::lock(&LAST);
-    let (ms, random) = if ms <= last.0 {
-        // Same millisecond (or the clock stepped back): keep order.
-        let r = last.1 + 1;
-        if r > RANDOM_MASK {
-            (last.0 + 1, random)
-        } else {
-            (last.0, r)
-        }
-    } else {
-        (ms, random)
-    };
-    *last = (ms, random);
-    drop(last);
-    encode(ms, random)
-}
-
-/// Crockford base32 of (timestamp ms, 80 random bits).
-pub fn encode(ms: u64, random: u128) -> String {
-    let v: u128 = (u128::from(ms & ((1 << 48) - 1)) << RANDOM_BITS) | (random & RANDOM_MASK);
-    (0..26)
-        .rev()
-        .map(|i| CROCKFORD[((v >> (5 * i)) & 31) as usize] as char)
-        .collect()
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    let mut generator = crate::conn::lock(&GENERATOR);
+    // The random part overflows only after 2^80 ids in one millisecond; a
+    // fresh id of the same millisecond is then the best there is.
+    let id = generator
+        .generate_from_datetime(at)
+        .unwrap_or_else(|_| Ulid::from_datetime(at));
+    drop(generator);
+    id.to_string()
 }
 
 /// The timestamp (Unix ms) of a ULID, if it is one.
 pub fn event_id_ms(id: &str) -> Option<u64> {
-    if id.len() != 26 {
-        return None;
-    }
-    let mut v: u128 = 0;
-    for b in id.bytes() {
-        let d = CROCKFORD
-            .iter()
-            .position(|&c| c == b.to_ascii_uppercase())?;
-        v = (v << 5) | d as u128;
-    }
-    u64::try_from(v >> RANDOM_BITS).ok()
+    Ulid::from_string(id).ok().map(|u| u.timestamp_ms())
 }
 
 #[cfg(test)]
@@ -62,17 +37,18 @@ mod tests {
 
     #[test]
     fn known_encoding() {
-        // From the ULID spec's example layout: all zero, all ones.
-        assert_eq!(encode(0, 0), "00000000000000000000000000");
+        // The ULID specification's example: 1469918176385 ms -> 01ARYZ6S41.
         assert_eq!(
-            encode((1 << 48) - 1, RANDOM_MASK),
-            "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
-        );
-        assert_eq!(
-            event_id_ms(&encode(1_469_918_176_385, 0)),
+            event_id_ms("01ARYZ6S41TSV4RRFFQ69G5FAV"),
             Some(1_469_918_176_385)
         );
-        assert_eq!(&encode(1_469_918_176_385, 0)[..10], "01ARYZ6S41");
+        assert_eq!(event_id_ms("00000000000000000000000000"), Some(0));
+        assert_eq!(
+            event_id_ms("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"),
+            Some((1 << 48) - 1)
+        );
+        assert_eq!(event_id_ms("not-a-ulid"), None);
+        assert_eq!(event_id_ms("01ARYZ6S41TSV4RRFFQ69G5FA"), None, "25 chars");
     }
 
     #[test]
@@ -81,9 +57,9 @@ mod tests {
         for w in ids.windows(2) {
             assert!(w[0] < w[1], "{} !< {}", w[0], w[1]);
         }
+        assert!(ids.iter().all(|i| i.len() == 26));
         let now = u64::try_from(gate_proto::time::now_unix_ms()).unwrap_or(0);
         let t = event_id_ms(&ids[0]).expect("ulid");
         assert!(now.abs_diff(t) < 60_000, "timestamp {t} far from now {now}");
-        assert_eq!(event_id_ms("not-a-ulid"), None);
     }
 }
