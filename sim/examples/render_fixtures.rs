@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use sim::devices::camera::render::{self, Content, Effects};
-use sim::devices::camera::{ContainerMark, ContainerSlot, Plate, PlateColour};
+use sim::devices::camera::{ContainerMark, ContainerPosition, Plate, PlateColour};
 
 struct Shot {
     file: &'static str,
@@ -164,7 +164,7 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("{base}: no check digit"))?;
                 Some(ContainerMark {
                     code: format!("{base}{d}"),
-                    slot: ContainerSlot::Front,
+                    slot: ContainerPosition::Front,
                     vertical,
                     size_type: st.to_string(),
                 })
@@ -199,7 +199,13 @@ fn main() -> anyhow::Result<()> {
         let path = dir.join(s.file);
         std::fs::write(&path, jpeg).with_context(|| format!("{}", path.display()))?;
         match (&plate, &mark) {
-            (Some(p), _) => writeln!(truth, "{}\tplate\t{}\t{}", s.file, p.text, p.colour.name())?,
+            (Some(p), _) => writeln!(
+                truth,
+                "{}\tplate\t{}\t{}",
+                s.file,
+                p.text,
+                p.colour.as_str()
+            )?,
             (None, Some(m)) => writeln!(
                 truth,
                 "{}\tcontainer\t{}\t{}",

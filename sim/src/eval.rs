@@ -42,7 +42,7 @@ use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::devices::camera::render::{self, Content, Effects};
-use crate::devices::camera::{ContainerMark, ContainerSlot, Plate, PlateColour};
+use crate::devices::camera::{ContainerMark, ContainerPosition, Plate, PlateColour};
 
 /// Frame size of the full-frame samples.
 pub const FRAME_W: u32 = 1280;
@@ -620,7 +620,7 @@ fn plate_label(
         distortion: d,
         params: p,
         plate: Some(plate.text.clone()),
-        colour: Some(plate.colour.name().to_string()),
+        colour: Some(plate.colour.as_str().to_string()),
         two_row: Some(two_row),
         view: None,
         code: None,
@@ -720,7 +720,7 @@ fn door_surface(w: u32, h: u32, c: [u8; 3], pitch: f32, phase: f32) -> RgbImage 
 fn random_mark(r: &mut Rng, vertical: bool) -> ContainerMark {
     ContainerMark {
         code: random_code(r),
-        slot: ContainerSlot::Front,
+        slot: ContainerPosition::Front,
         vertical,
         size_type: SIZE_TYPES[r.below(SIZE_TYPES.len())].to_string(),
     }

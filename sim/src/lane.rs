@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::clock::SimClock;
 use crate::devices::board::{BoardConfig, BoardDevice};
 use crate::devices::camera::{
-    Camera, CameraConfig, CameraPosition, ContainerMark, ContainerSlot, Plate, PlateColour,
+    Camera, CameraConfig, CameraPosition, ContainerMark, ContainerPosition, Plate, PlateColour,
     SceneTruck, VisualIdentity,
 };
 use crate::devices::pty::{self, PtyHold};
@@ -126,14 +126,23 @@ pub struct TrailerSpec {
     pub etag: Option<String>,
 }
 
+fn front() -> ContainerPosition {
+    ContainerPosition::Front
+}
+
+fn yellow() -> PlateColour {
+    PlateColour::Yellow
+}
+
 /// A container on the truck.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     /// ISO 6346 number as painted (spaces ignored), e.g. "CSQU3054383".
     pub number: String,
-    #[serde(default)]
-    pub position: ContainerSlot,
+    /// Default front.
+    #[serde(default = "front")]
+    pub position: ContainerPosition,
     /// Painted vertically, one character per line.
     #[serde(default)]
     pub vertical: bool,
@@ -158,8 +167,8 @@ pub struct EsealSpec {
 pub struct TruckSpec {
     /// Front plate, e.g. "琼A12345".
     pub plate: String,
-    /// Default yellow.
-    #[serde(default)]
+    /// Default yellow (a goods vehicle's plate).
+    #[serde(default = "yellow")]
     pub plate_colour: PlateColour,
     /// Vehicle e-tag id (absent: no tag).
     #[serde(default)]
@@ -1141,32 +1150,18 @@ impl Inner {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a wall-clock time.
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a wall-clock time, as a camera
+/// stamps its frames: the contract's RFC 3339 format
+/// (`gate_proto::time`) with a space for the `T` and no `Z`.
 pub fn format_wall(t: SystemTime) -> String {
     let ms = t
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Civil from days (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        ms % 1000
-    )
+    gate_proto::time::format_unix_ms(ms)
+        .replacen('T', " ", 1)
+        .trim_end_matches('Z')
+        .to_owned()
 }
 
 #[cfg(test)]

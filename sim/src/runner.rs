@@ -137,7 +137,7 @@ fn norm(p: &str) -> String {
 
 /// The simulator's lane configuration for a scenario.
 pub fn lane_config(s: &Scenario) -> LaneConfig {
-    use crate::devices::weighbridge::{WbProtocol, WeighbridgeConfig};
+    use crate::devices::weighbridge::WeighbridgeConfig;
     let mut c = LaneConfig {
         name: s.lane.lane.clone(),
         seed: s.scenario.seed,
@@ -145,13 +145,7 @@ pub fn lane_config(s: &Scenario) -> LaneConfig {
     };
     c.board.rtu = s.lane.board.transport == Transport::Serial;
     c.board.rtu_unit_id = s.lane.board.unit;
-    let proto = match s.lane.weighbridge.profile {
-        scenario::WbProfile::F32Cdab => WbProtocol::F32Cdab,
-        scenario::WbProfile::I32Scaled => WbProtocol::I32Scaled,
-        scenario::WbProfile::Toledo => WbProtocol::Toledo,
-        scenario::WbProfile::Xk3190 => WbProtocol::Xk3190,
-    };
-    c.weighbridges = vec![WeighbridgeConfig::new("wb", proto)];
+    c.weighbridges = vec![WeighbridgeConfig::new("wb", s.lane.weighbridge.profile)];
     if !s.lane.etag_reader {
         c.etag_reader = None;
     }

@@ -13,7 +13,7 @@ use devices_support::*;
 use lane_io_host::FaultMode;
 use serde_json::{json, Value};
 use sim::devices::camera::ocr::iso6346_valid;
-use sim::devices::camera::{CameraConfig, CameraPosition, ContainerSlot};
+use sim::devices::camera::{CameraConfig, CameraPosition, ContainerPosition};
 use sim::lane::{ContainerSpec, DeviceId, LaneConfig, ObservationKind, SimLane, TruckSpec};
 
 fn config() -> LaneConfig {
@@ -38,13 +38,13 @@ fn truck() -> TruckSpec {
     t.containers = vec![
         ContainerSpec {
             number: "CSQU 305438 3".into(),
-            position: ContainerSlot::Front,
+            position: ContainerPosition::Front,
             vertical: false,
             size_type: None,
         },
         ContainerSpec {
             number: "MSKU9070323".into(),
-            position: ContainerSlot::Back,
+            position: ContainerPosition::Back,
             vertical: true,
             size_type: None,
         },

@@ -22,7 +22,7 @@ fn quiet_config() -> LaneConfig {
 fn rigid(plate: &str, behaviour: Behaviour) -> TruckSpec {
     TruckSpec {
         plate: plate.into(),
-        plate_colour: Default::default(),
+        plate_colour: gate_proto::messages::PlateColour::Yellow,
         etag: None,
         trailer: None,
         containers: vec![],

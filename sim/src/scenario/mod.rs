@@ -25,7 +25,6 @@ use gate_proto::messages::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::devices::camera::ContainerSlot;
 pub use crate::devices::rfid::SealState;
 use crate::fixture::Delta;
 use crate::lane;
@@ -214,43 +213,15 @@ impl Default for BoardSetup {
     }
 }
 
-/// Weighbridge indicator profiles the simulator speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum WbProfile {
-    /// Modbus, gross as IEEE-754 f32 in word order CDAB, status bits.
-    #[serde(rename = "wb-f32-cdab")]
-    F32Cdab,
-    /// Modbus, gross as a signed 32-bit integer with a decimal scale.
-    #[serde(rename = "wb-i32-scaled")]
-    I32Scaled,
-    /// Mettler Toledo continuous output (ASCII, status bytes, motion bit).
-    #[serde(rename = "toledo")]
-    Toledo,
-    /// Yaohua XK3190 continuous output (ASCII, XOR checksum, no stable flag).
-    #[serde(rename = "xk3190")]
-    Xk3190,
-}
-
-impl WbProfile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WbProfile::F32Cdab => "wb-f32-cdab",
-            WbProfile::I32Scaled => "wb-i32-scaled",
-            WbProfile::Toledo => "toledo",
-            WbProfile::Xk3190 => "xk3190",
-        }
-    }
-    /// Modbus profiles (as opposed to an ASCII stream).
-    pub fn is_modbus(self) -> bool {
-        matches!(self, WbProfile::F32Cdab | WbProfile::I32Scaled)
-    }
-}
+/// The weighbridge indicator's interface: the simulated device's own type
+/// (`wb-f32-cdab`, `wb-i32-scaled`, `toledo`, `xk3190`).
+pub use crate::devices::weighbridge::WbProtocol;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeighbridgeSetup {
     #[serde(default = "f32_cdab")]
-    pub profile: WbProfile,
+    pub profile: WbProtocol,
     /// Default: tcp for the Modbus profiles, serial for toledo/xk3190.
     #[serde(default)]
     pub transport: Option<Transport>,
@@ -263,7 +234,7 @@ pub struct WeighbridgeSetup {
 impl Default for WeighbridgeSetup {
     fn default() -> Self {
         Self {
-            profile: WbProfile::F32Cdab,
+            profile: WbProtocol::F32Cdab,
             transport: None,
             capacity_kg: capacity(),
             division_kg: division(),
@@ -380,12 +351,8 @@ impl Default for AgentAssumptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FocusAction {
-    Hold,
-    Inspect,
-}
+/// What an H07 does: the lane core's own type (`hold` or `inspect`).
+pub use gate_core::policy::FocusAction;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -714,8 +681,8 @@ impl TruckEntry {
                 .map(|c| lane::ContainerSpec {
                     number: c.read().to_owned(),
                     position: match c.position {
-                        ContainerPosition::Front => ContainerSlot::Front,
-                        ContainerPosition::Back => ContainerSlot::Back,
+                        ContainerPosition::Front => ContainerPosition::Front,
+                        ContainerPosition::Back => ContainerPosition::Back,
                     },
                     vertical: c.vertical,
                     size_type: Some(c.size_type.clone()),
@@ -1221,8 +1188,8 @@ fn exit() -> Direction {
 fn tcp() -> Transport {
     Transport::Tcp
 }
-fn f32_cdab() -> WbProfile {
-    WbProfile::F32Cdab
+fn f32_cdab() -> WbProtocol {
+    WbProtocol::F32Cdab
 }
 fn all_cameras() -> Vec<Camera> {
     Camera::ALL.to_vec()

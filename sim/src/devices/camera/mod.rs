@@ -87,31 +87,7 @@ impl CameraPosition {
     }
 }
 
-/// Plate colours (GA 36).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlateColour {
-    Blue,
-    #[default]
-    Yellow,
-    Green,
-    YellowGreen,
-    White,
-    Black,
-}
-
-impl PlateColour {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Blue => "blue",
-            Self::Yellow => "yellow",
-            Self::Green => "green",
-            Self::YellowGreen => "yellow_green",
-            Self::White => "white",
-            Self::Black => "black",
-        }
-    }
-}
+pub use gate_proto::messages::{ContainerPosition, PlateColour};
 
 /// A licence plate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,21 +96,12 @@ pub struct Plate {
     pub colour: PlateColour,
 }
 
-/// Which container slot on the chassis.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainerSlot {
-    #[default]
-    Front,
-    Back,
-}
-
 /// A container's painted marking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerMark {
     /// As painted, without spaces (normally 11 characters).
     pub code: String,
-    pub slot: ContainerSlot,
+    pub slot: ContainerPosition,
     pub vertical: bool,
     /// ISO 6346 size/type code painted below, e.g. 45G1.
     pub size_type: String,
@@ -344,11 +311,11 @@ fn has_subject(position: CameraPosition, ident: &VisualIdentity) -> bool {
         CameraPosition::ContainerFront => ident
             .containers
             .iter()
-            .any(|c| c.slot == ContainerSlot::Front),
+            .any(|c| c.slot == ContainerPosition::Front),
         CameraPosition::ContainerBack => ident
             .containers
             .iter()
-            .any(|c| c.slot == ContainerSlot::Back),
+            .any(|c| c.slot == ContainerPosition::Back),
     }
 }
 
@@ -386,14 +353,14 @@ fn decide(s: &Shared, t: &SceneTruck) -> Decision {
                     &t.ident.rear_plate
                 };
                 p.as_ref().map_or(Decision::Nothing, |p| {
-                    Decision::Plate(r.read_plate(&p.text, p.colour.name()))
+                    Decision::Plate(r.read_plate(&p.text, p.colour.as_str()))
                 })
             }
             CameraPosition::ContainerFront | CameraPosition::ContainerBack => {
                 let slot = if s.position == CameraPosition::ContainerFront {
-                    ContainerSlot::Front
+                    ContainerPosition::Front
                 } else {
-                    ContainerSlot::Back
+                    ContainerPosition::Back
                 };
                 let codes: Vec<_> = t
                     .ident
@@ -513,9 +480,9 @@ fn render_variants(s: &Shared, t: Option<&SceneTruck>) -> Vec<image::RgbImage> {
                 },
                 CameraPosition::ContainerFront | CameraPosition::ContainerBack => {
                     let slot = if s.position == CameraPosition::ContainerFront {
-                        ContainerSlot::Front
+                        ContainerPosition::Front
                     } else {
-                        ContainerSlot::Back
+                        ContainerPosition::Back
                     };
                     match t.ident.containers.iter().find(|m| m.slot == slot) {
                         Some(mark) => render::Content::Container { mark, body_seed },

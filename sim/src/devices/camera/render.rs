@@ -883,7 +883,7 @@ fn bilinear(img: &RgbImage, x: f32, y: f32) -> Px {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::camera::ContainerSlot;
+    use crate::devices::camera::ContainerPosition;
 
     fn fx() -> Effects {
         Effects {
@@ -956,7 +956,7 @@ mod tests {
         assert_eq!((back.width(), back.height()), (1280, 720));
         let mark = ContainerMark {
             code: "CSQU3054383".into(),
-            slot: ContainerSlot::Front,
+            slot: ContainerPosition::Front,
             vertical: true,
             size_type: "45G1".into(),
         };

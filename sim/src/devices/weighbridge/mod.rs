@@ -49,7 +49,11 @@ pub enum WbProtocol {
 }
 
 impl WbProtocol {
-    pub fn name(self) -> &'static str {
+    /// Modbus interfaces (as opposed to an ASCII stream on a serial line).
+    pub fn is_modbus(self) -> bool {
+        matches!(self, Self::F32Cdab | Self::I32Scaled)
+    }
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::F32Cdab => "wb-f32-cdab",
             Self::I32Scaled => "wb-i32-scaled",
