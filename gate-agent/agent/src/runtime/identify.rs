@@ -10,14 +10,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gate_core::decision::{decide, Decision};
 use gate_core::identified::Device;
 use gate_core::lane::Read;
+use gate_core::view::LookupKeys;
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::devices;
 use super::event::Photo;
-use super::Internal;
+use super::{Internal, Runner};
+use crate::drivers::config::{RecognitionMode, DEFAULT_READ_WINDOW_MS};
 use crate::recognition::{CollectOptions, Recogniser, RecogniserState, Want};
 
 /// Poll a camera's recognition until it sees something or the deadline;
@@ -304,5 +307,144 @@ pub(super) async fn identify_rfid(
         };
         let _ = tx.send(msg).await;
         return;
+    }
+}
+
+impl Runner {
+    pub(super) fn start_identification(&mut self, seq: u64, devices: &[Device]) {
+        let identify_ms = self.lane.config().identify_timeout_ms;
+        let deadline = Instant::now() + self.clock.real(identify_ms);
+        let poll = self.clock.real(200).max(Duration::from_millis(20));
+        let mut tasks = Vec::new();
+        for dev in devices {
+            let tx = self.internal_tx.clone();
+            let dev = *dev;
+            if let Some((name, cam)) = self.devs.cameras.get(&dev).cloned() {
+                let mode = self
+                    .modes
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(RecognitionMode::Camera);
+                match (mode, &self.recogniser) {
+                    (RecognitionMode::Onboard, Some(rec)) => {
+                        let r = &self.cfg.recognition;
+                        let opts = CollectOptions {
+                            frames: r.frames,
+                            max_frames: r.max_frames,
+                            retry: self.clock.real(100).max(Duration::from_millis(10)),
+                            max_grab_errors: 3,
+                        };
+                        // The verdict must reach the lane before its own
+                        // identification timeout.
+                        let margin = (self.clock.real(identify_ms) / 10)
+                            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+                        tasks.push(tokio::spawn(identify_onboard(
+                            seq,
+                            dev,
+                            name,
+                            cam,
+                            rec.clone(),
+                            opts,
+                            deadline.checked_sub(margin).unwrap_or(deadline),
+                            tx,
+                        )));
+                    }
+                    _ => {
+                        let window = self
+                            .cfg
+                            .devices
+                            .cameras
+                            .iter()
+                            .find(|c| c.name == name)
+                            .map_or(DEFAULT_READ_WINDOW_MS, |c| c.read_window_ms);
+                        tasks.push(tokio::spawn(identify_camera(
+                            seq,
+                            dev,
+                            name,
+                            cam,
+                            mode == RecognitionMode::Camera,
+                            CameraWindow {
+                                deadline,
+                                poll,
+                                empty: self.clock.real(window),
+                            },
+                            tx,
+                        )))
+                    }
+                }
+            } else if let Some((name, reader)) = self.devs.readers.get(&dev).cloned() {
+                // The reader's verdict (tag, nothing, offline) must reach the
+                // lane before its own identification timeout.
+                let rfid_deadline = Instant::now() + self.clock.real(identify_ms * 3 / 4);
+                let window = self
+                    .cfg
+                    .devices
+                    .rfid
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map_or(DEFAULT_READ_WINDOW_MS, |r| r.read_window_ms);
+                tasks.push(tokio::spawn(identify_rfid(
+                    seq,
+                    dev,
+                    name,
+                    reader,
+                    RfidWindow {
+                        deadline: rfid_deadline,
+                        empty: self.clock.real(window),
+                    },
+                    tx,
+                )));
+            }
+        }
+        let ctx = self.ctx_for(seq);
+        for t in ctx.tasks.drain(..) {
+            t.abort();
+        }
+        ctx.tasks = tasks;
+    }
+
+    pub(super) fn start_decision(
+        &mut self,
+        seq: u64,
+        identified: gate_core::identified::Identified,
+    ) {
+        let store = self.store.clone();
+        let policy = self.cfg.policy.clone();
+        let online = self.link.state().connected;
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let r = tokio::task::spawn_blocking(move || {
+                let keys = LookupKeys::from(&identified);
+                let view = store.lookup(&keys)?;
+                Ok::<_, gate_store::StoreError>(decide(
+                    &identified,
+                    &view,
+                    &policy,
+                    gate_proto::time::now_unix_ms(),
+                    online,
+                ))
+            })
+            .await;
+            let decision = match r {
+                Ok(Ok(d)) => d,
+                other => {
+                    warn!(?other, "whitelist lookup failed");
+                    Decision::lane(
+                        gate_proto::messages::DecisionResult::Hold,
+                        &[gate_proto::messages::Reason::H08],
+                        "whitelist lookup failed",
+                    )
+                }
+            };
+            let micros = t0.elapsed().as_micros() as u64;
+            let _ = tx
+                .send(Internal::Decided {
+                    seq,
+                    decision: Box::new(decision),
+                    micros,
+                })
+                .await;
+        });
     }
 }

@@ -1,0 +1,172 @@
+//! Executing the lane's commands in order (journal before barrier, board
+//! writes through the ordered queue, alarms, answers owed to officers) and
+//! taking the platform's remote commands and officer actions in (each
+//! audited, each answered exactly once).
+//!
+//! Layer: agent runtime, between the sans-IO lane core and the I/O edges.
+
+use gate_core::lane::{AlarmKind, Command, Input, Light, OfficerAction, OfficerKind, Step};
+use gate_link::CommandRequest;
+use gate_proto::messages::{CommandKind, Severity};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use super::{devices, BoardOp, Runner};
+use crate::drivers::board::BoardCommand;
+
+impl Runner {
+    pub(super) async fn audit(&self, a: &OfficerAction) {
+        self.audit_entry(
+            a.officer.clone(),
+            format!("{:?}", a.kind),
+            a.note.clone().unwrap_or_default(),
+        )
+        .await;
+    }
+
+    /// One line of the officer audit log, tied to the passage in progress.
+    pub(super) async fn audit_entry(&self, officer: String, action: String, detail: String) {
+        let store = self.store.clone();
+        let event_id = self
+            .lane
+            .current_seq()
+            .and_then(|s| self.seqs.get(&s))
+            .map(|c| c.event_id.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            store.audit(&officer, &action, &detail, event_id.as_deref())
+        })
+        .await;
+        if !matches!(r, Ok(Ok(_))) {
+            warn!("audit log write failed: {r:?}");
+        }
+    }
+
+    pub(super) async fn on_platform_command(&mut self, req: CommandRequest) -> Option<Input> {
+        let c = req.command.clone();
+        let officer = c.officer.clone().unwrap_or_else(|| "platform".into());
+        let kind = match c.kind {
+            CommandKind::Raise => OfficerKind::Raise,
+            CommandKind::Lower => OfficerKind::Lower,
+            CommandKind::Release => OfficerKind::Release,
+            CommandKind::Hold => OfficerKind::Hold,
+            CommandKind::Regather => OfficerKind::Regather,
+            CommandKind::Resync => {
+                self.link.request_resync();
+                req.respond(true, "resync requested");
+                return None;
+            }
+            CommandKind::RestartDevice => {
+                let dev = c.device.clone().unwrap_or_default();
+                match self.devs.restarts.find(&dev) {
+                    Err(e) => req.respond(false, e),
+                    Ok((name, target)) => {
+                        self.audit_entry(officer, "RestartDevice".into(), name.clone())
+                            .await;
+                        // The lane goes on meanwhile: the driver reopens its
+                        // connection as after a failure, only at once.
+                        tokio::spawn(async move {
+                            info!(device = %name, "restart_device");
+                            match target.restart().await {
+                                Ok(d) => req.respond(true, format!("{name}: {d}")),
+                                Err(e) => {
+                                    warn!(device = %name, error = %e, "restart_device failed");
+                                    req.respond(false, format!("{name}: {e}"))
+                                }
+                            }
+                        });
+                    }
+                }
+                return None;
+            }
+        };
+        let action = OfficerAction {
+            officer,
+            note: c.note.clone(),
+            kind,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.pending_acks.push(tx);
+        self.audit(&action).await;
+        tokio::spawn(async move {
+            match rx.await {
+                Ok((ok, detail)) => req.respond(ok, detail),
+                Err(_) => req.respond(false, "agent stopped before answering"),
+            }
+        });
+        Some(Input::Officer(action))
+    }
+
+    pub(super) async fn exec(&mut self, cmds: Vec<Command>) {
+        // Journal before barrier: a release whose record could not be
+        // written is not acted on (its Raise is dropped, the lane holds).
+        let mut raise_blocked = false;
+        for c in cmds {
+            debug!(?c, "lane command");
+            match c {
+                Command::Journal { seq, step, passage } => {
+                    if let Err(detail) = self.journal(seq, step, &passage).await {
+                        if matches!(step, Step::Raised | Step::Passing) {
+                            raise_blocked = true;
+                        }
+                        self.followups.push(Input::JournalFailed { seq, detail });
+                    }
+                }
+                Command::Raise if raise_blocked => {
+                    warn!("raise not executed: its decision could not be journaled");
+                }
+                Command::StartIdentification { seq, devices } => {
+                    self.start_identification(seq, &devices);
+                    // The scale's current reading counts at once: a truck
+                    // already settled on the platform is not kept waiting
+                    // for the next poll (the reading taken while the lane
+                    // was idle went to no passage).
+                    let now = self
+                        .devs
+                        .weighbridge
+                        .as_ref()
+                        .and_then(|w| w.subscribe().borrow().clone());
+                    if let Some(w) = now {
+                        self.followups.push(Input::Read(devices::weight_read(&w)));
+                    }
+                }
+                Command::Decide { seq, identified } => self.start_decision(seq, *identified),
+                Command::Raise => self.board(BoardOp::Cmd(BoardCommand::Raise)).await,
+                Command::Lower => self.board(BoardOp::Cmd(BoardCommand::Lower)).await,
+                Command::SetLed(t) => {
+                    self.stats.led = t.clone();
+                    self.board(BoardOp::Led(t)).await
+                }
+                Command::SetLight(l) => {
+                    self.board(BoardOp::Cmd(BoardCommand::Light(l == Light::Green)))
+                        .await
+                }
+                Command::Alarm { kind, detail } => {
+                    let sev = match kind {
+                        AlarmKind::BarrierFault | AlarmKind::Tailgating => Severity::Critical,
+                        AlarmKind::DeviceRecovered => Severity::Info,
+                        _ => Severity::Warning,
+                    };
+                    let link = self.link.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = link.alarm(kind.as_str(), sev, detail).await {
+                            warn!(%e, "alarm not queued");
+                        }
+                    });
+                }
+                Command::Ack { ok, detail } => {
+                    if !self.pending_acks.is_empty() {
+                        let tx = self.pending_acks.remove(0);
+                        let _ = tx.send((ok, detail));
+                    }
+                }
+                Command::Finish(rec) => self.finish(*rec).await,
+            }
+        }
+    }
+
+    pub(super) async fn board(&self, op: BoardOp) {
+        if self.board_tx.send(op).await.is_err() {
+            warn!("board writer stopped");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! A passage's records: the journal record written at each lane step
+//! (write-ahead of the barrier), the finished event (journal and outbox in
+//! one transaction), the tailgater's own event, and finished events kept to
+//! write again while the store fails.
+//!
+//! Layer: agent runtime, the store edge (blocking SQLite on blocking
+//! threads, never on the lane task).
+
+use anyhow::{Context, Result};
+use gate_core::decision::Decision;
+use gate_core::lane::{AlarmKind, EventRecord, Passage, Step};
+use gate_proto::messages::Severity;
+use tracing::{debug, info, warn};
+
+use super::event::{self, Photo};
+use super::{journal, Runner, SeqCtx};
+
+impl Runner {
+    pub(super) fn ctx_for(&mut self, seq: u64) -> &mut SeqCtx {
+        self.seqs.entry(seq).or_insert_with(|| SeqCtx {
+            event_id: gate_store::new_event_id(),
+            photos: Vec::new(),
+            tasks: Vec::new(),
+            journaled: false,
+        })
+    }
+
+    pub(super) fn whitelist_version(&self) -> u64 {
+        self.store.whitelist_version().unwrap_or(0)
+    }
+
+    /// The contract's event for a lane record, stamped with this lane's
+    /// identity, clock and whitelist version.
+    pub(super) fn lane_event(
+        &self,
+        rec: &EventRecord,
+        event_id: &str,
+        photos: &[Photo],
+    ) -> gate_proto::messages::LaneEvent {
+        journal::build_event(rec, event_id, photos, &self.cfg, &self.clock, &self.store)
+    }
+
+    /// Write the passage's journal record for `step`: the row is opened at
+    /// the arrival and replaced at every later step; a record with a
+    /// decision also sets the store's decision columns. Durable before the
+    /// next command (a Raise) runs. A failed write raises `store_error`
+    /// (the lane goes on: it must not trap a truck).
+    pub(super) async fn journal(
+        &mut self,
+        seq: u64,
+        step: Step,
+        passage: &Passage,
+    ) -> Result<(), String> {
+        let wl = self.whitelist_version();
+        let ctx = self.ctx_for(seq);
+        let first = !std::mem::replace(&mut ctx.journaled, true);
+        let event_id = ctx.event_id.clone();
+        let record = journal::PassageRecord::new(&event_id, passage, &self.clock);
+        let arrived_at = gate_proto::time::format_unix_ms(record.arrived_unix_ms);
+        let decided = match (step, &passage.decision) {
+            (Step::Decided | Step::Raised | Step::Passing, Some(d)) => Some((
+                event::event_decision(Some(d), wl),
+                gate_proto::time::format_unix_ms(
+                    record.decided_unix_ms.unwrap_or(record.written_unix_ms),
+                ),
+            )),
+            _ => None,
+        };
+        let store = self.store.clone();
+        let lane = self.cfg.lane.lane.clone();
+        let id = event_id.clone();
+        let db = self.cfg.store.path.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<()> {
+            let v = serde_json::to_value(&record).context("encoding the passage record")?;
+            journal::write_copy(&db, &record);
+            if first {
+                store.journal_start(&lane, &id, &arrived_at, &v)?;
+            }
+            match decided {
+                Some((ed, at)) => store.journal_decided(&id, &ed, &at, &v)?,
+                None if !first => store.journal_update(&id, &v)?,
+                None => {}
+            }
+            Ok(())
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        if let Err(e) = r {
+            let detail = format!("{e:#}");
+            warn!(error = %detail, %event_id, ?step, "journal write failed");
+            self.stats.store_failing = Some(detail.clone());
+            self.stats.pressure = Some(self.store.outbox_pressure());
+            let link = self.link.clone();
+            let text = format!("journal write failed for event {event_id} at {step:?}: {detail}");
+            tokio::spawn(async move {
+                if let Err(e) = link.alarm("store_error", Severity::Critical, text).await {
+                    warn!(%e, "store_error alarm not queued (the store is failing)");
+                }
+            });
+            return Err(detail);
+        }
+        self.stats.store_failing = None;
+        match step {
+            Step::Arrived if first => info!(seq, %event_id, "vehicle arrived"),
+            Step::Decided | Step::Raised => {
+                if let Some(d) = &passage.decision {
+                    info!(seq, result = ?d.result, reasons = ?d.reasons, details = ?d.details, "decided");
+                }
+            }
+            _ => debug!(seq, %event_id, ?step, "passage journaled"),
+        }
+        Ok(())
+    }
+
+    pub(super) async fn finish(&mut self, rec: EventRecord) {
+        let Some(mut ctx) = self.seqs.remove(&rec.seq) else {
+            warn!(seq = rec.seq, "finish for an unknown sequence");
+            return;
+        };
+        for t in ctx.tasks.drain(..) {
+            t.abort();
+        }
+        let ev = self.lane_event(&rec, &ctx.event_id, &ctx.photos);
+        let topics = self.cfg.topics();
+        let store = self.store.clone();
+        let photos = std::mem::take(&mut ctx.photos);
+        let event_id = ctx.event_id.clone();
+        let event_topic = topics.event();
+        let kept = (ev.clone(), event_topic.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            for p in &photos {
+                // A photo that cannot be stored does not stop the event.
+                if let Err(e) = store.outbox_enqueue(
+                    gate_store::OutboxKind::Photo,
+                    &topics.photo(&event_id, &p.camera),
+                    &p.jpeg,
+                ) {
+                    warn!(%e, camera = %p.camera, "photo not queued");
+                }
+            }
+            store.journal_finish(&ev, &event_topic)
+        })
+        .await;
+        match r {
+            Ok(Ok(f)) => {
+                self.stats.finished += 1;
+                journal::remove_copy(&self.cfg.store.path);
+                info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
+                self.stats.pressure = Some(f.pressure);
+                if f.pressure == gate_store::Pressure::Warn {
+                    let link = self.link.clone();
+                    tokio::spawn(async move {
+                        let _ = link
+                            .alarm(
+                                "outbox_filling",
+                                Severity::Warning,
+                                format!("outbox pressure {:?}", f.pressure),
+                            )
+                            .await;
+                    });
+                }
+            }
+            other => {
+                let detail = format!("{other:?}");
+                warn!(%detail, event_id = %ctx.event_id, "journal_finish failed: kept to write again");
+                self.stats.store_failing = Some(detail);
+                self.stats.pressure = Some(self.store.outbox_pressure());
+                self.unfinished.push(kept);
+            }
+        }
+        if rec.tailgating {
+            self.report_tailgater(&rec).await;
+        }
+        self.link.notify_outbox();
+    }
+
+    /// A vehicle that followed another under the open arm passed without
+    /// being identified or decided: it gets an event of its own (hold, H08,
+    /// outcome passed) so the platform sees every passage, beside the
+    /// `tailgating` alarm.
+    pub(super) async fn report_tailgater(&mut self, leader: &EventRecord) {
+        let event_id = gate_store::new_event_id();
+        let leader_plate = leader
+            .decision
+            .as_ref()
+            .and_then(|d| d.plate.clone())
+            .unwrap_or_else(|| "an unidentified vehicle".into());
+        let rec = EventRecord {
+            seq: leader.seq,
+            arrived_ms: leader.finished_ms,
+            decided_ms: Some(leader.finished_ms),
+            finished_ms: leader.finished_ms,
+            identified: Default::default(),
+            decision: Some(Decision::lane(
+                gate_proto::messages::DecisionResult::Hold,
+                &[gate_proto::messages::Reason::H08],
+                &format!("passed without identification or decision, following {leader_plate} (tailgating)"),
+            )),
+            outcome: gate_proto::messages::Outcome::Passed,
+            officer: None,
+            note: None,
+            tailgating: true,
+            stopped_short: false,
+            alarms: vec![AlarmKind::Tailgating],
+        };
+        let mut ev = self.lane_event(&rec, &event_id, &[]);
+        ev.note = Some(format!("tailgated behind {leader_plate}"));
+        let store = self.store.clone();
+        let topic = self.cfg.topics().event();
+        // One transaction: the event is journaled finished at once.
+        let kept = (ev.clone(), topic.clone());
+        let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
+        match r {
+            Ok(Ok(f)) => {
+                self.stats.finished += 1;
+                warn!(seq = f.seq, %event_id, "tailgater reported");
+            }
+            other => {
+                warn!(?other, "tailgater event not journaled: kept to write again");
+                self.stats.store_failing = Some(format!("{other:?}"));
+                self.unfinished.push(kept);
+            }
+        }
+    }
+
+    /// Events whose journal_finish failed (disk full...) are written again
+    /// every second, in order, until the store takes them: a passage that
+    /// happened is never dropped. Meanwhile admission is stopped.
+    pub(super) async fn retry_unfinished(&mut self) {
+        while let Some((ev, topic)) = self.unfinished.first().cloned() {
+            let store = self.store.clone();
+            let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
+            match r {
+                Ok(Ok(f)) => {
+                    let (ev, _) = self.unfinished.remove(0);
+                    info!(seq = f.seq, event_id = %ev.event_id, "event journaled after a store failure");
+                    self.stats.finished += 1;
+                    self.link.notify_outbox();
+                }
+                other => {
+                    debug!(?other, "store still failing");
+                    return;
+                }
+            }
+        }
+        self.stats.store_failing = None;
+    }
+}
