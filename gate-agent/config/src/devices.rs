@@ -925,6 +925,18 @@ fn default_profiles_dir() -> PathBuf {
 }
 
 impl DriversConfig {
+    /// How long the camera or RFID reader `name` looks at a vehicle before
+    /// it reports "nothing" (names are unique across devices; an unknown
+    /// name gets the default).
+    pub fn read_window_ms(&self, name: &str) -> u64 {
+        let camera = self.cameras.iter().find(|c| c.name == name);
+        let reader = self.rfid.iter().find(|r| r.name == name);
+        camera
+            .map(|c| c.read_window_ms)
+            .or(reader.map(|r| r.read_window_ms))
+            .unwrap_or(DEFAULT_READ_WINDOW_MS)
+    }
+
     /// Semantic checks: every section's own values, unique names, bus
     /// references, one device per (bus, unit id), one user per serial port.
     pub fn validate(&self) -> Result<(), String> {

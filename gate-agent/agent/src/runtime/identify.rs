@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::devices;
 use super::event::Photo;
 use super::{Internal, Runner};
-use crate::drivers::config::{RecognitionMode, DEFAULT_READ_WINDOW_MS};
+use crate::drivers::config::RecognitionMode;
 use crate::recognition::{CollectOptions, Recogniser, RecogniserState, Want};
 
 /// Poll a camera's recognition until it sees something or the deadline;
@@ -350,13 +350,7 @@ impl Runner {
                         )));
                     }
                     _ => {
-                        let window = self
-                            .cfg
-                            .devices
-                            .cameras
-                            .iter()
-                            .find(|c| c.name == name)
-                            .map_or(DEFAULT_READ_WINDOW_MS, |c| c.read_window_ms);
+                        let window = self.cfg.devices.read_window_ms(&name);
                         tasks.push(tokio::spawn(identify_camera(
                             seq,
                             dev,
@@ -376,13 +370,7 @@ impl Runner {
                 // The reader's verdict (tag, nothing, offline) must reach the
                 // lane before its own identification timeout.
                 let rfid_deadline = Instant::now() + self.clock.real(identify_ms * 3 / 4);
-                let window = self
-                    .cfg
-                    .devices
-                    .rfid
-                    .iter()
-                    .find(|r| r.name == name)
-                    .map_or(DEFAULT_READ_WINDOW_MS, |r| r.read_window_ms);
+                let window = self.cfg.devices.read_window_ms(&name);
                 tasks.push(tokio::spawn(identify_rfid(
                     seq,
                     dev,
