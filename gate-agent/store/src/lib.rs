@@ -322,11 +322,15 @@ impl Store {
 
     /// Replace the journal record (`context`) of an unfinished event, its
     /// state unchanged: the agent patches one record per passage at each
-    /// step. Durable (fsynced) like a decision: a later step may move the
-    /// barrier on the strength of it.
+    /// step that carries no decision (the reads gathered so far). Not
+    /// fsynced, like the arrival: it survives a process crash, and a power
+    /// cut may lose it (the passage then resumes from its previous record
+    /// and reads again). Nothing moves the barrier on the strength of it:
+    /// the barrier waits for [`Store::journal_decided`], whose fsync also
+    /// makes this earlier commit durable.
     pub fn journal_update(&self, event_id: &str, context: &Value) -> Result<()> {
         let mut m = lock(&self.inner.main);
-        let tx = m.w.begin(true)?;
+        let tx = m.w.begin(false)?;
         journal::update(&tx, event_id, context)?;
         tx.commit().ctx("committing a journal record")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
