@@ -6,8 +6,10 @@
 //! lane logic itself is in `gate-core` and knows nothing of this crate.
 
 pub use gate_config as config;
+pub mod args;
 pub mod control;
 pub mod drivers;
 pub mod gatectl;
 pub mod recognition;
 pub mod runtime;
+pub mod service;

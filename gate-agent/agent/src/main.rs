@@ -5,24 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// The customs lane agent.
-#[derive(Parser, Debug)]
-#[command(name = "gate-agent", version, about)]
-struct Args {
-    /// The lane configuration (TOML); see config/lane.example.toml.
-    #[arg(
-        long,
-        short = 'c',
-        value_name = "FILE",
-        required_unless_present = "check_config"
-    )]
-    config: Option<PathBuf>,
-    /// Check a configuration file and exit: 0 when valid, 2 when not (each
-    /// problem printed as FILE:LINE:COLUMN: message).
-    #[arg(long, value_name = "FILE")]
-    check_config: Option<PathBuf>,
-}
+use gate_agent::args::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -99,14 +82,19 @@ async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<(
             None
         }
     };
+    // Under systemd (Type=notify): the lane is up.
+    gate_agent::service::ready();
     tokio::select! {
-        r = agent.wait() => { r?; }
+        r = agent.wait() => {
+            gate_agent::service::stopping();
+            r
+        }
         _ = shutdown_signal() => {
             tracing::info!("stopping");
-            agent.shutdown().await?;
+            gate_agent::service::stopping();
+            agent.shutdown().await
         }
     }
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1036,3 +1036,114 @@ fn control_socket_bad_input() {
     drop(half);
     lane.server.abort();
 }
+
+/// Issue 18: under systemd (`Type=notify`, `WatchdogSec=`) the agent binary
+/// says READY=1 once the lane is up, pets the watchdog at half the period
+/// from the lane task, keeps a STATUS= line, and says STOPPING=1 on
+/// SIGTERM. The service manager's socket is a Unix datagram socket here,
+/// as sd_notify(3) describes it.
+#[test]
+fn the_agent_binary_speaks_the_systemd_notify_protocol() {
+    use std::os::unix::net::UnixDatagram;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (board, wb_port, cam) = rt.block_on(async {
+        let board = board_sim().await;
+        let (wb_port, _) = weighbridge_sim().await;
+        let cam = camera_server(jpeg(640, 480, 4000)).await;
+        (board, wb_port, cam)
+    });
+    let paths = write_config(dir.path(), board.port, wb_port, &cam, None);
+    let notify_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&notify_path).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    // WATCHDOG_PID must name the agent: the shell execs it under its pid.
+    let mut agent = Command::new("sh")
+        .args([
+            "-c",
+            "WATCHDOG_PID=$$ exec \"$0\" --config \"$1\"",
+            env!("CARGO_BIN_EXE_gate-agent"),
+        ])
+        .arg(&paths.config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gate-agent");
+    let mut got: Vec<(Instant, String)> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let until = |got: &[(Instant, String)], what: &str| got.iter().any(|(_, m)| m.contains(what));
+    let start = Instant::now();
+    while start.elapsed() < WAIT
+        && !(until(&got, "READY=1")
+            && got.iter().filter(|(_, m)| m.contains("WATCHDOG=1")).count() >= 3
+            && until(&got, "STATUS=lane idle"))
+    {
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push((
+                Instant::now(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
+        }
+    }
+    let texts: Vec<&str> = got.iter().map(|(_, m)| m.as_str()).collect();
+    assert!(until(&got, "READY=1"), "no READY=1: {texts:?}");
+    let pets: Vec<Instant> = got
+        .iter()
+        .filter(|(_, m)| m.contains("WATCHDOG=1"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(pets.len() >= 3, "the watchdog was not petted: {texts:?}");
+    // Half of WATCHDOG_USEC (500 ms), from the one-second tick: never
+    // longer apart than the period itself.
+    for w in pets.windows(2) {
+        assert!(
+            w[1] - w[0] <= Duration::from_millis(1_000 + 300),
+            "pets {:?} apart: {texts:?}",
+            w[1] - w[0]
+        );
+    }
+    let status = texts
+        .iter()
+        .flat_map(|m| m.lines())
+        .find(|l| l.starts_with("STATUS=lane idle"))
+        .expect("a status line");
+    assert!(
+        status.contains("platform unreachable") && status.contains("whitelist v"),
+        "{status}"
+    );
+
+    // SIGTERM: STOPPING=1, then a clean exit.
+    let pid = agent.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let stop = Instant::now();
+    let mut stopping = false;
+    while stop.elapsed() < WAIT && !stopping {
+        if let Ok(n) = sock.recv(&mut buf) {
+            stopping = String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1");
+        }
+    }
+    assert!(stopping, "no STOPPING=1 after SIGTERM");
+    let exit = loop {
+        if let Some(s) = agent.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(stop.elapsed() < WAIT, "the agent did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit {exit:?}");
+    drop(board);
+}

@@ -3,7 +3,9 @@
 //! CI): every asset the package metadata names outside `target/` exists, the
 //! maintainer scripts parse, the systemd unit runs the binary the package
 //! installs with the configuration it installs and passes `systemd-analyze
-//! verify` where that tool exists.
+//! verify` where that tool exists, and `gatectl man` writes the manual
+//! pages the package ships. (`cargo xtask test` also assembles the package
+//! from the debug binaries and checks its contents: xtask/src/dist.rs.)
 
 use std::path::Path;
 use std::process::Command;
@@ -102,4 +104,67 @@ fn maintainer_scripts_parse_and_the_unit_runs_the_packaged_paths() {
             .collect();
         assert!(problems.is_empty(), "systemd-analyze verify: {problems:?}");
     }
+}
+
+/// Issue 18: `gatectl man DIR` (what the package build runs) writes a page
+/// for gatectl, one for each command the field guide (docs/gatectl.md)
+/// documents, and gate-agent(8) with its options.
+#[test]
+fn manual_pages_are_written_for_every_documented_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_gatectl"))
+        .arg("man")
+        .arg(dir.path())
+        .output()
+        .expect("gatectl man");
+    assert!(out.status.success(), "{out:?}");
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let guide =
+        std::fs::read_to_string(Path::new(ROOT).join("../../docs/gatectl.md")).expect("guide");
+    let mut documented = 0;
+    for cmd in [
+        "status",
+        "events",
+        "lookup",
+        "outbox",
+        "barrier",
+        "io",
+        "devices",
+        "restart",
+        "sync",
+        "alarms",
+        "selftest",
+        "weigh",
+        "capture",
+        "recognize",
+    ] {
+        if !guide.contains(&format!("gatectl {cmd}")) {
+            continue;
+        }
+        documented += 1;
+        let p = page(&format!("gatectl-{cmd}.1"));
+        assert!(
+            p.starts_with(".ie") || p.contains(".TH"),
+            "gatectl-{cmd}.1: {p}"
+        );
+        assert!(
+            p.contains(&format!("gatectl\\-{cmd}")),
+            "gatectl-{cmd}.1 names itself"
+        );
+    }
+    assert!(documented >= 10, "the guide documents the commands");
+    for sub in [
+        "modbus-read",
+        "modbus-write",
+        "modbus-scan",
+        "serial-monitor",
+    ] {
+        page(&format!("gatectl-{sub}.1"));
+    }
+    assert!(page("gatectl.1").contains(".TH"));
+    let agent = page("gate-agent.8");
+    assert!(agent.contains(".TH gate-agent 8"), "{agent}");
+    assert!(agent.contains("check\\-config"), "{agent}");
 }

@@ -124,6 +124,13 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write the manual pages of gatectl (one per command) and gate-agent
+    /// into DIR (the package build runs it).
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Modbus commissioning without the agent.
     #[command(subcommand)]
     Modbus(ModbusCmd),

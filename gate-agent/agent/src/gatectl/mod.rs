@@ -15,6 +15,7 @@
 mod camera;
 pub mod cli;
 pub mod client;
+mod man;
 mod modbus;
 pub mod out;
 mod recognize;
@@ -170,9 +171,17 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
         clap_complete::generate(*shell, &mut cmd, "gatectl", &mut std::io::stdout());
         return Ok(exit::OK);
     }
+    if let Cmd::Man { dir } = &cli.cmd {
+        return man::write_all(dir)
+            .map(|n| {
+                println!("{n} manual pages written to {}", dir.display());
+                exit::OK
+            })
+            .map_err(|e| Failure::Failed(format!("{e:#}")));
+    }
     let ctx = context(&cli, out)?;
     match cli.cmd {
-        Cmd::Completions { .. } => Ok(exit::OK),
+        Cmd::Completions { .. } | Cmd::Man { .. } => Ok(exit::OK),
         Cmd::Status => status(&ctx),
         Cmd::Devices => {
             let d: DevicesData = agent_data(&ctx, &Request::Devices, secs(10))?;

@@ -202,6 +202,8 @@ struct Runner {
     /// Answers owed for officer actions / commands, oldest first.
     pending_acks: Vec<oneshot::Sender<(bool, String)>>,
     stats: Stats,
+    /// systemd's watchdog, petted from this task's one-second tick.
+    watchdog: crate::service::Watchdog,
 }
 
 impl Runner {
@@ -292,6 +294,8 @@ impl Runner {
                         self.retry_unfinished().await;
                     }
                     self.stats.pressure = Some(self.store.outbox_pressure());
+                    let line = self.view_tx.borrow().service_status();
+                    self.watchdog.tick(&line);
                     // Readers between vehicles: withdrawn = down, a reading
                     // again = back (the lane alarms once each way).
                     for input in self.reader_changes(&mut readers_ok) {

@@ -213,3 +213,27 @@ impl Runner {
         self.update_view();
     }
 }
+
+impl LaneView {
+    /// One line for the service manager (`systemctl status gate-agent`):
+    /// lane state, platform, whitelist, passages, admission.
+    pub fn service_status(&self) -> String {
+        let mut s = format!("lane {}", self.state);
+        if let Some(seq) = self.seq {
+            s.push_str(&format!(" (vehicle {seq})"));
+        }
+        s.push_str(if self.link_connected {
+            "; platform connected"
+        } else {
+            "; platform unreachable"
+        });
+        s.push_str(&format!(
+            "; whitelist v{}; {} passages since start",
+            self.whitelist_version, self.finished
+        ));
+        if let Some(why) = &self.admission_stopped {
+            s.push_str(&format!("; admission stopped: {why}"));
+        }
+        s
+    }
+}

@@ -224,6 +224,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         unfinished: Vec::new(),
         pending_acks: Vec::new(),
         stats: Stats::default(),
+        watchdog: crate::service::Watchdog::from_env(),
     };
     let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
     Ok(AgentHandle {

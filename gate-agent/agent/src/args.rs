@@ -1,0 +1,43 @@
+//! `gate-agent`'s command line (clap derive), in the library so that
+//! `gatectl man` can write its manual page beside gatectl's.
+//!
+//! Layer: argument parsing only.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The customs lane agent: drives one lane's devices, decides release, hold
+/// or inspection for each truck, reports every passage to the platform.
+///
+/// It runs until SIGTERM or SIGINT (it then leaves the light red, flushes
+/// the journal and exits 0). Under systemd (the gate-agent package's unit,
+/// Type=notify) it reports READY=1 once the lane is up, a STATUS= line, and
+/// pets the watchdog from the lane task.
+///
+/// Files: /etc/gate-agent/lane.toml (the configuration, see
+/// config/lane.example.toml, commented),
+/// /usr/share/gate-agent/profiles (register profiles), /var/lib/gate-agent
+/// (the lane database), /run/gate-agent/control.sock (gatectl's socket).
+///
+/// Exit status: 0 stopped by a signal or the configuration checks; 1 the
+/// lane could not start or stopped on an error; 2 the configuration is
+/// invalid (every problem printed as FILE:LINE:COLUMN: message).
+///
+/// Logs: RUST_LOG (default info) filters; colours only on a terminal.
+#[derive(Parser, Debug)]
+#[command(name = "gate-agent", version)]
+pub struct Args {
+    /// The lane configuration (TOML); see config/lane.example.toml.
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        required_unless_present = "check_config"
+    )]
+    pub config: Option<PathBuf>,
+    /// Check a configuration file and exit: 0 when valid, 2 when not (each
+    /// problem printed as FILE:LINE:COLUMN: message).
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<PathBuf>,
+}
