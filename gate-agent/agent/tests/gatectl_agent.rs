@@ -65,11 +65,7 @@ fn start_lane(broker: Option<u16>) -> Lane {
 
 /// A lane whose files `prepare` may change before the agent starts.
 fn start_lane_with(broker: Option<u16>, prepare: impl FnOnce(&LanePaths)) -> Lane {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
     let frame = jpeg(640, 480, 4000);
     let (board, wb_port, cam) = rt.block_on(async {
@@ -1048,11 +1044,7 @@ fn the_agent_binary_speaks_the_systemd_notify_protocol() {
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
     let (board, wb_port, cam) = rt.block_on(async {
         let board = board_sim().await;

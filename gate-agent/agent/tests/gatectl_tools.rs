@@ -26,14 +26,6 @@ fn run_json(args: &[&str]) -> Value {
     v
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn bank() -> MemoryModel {
     let mut m = MemoryModel::new(16, 8, 32, 8);
     m.discrete_inputs[2] = true;
@@ -43,7 +35,7 @@ fn bank() -> MemoryModel {
 
 #[test]
 fn modbus_tcp_read_write_exception_timeout_and_scan() {
-    let rt = runtime();
+    let rt = test_runtime();
     let (addr, model, filtered) = rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -245,7 +237,7 @@ fn modbus_tcp_read_write_exception_timeout_and_scan() {
 fn modbus_rtu_over_a_pty_pair() {
     let dir = tempfile::tempdir().expect("tmp");
     let pty = PtyPair::new(dir.path());
-    let rt = runtime();
+    let rt = test_runtime();
     let a = pty.a.to_str().expect("p").to_owned();
     let unit3 = {
         let mut m = bank();
@@ -505,7 +497,7 @@ fn serial_monitor_parses_frames_with_the_agent_parsers() {
 
 #[test]
 fn camera_capture_list_and_completions() {
-    let rt = runtime();
+    let rt = test_runtime();
     let frame = jpeg(1280, 720, 6000);
     let base = rt.block_on(camera_server(frame.clone()));
     let dir = tempfile::tempdir().expect("tmp");

@@ -117,11 +117,7 @@ struct Lane {
 
 impl Lane {
     fn new() -> Lane {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = test_runtime();
         let dir = tempfile::tempdir().expect("tmp");
         let recognition = Arc::new(Mutex::new("null".to_string()));
         let (board, (wb_port, wb, wb_switch), cam) = rt.block_on(async {

@@ -374,6 +374,16 @@ recognition = "none"
     }
 }
 
+/// The two-worker runtime the simulated devices (and an in-process agent)
+/// run on.
+pub fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Fail clearly when a tool the test needs is missing (CI installs it).
 pub fn require(tool: &str, probe: &[&str]) {
     let ok = Command::new(tool)
