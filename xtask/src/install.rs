@@ -6,7 +6,8 @@
 //!   (with python3-serial-asyncio, which apt would only recommend) as
 //!   independent Modbus peers, qemu-system-arm for the firmware self-test,
 //!   python3-pip (gate-ocr fetches its models with `pip download`),
-//!   faketime (libfaketime for the chaos run's clock jumps).
+//!   faketime (libfaketime for the chaos run's clock jumps),
+//!   python3-prometheus-client (the reference parser of the metrics text).
 //! - The rust target thumbv7em-none-eabihf for the MCU binary.
 
 use std::process::Command;
@@ -30,6 +31,9 @@ const APT: &[(&str, &str)] = &[
     ("py:pip", "python3-pip"),
     // libfaketime: the chaos run makes the agent's wall clock jump.
     ("faketime", "faketime"),
+    // The reference parser of the Prometheus text format: the metrics
+    // endpoint's output is checked with it (gatectl_agent.rs).
+    ("py:prometheus_client.parser", "python3-prometheus-client"),
 ];
 
 const TARGET: &str = "thumbv7em-none-eabihf";

@@ -10,6 +10,7 @@ pub mod args;
 pub mod control;
 pub mod drivers;
 pub mod gatectl;
+pub mod metrics;
 pub mod recognition;
 pub mod runtime;
 pub mod service;

@@ -73,6 +73,7 @@ fn main() -> ExitCode {
 
 async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<()> {
     let control = cfg.control.clone();
+    let metrics_cfg = cfg.clone();
     let mut agent = gate_agent::runtime::start(cfg, &path).await?;
     // The gatectl endpoint; it stops (and removes its socket) with the lane.
     let _control = match &control {
@@ -82,6 +83,8 @@ async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<(
             None
         }
     };
+    // The metrics and health endpoint, when configured.
+    let _metrics = gate_agent::metrics::serve(&agent, &metrics_cfg).await?;
     // Under systemd (Type=notify): the lane is up.
     gate_agent::service::ready();
     tokio::select! {

@@ -1139,3 +1139,157 @@ fn the_agent_binary_speaks_the_systemd_notify_protocol() {
     assert!(exit.success(), "exit {exit:?}");
     drop(board);
 }
+
+/// One HTTP/1.1 GET on 127.0.0.1:`port`: (status code, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (code, body.to_owned())
+}
+
+/// Issue 18: with `[metrics] listen`, the agent binary serves Prometheus
+/// text that the reference parser (Python prometheus_client) reads, with
+/// the lane's state, counters and per-device health; `/healthz` says the
+/// lane task turns; `/readyz` says whether the lane can take a vehicle and,
+/// once the lane I/O board stops answering, why not.
+#[test]
+fn the_metrics_endpoint_serves_prometheus_text_and_health() {
+    use std::process::{Command, Stdio};
+
+    let rt = test_runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (board, wb_port, cam) = rt.block_on(async {
+        let board = board_sim().await;
+        let (wb_port, _) = weighbridge_sim().await;
+        let cam = camera_server(jpeg(640, 480, 4000)).await;
+        (board, wb_port, cam)
+    });
+    let paths = write_config(dir.path(), board.port, wb_port, &cam, None);
+    seed_whitelist(&paths.db);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut text = std::fs::read_to_string(&paths.config).expect("config");
+    text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&paths.config, text).expect("config");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_gate-agent"))
+        .arg("--config")
+        .arg(&paths.config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gate-agent");
+
+    // Ready once the board answered.
+    let ready = eventually("/readyz 200", WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let (code, body) = http_get(port, "/readyz");
+        (code == 200).then_some(body)
+    });
+    let ready: Value = serde_json::from_str(&ready).expect("JSON");
+    assert_eq!(ready["ready"], true, "{ready}");
+    let (code, body) = http_get(port, "/healthz");
+    assert_eq!((code, body.trim()), (200, "ok"));
+
+    // The reference parser reads every family; the values are the lane's.
+    let (code, metrics) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    let parsed = python_parse(&metrics);
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        parsed.iter().find_map(|s| {
+            (s["name"] == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s["labels"][*k].as_str() == Some(*v)))
+            .then(|| s["value"].as_f64())
+            .flatten()
+        })
+    };
+    assert_eq!(value("gate_lane_state", &[("state", "idle")]), Some(1.0));
+    assert_eq!(value("gate_lane_state", &[("state", "hold")]), Some(0.0));
+    assert_eq!(value("gate_link_connected", &[]), Some(0.0), "offline lane");
+    assert_eq!(value("gate_whitelist_version", &[]), Some(7.0), "seeded");
+    assert_eq!(value("gate_passages_total", &[]), Some(0.0));
+    assert_eq!(value("gate_device_up", &[("device", "board")]), Some(1.0));
+    assert!(value("gate_device_exchanges_total", &[("device", "board")]).unwrap_or(0.0) > 0.0);
+    assert_eq!(value("gate_outbox_items", &[("kind", "event")]), Some(0.0));
+    assert!(
+        parsed.iter().any(|s| s["name"] == "gate_build_info"
+            && s["labels"]["site"] == "HK-XINHAI"
+            && s["labels"]["lane"] == "L03"),
+        "{metrics}"
+    );
+
+    // The board stops answering: not ready, and the reason says which.
+    board.fault.set(lane_io_host::FaultMode::Silent);
+    let why = eventually("/readyz 503", WAIT, || {
+        let (code, body) = http_get(port, "/readyz");
+        (code == 503).then_some(body)
+    });
+    assert!(
+        why.contains("lane I/O board `board` not answering"),
+        "{why}"
+    );
+    let (_, metrics) = http_get(port, "/metrics");
+    let parsed = python_parse(&metrics);
+    assert!(parsed.iter().any(|s| s["name"] == "gate_device_up"
+        && s["labels"]["device"] == "board"
+        && s["value"] == 0.0));
+    // Still alive: the lane task turns without its board.
+    assert_eq!(http_get(port, "/healthz").0, 200);
+
+    let _ = agent.kill();
+    let _ = agent.wait();
+    drop(board);
+    drop(rt);
+}
+
+/// Every sample of a Prometheus text exposition, as the Python reference
+/// client parses it: [{name, labels, value}].
+fn python_parse(text: &str) -> Vec<Value> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, json\n\
+             from prometheus_client.parser import text_string_to_metric_families\n\
+             out = []\n\
+             for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+             \x20   for s in fam.samples:\n\
+             \x20       out.append({'name': s.name, 'labels': s.labels, 'value': s.value, 'type': fam.type})\n\
+             print(json.dumps(out))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (cargo xtask install)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "the reference parser refused the text: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}

@@ -121,6 +121,16 @@ fn default_socket_mode() -> u32 {
     0o660
 }
 
+/// The metrics and health endpoint (Prometheus text at `/metrics`,
+/// `/healthz`, `/readyz`; docs/operations.md). Plain HTTP, read-only: bind
+/// it to loopback or to the port's monitoring network.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address and port to listen on, e.g. "127.0.0.1:9464".
+    pub listen: std::net::SocketAddr,
+}
+
 /// Parse a broker URL `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
 pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
     let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
@@ -295,6 +305,9 @@ pub struct Config {
     /// The gatectl endpoint (absent: no local control).
     #[serde(default)]
     pub control: Option<ControlSection>,
+    /// The metrics and health endpoint (absent: off).
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
     /// The decision policy (docs/reasons.md).
     #[serde(default)]
     pub policy: Policy,

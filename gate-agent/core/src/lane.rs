@@ -325,6 +325,18 @@ pub enum State {
 }
 
 impl State {
+    /// Every value [`State::name`] takes, for reports that list them all.
+    pub const NAMES: [&'static str; 8] = [
+        "idle",
+        "identifying",
+        "weighing",
+        "deciding",
+        "release",
+        "inspect",
+        "passing",
+        "hold",
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             State::Idle => "idle",

@@ -81,6 +81,37 @@ pub struct LaneView {
     pub hold: Option<gate_proto::messages::HoldStatus>,
 }
 
+/// When the lane task last turned: it beats on its one-second tick, so an
+/// age of several seconds means the lane task is stuck (`/healthz`).
+#[derive(Debug)]
+pub struct Heartbeat {
+    base: std::time::Instant,
+    /// Milliseconds after `base` of the last beat.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Heartbeat {
+    fn new() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn beat(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Time since the last beat.
+    pub fn age(&self) -> Duration {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
+    }
+}
+
 /// An officer action from the local console, with where to send the answer.
 pub struct OfficerRequest {
     pub action: OfficerAction,
@@ -103,6 +134,8 @@ pub struct AgentHandle {
     pub restarts: devices::RestartTargets,
     /// The on-board recogniser, when a camera uses it.
     pub recogniser: Option<Arc<Recogniser>>,
+    /// The lane task's heartbeat.
+    pub heartbeat: Arc<Heartbeat>,
 }
 
 impl AgentHandle {
@@ -204,6 +237,7 @@ struct Runner {
     stats: Stats,
     /// systemd's watchdog, petted from this task's one-second tick.
     watchdog: crate::service::Watchdog,
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl Runner {
@@ -238,6 +272,7 @@ impl Runner {
         // The same for each RFID reader (by role).
         let mut readers_ok: BTreeMap<Device, bool> = BTreeMap::new();
         info!(site = %self.cfg.lane.site, lane = %self.cfg.lane.lane, "lane running");
+        self.heartbeat.beat();
         loop {
             let deadline = self
                 .lane
@@ -296,6 +331,7 @@ impl Runner {
                     self.stats.pressure = Some(self.store.outbox_pressure());
                     let line = self.view_tx.borrow().service_status();
                     self.watchdog.tick(&line);
+                    self.heartbeat.beat();
                     // Readers between vehicles: withdrawn = down, a reading
                     // again = back (the lane alarms once each way).
                     for input in self.reader_changes(&mut readers_ok) {

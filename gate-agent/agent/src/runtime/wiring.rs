@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::clock::LaneClock;
 use super::devices::Devices;
-use super::{journal, AgentHandle, BoardOp, Internal, LaneView, Runner, SeqCtx, Stats};
+use super::{journal, AgentHandle, BoardOp, Heartbeat, Internal, LaneView, Runner, SeqCtx, Stats};
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::config::RecognitionMode;
 use crate::recognition::{Recogniser, RecogniserState};
@@ -206,6 +206,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         devs.weighbridge.clone(),
         devs.restarts.clone(),
     );
+    let heartbeat = Arc::new(Heartbeat::new());
     let runner = Runner {
         cfg,
         clock,
@@ -225,6 +226,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         pending_acks: Vec::new(),
         stats: Stats::default(),
         watchdog: crate::service::Watchdog::from_env(),
+        heartbeat: heartbeat.clone(),
     };
     let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
     Ok(AgentHandle {
@@ -240,6 +242,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         weighbridge: handle_parts.3,
         restarts: handle_parts.4,
         recogniser,
+        heartbeat,
     })
 }
 

@@ -178,6 +178,8 @@ pub struct BoardSim {
     pub board: Shared<Board>,
     /// Loops, photocell, manual key, motor fault (the limits follow the arm).
     pub inputs: Arc<Mutex<RawInputs>>,
+    /// Makes the board stop answering (Silent) or go offline.
+    pub fault: Arc<FaultSwitch>,
 }
 
 pub async fn board_sim() -> BoardSim {
@@ -185,12 +187,8 @@ pub async fn board_sim() -> BoardSim {
     let port = l.local_addr().expect("addr").port();
     let board: Shared<Board> = Arc::new(Mutex::new(Board::new()));
     let inputs = Arc::new(Mutex::new(RawInputs::default()));
-    tokio::spawn(serve_tcp(
-        l,
-        board.clone(),
-        None,
-        Arc::new(FaultSwitch::default()),
-    ));
+    let fault = Arc::new(FaultSwitch::default());
+    tokio::spawn(serve_tcp(l, board.clone(), None, fault.clone()));
     let (b, i) = (board.clone(), inputs.clone());
     tokio::spawn(async move {
         const TRAVEL_MS: u64 = 300;
@@ -218,6 +216,7 @@ pub async fn board_sim() -> BoardSim {
         port,
         board,
         inputs,
+        fault,
     }
 }
 
