@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::drivers::health::DeviceHealth;
 use crate::runtime::{AgentHandle, Heartbeat, LaneView};
 
 /// The lane task is stuck when its heartbeat is older than this.
@@ -322,78 +323,50 @@ fn render(s: &Sources, view: &LaneView, outbox: Option<&gate_store::OutboxStats>
     }
     let devices = s.registry.snapshot();
     let now = Instant::now();
-    family(
-        &mut o,
-        "gate_device_up",
-        "gauge",
-        "1 when the device's last exchange succeeded.",
-    );
-    for (name, h) in &devices {
-        let _ = writeln!(
-            o,
-            "gate_device_up{{device=\"{}\"}} {}",
-            label(name),
-            b(h.consecutive_errors == 0 && h.last_success.is_some())
-        );
-    }
-    family(
-        &mut o,
-        "gate_device_errors_total",
-        "counter",
-        "Failed exchanges since the driver started.",
-    );
-    for (name, h) in &devices {
-        let _ = writeln!(
-            o,
-            "gate_device_errors_total{{device=\"{}\"}} {}",
-            label(name),
-            h.total_errors
-        );
-    }
-    family(
-        &mut o,
-        "gate_device_exchanges_total",
-        "counter",
-        "Successful exchanges since the driver started.",
-    );
-    for (name, h) in &devices {
-        let _ = writeln!(
-            o,
-            "gate_device_exchanges_total{{device=\"{}\"}} {}",
-            label(name),
-            h.total_ok
-        );
-    }
-    family(
-        &mut o,
-        "gate_device_last_success_age_seconds",
-        "gauge",
-        "Time since the device's last successful exchange.",
-    );
-    for (name, h) in &devices {
-        if let Some(t) = h.last_success {
-            let _ = writeln!(
-                o,
-                "gate_device_last_success_age_seconds{{device=\"{}\"}} {:.3}",
-                label(name),
-                now.saturating_duration_since(t).as_secs_f64()
-            );
-        }
-    }
-    family(
-        &mut o,
-        "gate_device_latency_seconds",
-        "gauge",
-        "Duration of the device's last successful exchange.",
-    );
-    for (name, h) in &devices {
-        if let Some(l) = h.last_latency {
-            let _ = writeln!(
-                o,
-                "gate_device_latency_seconds{{device=\"{}\"}} {:.6}",
-                label(name),
-                l.as_secs_f64()
-            );
+    type Value = fn(&DeviceHealth, Instant) -> Option<String>;
+    let per_device: [(&str, &str, &str, Value); 5] = [
+        (
+            "gate_device_up",
+            "gauge",
+            "1 when the device's last exchange succeeded.",
+            |h, _| {
+                Some(u8::from(h.consecutive_errors == 0 && h.last_success.is_some()).to_string())
+            },
+        ),
+        (
+            "gate_device_errors_total",
+            "counter",
+            "Failed exchanges since the driver started.",
+            |h, _| Some(h.total_errors.to_string()),
+        ),
+        (
+            "gate_device_exchanges_total",
+            "counter",
+            "Successful exchanges since the driver started.",
+            |h, _| Some(h.total_ok.to_string()),
+        ),
+        (
+            "gate_device_last_success_age_seconds",
+            "gauge",
+            "Time since the device's last successful exchange.",
+            |h, now| {
+                h.last_success
+                    .map(|t| format!("{:.3}", now.saturating_duration_since(t).as_secs_f64()))
+            },
+        ),
+        (
+            "gate_device_latency_seconds",
+            "gauge",
+            "Duration of the device's last successful exchange.",
+            |h, _| h.last_latency.map(|l| format!("{:.6}", l.as_secs_f64())),
+        ),
+    ];
+    for (name, kind, help, value) in per_device {
+        family(&mut o, name, kind, help);
+        for (device, h) in &devices {
+            if let Some(v) = value(h, now) {
+                let _ = writeln!(o, "{name}{{device=\"{}\"}} {v}", label(device));
+            }
         }
     }
     o

@@ -1046,13 +1046,7 @@ fn the_agent_binary_speaks_the_systemd_notify_protocol() {
 
     let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
-    let (board, wb_port, cam) = rt.block_on(async {
-        let board = board_sim().await;
-        let (wb_port, _) = weighbridge_sim().await;
-        let cam = camera_server(jpeg(640, 480, 4000)).await;
-        (board, wb_port, cam)
-    });
-    let paths = write_config(dir.path(), board.port, wb_port, &cam, None);
+    let (board, paths) = lane_devices(&rt, dir.path());
     let notify_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&notify_path).expect("notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -1140,6 +1134,19 @@ fn the_agent_binary_speaks_the_systemd_notify_protocol() {
     drop(board);
 }
 
+/// The simulated board, weighbridge and camera on `rt`, and an offline
+/// lane's configuration for them in `dir`.
+fn lane_devices(rt: &tokio::runtime::Runtime, dir: &Path) -> (BoardSim, LanePaths) {
+    let (board, wb_port, cam) = rt.block_on(async {
+        let board = board_sim().await;
+        let (wb_port, _) = weighbridge_sim().await;
+        let cam = camera_server(jpeg(640, 480, 4000)).await;
+        (board, wb_port, cam)
+    });
+    let paths = write_config(dir, board.port, wb_port, &cam, None);
+    (board, paths)
+}
+
 /// One HTTP/1.1 GET on 127.0.0.1:`port`: (status code, body).
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -1172,13 +1179,7 @@ fn the_metrics_endpoint_serves_prometheus_text_and_health() {
 
     let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
-    let (board, wb_port, cam) = rt.block_on(async {
-        let board = board_sim().await;
-        let (wb_port, _) = weighbridge_sim().await;
-        let cam = camera_server(jpeg(640, 480, 4000)).await;
-        (board, wb_port, cam)
-    });
-    let paths = write_config(dir.path(), board.port, wb_port, &cam, None);
+    let (board, paths) = lane_devices(&rt, dir.path());
     seed_whitelist(&paths.db);
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
