@@ -834,7 +834,11 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                             };
                             agent
                                 .officer
-                                .send(gate_agent::runtime::OfficerRequest { action, reply: tx })
+                                .send(gate_agent::runtime::OfficerRequest {
+                                    action,
+                                    reply: tx,
+                                    deadline: std::time::Instant::now() + Duration::from_secs(9),
+                                })
                                 .await
                                 .map_err(|_| anyhow!("agent stopped"))?;
                             tokio::time::timeout(Duration::from_secs(10), rx).await??

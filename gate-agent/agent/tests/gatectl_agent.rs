@@ -1294,3 +1294,123 @@ fn python_parse(text: &str) -> Vec<Value> {
     );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
+
+/// Issue 19 (CLI parity, the stale action): `gatectl barrier raise` against
+/// an agent stopped with SIGSTOP reports failure when its wait runs out;
+/// when the agent resumes, the raise is NOT carried out (the board never
+/// counts a raise, no passage is made), and the audit log says it was
+/// dropped. A raise that arrives in time still works afterwards.
+#[test]
+fn a_barrier_raise_the_client_gave_up_on_is_never_carried_out() {
+    use std::process::{Command, Stdio};
+
+    let rt = test_runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (board, paths) = lane_devices(&rt, dir.path());
+    seed_whitelist(&paths.db);
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_gate-agent"))
+        .arg("--config")
+        .arg(&paths.config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gate-agent");
+    let sock = paths.socket.clone();
+    eventually("lane idle with the board", WAIT, || {
+        let r = ctl(&sock, &["status", "--json"]);
+        let v: Value = serde_json::from_str(r.stdout.trim()).ok()?;
+        (v["state"] == "idle" && v["board"]["barrier"] == "closed").then_some(())
+    });
+    let raises = || {
+        board
+            .board
+            .lock()
+            .expect("board")
+            .controller()
+            .counters()
+            .raises
+    };
+    assert_eq!(raises(), 0);
+    let pid = agent.id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+            .success());
+    };
+
+    signal("-STOP");
+    let r = ctl(
+        &sock,
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-9",
+            "--reason",
+            "stale",
+            "--wait",
+            "2",
+        ],
+    );
+    assert_eq!(r.code, 1, "a raise nobody answered fails: {r:?}");
+    assert!(
+        r.stderr.contains("did not answer"),
+        "says it timed out: {}",
+        r.stderr
+    );
+    // The agent wakes up with the request in its socket buffer.
+    std::thread::sleep(Duration::from_millis(500));
+    signal("-CONT");
+    // Long enough for a raise to reach the board (polls every 50 ms).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(raises(), 0, "the stale raise was carried out");
+    let events = ctl_json(&sock, &["events", "-n", "5"]);
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(0),
+        "{events}"
+    );
+
+    // A raise in time works (the mechanism refuses only the stale one).
+    let ok = ctl_json(
+        &sock,
+        &[
+            "barrier",
+            "raise",
+            "--officer",
+            "O-9",
+            "--reason",
+            "in time",
+        ],
+    );
+    assert_eq!(ok["detail"], "raised by officer");
+    eventually("the board counts the raise", WAIT, || {
+        (raises() == 1).then_some(())
+    });
+
+    signal("-TERM");
+    let stop = std::time::Instant::now();
+    while agent.try_wait().expect("wait").is_none() {
+        assert!(stop.elapsed() < WAIT, "the agent did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let store =
+        gate_store::Store::open(&paths.db, gate_store::StoreConfig::default()).expect("lane.db");
+    let audit = store.recent_audit(10).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.officer == "O-9"
+            && a.action == "Raise"
+            && a.detail.starts_with("dropped")
+            && a.detail.contains("stale")),
+        "the drop is audited: {audit:?}"
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|a| a.officer == "O-9" && a.detail == "stale"),
+        "the stale raise was audited as carried out: {audit:?}"
+    );
+    drop(board);
+}

@@ -38,6 +38,10 @@ struct RawRequest {
     cmd: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     args: Option<Value>,
+    /// Unix ms after which the request must not be carried out (the client
+    /// has given up on it by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadline_ms: Option<i64>,
 }
 
 /// A validated request with the id the answer must carry.
@@ -45,6 +49,10 @@ struct RawRequest {
 pub struct Envelope {
     pub id: Option<u64>,
     pub request: Request,
+    /// Unix ms after which the request must not be carried out: a client
+    /// that timed out has given up, and its action must never happen later
+    /// (an agent stopped with SIGSTOP, then resumed).
+    pub deadline_ms: Option<i64>,
 }
 
 /// What a client may ask.
@@ -215,13 +223,20 @@ impl Request {
         v.ok()
     }
 
-    /// The request line (with its newline) for `id`.
+    /// The request line (with its newline) for `id`, without a deadline.
     pub fn emit(&self, id: Option<u64>) -> Vec<u8> {
+        self.emit_until(id, None)
+    }
+
+    /// The request line for `id` that must not be carried out after
+    /// `deadline_ms` (Unix ms).
+    pub fn emit_until(&self, id: Option<u64>, deadline_ms: Option<i64>) -> Vec<u8> {
         let raw = RawRequest {
             v: VERSION,
             id,
             cmd: self.cmd().to_owned(),
             args: self.args(),
+            deadline_ms,
         };
         let mut line = serde_json::to_vec(&raw).unwrap_or_default();
         line.push(b'\n');
@@ -409,7 +424,11 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, ProtocolError> {
     request
         .validate()
         .map_err(|m| ProtocolError::new(id, ErrorCode::BadRequest, format!("{cmd}: {m}")))?;
-    Ok(Envelope { id, request })
+    Ok(Envelope {
+        id,
+        request,
+        deadline_ms: raw.deadline_ms,
+    })
 }
 
 /// At most `max` characters of `s`, control characters replaced.
@@ -441,6 +460,9 @@ pub enum ErrorCode {
     Unavailable,
     /// Too many clients connected; try again.
     Busy,
+    /// The request arrived (or reached the lane) after its `deadline_ms`:
+    /// not carried out.
+    Expired,
     /// Something failed inside the agent (store error...).
     Internal,
 }
@@ -878,6 +900,23 @@ pub struct SelftestData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_travels_with_the_request() {
+        let r = Request::Status;
+        let e = parse_request(&r.emit_until(Some(3), Some(1_765_000_000_123))).expect("status");
+        assert_eq!(e.deadline_ms, Some(1_765_000_000_123));
+        assert_eq!(e.id, Some(3));
+        assert_eq!(
+            parse_request(&r.emit(Some(3))).expect("status").deadline_ms,
+            None
+        );
+        let bad = br#"{"v":1,"cmd":"status","deadline_ms":"soon"}"#;
+        assert_eq!(
+            parse_request(bad).err().map(|e| e.code),
+            Some(ErrorCode::BadRequest)
+        );
+    }
 
     #[test]
     fn parses_requests() {

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
+use tracing::warn;
 
 use super::data;
 use super::protocol::{
@@ -72,13 +73,37 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-pub(crate) async fn handle(p: &Parts, req: Request) -> Answer {
+/// Audit an officer request that arrived after its deadline (nothing was
+/// done; the audit says so).
+pub(crate) async fn audit_expired(p: &Parts, req: &Request, late_ms: u64) {
+    let (officer, action, reason) = match req {
+        Request::Barrier(a) => (
+            a.officer.clone(),
+            format!("{:?}", a.action),
+            a.reason.clone(),
+        ),
+        Request::Restart(a) => (
+            a.officer.clone(),
+            "RestartDevice".to_owned(),
+            a.reason.clone(),
+        ),
+        _ => return,
+    };
+    let detail = format!("dropped: arrived {late_ms} ms past its deadline ({reason})");
+    if let Err(e) = blocking(&p.store, move |s| s.audit(&officer, &action, &detail, None)).await {
+        warn!(error = %e.message, "audit of an expired request failed");
+    }
+}
+
+/// `until`: when the client stops waiting; an officer action that has not
+/// reached the lane shortly before then is dropped by the lane.
+pub(crate) async fn handle(p: &Parts, req: Request, until: Instant) -> Answer {
     match req {
         Request::Version => version(p),
         Request::Status => status(p).await,
         Request::Devices => devices(p),
         Request::Io => io(p),
-        Request::Barrier(a) => barrier(p, a).await,
+        Request::Barrier(a) => barrier(p, a, until).await,
         Request::Restart(a) => restart(p, a).await,
         Request::Weigh => weigh(p),
         Request::Capture(a) => capture(p, a).await,
@@ -217,12 +242,16 @@ fn io(p: &Parts) -> Answer {
     })
 }
 
-async fn barrier(p: &Parts, a: BarrierArgs) -> Answer {
+async fn barrier(p: &Parts, a: BarrierArgs, until: Instant) -> Answer {
     let kind = match a.action {
         BarrierAction::Raise => OfficerKind::Raise,
         BarrierAction::Lower => OfficerKind::Lower,
     };
     let (tx, rx) = oneshot::channel();
+    // The lane must take it up before the client stops waiting, with time
+    // left to answer: later, the lane drops it (and audits that).
+    let left = until.saturating_duration_since(Instant::now());
+    let deadline = until - (left / 2).min(Duration::from_secs(1));
     let req = OfficerRequest {
         action: OfficerAction {
             officer: a.officer.clone(),
@@ -230,6 +259,7 @@ async fn barrier(p: &Parts, a: BarrierArgs) -> Answer {
             kind,
         },
         reply: tx,
+        deadline,
     };
     p.officer
         .send_timeout(req, Duration::from_secs(2))
@@ -240,12 +270,15 @@ async fn barrier(p: &Parts, a: BarrierArgs) -> Answer {
                 "the lane is not taking officer actions",
             )
         })?;
-    match timeout(Duration::from_secs(10), rx).await {
+    match timeout(left, rx).await {
         Ok(Ok((true, detail))) => answer(&BarrierData {
             action: a.action,
             officer: a.officer,
             detail,
         }),
+        Ok(Ok((false, detail))) if detail.starts_with(crate::runtime::EXPIRED) => {
+            Err(fail(ErrorCode::Expired, detail))
+        }
         Ok(Ok((false, detail))) => Err(fail(ErrorCode::Refused, detail)),
         Ok(Err(_)) => Err(fail(
             ErrorCode::Unavailable,
@@ -253,7 +286,10 @@ async fn barrier(p: &Parts, a: BarrierArgs) -> Answer {
         )),
         Err(_) => Err(fail(
             ErrorCode::Unavailable,
-            "the lane did not answer within 10 s",
+            format!(
+                "the lane did not answer within {:.1} s (the action will not be carried out later)",
+                left.as_secs_f64()
+            ),
         )),
     }
 }

@@ -346,14 +346,42 @@ async fn connection(stream: UnixStream, client: Client) {
         let response = match parse_request(&line) {
             Ok(env) => {
                 let cmd = env.request.cmd();
-                let limit = handlers::deadline(&env.request);
+                let mut limit = handlers::deadline(&env.request);
                 if matches!(
                     env.request,
                     super::protocol::Request::Barrier(_) | super::protocol::Request::Restart(_)
                 ) {
                     info!(?uid, cmd, "gatectl officer request");
                 }
-                match timeout(limit, handlers::handle(&parts, env.request)).await {
+                // The client's deadline: past it the client has given up,
+                // and what it asked must never happen later.
+                let left_ms = env
+                    .deadline_ms
+                    .map(|d| d.saturating_sub(gate_proto::time::now_unix_ms()));
+                if let Some(left) = left_ms.filter(|l| *l <= 0) {
+                    let late = left.unsigned_abs();
+                    warn!(
+                        ?uid,
+                        cmd,
+                        late_ms = late,
+                        "request past its deadline: not carried out"
+                    );
+                    handlers::audit_expired(&parts, &env.request, late).await;
+                    let r = Response::err(
+                        env.id,
+                        ErrorCode::Expired,
+                        format!("`{cmd}` arrived {late} ms after its deadline: not carried out"),
+                    );
+                    match timeout(WRITE_TIMEOUT, wr.write_all(&r.emit())).await {
+                        Ok(Ok(())) => continue,
+                        _ => break,
+                    }
+                }
+                if let Some(left) = left_ms {
+                    limit = limit.min(Duration::from_millis(left.unsigned_abs()));
+                }
+                let until = (Instant::now() + limit).into_std();
+                match timeout(limit, handlers::handle(&parts, env.request, until)).await {
                     Ok(Ok(data)) => Response {
                         v: super::protocol::VERSION,
                         id: env.id,

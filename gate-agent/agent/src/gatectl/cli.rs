@@ -63,6 +63,11 @@ pub enum Cmd {
         /// Why (audited; becomes the event's note).
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// How long to wait for the lane's answer. Past it gatectl reports
+        /// failure and the agent will never carry the action out (it drops
+        /// it and audits the drop).
+        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
+        wait: u64,
     },
     /// Close a device's connection and open it again (audited): a device
     /// name from `gatectl devices`, `bus/<name>`, or a lane role

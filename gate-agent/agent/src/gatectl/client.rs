@@ -65,8 +65,12 @@ impl Client {
             .set_write_timeout(Some(limit))
             .and_then(|()| self.reader.get_ref().set_read_timeout(Some(limit)))
             .map_err(|e| failed("socket", e))?;
+        // Past `limit` this client reports failure: the agent must then
+        // never carry the request out (docs/control-protocol.md, Deadlines).
+        let deadline = gate_proto::time::now_unix_ms()
+            .saturating_add(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX));
         self.writer
-            .write_all(&req.emit(Some(id)))
+            .write_all(&req.emit_until(Some(id), Some(deadline)))
             .map_err(|e| failed("sending to", e))?;
         let mut line = Vec::new();
         let n = (&mut self.reader)

@@ -83,6 +83,7 @@ impl Failure {
                 ErrorCode::NotFound => "not_found",
                 ErrorCode::Unavailable => "unavailable",
                 ErrorCode::Busy => "busy",
+                ErrorCode::Expired => "expired",
                 ErrorCode::BadRequest => "bad_request",
                 _ => "failed",
             },
@@ -197,6 +198,7 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             action,
             officer,
             reason,
+            wait,
         } => {
             let req = Request::Barrier(BarrierArgs {
                 action: match action {
@@ -206,7 +208,7 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
                 officer,
                 reason,
             });
-            let d: BarrierData = agent_data(&ctx, &req, secs(20))?;
+            let d: BarrierData = agent_data(&ctx, &req, secs(wait))?;
             show(&ctx, &d, None, render::barrier);
             Ok(exit::OK)
         }

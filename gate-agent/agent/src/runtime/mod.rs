@@ -116,7 +116,14 @@ impl Heartbeat {
 pub struct OfficerRequest {
     pub action: OfficerAction,
     pub reply: oneshot::Sender<(bool, String)>,
+    /// The lane drops the action when it reaches it after this (the client
+    /// has given up: an action it was told failed must never happen later),
+    /// answers [`EXPIRED`]... and audits the drop.
+    pub deadline: std::time::Instant,
 }
+
+/// How the answer to an officer action dropped past its deadline starts.
+pub const EXPIRED: &str = "expired";
 
 /// A running agent.
 pub struct AgentHandle {
@@ -318,9 +325,26 @@ impl Runner {
                 }
                 Some(msg) = internal.recv() => self.on_internal(msg),
                 Some(req) = officer.recv() => {
-                    self.pending_acks.push(req.reply);
-                    self.audit(&req.action).await;
-                    Some(Input::Officer(req.action))
+                    let late = std::time::Instant::now().saturating_duration_since(req.deadline);
+                    if late.is_zero() {
+                        self.pending_acks.push(req.reply);
+                        self.audit(&req.action).await;
+                        Some(Input::Officer(req.action))
+                    } else {
+                        let detail = format!(
+                            "{EXPIRED}: reached the lane {} ms past its deadline, not carried out",
+                            late.as_millis()
+                        );
+                        warn!(officer = %req.action.officer, action = ?req.action.kind, %detail, "officer action dropped");
+                        self.audit_entry(
+                            req.action.officer.clone(),
+                            format!("{:?}", req.action.kind),
+                            format!("dropped, {detail} ({})", req.action.note.clone().unwrap_or_default()),
+                        )
+                        .await;
+                        let _ = req.reply.send((false, detail));
+                        None
+                    }
                 }
                 Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
                 _ = status_tick.tick() => { self.publish_status(); None }
