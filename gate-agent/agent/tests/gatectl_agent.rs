@@ -1147,6 +1147,17 @@ fn lane_devices(rt: &tokio::runtime::Runtime, dir: &Path) -> (BoardSim, LanePath
     (board, paths)
 }
 
+/// The gate-agent binary on `config`, its output discarded.
+fn spawn_agent(config: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gate-agent"))
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("gate-agent")
+}
+
 /// One HTTP/1.1 GET on 127.0.0.1:`port`: (status code, body).
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -1175,8 +1186,6 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 /// once the lane I/O board stops answering, why not.
 #[test]
 fn the_metrics_endpoint_serves_prometheus_text_and_health() {
-    use std::process::{Command, Stdio};
-
     let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
     let (board, paths) = lane_devices(&rt, dir.path());
@@ -1188,13 +1197,7 @@ fn the_metrics_endpoint_serves_prometheus_text_and_health() {
     let mut text = std::fs::read_to_string(&paths.config).expect("config");
     text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
     std::fs::write(&paths.config, text).expect("config");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_gate-agent"))
-        .arg("--config")
-        .arg(&paths.config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gate-agent");
+    let mut agent = spawn_agent(&paths.config);
 
     // Ready once the board answered.
     let ready = eventually("/readyz 200", WAIT, || {
@@ -1302,19 +1305,13 @@ fn python_parse(text: &str) -> Vec<Value> {
 /// dropped. A raise that arrives in time still works afterwards.
 #[test]
 fn a_barrier_raise_the_client_gave_up_on_is_never_carried_out() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let rt = test_runtime();
     let dir = tempfile::tempdir().expect("tmp");
     let (board, paths) = lane_devices(&rt, dir.path());
     seed_whitelist(&paths.db);
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_gate-agent"))
-        .arg("--config")
-        .arg(&paths.config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gate-agent");
+    let mut agent = spawn_agent(&paths.config);
     let sock = paths.socket.clone();
     eventually("lane idle with the board", WAIT, || {
         let r = ctl(&sock, &["status", "--json"]);
