@@ -7,6 +7,7 @@
 
 pub use gate_config as config;
 pub mod args;
+pub mod console;
 pub mod control;
 pub mod drivers;
 pub mod gatectl;

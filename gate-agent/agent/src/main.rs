@@ -73,7 +73,7 @@ fn main() -> ExitCode {
 
 async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<()> {
     let control = cfg.control.clone();
-    let metrics_cfg = cfg.clone();
+    let metrics_cfg = cfg.clone(); // [metrics] and [console]
     let mut agent = gate_agent::runtime::start(cfg, &path).await?;
     // The gatectl endpoint; it stops (and removes its socket) with the lane.
     let _control = match &control {
@@ -83,8 +83,10 @@ async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<(
             None
         }
     };
-    // The metrics and health endpoint, when configured.
+    // The metrics and health endpoint, and the officer console, when
+    // configured.
     let _metrics = gate_agent::metrics::serve(&agent, &metrics_cfg).await?;
+    let _console = gate_agent::console::serve(&agent, &metrics_cfg).await?;
     // Under systemd (Type=notify): the lane is up.
     gate_agent::service::ready();
     tokio::select! {
@@ -190,10 +192,10 @@ fn profile_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
 /// Files the start reads besides the configuration (the TLS material):
 /// each must be readable, as the link would read it.
 fn file_problems(cfg: &gate_agent::config::Config, config_path: &std::path::Path) -> Vec<String> {
+    let mut out = console_problems(cfg);
     let Some(tls) = &cfg.platform.tls else {
-        return Vec::new();
+        return out;
     };
-    let mut out = Vec::new();
     let files = [
         ("ca", Some(&tls.ca)),
         ("cert", tls.cert.as_ref()),
@@ -207,6 +209,36 @@ fn file_problems(cfg: &gate_agent::config::Config, config_path: &std::path::Path
                 "platform.tls.{key}: cannot read {}: {e}",
                 file.display()
             ));
+        }
+    }
+    out
+}
+
+/// The console's accounts and certificate, as its start would read them.
+fn console_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
+    let Some(c) = &cfg.console else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, a) in c.accounts.iter().enumerate() {
+        if let Err(e) = gate_agent::console::auth::check_hash(&a.password_hash) {
+            out.push(format!(
+                "console.accounts.{i}.password_hash (`{}`): {e}",
+                a.id
+            ));
+        }
+    }
+    if c.accounts.is_empty() {
+        out.push("console: no accounts: nobody can log in (gatectl officer add)".into());
+    }
+    if let Some(t) = &c.tls {
+        for (key, file) in [("cert", &t.cert), ("key", &t.key)] {
+            if let Err(e) = std::fs::File::open(file) {
+                out.push(format!(
+                    "console.tls.{key}: cannot read {}: {e}",
+                    file.display()
+                ));
+            }
         }
     }
     out

@@ -1160,23 +1160,8 @@ fn spawn_agent(config: &Path) -> std::process::Child {
 
 /// One HTTP/1.1 GET on 127.0.0.1:`port`: (status code, body).
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("answer");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (code, body.to_owned())
+    let (code, _, body) = http(port, "GET", path, &[], None);
+    (code, body)
 }
 
 /// Issue 18: with `[metrics] listen`, the agent binary serves Prometheus
@@ -1410,4 +1395,346 @@ fn a_barrier_raise_the_client_gave_up_on_is_never_carried_out() {
         "the stale raise was audited as carried out: {audit:?}"
     );
     drop(board);
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`: (status, headers lower-cased, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes()).expect("request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("answer");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
+    let mut lines = head.lines();
+    let code = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (code, headers, body.to_owned())
+}
+
+/// The first `state` event of the console's event stream.
+fn first_event(port: u16, cookie: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .expect("request");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    let mut last = Value::Null;
+    let t0 = std::time::Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no such state event within 30 s; the last: {last}"
+        );
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => panic!("stream ended; the last event: {last}"),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => panic!("stream: {e}"),
+        }
+        if let Some(data) = line.trim_end().strip_prefix("data:") {
+            let v: Value = serde_json::from_str(data.trim()).expect("JSON event");
+            if until(&v) {
+                return v;
+            }
+            last = v;
+        }
+    }
+}
+
+/// Issue 19: the officer's console on a live lane. A truck whose plate the
+/// camera cannot read is held (H08); the officer logs in, sees the hold and
+/// its reasons in Chinese and English over the event stream and the photo,
+/// types the plate, and the lane decides again and releases it; the event
+/// carries the officer and the entry, the audit log the login and the
+/// action. Refused, audited and changing nothing: a wrong password (and a
+/// flood of them, limited and alarmed), an action without a session, an
+/// action without the CSRF token, a viewer's action, a lower onto the
+/// vehicle under the arm.
+#[test]
+fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let officer_hash = gate_agent::console::auth::hash_password("booth-pass-17").expect("hash");
+    let viewer_hash = gate_agent::console::auth::hash_password("viewer-pass-3").expect("hash");
+    let lane = start_lane_with(None, |paths| {
+        let mut text = std::fs::read_to_string(&paths.config).expect("config");
+        text.push_str(&format!(
+            "\n[console]\nlisten = \"127.0.0.1:{port}\"\n\n[[console.accounts]]\nid = \"O-17\"\nname = \"Li\"\nrole = \"officer\"\npassword_hash = \"{officer_hash}\"\n\n[[console.accounts]]\nid = \"V-3\"\nrole = \"viewer\"\npassword_hash = \"{viewer_hash}\"\n"
+        ));
+        std::fs::write(&paths.config, text).expect("config");
+    });
+    let cfg = gate_agent::config::Config::load(&lane.paths.config).expect("config");
+    let _console = lane
+        .rt
+        .block_on(gate_agent::console::serve(&lane.agent, &cfg))
+        .expect("console")
+        .expect("configured");
+    eventually("lane idle", WAIT, || {
+        (lane.agent.view.borrow().state == "idle").then_some(())
+    });
+
+    // Nothing without a session.
+    assert_eq!(http(port, "GET", "/api/state", &[], None).0, 401);
+    let act = r#"{"kind":"raise","reason":"no session"}"#;
+    assert_eq!(http(port, "POST", "/api/action", &[], Some(act)).0, 401);
+    // The page itself is public, and hardened.
+    let (code, headers, page) = http(port, "GET", "/", &[], None);
+    assert_eq!(code, 200);
+    assert!(page.contains("/app.js"));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-security-policy" && v.contains("default-src 'self'")));
+
+    // A wrong password: refused and audited.
+    let bad = r#"{"officer":"O-17","password":"guess"}"#;
+    assert_eq!(http(port, "POST", "/api/login", &[], Some(bad)).0, 401);
+
+    // The officer logs in: a session cookie (HttpOnly, SameSite=Strict).
+    let good = r#"{"officer":"O-17","password":"booth-pass-17"}"#;
+    let (code, headers, body) = http(port, "POST", "/api/login", &[], Some(good));
+    assert_eq!(code, 200, "{body}");
+    let set_cookie = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let cookie = set_cookie.split(';').next().expect("cookie").to_owned();
+    let session: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        (session["officer"].as_str(), session["role"].as_str()),
+        (Some("O-17"), Some("officer"))
+    );
+    let csrf = session["csrf"].as_str().expect("csrf").to_owned();
+
+    // A truck arrives; the camera reads no plate: held.
+    lane.board.inputs.lock().expect("inputs").arrival_loop = true;
+    let held = first_event(port, &cookie, |v| v["view"]["state"] == "hold");
+    let reasons = held["view"]["hold"]["reasons"]
+        .as_array()
+        .expect("reasons")
+        .clone();
+    assert!(reasons.iter().any(|r| r == "H08"), "{held}");
+    // The reason in Chinese and English, as docs/reasons.md writes it.
+    assert_eq!(
+        held["reasons"]["H08"]["led"], "信息不全请稍候 Data incomplete",
+        "{held}"
+    );
+    let photos = held["photos"].as_array().expect("photos");
+    assert!(!photos.is_empty(), "the plate camera's photo: {held}");
+    let cam = photos[0]["camera"].as_str().expect("camera");
+    let (code, headers, _) = http(
+        port,
+        "GET",
+        &format!("/api/photo/{cam}"),
+        &[("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "image/jpeg"));
+
+    // Refusals that change nothing: no CSRF token; a viewer; a lower onto
+    // the truck under the arm is the lane's own refusal.
+    // No container camera on this lane: the officer reads the box too.
+    let entry = r#"{"kind":"entry","reason":"plate dirty, read by eye","plate":"琼A12345","containers":["CSQU3054383"]}"#;
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/action",
+        &[("Cookie", &cookie)],
+        Some(entry),
+    );
+    assert_eq!(code, 403, "no CSRF token");
+    let (code, _, vbody) = http(
+        port,
+        "POST",
+        "/api/login",
+        &[],
+        Some(r#"{"officer":"V-3","password":"viewer-pass-3"}"#),
+    );
+    assert_eq!(code, 200);
+    let vs: Value = serde_json::from_str(&vbody).expect("JSON");
+    let (_, vh, _) = http(
+        port,
+        "POST",
+        "/api/login",
+        &[],
+        Some(r#"{"officer":"V-3","password":"viewer-pass-3"}"#),
+    );
+    let vcookie = vh
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .and_then(|(_, v)| v.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let _ = vs;
+    let vcsrf: Value =
+        serde_json::from_str(&http(port, "GET", "/api/session", &[("Cookie", &vcookie)], None).2)
+            .expect("JSON");
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/action",
+        &[
+            ("Cookie", &vcookie),
+            ("X-CSRF-Token", vcsrf["csrf"].as_str().expect("csrf")),
+        ],
+        Some(entry),
+    );
+    assert_eq!(code, 403, "a viewer may not act");
+    lane.board.inputs.lock().expect("inputs").safety_loop = true;
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, body) = http(
+        port,
+        "POST",
+        "/api/action",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(r#"{"kind":"lower","reason":"test"}"#),
+    );
+    assert_eq!(code, 409, "the lane refuses a lower onto a vehicle: {body}");
+    lane.board.inputs.lock().expect("inputs").safety_loop = false;
+    assert_eq!(lane.agent.view.borrow().state, "hold", "nothing changed");
+
+    // The officer types the plate: the lane decides again and releases.
+    let (code, _, body) = http(
+        port,
+        "POST",
+        "/api/action",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(entry),
+    );
+    assert_eq!(code, 200, "{body}");
+    let decided = first_event(port, &cookie, |v| {
+        v["view"]["passage"]["decision"]["result"] == "release"
+    });
+    assert_eq!(
+        decided["view"]["passage"]["decision"]["gate_pass"], "GP2026000123",
+        "{decided}"
+    );
+
+    // The truck drives through; its event carries the officer's entry.
+    {
+        let mut i = lane.board.inputs.lock().expect("inputs");
+        i.arrival_loop = false;
+        i.safety_loop = true;
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    {
+        let mut i = lane.board.inputs.lock().expect("inputs");
+        i.safety_loop = false;
+        i.exit_loop = true;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    lane.board.inputs.lock().expect("inputs").exit_loop = false;
+    let ev = eventually("the passage's event", WAIT, || {
+        let v = ctl_json(&lane.paths.socket, &["events", "-n", "5"]);
+        v["events"]
+            .as_array()
+            .filter(|e| !e.is_empty())
+            .map(|e| e[0].clone())
+    });
+    assert_eq!(ev["event"]["decision"]["officer"], "O-17", "{ev}");
+    assert_eq!(ev["event"]["vehicle"]["plate"], "琼A12345", "{ev}");
+    assert_eq!(ev["event"]["gate_pass"], "GP2026000123", "{ev}");
+    assert_eq!(ev["event"]["note"], "plate dirty, read by eye", "{ev}");
+
+    // The audit log: the failed login, the login, the refusals, the entry.
+    let audit = lane.agent.store.recent_audit(50).expect("audit");
+    let has = |officer: &str, action: &str| {
+        audit
+            .iter()
+            .any(|a| a.officer == officer && a.action == action)
+    };
+    assert!(has("O-17", "ConsoleLoginFailed"), "{audit:?}");
+    assert!(has("O-17", "ConsoleLogin"), "{audit:?}");
+    assert!(has("V-3", "ConsoleActionRefused"), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.officer == "O-17" && a.detail.contains("plate dirty")),
+        "{audit:?}"
+    );
+
+    // A login flood: this address already failed once (above); after five
+    // failures within 5 min it is refused (429), audited and alarmed.
+    let flood = r#"{"officer":"O-99","password":"x"}"#;
+    let codes: Vec<u16> = (0..7)
+        .map(|_| http(port, "POST", "/api/login", &[], Some(flood)).0)
+        .collect();
+    assert_eq!(&codes[..4], &[401; 4], "{codes:?}");
+    assert!(codes[4..].iter().all(|c| *c == 429), "{codes:?}");
+    let alarms = eventually("the login-failures alarm", WAIT, || {
+        let v = ctl_json(&lane.paths.socket, &["alarms"]);
+        v.to_string()
+            .contains("console_login_failures")
+            .then_some(v)
+    });
+    assert!(alarms.to_string().contains("127.0.0.1"), "{alarms}");
+    // Even the right password is refused from the limited address now.
+    assert_eq!(http(port, "POST", "/api/login", &[], Some(good)).0, 429);
+    let audit = lane.agent.store.recent_audit(50).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "ConsoleLoginRefused"),
+        "{audit:?}"
+    );
+
+    // Logout ends the session.
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/logout",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some("{}"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        http(port, "GET", "/api/state", &[("Cookie", &cookie)], None).0,
+        401
+    );
 }

@@ -121,6 +121,66 @@ fn default_socket_mode() -> u32 {
     0o660
 }
 
+/// The officer's booth console (docs/console.md): a web page served by the
+/// agent. Plain HTTP only on a loopback address; otherwise `tls` is needed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Address and port, e.g. "127.0.0.1:8080" or "0.0.0.0:8443" (with TLS).
+    pub listen: std::net::SocketAddr,
+    /// Certificate chain and key (PEM) for HTTPS.
+    #[serde(default)]
+    pub tls: Option<ConsoleTls>,
+    /// A session unused this long ends (default 30 min).
+    #[serde(default = "default_idle_min")]
+    pub session_idle_min: u32,
+    /// A session ends this long after the login whatever happens (default 12 h).
+    #[serde(default = "default_session_h")]
+    pub session_max_h: u32,
+    /// Who may log in (`gatectl officer add` prints an entry).
+    #[serde(default)]
+    pub accounts: Vec<ConsoleAccount>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// What a console account may do.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleRole {
+    /// Every officer action (entry, re-gather, overrides, the arm).
+    Officer,
+    /// Read-only, plus restarting a device.
+    Engineer,
+    /// Read-only.
+    Viewer,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleAccount {
+    /// Officer id, audited with every action (1..=64 printable characters).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    pub role: ConsoleRole,
+    /// Argon2 password hash in PHC format (`$argon2id$...`).
+    pub password_hash: String,
+}
+
+fn default_idle_min() -> u32 {
+    30
+}
+fn default_session_h() -> u32 {
+    12
+}
+
 /// The metrics and health endpoint (Prometheus text at `/metrics`,
 /// `/healthz`, `/readyz`; docs/operations.md). Plain HTTP, read-only: bind
 /// it to loopback or to the port's monitoring network.
@@ -129,6 +189,54 @@ fn default_socket_mode() -> u32 {
 pub struct MetricsSection {
     /// Address and port to listen on, e.g. "127.0.0.1:9464".
     pub listen: std::net::SocketAddr,
+}
+
+impl ConsoleSection {
+    /// Semantic checks: (dotted key, message).
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            p.push((
+                "console.listen".into(),
+                format!(
+                    "{} is not a loopback address: the console needs [console.tls] (passwords and sessions must not cross a network in clear)",
+                    self.listen
+                ),
+            ));
+        }
+        if !(1..=24 * 60).contains(&self.session_idle_min) {
+            p.push((
+                "console.session_idle_min".into(),
+                "must be within 1..=1440".into(),
+            ));
+        }
+        if !(1..=72).contains(&self.session_max_h) {
+            p.push((
+                "console.session_max_h".into(),
+                "must be within 1..=72".into(),
+            ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = format!("console.accounts.{i}");
+            if a.id.is_empty() || a.id.chars().count() > 64 || a.id.chars().any(char::is_control) {
+                p.push((
+                    format!("{key}.id"),
+                    "must be 1..=64 printable characters".into(),
+                ));
+            }
+            if !ids.insert(a.id.as_str()) {
+                p.push((format!("{key}.id"), format!("`{}` defined twice", a.id)));
+            }
+            if !a.password_hash.starts_with("$argon2") {
+                p.push((
+                    format!("{key}.password_hash"),
+                    "not an argon2 hash in PHC format (`gatectl officer add` makes one)".into(),
+                ));
+            }
+        }
+        p
+    }
 }
 
 /// Parse a broker URL `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
@@ -308,6 +416,9 @@ pub struct Config {
     /// The metrics and health endpoint (absent: off).
     #[serde(default)]
     pub metrics: Option<MetricsSection>,
+    /// The officer's booth console (absent: off).
+    #[serde(default)]
+    pub console: Option<ConsoleSection>,
     /// The decision policy (docs/reasons.md).
     #[serde(default)]
     pub policy: Policy,
@@ -402,6 +513,9 @@ impl Config {
             if let Err(e) = gate_proto::sign::parse_public_key(key) {
                 p.push((format!("platform.keys.{kid}"), e));
             }
+        }
+        if let Some(c) = &self.console {
+            p.extend(c.check());
         }
         if self.platform.keepalive_s == 0 || self.platform.keepalive_s > 3600 {
             p.push((

@@ -645,6 +645,10 @@ impl Lane {
     pub fn current_seq(&self) -> Option<u64> {
         self.cur.as_ref().map(|c| c.seq)
     }
+    /// The passage in progress: what was read, weighed and decided.
+    pub fn passage(&self) -> Option<&Passage> {
+        self.cur.as_ref()
+    }
     /// The decision of the passage in progress, once taken.
     pub fn decision(&self) -> Option<&Decision> {
         self.cur.as_ref().and_then(|c| c.decision.as_ref())
@@ -1188,6 +1192,16 @@ impl Lane {
         d.led_text = crate::decision::truncate_utf8(&d.led_text, LED_MAX_BYTES);
         let Some(c) = self.cur.as_mut() else { return };
         c.decided_ms = Some(now);
+        // Decided on data an officer typed: the decision names the officer
+        // (the lane's rules decided; `by` stays as the engine set it).
+        if d.officer.is_none() {
+            if let Some(e) = &c.identified.officer {
+                d.officer = Some(e.officer.clone());
+                if d.note.is_none() {
+                    d.note = e.note.clone();
+                }
+            }
+        }
         if d.officer.is_some() {
             c.officer = d.officer.clone();
         }

@@ -567,6 +567,18 @@ fn hold_officer_regather_and_manual_data() {
     let o = identified.officer.as_ref().expect("officer entry");
     assert_eq!(o.officer, "O7");
     assert_eq!(o.data.plate.as_deref(), Some("琼A12345"));
+    // The decision taken on the typed data names the officer (issue 19:
+    // the event says who typed what the lane decided on).
+    let c = at!(l, 700, decided(1, DecisionResult::Release, Reason::R00) => [
+        Command::Journal { .. },
+        Command::SetLed(_),
+        Command::SetLight(Light::Green),
+        Command::Raise,
+    ]);
+    let d = journaled_decision(&c[0]).expect("decision");
+    assert_eq!(d.officer.as_deref(), Some("O7"));
+    assert_eq!(d.note.as_deref(), Some("typed"));
+    assert_eq!(d.by, DecidedBy::Local, "the lane's rules decided");
 }
 
 #[test]

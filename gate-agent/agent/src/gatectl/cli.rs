@@ -129,6 +129,9 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Console accounts (the officer's booth screen, docs/console.md).
+    #[command(subcommand)]
+    Officer(OfficerCmd),
     /// Write the manual pages of gatectl (one per command) and gate-agent
     /// into DIR (the package build runs it).
     #[command(hide = true)]
@@ -337,4 +340,31 @@ pub enum CameraCmd {
         #[arg(long, default_value_t = 5000, value_name = "MS")]
         timeout_ms: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OfficerCmd {
+    /// Make a console account: reads the password (twice on a terminal,
+    /// not echoed; once from a pipe) and prints the `[[console.accounts]]`
+    /// entry with its argon2 hash, to add to the lane configuration.
+    Add {
+        /// Officer id (audited with every action).
+        id: String,
+        /// What the account may do.
+        #[arg(long, value_enum, default_value = "officer")]
+        role: RoleArg,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    /// Every officer action.
+    Officer,
+    /// Read-only, plus restarting a device.
+    Engineer,
+    /// Read-only.
+    Viewer,
 }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 mod man;
 mod modbus;
+mod officer;
 pub mod out;
 mod recognize;
 mod render;
@@ -172,6 +173,9 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
         clap_complete::generate(*shell, &mut cmd, "gatectl", &mut std::io::stdout());
         return Ok(exit::OK);
     }
+    if let Cmd::Officer(cli::OfficerCmd::Add { id, role, name }) = &cli.cmd {
+        return officer::add(&out, id, *role, name);
+    }
     if let Cmd::Man { dir } = &cli.cmd {
         return man::write_all(dir)
             .map(|n| {
@@ -182,7 +186,7 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
     }
     let ctx = context(&cli, out)?;
     match cli.cmd {
-        Cmd::Completions { .. } | Cmd::Man { .. } => Ok(exit::OK),
+        Cmd::Completions { .. } | Cmd::Man { .. } | Cmd::Officer(_) => Ok(exit::OK),
         Cmd::Status => status(&ctx),
         Cmd::Devices => {
             let d: DevicesData = agent_data(&ctx, &Request::Devices, secs(10))?;

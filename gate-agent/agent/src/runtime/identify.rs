@@ -403,15 +403,7 @@ impl Runner {
         tokio::spawn(async move {
             let t0 = Instant::now();
             let r = tokio::task::spawn_blocking(move || {
-                let keys = LookupKeys::from(&identified);
-                let view = store.lookup(&keys)?;
-                Ok::<_, gate_store::StoreError>(decide(
-                    &identified,
-                    &view,
-                    &policy,
-                    gate_proto::time::now_unix_ms(),
-                    online,
-                ))
+                lookup_and_decide(&store, &identified, &policy, online)
             })
             .await;
             let decision = match r {
@@ -435,4 +427,22 @@ impl Runner {
                 .await;
         });
     }
+}
+
+/// The whitelist lookup for what was read, and the decision on it
+/// (blocking: SQLite reads).
+pub(super) fn lookup_and_decide(
+    store: &gate_store::Store,
+    identified: &gate_core::identified::Identified,
+    policy: &gate_core::policy::Policy,
+    online: bool,
+) -> Result<Decision, gate_store::StoreError> {
+    let view = store.lookup(&LookupKeys::from(identified))?;
+    Ok(decide(
+        identified,
+        &view,
+        policy,
+        gate_proto::time::now_unix_ms(),
+        online,
+    ))
 }

@@ -79,6 +79,17 @@ pub struct LaneView {
     pub admission_stopped: Option<String>,
     /// The vehicle held now and why (state `hold`).
     pub hold: Option<gate_proto::messages::HoldStatus>,
+    /// The passage in progress: reads with their confidence, weight,
+    /// decision and reasons, officer entries (the console shows it).
+    pub passage: Option<gate_core::lane::Passage>,
+}
+
+/// The evidence photos of the passage in progress (its seq and one photo
+/// per camera that delivered one), for the console.
+#[derive(Clone, Debug, Default)]
+pub struct PassagePhotos {
+    pub seq: Option<u64>,
+    pub photos: Vec<Photo>,
 }
 
 /// When the lane task last turned: it beats on its one-second tick, so an
@@ -143,6 +154,8 @@ pub struct AgentHandle {
     pub recogniser: Option<Arc<Recogniser>>,
     /// The lane task's heartbeat.
     pub heartbeat: Arc<Heartbeat>,
+    /// The photos of the passage in progress.
+    pub photos: watch::Receiver<PassagePhotos>,
 }
 
 impl AgentHandle {
@@ -231,6 +244,7 @@ struct Runner {
     internal_tx: mpsc::Sender<Internal>,
     board_tx: mpsc::Sender<BoardOp>,
     view_tx: watch::Sender<LaneView>,
+    photos_tx: watch::Sender<PassagePhotos>,
     seqs: HashMap<u64, SeqCtx>,
     /// Commands of a resumed passage, run after the start-up outputs.
     initial: Vec<Command>,

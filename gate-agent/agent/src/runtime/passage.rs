@@ -121,14 +121,32 @@ impl Runner {
         for t in ctx.tasks.drain(..) {
             t.abort();
         }
-        let ev = self.lane_event(&rec, &ctx.event_id, &ctx.photos);
+        let mut ev = self.lane_event(&rec, &ctx.event_id, &ctx.photos);
         let topics = self.cfg.topics();
         let store = self.store.clone();
         let photos = std::mem::take(&mut ctx.photos);
         let event_id = ctx.event_id.clone();
         let event_topic = topics.event();
-        let kept = (ev.clone(), event_topic.clone());
+        // A passage that ended before its decision (the truck backed out,
+        // the lane restarted under it) still says which gate pass its reads
+        // match, so the platform can tell which truck it was. The decision
+        // is not changed (none was taken) and no pass is consumed.
+        let undecided =
+            (rec.decision.is_none() && rec.identified != Default::default()).then(|| {
+                (
+                    rec.identified.clone(),
+                    self.cfg.policy.clone(),
+                    self.link.state().connected,
+                )
+            });
+        let mut kept = (ev.clone(), event_topic.clone());
         let r = tokio::task::spawn_blocking(move || {
+            if let Some((identified, policy, online)) = undecided {
+                match super::identify::lookup_and_decide(&store, &identified, &policy, online) {
+                    Ok(d) => ev.gate_pass = d.gate_pass,
+                    Err(e) => warn!(%e, "gate pass lookup for an undecided passage failed"),
+                }
+            }
             for p in &photos {
                 // A photo that cannot be stored does not stop the event.
                 if let Err(e) = store.outbox_enqueue(
@@ -139,9 +157,14 @@ impl Runner {
                     warn!(%e, camera = %p.camera, "photo not queued");
                 }
             }
-            store.journal_finish(&ev, &event_topic)
+            let r = store.journal_finish(&ev, &event_topic);
+            (ev, r)
         })
-        .await;
+        .await
+        .map(|(ev, r)| {
+            kept.0 = ev;
+            r
+        });
         match r {
             Ok(Ok(f)) => {
                 self.stats.finished += 1;

@@ -156,8 +156,21 @@ impl Runner {
             finished: self.stats.finished,
             admission_stopped: self.lane.admission_stopped().map(str::to_owned),
             hold: self.hold_status(),
+            passage: self.lane.passage().cloned(),
         };
         self.view_tx.send_replace(v);
+        // The console's photos: replaced when the passage or its photo
+        // count changes (photos are only ever added to a passage).
+        let photos = seq.and_then(|s| self.seqs.get(&s)).map(|c| &c.photos);
+        self.photos_tx.send_if_modified(|p| {
+            let n = photos.map_or(0, Vec::len);
+            if p.seq == seq && p.photos.len() == n {
+                return false;
+            }
+            p.seq = seq;
+            p.photos = photos.cloned().unwrap_or_default();
+            true
+        });
     }
 
     /// The hold in progress, if the lane holds a vehicle.

@@ -19,7 +19,10 @@ use tracing::{info, warn};
 
 use super::clock::LaneClock;
 use super::devices::Devices;
-use super::{journal, AgentHandle, BoardOp, Heartbeat, Internal, LaneView, Runner, SeqCtx, Stats};
+use super::{
+    journal, AgentHandle, BoardOp, Heartbeat, Internal, LaneView, PassagePhotos, Runner, SeqCtx,
+    Stats,
+};
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::config::RecognitionMode;
 use crate::recognition::{Recogniser, RecogniserState};
@@ -190,6 +193,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (view_tx, view_rx) = watch::channel(LaneView::default());
+    let (photos_tx, photos_rx) = watch::channel(PassagePhotos::default());
     let (officer_tx, officer_rx) = mpsc::channel(8);
     let (internal_tx, internal_rx) = mpsc::channel(256);
     let (board_tx, board_rx) = mpsc::channel(32);
@@ -219,6 +223,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         internal_tx,
         board_tx,
         view_tx,
+        photos_tx,
         seqs,
         initial,
         followups: Vec::new(),
@@ -243,6 +248,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         restarts: handle_parts.4,
         recogniser,
         heartbeat,
+        photos: photos_rx,
     })
 }
 

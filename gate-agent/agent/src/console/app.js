@@ -1,0 +1,166 @@
+// The officer console's page logic: log in, follow the lane over
+// server-sent events, send actions with the session's CSRF token.
+"use strict";
+let session = null;
+let source = null;
+const $ = (id) => document.getElementById(id);
+
+function text(el, t) { el.textContent = t == null ? "" : String(t); }
+
+function row(tbody, label, value, cls) {
+  const tr = document.createElement("tr");
+  const th = document.createElement("th");
+  const td = document.createElement("td");
+  text(th, label);
+  text(td, value);
+  if (cls) td.className = cls;
+  tr.append(th, td);
+  tbody.append(tr);
+}
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (session && method !== "GET") headers["X-CSRF-Token"] = session.csrf;
+  const r = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = {};
+  try { data = await r.json(); } catch (_) { /* empty body */ }
+  return { status: r.status, data };
+}
+
+function showLogin(msg) {
+  session = null;
+  if (source) { source.close(); source = null; }
+  $("console").classList.add("hidden");
+  $("logout").classList.add("hidden");
+  $("login").classList.remove("hidden");
+  text($("who"), "");
+  text($("login-msg"), msg || "");
+}
+
+function showConsole(s) {
+  session = s;
+  $("login").classList.add("hidden");
+  $("console").classList.remove("hidden");
+  $("logout").classList.remove("hidden");
+  text($("title"), `卡口值班台 ${s.site} ${s.lane}`);
+  text($("who"), `${s.officer} ${s.name || ""} (${s.role})`);
+  const canAct = s.role === "officer";
+  document.querySelectorAll("#act button").forEach((b) => { b.disabled = !canAct; });
+  source = new EventSource("/api/stream");
+  source.addEventListener("state", (e) => render(JSON.parse(e.data)));
+  source.onerror = async () => {
+    const r = await api("GET", "/api/session");
+    if (r.status === 401) showLogin("会话已结束 Session ended");
+  };
+}
+
+function fmtKg(v) { return v == null ? "-" : `${Math.round(v).toLocaleString()} kg`; }
+
+function render(s) {
+  const v = s.view;
+  const st = $("state");
+  text(st, v.state);
+  st.className = "state " + (v.state === "hold" ? "hold" : (v.state === "release" || v.state === "inspect") ? "release" : "");
+  text($("seq"), v.seq != null ? `#${v.seq}` : "");
+  const hold = $("hold");
+  if (v.hold) {
+    hold.classList.remove("hidden");
+    hold.replaceChildren();
+    const h = document.createElement("div");
+    text(h, `扣留 Held: ${v.hold.led}`);
+    hold.append(h);
+    for (const code of v.hold.reasons) {
+      const d = document.createElement("div");
+      const t = s.reasons[code];
+      text(d, t ? `${code} ${t.led} — ${t.condition}` : code);
+      hold.append(d);
+    }
+  } else {
+    hold.classList.add("hidden");
+  }
+  const adm = $("admission");
+  if (v.admission_stopped) { adm.classList.remove("hidden"); text(adm, `停止放车 Admission stopped: ${v.admission_stopped}`); }
+  else adm.classList.add("hidden");
+
+  const tb = $("passage").tBodies[0];
+  tb.replaceChildren();
+  const p = v.passage;
+  if (!p) {
+    row(tb, "", "车道空闲 No vehicle");
+  } else {
+    const id = p.identified || {};
+    for (const pl of id.plates || []) row(tb, `车牌 Plate (${pl.camera})`, `${pl.text}  ${(pl.confidence * 100).toFixed(0)} %`);
+    if (!(id.plates || []).length) row(tb, "车牌 Plate", "未识别 not read", "bad");
+    if (id.trailer_plate) row(tb, "挂车 Trailer", `${id.trailer_plate.text}  ${(id.trailer_plate.confidence * 100).toFixed(0)} %`);
+    for (const e of id.etags || []) row(tb, "电子车牌 E-tag", e);
+    for (const c of id.containers || []) row(tb, `箱号 Container (${c.position})`, `${c.number}  ${(c.confidence * 100).toFixed(0)} %`);
+    if (id.eseal) row(tb, "关锁 E-seal", `${id.eseal.id || ""} ${id.eseal.state || ""}`);
+    if (id.weight) row(tb, "重量 Weight", `${fmtKg(id.weight.gross_kg)} ${id.weight.stable ? "stable" : "moving"}`);
+    const d = p.decision;
+    if (d) {
+      if (d.weight) row(tb, "申报 Declared", `${fmtKg(d.weight.expected_kg)} ± ${fmtKg(d.weight.tolerance_kg)} (measured ${fmtKg(d.weight.measured_kg)})`, d.weight.within ? "" : "bad");
+      row(tb, "通行单 Gate pass", d.gate_pass || "无 none", d.gate_pass ? "" : "bad");
+      row(tb, "判定 Decision", `${d.result} (${d.by})`, d.result === "hold" ? "hold" : "release");
+      for (const code of d.reasons) {
+        const t = s.reasons[code];
+        row(tb, code, t ? `${t.led} — ${t.condition}` : "");
+      }
+      for (const line of d.details || []) row(tb, "", line, "dim");
+    }
+    if (p.officer) row(tb, "关员 Officer", `${p.officer} ${p.note || ""}`);
+  }
+
+  const ph = $("photos");
+  ph.replaceChildren();
+  for (const photo of s.photos) {
+    const f = document.createElement("figure");
+    const img = document.createElement("img");
+    img.alt = photo.camera;
+    img.src = `/api/photo/${encodeURIComponent(photo.camera)}?seq=${s.photos_seq}&n=${photo.bytes}`;
+    const cap = document.createElement("figcaption");
+    text(cap, photo.camera);
+    f.append(img, cap);
+    ph.append(f);
+  }
+
+  const dv = $("devices").tBodies[0];
+  dv.replaceChildren();
+  for (const d of s.devices) row(dv, d.name, d.up ? "正常 ok" : `故障 down ${d.last_error || ""}`, d.up ? "" : "bad");
+  text($("platform"), `${v.link_connected ? "已连接 connected" : "未连接 unreachable"} · 白名单 whitelist v${v.whitelist_version} · outbox ${s.outbox_pressure} · 今日 ${v.finished} passages`);
+}
+
+async function act(kind) {
+  const body = { kind, reason: $("reason").value };
+  if (kind === "entry") {
+    body.plate = $("e-plate").value || null;
+    body.trailer_plate = $("e-trailer").value || null;
+    body.containers = $("e-containers").value.split(",").map((x) => x.trim()).filter(Boolean);
+    body.etag = $("e-etag").value || null;
+    body.pass_no = $("e-pass").value || null;
+  }
+  text($("msg"), "…");
+  const r = await api("POST", "/api/action", body);
+  if (r.status === 401) return showLogin("会话已结束 Session ended");
+  const m = $("msg");
+  m.className = r.data.ok ? "" : "bad";
+  text(m, r.data.ok ? `✓ ${r.data.detail}` : `✗ ${r.data.error}`);
+}
+
+document.querySelectorAll("#act button").forEach((b) => b.addEventListener("click", () => act(b.dataset.kind)));
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api("POST", "/api/login", { officer: $("officer").value, password: $("password").value });
+  $("password").value = "";
+  if (r.data.ok) showConsole(r.data); else text($("login-msg"), r.data.error || "登录失败 Login failed");
+});
+
+$("logout").addEventListener("click", async () => { await api("POST", "/api/logout", {}); showLogin(); });
+
+(async () => {
+  const r = await api("GET", "/api/session");
+  if (r.data.ok) showConsole(r.data); else showLogin();
+})();
