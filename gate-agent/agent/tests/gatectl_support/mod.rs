@@ -59,7 +59,8 @@ impl Run {
     }
 }
 
-/// Run gatectl with `args`, killed after `limit`.
+/// Run gatectl with `args`, killed after `limit`. Its output is read while
+/// it runs (an answer larger than a pipe's buffer must not block it).
 pub fn gatectl(args: &[&str], limit: Duration) -> Run {
     let mut child = Command::new(GATECTL)
         .args(args)
@@ -69,27 +70,47 @@ pub fn gatectl(args: &[&str], limit: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start gatectl");
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
     let t0 = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait().expect("wait") {
-            Some(_) => break,
+            Some(s) => break s,
             None if t0.elapsed() > limit => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
+                let _ = child.wait();
                 panic!(
                     "gatectl {args:?} did not finish within {limit:?}; stdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    stdout.join().unwrap_or_default(),
+                    stderr.join().unwrap_or_default()
                 );
             }
             None => std::thread::sleep(Duration::from_millis(10)),
         }
-    }
-    let out = child.wait_with_output().expect("output");
+    };
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
