@@ -1738,3 +1738,61 @@ fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
         401
     );
 }
+
+/// Issue 19 (CLI parity): gatectl's entry, re-read and overrides reach the
+/// lane like the console's, with the same checks: a truck held because its
+/// plate was not read is re-read (still held), released on typed data, then
+/// held by an officer override; an entry with no value is refused.
+#[test]
+fn gatectl_entry_regather_and_overrides_act_through_the_lane() {
+    let lane = start_lane(None);
+    let sock = lane.paths.socket.clone();
+    eventually("lane idle", WAIT, || {
+        (lane.agent.view.borrow().state == "idle").then_some(())
+    });
+    lane.board.inputs.lock().expect("inputs").arrival_loop = true;
+    let state = |want: &str| {
+        eventually(want, WAIT, || {
+            let v = ctl_json(&sock, &["status"]);
+            (v["state"] == want).then_some(v)
+        })
+    };
+    state("hold");
+    let who = ["--officer", "O-17", "--reason", "booth"];
+
+    let mut args = vec!["regather"];
+    args.extend(who);
+    let r = ctl(&sock, &args).ok();
+    assert!(r.stdout.starts_with("regather:"), "{}", r.stdout);
+    state("hold");
+
+    let mut args = vec!["entry"];
+    args.extend(who);
+    let r = ctl(&sock, &args);
+    assert_eq!(r.code, 1, "an entry without a value is refused: {r:?}");
+    assert!(r.stderr.contains("at least one value"), "{}", r.stderr);
+
+    let mut args = vec!["entry", "--plate", "琼A12345", "--container", "CSQU3054383"];
+    args.extend(who);
+    ctl(&sock, &args).ok();
+    let v = state("release");
+    assert_eq!(v["decisions"], 3, "decided again on the typed data: {v}");
+
+    let mut args = vec!["decide", "hold"];
+    args.extend(who);
+    ctl(&sock, &args).ok();
+    let v = state("hold");
+    assert_eq!(v["hold"]["reasons"][0], "O02", "{v}");
+    let audit = lane.agent.store.recent_audit(20).expect("audit");
+    for action in ["Regather", "Hold"] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.officer == "O-17" && a.action == action),
+            "{action}: {audit:?}"
+        );
+    }
+    assert!(audit
+        .iter()
+        .any(|a| a.officer == "O-17" && a.action.starts_with("Manual")));
+}

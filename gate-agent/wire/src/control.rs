@@ -68,6 +68,9 @@ pub enum Request {
     Io,
     /// Raise or lower the barrier as an officer action.
     Barrier(BarrierArgs),
+    /// An officer's action on the vehicle in the lane: release or hold
+    /// override, re-read, or typed data the lane decides again on.
+    Officer(OfficerArgs),
     /// Close a device's connection and open it again (audited).
     Restart(RestartArgs),
     /// Live weight.
@@ -112,6 +115,70 @@ pub struct BarrierArgs {
     pub officer: String,
     /// Why (audited, kept as the event's note), 1..=256 characters.
     pub reason: String,
+}
+
+/// What an officer does to the vehicle in the lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfficerActionKind {
+    /// Exceptional release (O01).
+    Release,
+    /// Hold (O02).
+    Hold,
+    /// Re-trigger the identification devices.
+    Regather,
+    /// Typed data (`entry`): the lane decides again on it.
+    Entry,
+}
+
+impl OfficerActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Hold => "hold",
+            Self::Regather => "regather",
+            Self::Entry => "entry",
+        }
+    }
+}
+
+/// Data an officer typed (at least one value; each at most 32 characters,
+/// at most 4 containers).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailer_plate: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_no: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerArgs {
+    pub action: OfficerActionKind,
+    /// Officer id (audited), 1..=64 printable characters.
+    pub officer: String,
+    /// Why (audited, kept as the event's note), 1..=256 characters.
+    pub reason: String,
+    /// The typed data, for `entry` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryArgs>,
+}
+
+/// The answer to `officer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerData {
+    pub action: OfficerActionKind,
+    pub officer: String,
+    /// The lane's answer.
+    pub detail: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +263,7 @@ impl Request {
             Self::Devices => "devices",
             Self::Io => "io",
             Self::Barrier(_) => "barrier",
+            Self::Officer(_) => "officer",
             Self::Restart(_) => "restart",
             Self::Weigh => "weigh",
             Self::Capture(_) => "capture",
@@ -212,6 +280,7 @@ impl Request {
     fn args(&self) -> Option<Value> {
         let v = match self {
             Self::Barrier(a) => serde_json::to_value(a),
+            Self::Officer(a) => serde_json::to_value(a),
             Self::Restart(a) => serde_json::to_value(a),
             Self::Capture(a) => serde_json::to_value(a),
             Self::Lookup(a) => serde_json::to_value(a),
@@ -249,6 +318,33 @@ impl Request {
             Self::Barrier(a) => {
                 check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
                 check_text("reason", &a.reason, MAX_REASON_LEN, true)
+            }
+            Self::Officer(a) => {
+                check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
+                check_text("reason", &a.reason, MAX_REASON_LEN, true)?;
+                match (a.action, &a.entry) {
+                    (OfficerActionKind::Entry, None) => Err("entry needs `entry` data".into()),
+                    (OfficerActionKind::Entry, Some(e)) => {
+                        let values: Vec<&String> =
+                            [&e.plate, &e.trailer_plate, &e.etag, &e.pass_no]
+                                .into_iter()
+                                .flatten()
+                                .chain(&e.containers)
+                                .collect();
+                        if values.is_empty() {
+                            return Err("entry needs at least one value".into());
+                        }
+                        if e.containers.len() > 4 {
+                            return Err("at most 4 containers".into());
+                        }
+                        for v in values {
+                            check_text("entry value", v, 32, false)?;
+                        }
+                        Ok(())
+                    }
+                    (_, Some(_)) => Err("`entry` data only with action entry".into()),
+                    (_, None) => Ok(()),
+                }
             }
             Self::Restart(a) => {
                 check_text("device", &a.device, 64, false)?;
@@ -407,6 +503,7 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, ProtocolError> {
         "outbox" => no_args(&raw.args).map(|()| Request::Outbox)?,
         "selftest" => no_args(&raw.args).map(|()| Request::Selftest)?,
         "barrier" => Request::Barrier(required(id, cmd, raw.args)?),
+        "officer" => Request::Officer(required(id, cmd, raw.args)?),
         "restart" => Request::Restart(required(id, cmd, raw.args)?),
         "capture" => Request::Capture(required(id, cmd, raw.args)?),
         "lookup" => Request::Lookup(required(id, cmd, raw.args)?),

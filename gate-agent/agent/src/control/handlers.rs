@@ -23,9 +23,9 @@ use tracing::warn;
 use super::data;
 use super::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
-    CheckRow, DevicesData, ErrorCode, EventsArgs, IoData, LaneBoard, LookupArgs, Request,
-    RestartArgs, RestartData, SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData,
-    VERSION,
+    CheckRow, DevicesData, ErrorCode, EventsArgs, IoData, LaneBoard, LookupArgs, OfficerActionKind,
+    OfficerArgs, OfficerData, Request, RestartArgs, RestartData, SelftestData, Source, StatusData,
+    SyncArgs, VersionData, WeighData, VERSION,
 };
 use super::Parts;
 use crate::runtime::OfficerRequest;
@@ -55,7 +55,7 @@ fn answer<T: Serialize>(t: &T) -> Answer {
 pub(crate) fn deadline(r: &Request) -> Duration {
     Duration::from_secs(match r {
         Request::Selftest => 25,
-        Request::Capture(_) | Request::Barrier(_) | Request::Restart(_) => 15,
+        Request::Capture(_) | Request::Barrier(_) | Request::Officer(_) | Request::Restart(_) => 15,
         _ => 10,
     })
 }
@@ -104,6 +104,7 @@ pub(crate) async fn handle(p: &Parts, req: Request, until: Instant) -> Answer {
         Request::Devices => devices(p),
         Request::Io => io(p),
         Request::Barrier(a) => barrier(p, a, until).await,
+        Request::Officer(a) => officer(p, a, until).await,
         Request::Restart(a) => restart(p, a).await,
         Request::Weigh => weigh(p),
         Request::Capture(a) => capture(p, a).await,
@@ -247,15 +248,61 @@ async fn barrier(p: &Parts, a: BarrierArgs, until: Instant) -> Answer {
         BarrierAction::Raise => OfficerKind::Raise,
         BarrierAction::Lower => OfficerKind::Lower,
     };
+    let detail = to_lane(p, kind, &a.officer, &a.reason, until).await?;
+    answer(&BarrierData {
+        action: a.action,
+        officer: a.officer,
+        detail,
+    })
+}
+
+async fn officer(p: &Parts, a: OfficerArgs, until: Instant) -> Answer {
+    let kind = match a.action {
+        OfficerActionKind::Release => OfficerKind::Release,
+        OfficerActionKind::Hold => OfficerKind::Hold,
+        OfficerActionKind::Regather => OfficerKind::Regather,
+        OfficerActionKind::Entry => {
+            let e = a.entry.clone().unwrap_or_default();
+            let up = |v: Option<String>| v.map(|s| s.trim().to_uppercase());
+            OfficerKind::Manual(gate_core::identified::ManualData {
+                plate: up(e.plate),
+                trailer_plate: up(e.trailer_plate),
+                etag: up(e.etag),
+                pass_no: up(e.pass_no),
+                containers: e
+                    .containers
+                    .iter()
+                    .map(|c| c.trim().to_uppercase())
+                    .collect(),
+                ..Default::default()
+            })
+        }
+    };
+    let detail = to_lane(p, kind, &a.officer, &a.reason, until).await?;
+    answer(&OfficerData {
+        action: a.action,
+        officer: a.officer,
+        detail,
+    })
+}
+
+/// Hand an officer action to the lane task and wait for its answer. The
+/// lane must take it up before the client stops waiting, with time left to
+/// answer: later, the lane drops it (and audits that).
+async fn to_lane(
+    p: &Parts,
+    kind: OfficerKind,
+    officer: &str,
+    reason: &str,
+    until: Instant,
+) -> Result<String, HandlerError> {
     let (tx, rx) = oneshot::channel();
-    // The lane must take it up before the client stops waiting, with time
-    // left to answer: later, the lane drops it (and audits that).
     let left = until.saturating_duration_since(Instant::now());
     let deadline = until - (left / 2).min(Duration::from_secs(1));
     let req = OfficerRequest {
         action: OfficerAction {
-            officer: a.officer.clone(),
-            note: Some(a.reason.clone()),
+            officer: officer.to_owned(),
+            note: Some(reason.to_owned()),
             kind,
         },
         reply: tx,
@@ -271,11 +318,7 @@ async fn barrier(p: &Parts, a: BarrierArgs, until: Instant) -> Answer {
             )
         })?;
     match timeout(left, rx).await {
-        Ok(Ok((true, detail))) => answer(&BarrierData {
-            action: a.action,
-            officer: a.officer,
-            detail,
-        }),
+        Ok(Ok((true, detail))) => Ok(detail),
         Ok(Ok((false, detail))) if detail.starts_with(crate::runtime::EXPIRED) => {
             Err(fail(ErrorCode::Expired, detail))
         }

@@ -349,7 +349,9 @@ async fn connection(stream: UnixStream, client: Client) {
                 let mut limit = handlers::deadline(&env.request);
                 if matches!(
                     env.request,
-                    super::protocol::Request::Barrier(_) | super::protocol::Request::Restart(_)
+                    super::protocol::Request::Barrier(_)
+                        | super::protocol::Request::Officer(_)
+                        | super::protocol::Request::Restart(_)
                 ) {
                     info!(?uid, cmd, "gatectl officer request");
                 }

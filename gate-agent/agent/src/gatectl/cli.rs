@@ -129,6 +129,58 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Officer override on the vehicle in the lane: release (O01) or hold
+    /// (O02), through the lane, audited. Past --wait it never happens.
+    Decide {
+        #[arg(value_enum)]
+        result: DecideArg,
+        /// Officer id (audited).
+        #[arg(long, value_name = "ID")]
+        officer: String,
+        /// Why (audited; becomes the event's note).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// How long to wait for the lane's answer (past it the agent drops
+        /// the action).
+        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
+        wait: u64,
+    },
+    /// Re-trigger the identification devices for the vehicle in the lane.
+    Regather {
+        /// Officer id (audited).
+        #[arg(long, value_name = "ID")]
+        officer: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
+        wait: u64,
+    },
+    /// Type data for the vehicle in the lane (what a device misread or
+    /// missed); the lane decides again on it and the decision names the
+    /// officer.
+    Entry {
+        /// Officer id (audited).
+        #[arg(long, value_name = "ID")]
+        officer: String,
+        /// Why (audited; becomes the event's note).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[arg(long, value_name = "PLATE")]
+        plate: Option<String>,
+        #[arg(long, value_name = "PLATE")]
+        trailer_plate: Option<String>,
+        /// A container number (repeat for two).
+        #[arg(long = "container", value_name = "NUMBER")]
+        containers: Vec<String>,
+        #[arg(long, value_name = "EPC")]
+        etag: Option<String>,
+        /// A gate pass number.
+        #[arg(long = "pass", value_name = "PASS_NO")]
+        pass_no: Option<String>,
+        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
+        wait: u64,
+    },
     /// Console accounts (the officer's booth screen, docs/console.md).
     #[command(subcommand)]
     Officer(OfficerCmd),
@@ -367,4 +419,10 @@ pub enum RoleArg {
     Engineer,
     /// Read-only.
     Viewer,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DecideArg {
+    Release,
+    Hold,
 }

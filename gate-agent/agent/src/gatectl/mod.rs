@@ -35,9 +35,9 @@ use crate::config::Config;
 use crate::control::data;
 use crate::control::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
-    DevicesData, ErrorCode, EventsArgs, EventsData, IoData, LookupArgs as PLookup, LookupBy,
-    LookupData, Request, RestartArgs, RestartData, SelftestData, Source, StatusData, SyncArgs,
-    SyncData, WeighData,
+    DevicesData, EntryArgs, ErrorCode, EventsArgs, EventsData, IoData, LookupArgs as PLookup,
+    LookupBy, LookupData, OfficerActionKind, OfficerArgs, OfficerData, Request, RestartArgs,
+    RestartData, SelftestData, Source, StatusData, SyncArgs, SyncData, WeighData,
 };
 use cli::{BarrierArg, Cli, Cmd};
 use client::{Client, ClientError};
@@ -216,6 +216,63 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             show(&ctx, &d, None, render::barrier);
             Ok(exit::OK)
         }
+        Cmd::Decide {
+            result,
+            officer,
+            reason,
+            wait,
+        } => officer_action(
+            &ctx,
+            OfficerArgs {
+                action: match result {
+                    cli::DecideArg::Release => OfficerActionKind::Release,
+                    cli::DecideArg::Hold => OfficerActionKind::Hold,
+                },
+                officer,
+                reason,
+                entry: None,
+            },
+            wait,
+        ),
+        Cmd::Regather {
+            officer,
+            reason,
+            wait,
+        } => officer_action(
+            &ctx,
+            OfficerArgs {
+                action: OfficerActionKind::Regather,
+                officer,
+                reason,
+                entry: None,
+            },
+            wait,
+        ),
+        Cmd::Entry {
+            officer,
+            reason,
+            plate,
+            trailer_plate,
+            containers,
+            etag,
+            pass_no,
+            wait,
+        } => officer_action(
+            &ctx,
+            OfficerArgs {
+                action: OfficerActionKind::Entry,
+                officer,
+                reason,
+                entry: Some(EntryArgs {
+                    plate,
+                    trailer_plate,
+                    containers,
+                    etag,
+                    pass_no,
+                }),
+            },
+            wait,
+        ),
         Cmd::Restart {
             device,
             officer,
@@ -279,6 +336,13 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             models,
         } => recognize::run(&ctx, kind, &files, models.as_deref()),
     }
+}
+
+/// An officer action on the vehicle in the lane, through the agent.
+fn officer_action(ctx: &Ctx, args: OfficerArgs, wait: u64) -> Result<u8, Failure> {
+    let d: OfficerData = agent_data(ctx, &Request::Officer(args), secs(wait))?;
+    show(ctx, &d, None, render::officer);
+    Ok(exit::OK)
 }
 
 fn secs(s: u64) -> Duration {

@@ -8,8 +8,8 @@ use super::camera::Written;
 use super::out::{ago, bytes, or_dash, Out, Style};
 use crate::control::data::serde_name;
 use crate::control::protocol::{
-    AlarmsData, BarrierData, DevicesData, EventRow, EventsData, IoData, LookupData, OutboxData,
-    RestartData, SelftestData, StatusData, SyncData, WeighData,
+    AlarmsData, BarrierData, DevicesData, EventRow, EventsData, IoData, LookupData, OfficerData,
+    OutboxData, RestartData, SelftestData, StatusData, SyncData, WeighData,
 };
 
 fn on(v: bool) -> &'static str {
@@ -443,6 +443,15 @@ fn time_of_day() -> String {
     let s = gate_proto::time::format_unix_ms(gate_proto::time::now_unix_ms());
     // 2026-03-01T12:34:56.789Z -> 12:34:56.789
     s.get(11..23).unwrap_or(&s).to_owned()
+}
+
+pub fn officer(o: &Out, d: &OfficerData) {
+    o.line(&format!(
+        "{}: {} (officer {})",
+        d.action.as_str(),
+        o.paint(&d.detail, Style::Good),
+        d.officer
+    ));
 }
 
 pub fn barrier(o: &Out, d: &BarrierData) {
