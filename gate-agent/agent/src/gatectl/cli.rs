@@ -57,17 +57,8 @@ pub enum Cmd {
     Barrier {
         #[arg(value_enum)]
         action: BarrierArg,
-        /// Officer id (audited).
-        #[arg(long, value_name = "ID")]
-        officer: String,
-        /// Why (audited; becomes the event's note).
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
-        /// How long to wait for the lane's answer. Past it gatectl reports
-        /// failure and the agent will never carry the action out (it drops
-        /// it and audits the drop).
-        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
-        wait: u64,
+        #[command(flatten)]
+        who: Who,
     },
     /// Close a device's connection and open it again (audited): a device
     /// name from `gatectl devices`, `bus/<name>`, or a lane role
@@ -134,38 +125,20 @@ pub enum Cmd {
     Decide {
         #[arg(value_enum)]
         result: DecideArg,
-        /// Officer id (audited).
-        #[arg(long, value_name = "ID")]
-        officer: String,
-        /// Why (audited; becomes the event's note).
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
-        /// How long to wait for the lane's answer (past it the agent drops
-        /// the action).
-        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
-        wait: u64,
+        #[command(flatten)]
+        who: Who,
     },
     /// Re-trigger the identification devices for the vehicle in the lane.
     Regather {
-        /// Officer id (audited).
-        #[arg(long, value_name = "ID")]
-        officer: String,
-        /// Why (audited).
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
-        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
-        wait: u64,
+        #[command(flatten)]
+        who: Who,
     },
     /// Type data for the vehicle in the lane (what a device misread or
     /// missed); the lane decides again on it and the decision names the
     /// officer.
     Entry {
-        /// Officer id (audited).
-        #[arg(long, value_name = "ID")]
-        officer: String,
-        /// Why (audited; becomes the event's note).
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
+        #[command(flatten)]
+        who: Who,
         #[arg(long, value_name = "PLATE")]
         plate: Option<String>,
         #[arg(long, value_name = "PLATE")]
@@ -178,8 +151,6 @@ pub enum Cmd {
         /// A gate pass number.
         #[arg(long = "pass", value_name = "PASS_NO")]
         pass_no: Option<String>,
-        #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
-        wait: u64,
     },
     /// Console accounts (the officer's booth screen, docs/console.md).
     #[command(subcommand)]
@@ -425,4 +396,20 @@ pub enum RoleArg {
 pub enum DecideArg {
     Release,
     Hold,
+}
+
+/// Who acts, why, and how long gatectl waits: every officer action.
+#[derive(Args, Debug)]
+pub struct Who {
+    /// Officer id (audited).
+    #[arg(long, value_name = "ID")]
+    pub officer: String,
+    /// Why (audited; becomes the event's note).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// How long to wait for the lane's answer. Past it gatectl reports
+    /// failure and the agent will never carry the action out (it drops it
+    /// and audits the drop).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub wait: u64,
 }

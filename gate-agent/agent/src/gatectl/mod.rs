@@ -198,81 +198,44 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             interval_ms,
             count,
         } => io(&ctx, watch, interval_ms, count),
-        Cmd::Barrier {
-            action,
-            officer,
-            reason,
-            wait,
-        } => {
+        Cmd::Barrier { action, who } => {
             let req = Request::Barrier(BarrierArgs {
                 action: match action {
                     BarrierArg::Raise => BarrierAction::Raise,
                     BarrierArg::Lower => BarrierAction::Lower,
                 },
-                officer,
-                reason,
+                officer: who.officer,
+                reason: who.reason,
             });
-            let d: BarrierData = agent_data(&ctx, &req, secs(wait))?;
+            let d: BarrierData = agent_data(&ctx, &req, secs(who.wait))?;
             show(&ctx, &d, None, render::barrier);
             Ok(exit::OK)
         }
-        Cmd::Decide {
-            result,
-            officer,
-            reason,
-            wait,
-        } => officer_action(
-            &ctx,
-            OfficerArgs {
-                action: match result {
-                    cli::DecideArg::Release => OfficerActionKind::Release,
-                    cli::DecideArg::Hold => OfficerActionKind::Hold,
-                },
-                officer,
-                reason,
-                entry: None,
-            },
-            wait,
-        ),
-        Cmd::Regather {
-            officer,
-            reason,
-            wait,
-        } => officer_action(
-            &ctx,
-            OfficerArgs {
-                action: OfficerActionKind::Regather,
-                officer,
-                reason,
-                entry: None,
-            },
-            wait,
-        ),
+        Cmd::Decide { result, who } => {
+            let action = match result {
+                cli::DecideArg::Release => OfficerActionKind::Release,
+                cli::DecideArg::Hold => OfficerActionKind::Hold,
+            };
+            officer_action(&ctx, action, who, None)
+        }
+        Cmd::Regather { who } => officer_action(&ctx, OfficerActionKind::Regather, who, None),
         Cmd::Entry {
-            officer,
-            reason,
+            who,
             plate,
             trailer_plate,
             containers,
             etag,
             pass_no,
-            wait,
-        } => officer_action(
-            &ctx,
-            OfficerArgs {
-                action: OfficerActionKind::Entry,
-                officer,
-                reason,
-                entry: Some(EntryArgs {
-                    plate,
-                    trailer_plate,
-                    containers,
-                    etag,
-                    pass_no,
-                }),
-            },
-            wait,
-        ),
+        } => {
+            let entry = EntryArgs {
+                plate,
+                trailer_plate,
+                containers,
+                etag,
+                pass_no,
+            };
+            officer_action(&ctx, OfficerActionKind::Entry, who, Some(entry))
+        }
         Cmd::Restart {
             device,
             officer,
@@ -339,8 +302,19 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
 }
 
 /// An officer action on the vehicle in the lane, through the agent.
-fn officer_action(ctx: &Ctx, args: OfficerArgs, wait: u64) -> Result<u8, Failure> {
-    let d: OfficerData = agent_data(ctx, &Request::Officer(args), secs(wait))?;
+fn officer_action(
+    ctx: &Ctx,
+    action: OfficerActionKind,
+    who: cli::Who,
+    entry: Option<EntryArgs>,
+) -> Result<u8, Failure> {
+    let args = OfficerArgs {
+        action,
+        officer: who.officer,
+        reason: who.reason,
+        entry,
+    };
+    let d: OfficerData = agent_data(ctx, &Request::Officer(args), secs(who.wait))?;
     show(ctx, &d, None, render::officer);
     Ok(exit::OK)
 }
