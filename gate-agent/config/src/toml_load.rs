@@ -49,19 +49,7 @@ impl ConfigError {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|s| s.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
-}
+use gate_wire::locate::line_col;
 
 /// Parse TOML text into `T`, mapping errors to file:line:column.
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
@@ -108,11 +96,5 @@ mod tests {
         assert_eq!(e.line, Some(1), "{e}");
         assert!(e.column.is_some_and(|c| c >= 5), "{e}");
         assert!(parse::<T>(f, "a = 3\nb = \"x\"").is_ok());
-    }
-
-    #[test]
-    fn line_col_counts_chars() {
-        assert_eq!(line_col("ab\n琼x", 6), (2, 2));
-        assert_eq!(line_col("", 10), (1, 1));
     }
 }

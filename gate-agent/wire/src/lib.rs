@@ -5,6 +5,7 @@
 //!   finds them in a serial byte stream.
 //! - [`profile`]: Modbus register profiles (TOML) and their value codec.
 //! - [`control`]: the control-socket protocol spoken by `gatectl`.
+//! - [`locate`]: line and column of an offset, for every located error.
 //!
 //! Layer: bytes and text in, validated values out (and back). No I/O besides
 //! reading a profile file, no clock, no tokio: the agent's drivers and
@@ -15,5 +16,6 @@
 #![deny(unsafe_code)]
 
 pub mod control;
+pub mod locate;
 pub mod profile;
 pub mod weighbridge;

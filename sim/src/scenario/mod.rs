@@ -894,7 +894,7 @@ impl Scenario {
         let mut s: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
-                .map_or((1, 1), |sp| locate::line_col(text, sp.start));
+                .map_or((1, 1), |sp| gate_wire::locate::line_col(text, sp.start));
             ScenarioError::Syntax {
                 file: file.to_owned(),
                 line,
