@@ -174,13 +174,10 @@ impl Runner {
                 if f.pressure == gate_store::Pressure::Warn {
                     let link = self.link.clone();
                     tokio::spawn(async move {
-                        let _ = link
-                            .alarm(
-                                "outbox_filling",
-                                Severity::Warning,
-                                format!("outbox pressure {:?}", f.pressure),
-                            )
-                            .await;
+                        let why = format!("outbox pressure {:?}", f.pressure);
+                        if let Err(e) = link.alarm("outbox_filling", Severity::Warning, why).await {
+                            warn!(%e, "outbox_filling alarm not queued");
+                        }
                     });
                 }
             }

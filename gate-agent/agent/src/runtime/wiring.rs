@@ -327,7 +327,13 @@ async fn board_writer(
                 BoardOp::Led(_) => "LED text".into(),
             };
             warn!(%e, "board write {what} failed");
-            let _ = internal.try_send(Internal::BoardError(format!("{what}: {e}")));
+            // The lane task raises the device_fault alarm. Never wait here:
+            // the lane task may itself be waiting for room in this writer's
+            // queue. A full queue means the lane task is already flooded
+            // with this failure's consequences; the drop is logged.
+            if let Err(e) = internal.try_send(Internal::BoardError(format!("{what}: {e}"))) {
+                warn!(%e, "board write failure not reported to the lane task");
+            }
         }
     }
 }
