@@ -30,7 +30,12 @@ struct Args {
 enum Cmd {
     /// Bring up a demo lane (broker, devices, platform, gate-agent) and show
     /// one line per truck, then a summary.
-    Demo,
+    Demo {
+        /// Also serve the lane's officer console here (e.g. 127.0.0.1:8080),
+        /// with a demo officer account whose password is printed.
+        #[arg(long, value_name = "ADDR:PORT")]
+        console: Option<std::net::SocketAddr>,
+    },
     /// Run a scenario to its end, check every expectation; exit 1 on failure.
     Run {
         #[arg(long, value_name = "FILE")]
@@ -174,9 +179,11 @@ async fn run(args: Args) -> Result<bool> {
         live: true,
         time_scale: args.time_scale,
         lane_override: None,
+        console: None,
     };
     match args.cmd {
-        Cmd::Demo => {
+        Cmd::Demo { console } => {
+            opts.console = console;
             let s = runner::demo_scenario()?;
             println!(
                 "gate-sim demo: {} — {} trucks at {} {}, time x{}",

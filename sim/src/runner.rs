@@ -56,6 +56,9 @@ pub struct RunOptions {
     pub time_scale: Option<f64>,
     /// Lane id suffix for `--lanes N` (None: the scenario's lane id).
     pub lane_override: Option<String>,
+    /// Serve the (first) lane's officer console here (`demo --console`),
+    /// with a demo officer account whose password is printed.
+    pub console: Option<std::net::SocketAddr>,
 }
 
 impl RunOptions {
@@ -66,6 +69,7 @@ impl RunOptions {
             live: false,
             time_scale: None,
             lane_override: None,
+            console: None,
         }
     }
 }
@@ -393,6 +397,8 @@ pub struct LaneRun {
     pub commands_sent: Vec<(String, usize)>,
     /// The simulated trucks and their index in the scenario.
     pub trucks: Vec<(crate::physics::TruckId, usize)>,
+    /// The officer console, when `--console` asked for it.
+    pub console: Option<gate_agent::console::ConsoleServer>,
 }
 
 /// The devices, the broker relay and an agent configuration for one lane:
@@ -457,6 +463,10 @@ pub async fn start_lane(
     let dir = tempfile::tempdir().context("temp dir")?;
     let (lane_id, clock, sim, relay, cfg_path) =
         lane_parts(s, broker, opts, &dir.path().join("lane.toml")).await?;
+    let demo_login = match (opts.console, primary) {
+        (Some(addr), true) => Some(add_demo_console(&cfg_path, addr)?),
+        _ => None,
+    };
     let cfg = gate_agent::config::Config::load(&cfg_path).map_err(|errs| {
         anyhow!(
             "generated agent configuration is invalid:\n{}",
@@ -466,11 +476,27 @@ pub async fn start_lane(
                 .join("\n")
         )
     })?;
-    let agent = Agent::InProcess(Box::new(
-        gate_agent::runtime::start(cfg, &cfg_path)
-            .await
-            .context("starting gate-agent")?,
-    ));
+    let console_cfg = cfg.clone();
+    let handle = gate_agent::runtime::start(cfg, &cfg_path)
+        .await
+        .context("starting gate-agent")?;
+    let console = match &demo_login {
+        Some(password) => {
+            let c = gate_agent::console::serve(&handle, &console_cfg)
+                .await
+                .context("starting the officer console")?;
+            if let Some(c) = &c {
+                println!(
+                    "officer console: {}://{}/  (officer DEMO, password {password})",
+                    if c.https { "https" } else { "http" },
+                    c.addr
+                );
+            }
+            c
+        }
+        None => None,
+    };
+    let agent = Agent::InProcess(Box::new(handle));
     Ok(LaneRun {
         scenario: s.clone(),
         lane_id,
@@ -484,7 +510,22 @@ pub async fn start_lane(
         clock,
         commands_sent: Vec::new(),
         trucks: Vec::new(),
+        console,
     })
+}
+
+/// Add a `[console]` on `addr` with one demo officer account to the agent
+/// configuration at `cfg_path`; the account's password (random, printed).
+fn add_demo_console(cfg_path: &std::path::Path, addr: std::net::SocketAddr) -> Result<String> {
+    let password = format!("{:08x}", rand::random::<u32>());
+    let hash = gate_agent::console::auth::hash_password(&password).map_err(|e| anyhow!(e))?;
+    let mut text = std::fs::read_to_string(cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    text.push_str(&format!(
+        "\n[console]\nlisten = \"{addr}\"\n\n[[console.accounts]]\nid = \"DEMO\"\nname = \"演示关员 Demo officer\"\nrole = \"officer\"\npassword_hash = \"{hash}\"\n"
+    ));
+    std::fs::write(cfg_path, text).with_context(|| format!("writing {}", cfg_path.display()))?;
+    Ok(password)
 }
 
 /// Drive an agent the runner does not start (issue 16): the scenario's
@@ -528,6 +569,7 @@ pub async fn run_external(
         clock,
         commands_sent: Vec::new(),
         trucks: Vec::new(),
+        console: None,
     };
     let report = run_lane(run, opts).await;
     site.end(s, &addr).await;

@@ -19,6 +19,7 @@ fn options(time_scale: Option<f64>) -> RunOptions {
         live: false,
         time_scale,
         lane_override: None,
+        console: None,
     }
 }
 
