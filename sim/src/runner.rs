@@ -868,22 +868,20 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                     let officer = c.officer.clone().unwrap_or_else(|| "OFFICER".into());
                     let (ok, detail) = match &run.agent {
                         Agent::InProcess(agent) => {
-                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            use gate_agent::runtime::{submit_officer_action, OfficerRefusal};
                             let action = OfficerAction {
                                 officer,
                                 note: c.note.clone(),
                                 kind,
                             };
-                            agent
-                                .officer
-                                .send(gate_agent::runtime::OfficerRequest {
-                                    action,
-                                    reply: tx,
-                                    deadline: std::time::Instant::now() + Duration::from_secs(9),
-                                })
-                                .await
-                                .map_err(|_| anyhow!("agent stopped"))?;
-                            tokio::time::timeout(Duration::from_secs(10), rx).await??
+                            let until = std::time::Instant::now() + Duration::from_secs(10);
+                            match submit_officer_action(&agent.officer, action, until).await {
+                                Ok(detail) => (true, detail),
+                                Err(OfficerRefusal::Refused(m) | OfficerRefusal::Expired(m)) => {
+                                    (false, m)
+                                }
+                                Err(OfficerRefusal::Unavailable(m)) => return Err(anyhow!(m)),
+                            }
                         }
                         Agent::External { socket } => {
                             external_officer(socket, kind, officer, c.note.clone()).await?

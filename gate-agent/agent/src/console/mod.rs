@@ -47,20 +47,21 @@ use gate_core::lane::{OfficerAction, OfficerKind};
 use gate_proto::messages::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConsoleRole};
-use crate::runtime::{AgentHandle, LaneView, OfficerRequest, PassagePhotos, EXPIRED};
+use crate::control::protocol::EntryArgs;
+use crate::runtime::{AgentHandle, LaneView, OfficerRefusal, OfficerRequest, PassagePhotos};
 use auth::{Auth, Session};
 use tls::Peer;
 
 const COOKIE: &str = "gate_console";
 const PAGE: &str = include_str!("page.html");
 const SCRIPT: &str = include_str!("app.js");
-/// How long the page waits for the lane's answer to an action; the lane
-/// must take the action up a second before.
+/// How long the page waits for the lane's answer to an action (the lane
+/// must take it up a second before: `submit_officer_action`).
 const ACTION_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
@@ -545,10 +546,6 @@ struct ActionBody {
     pass_no: Option<String>,
 }
 
-fn clean(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty())
-}
-
 fn officer_kind(b: &ActionBody) -> Result<OfficerKind, String> {
     Ok(match b.kind.as_str() {
         "raise" => OfficerKind::Raise,
@@ -557,18 +554,13 @@ fn officer_kind(b: &ActionBody) -> Result<OfficerKind, String> {
         "hold" => OfficerKind::Hold,
         "regather" => OfficerKind::Regather,
         "entry" => {
-            let data = ManualData {
-                plate: clean(b.plate.clone()),
-                trailer_plate: clean(b.trailer_plate.clone()),
-                etag: clean(b.etag.clone()),
-                pass_no: clean(b.pass_no.clone()),
-                containers: b
-                    .containers
-                    .iter()
-                    .filter_map(|c| clean(Some(c.clone())))
-                    .collect(),
-                ..ManualData::default()
-            };
+            let data = crate::runtime::manual_data(&EntryArgs {
+                plate: b.plate.clone(),
+                trailer_plate: b.trailer_plate.clone(),
+                containers: b.containers.clone(),
+                etag: b.etag.clone(),
+                pass_no: b.pass_no.clone(),
+            });
             if data == ManualData::default() {
                 return Err("an entry needs at least one value".into());
             }
@@ -631,43 +623,17 @@ async fn action(
         Ok(k) => k,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    let (tx, rx) = oneshot::channel();
-    let req = OfficerRequest {
-        action: OfficerAction {
-            officer: s.officer.clone(),
-            note: Some(reason),
-            kind,
-        },
-        reply: tx,
-        deadline: std::time::Instant::now() + ACTION_WAIT - Duration::from_secs(1),
+    let action = OfficerAction {
+        officer: s.officer.clone(),
+        note: Some(reason),
+        kind,
     };
-    if app
-        .officer
-        .send_timeout(req, Duration::from_secs(2))
-        .await
-        .is_err()
-    {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the lane is not taking officer actions",
-        );
-    }
-    match tokio::time::timeout(ACTION_WAIT, rx).await {
-        Ok(Ok((true, detail))) => {
-            hardened(Json(json!({"ok": true, "detail": detail})).into_response())
-        }
-        Ok(Ok((false, detail))) if detail.starts_with(EXPIRED) => {
-            error(StatusCode::GATEWAY_TIMEOUT, detail)
-        }
-        Ok(Ok((false, detail))) => error(StatusCode::CONFLICT, format!("refused: {detail}")),
-        Ok(Err(_)) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the lane stopped before answering",
-        ),
-        Err(_) => error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the lane did not answer in time (the action will not be carried out later)",
-        ),
+    let until = std::time::Instant::now() + ACTION_WAIT;
+    match crate::runtime::submit_officer_action(&app.officer, action, until).await {
+        Ok(detail) => hardened(Json(json!({"ok": true, "detail": detail})).into_response()),
+        Err(OfficerRefusal::Expired(m)) => error(StatusCode::GATEWAY_TIMEOUT, m),
+        Err(OfficerRefusal::Refused(m)) => error(StatusCode::CONFLICT, format!("refused: {m}")),
+        Err(OfficerRefusal::Unavailable(m)) => error(StatusCode::SERVICE_UNAVAILABLE, m),
     }
 }
 

@@ -16,7 +16,6 @@ use gate_store::Store;
 use lane_io::regmap::{ir, BarrierState, FaultCode};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 use tracing::warn;
 
@@ -28,7 +27,7 @@ use super::protocol::{
     SyncArgs, VersionData, WeighData, VERSION,
 };
 use super::Parts;
-use crate::runtime::OfficerRequest;
+use crate::runtime::OfficerRefusal;
 
 /// An error answer.
 #[derive(Debug)]
@@ -261,22 +260,9 @@ async fn officer(p: &Parts, a: OfficerArgs, until: Instant) -> Answer {
         OfficerActionKind::Release => OfficerKind::Release,
         OfficerActionKind::Hold => OfficerKind::Hold,
         OfficerActionKind::Regather => OfficerKind::Regather,
-        OfficerActionKind::Entry => {
-            let e = a.entry.clone().unwrap_or_default();
-            let up = |v: Option<String>| v.map(|s| s.trim().to_uppercase());
-            OfficerKind::Manual(gate_core::identified::ManualData {
-                plate: up(e.plate),
-                trailer_plate: up(e.trailer_plate),
-                etag: up(e.etag),
-                pass_no: up(e.pass_no),
-                containers: e
-                    .containers
-                    .iter()
-                    .map(|c| c.trim().to_uppercase())
-                    .collect(),
-                ..Default::default()
-            })
-        }
+        OfficerActionKind::Entry => OfficerKind::Manual(crate::runtime::manual_data(
+            &a.entry.clone().unwrap_or_default(),
+        )),
     };
     let detail = to_lane(p, kind, &a.officer, &a.reason, until).await?;
     answer(&OfficerData {
@@ -286,9 +272,7 @@ async fn officer(p: &Parts, a: OfficerArgs, until: Instant) -> Answer {
     })
 }
 
-/// Hand an officer action to the lane task and wait for its answer. The
-/// lane must take it up before the client stops waiting, with time left to
-/// answer: later, the lane drops it (and audits that).
+/// An officer action through the lane (`runtime::submit_officer_action`).
 async fn to_lane(
     p: &Parts,
     kind: OfficerKind,
@@ -296,45 +280,18 @@ async fn to_lane(
     reason: &str,
     until: Instant,
 ) -> Result<String, HandlerError> {
-    let (tx, rx) = oneshot::channel();
-    let left = until.saturating_duration_since(Instant::now());
-    let deadline = until - (left / 2).min(Duration::from_secs(1));
-    let req = OfficerRequest {
-        action: OfficerAction {
-            officer: officer.to_owned(),
-            note: Some(reason.to_owned()),
-            kind,
-        },
-        reply: tx,
-        deadline,
+    let action = OfficerAction {
+        officer: officer.to_owned(),
+        note: Some(reason.to_owned()),
+        kind,
     };
-    p.officer
-        .send_timeout(req, Duration::from_secs(2))
+    crate::runtime::submit_officer_action(&p.officer, action, until)
         .await
-        .map_err(|_| {
-            fail(
-                ErrorCode::Unavailable,
-                "the lane is not taking officer actions",
-            )
-        })?;
-    match timeout(left, rx).await {
-        Ok(Ok((true, detail))) => Ok(detail),
-        Ok(Ok((false, detail))) if detail.starts_with(crate::runtime::EXPIRED) => {
-            Err(fail(ErrorCode::Expired, detail))
-        }
-        Ok(Ok((false, detail))) => Err(fail(ErrorCode::Refused, detail)),
-        Ok(Err(_)) => Err(fail(
-            ErrorCode::Unavailable,
-            "the lane stopped before answering",
-        )),
-        Err(_) => Err(fail(
-            ErrorCode::Unavailable,
-            format!(
-                "the lane did not answer within {:.1} s (the action will not be carried out later)",
-                left.as_secs_f64()
-            ),
-        )),
-    }
+        .map_err(|r| match r {
+            OfficerRefusal::Unavailable(m) => fail(ErrorCode::Unavailable, m),
+            OfficerRefusal::Refused(m) => fail(ErrorCode::Refused, m),
+            OfficerRefusal::Expired(m) => fail(ErrorCode::Expired, m),
+        })
 }
 
 /// Restart one device's connection: audited first, then the driver's

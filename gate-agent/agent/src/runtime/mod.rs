@@ -134,7 +134,76 @@ pub struct OfficerRequest {
 }
 
 /// How the answer to an officer action dropped past its deadline starts.
-pub const EXPIRED: &str = "expired";
+const EXPIRED: &str = "expired";
+
+/// Why the lane did not carry out an officer action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfficerRefusal {
+    /// The lane task is not taking actions, stopped, or did not answer in
+    /// time (the action will not be carried out later).
+    Unavailable(String),
+    /// The lane refused it (its state, a safety rule): the lane's reason.
+    Refused(String),
+    /// It reached the lane past its deadline: dropped and audited.
+    Expired(String),
+}
+
+/// Typed data as the lane takes it: trimmed, upper-cased, empty values
+/// left out (gatectl's `entry` and the console's).
+pub fn manual_data(e: &crate::control::protocol::EntryArgs) -> gate_core::identified::ManualData {
+    let clean = |v: &str| Some(v.trim().to_uppercase()).filter(|s| !s.is_empty());
+    let opt = |v: &Option<String>| v.as_deref().and_then(clean);
+    gate_core::identified::ManualData {
+        plate: opt(&e.plate),
+        trailer_plate: opt(&e.trailer_plate),
+        etag: opt(&e.etag),
+        pass_no: opt(&e.pass_no),
+        containers: e.containers.iter().filter_map(|c| clean(c)).collect(),
+        ..Default::default()
+    }
+}
+
+/// Hand an officer action to the lane task and wait for its answer until
+/// `until` (when the client stops waiting). The lane must take it up before
+/// then, with time left to answer (half the time left, at most 1 s):
+/// later, it drops the action and audits that. The one path of gatectl's
+/// and the console's actions.
+pub async fn submit_officer_action(
+    officer: &mpsc::Sender<OfficerRequest>,
+    action: OfficerAction,
+    until: std::time::Instant,
+) -> Result<String, OfficerRefusal> {
+    let (tx, rx) = oneshot::channel();
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    let req = OfficerRequest {
+        action,
+        reply: tx,
+        deadline: until - (left / 2).min(Duration::from_secs(1)),
+    };
+    if officer
+        .send_timeout(req, Duration::from_secs(2))
+        .await
+        .is_err()
+    {
+        return Err(OfficerRefusal::Unavailable(
+            "the lane is not taking officer actions".into(),
+        ));
+    }
+    match tokio::time::timeout(left, rx).await {
+        Ok(Ok((true, detail))) => Ok(detail),
+        Ok(Ok((false, detail))) if detail.starts_with(EXPIRED) => {
+            Err(OfficerRefusal::Expired(detail))
+        }
+        Ok(Ok((false, detail))) => Err(OfficerRefusal::Refused(detail)),
+        Ok(Err(_)) => Err(OfficerRefusal::Unavailable(
+            "the lane stopped before answering".into(),
+        )),
+        Err(_) => Err(OfficerRefusal::Unavailable(format!(
+            "the lane did not answer within {:.1} s (the action will not be carried out later)",
+            left.as_secs_f64()
+        ))),
+    }
+}
 
 /// A running agent.
 pub struct AgentHandle {
