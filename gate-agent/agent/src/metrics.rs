@@ -329,9 +329,7 @@ fn render(s: &Sources, view: &LaneView, outbox: Option<&gate_store::OutboxStats>
             "gate_device_up",
             "gauge",
             "1 when the device's last exchange succeeded.",
-            |h, _| {
-                Some(u8::from(h.consecutive_errors == 0 && h.last_success.is_some()).to_string())
-            },
+            |h, _| Some(u8::from(h.answering()).to_string()),
         ),
         (
             "gate_device_errors_total",

@@ -441,7 +441,7 @@ fn snapshot(app: &App) -> Value {
         .map(|(name, h)| {
             json!({
                 "name": name,
-                "up": h.consecutive_errors == 0 && h.last_success.is_some(),
+                "up": h.answering(),
                 "last_ok_s": h.last_success.map(|t| now.saturating_duration_since(t).as_secs_f64()),
                 "errors": h.total_errors,
                 "last_error": h.last_error,

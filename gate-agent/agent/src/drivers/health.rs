@@ -37,6 +37,12 @@ pub struct DeviceHealth {
 
 impl DeviceHealth {
     /// Up = the last exchange succeeded and it is not older than `max_age`.
+    /// Its last exchange succeeded (and there was one): "up" on the
+    /// console and in the metrics.
+    pub fn answering(&self) -> bool {
+        self.consecutive_errors == 0 && self.last_success.is_some()
+    }
+
     pub fn is_up(&self, now: Instant, max_age: Duration) -> bool {
         self.consecutive_errors == 0
             && self
