@@ -184,6 +184,22 @@ impl Lane {
         let _ = std::fs::remove_file(&self.paths.socket);
     }
 
+    /// SIGTERM, then wait for the process to end: a clean stop.
+    fn stop_agent(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let until = std::time::Instant::now() + WAIT;
+            while c.try_wait().ok().flatten().is_none() {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "the agent did not stop within {WAIT:?} of SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// `gatectl status --json` of the running agent.
     fn status(&self) -> Option<Value> {
         let sock = self.paths.socket.to_str()?;
@@ -602,6 +618,102 @@ fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
         .decision
         .reasons
         .contains(&gate_proto::messages::Reason::H01));
+}
+
+/// Chaos seed 1 (session 11): the disk was full when a truck's passage
+/// finished, so the store refused its event (kept in memory to write
+/// again); the agent was stopped cleanly before a retry, and the database
+/// was then found corrupt and quarantined: the truck had no event at all.
+/// Here the store refuses the event (its counter copy cannot be written),
+/// the agent is stopped while it still refuses, the database is damaged:
+/// at the next start the truck's event is there, with its plate, its pass
+/// and its real outcome (`passed`, not a recovery `timeout`).
+#[test]
+fn an_event_the_store_refused_survives_a_clean_stop_and_a_corrupt_database() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    // From here the store cannot finish an event: the temporary file of
+    // its lane counter copy is a directory.
+    let blocker = std::path::PathBuf::from(format!("{}.seq.tmp", lane.paths.db.display()));
+    std::fs::create_dir(&blocker).expect("blocker");
+    drive_through(&lane);
+    eventually("the refused event", WAIT, || {
+        lane.log().contains("journal_finish failed").then_some(())
+    });
+    let status = lane.status().expect("status");
+    lane.stop_agent();
+    let log = lane.log();
+    assert!(
+        log.contains("stopping with an event the store refused"),
+        "the stop says what it leaves: {log}\nstatus: {status}"
+    );
+    // The store works again, but the database is found damaged at start.
+    std::fs::remove_dir(&blocker).expect("blocker");
+    let mut bytes = std::fs::read(&lane.paths.db).expect("db");
+    bytes[..100].fill(0x5A);
+    std::fs::write(&lane.paths.db, &bytes).expect("corrupt");
+    let _ = std::fs::remove_file(lane.paths.db.with_extension("db-wal"));
+    lane.start_agent();
+    lane.wait_state("idle");
+    let evs = lane.events();
+    assert_eq!(evs.len(), 1, "the truck's event: {evs:#?}\n{}", lane.log());
+    let ev = &evs[0];
+    assert_eq!(plate_of(ev), Some(PLATE));
+    assert_eq!(ev.gate_pass.as_deref(), Some(PASS));
+    assert_eq!(ev.outcome, gate_proto::messages::Outcome::Passed);
+    assert_eq!(ev.seq, 1);
+    let kept = std::path::PathBuf::from(format!("{}.unfinished", lane.paths.db.display()));
+    assert!(
+        std::fs::read_dir(&kept).map_or(true, |mut d| d.next().is_none()),
+        "the copy is removed once journaled"
+    );
+}
+
+/// The store refuses a finished event, then takes writes again while the
+/// lane runs: no truck is admitted meanwhile (one waiting on the arrival
+/// loop stays there), the event is journaled by the retry, once, and the
+/// waiting truck is then admitted and numbered after it.
+#[test]
+fn an_event_the_store_refused_is_journaled_when_it_can_and_admission_waits() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    let blocker = std::path::PathBuf::from(format!("{}.seq.tmp", lane.paths.db.display()));
+    std::fs::create_dir(&blocker).expect("blocker");
+    drive_through(&lane);
+    eventually("admission stopped", WAIT, || {
+        lane.status().filter(|v| v["admission_stopped"].is_string())
+    });
+    // A second truck arrives: not admitted while the store refuses.
+    lane.inputs(|i| i.arrival_loop = true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let v = lane.status().expect("status");
+    assert_eq!(v["state"], "idle", "no truck admitted: {v}");
+    std::fs::remove_dir(&blocker).expect("blocker");
+    eventually("the retry", WAIT, || {
+        lane.log()
+            .contains("event journaled after a store failure")
+            .then_some(())
+    });
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+    let evs = lane.events();
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    assert_eq!((evs[0].seq, evs[1].seq), (1, 2));
+    assert!(
+        evs[0].arrived_at < evs[1].arrived_at,
+        "seq follows the lane's order: {evs:#?}"
+    );
+    assert_eq!(evs[0].outcome, gate_proto::messages::Outcome::Passed);
+    assert_eq!(evs[1].outcome, gate_proto::messages::Outcome::Passed);
 }
 
 /// Issue 16: the on-board recogniser is a device too. Its models cannot be

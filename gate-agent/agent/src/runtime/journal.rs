@@ -277,3 +277,105 @@ pub fn read_copy(db: &std::path::Path) -> Option<PassageRecord> {
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     PassageRecord::parse(Some(&v)).ok()
 }
+
+/// A finished event the store could not take (disk full, I/O error) is
+/// also kept beside the database file, in `<lane.db>.unfinished/<event id>`
+/// (topic and event as JSON), until the store takes it. At start these are
+/// journaled before the open journal is settled (so the passage keeps its
+/// real outcome, not a recovery `timeout`), and they survive a quarantine
+/// of the database. Best effort: with the disk full the copy may fail too
+/// (it is tried again with each retry of the event; a clean stop retries
+/// the store for a few seconds more).
+pub fn unfinished_dir(db: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.unfinished", db.display()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeptEvent {
+    topic: String,
+    event: LaneEvent,
+}
+
+/// Keep a copy of a finished event not yet journaled. True when written.
+pub fn keep_unfinished(db: &std::path::Path, event: &LaneEvent, topic: &str) -> bool {
+    let dir = unfinished_dir(db);
+    let path = dir.join(&event.event_id);
+    let tmp = dir.join(format!("{}.tmp", event.event_id));
+    let kept = KeptEvent {
+        topic: topic.to_owned(),
+        event: event.clone(),
+    };
+    let r = std::fs::create_dir_all(&dir)
+        .and_then(|()| serde_json::to_vec(&kept).map_err(std::io::Error::other))
+        .and_then(|b| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&b)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            warn!(path = %path.display(), %e, "copy of an unjournaled event not written (tried again)");
+            false
+        }
+    }
+}
+
+/// Remove the copy of an event the store took.
+pub fn forget_unfinished(db: &std::path::Path, event_id: &str) {
+    let path = unfinished_dir(db).join(event_id);
+    if let Err(e) = std::fs::remove_file(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            warn!(path = %path.display(), %e, "copy of a journaled event not removed");
+        }
+    }
+}
+
+/// Journal the kept events (oldest event id first: ids sort by arrival),
+/// idempotently (an event the store already has is not enqueued again),
+/// and remove their copies. An unreadable copy is renamed `<id>.bad` and
+/// reported in the returned alarms; a store failure stops here (the copies
+/// stay for the next start) and is returned as an error.
+pub async fn settle_kept(store: &Store, db: &std::path::Path) -> Result<(usize, Vec<String>)> {
+    let dir = unfinished_dir(db);
+    let mut names: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_none())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, Vec::new())),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    names.sort();
+    let mut settled = 0;
+    let mut alarms = Vec::new();
+    for path in names {
+        let kept = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<KeptEvent>(&b).map_err(|e| e.to_string()));
+        let kept = match kept {
+            Ok(k) => k,
+            Err(why) => {
+                let bad = path.with_extension("bad");
+                error!(path = %path.display(), %why, "kept event unreadable: set aside");
+                let _ = std::fs::rename(&path, &bad);
+                alarms.push(format!(
+                    "an event kept while the store failed is unreadable ({why}): set aside as {}",
+                    bad.display()
+                ));
+                continue;
+            }
+        };
+        let id = kept.event.event_id.clone();
+        finish(store, kept.event, &kept.topic).await?;
+        warn!(event_id = %id, "event kept while the store failed: journaled at start");
+        if let Err(e) = std::fs::remove_file(&path) {
+            warn!(path = %path.display(), %e, "copy of a journaled event not removed");
+        }
+        settled += 1;
+    }
+    Ok((settled, alarms))
+}

@@ -321,7 +321,7 @@ struct Runner {
     /// write that failed), handled before anything else.
     followups: Vec<Input>,
     /// Finished events the store could not take yet (retried each second).
-    unfinished: Vec<(gate_proto::messages::LaneEvent, String)>,
+    unfinished: Vec<passage::Unfinished>,
     /// Answers owed for officer actions / commands, oldest first.
     pending_acks: Vec<oneshot::Sender<(bool, String)>>,
     stats: Stats,
@@ -460,6 +460,9 @@ impl Runner {
                 }
             }
         }
+        // An event the store refused gets a few more seconds (the disk may
+        // have room again).
+        self.flush_unfinished(Duration::from_secs(3)).await;
         // Leave the lane safe: red light, nothing else moved.
         let _ = self
             .board_tx

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use gate_core::decision::Decision;
 use gate_core::lane::{AlarmKind, EventRecord, Passage, Step};
 use gate_proto::messages::Severity;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::event::{self, Photo};
 use super::{journal, Runner, SeqCtx};
@@ -140,6 +140,12 @@ impl Runner {
                 )
             });
         let mut kept = (ev.clone(), event_topic.clone());
+        // Events are journaled in the order they finished: while an earlier
+        // one still waits for the store, this one waits behind it.
+        if !self.unfinished.is_empty() {
+            self.retry_unfinished().await;
+        }
+        let defer = !self.unfinished.is_empty();
         let r = tokio::task::spawn_blocking(move || {
             if let Some((identified, policy, online)) = undecided {
                 match super::identify::lookup_and_decide(&store, &identified, &policy, online) {
@@ -157,7 +163,13 @@ impl Runner {
                     warn!(%e, camera = %p.camera, "photo not queued");
                 }
             }
-            let r = store.journal_finish(&ev, &event_topic);
+            let r = if defer {
+                Err(gate_store::StoreError::Journal(
+                    "an earlier event still waits for the store".into(),
+                ))
+            } else {
+                store.journal_finish(&ev, &event_topic)
+            };
             (ev, r)
         })
         .await
@@ -186,7 +198,7 @@ impl Runner {
                 warn!(%detail, event_id = %ctx.event_id, "journal_finish failed: kept to write again");
                 self.stats.store_failing = Some(detail);
                 self.stats.pressure = Some(self.store.outbox_pressure());
-                self.unfinished.push(kept);
+                self.keep(kept);
             }
         }
         if rec.tailgating {
@@ -230,6 +242,14 @@ impl Runner {
         let topic = self.cfg.topics().event();
         // One transaction: the event is journaled finished at once.
         let kept = (ev.clone(), topic.clone());
+        if !self.unfinished.is_empty() {
+            self.retry_unfinished().await;
+        }
+        if !self.unfinished.is_empty() {
+            warn!(%event_id, "tailgater event waits behind an earlier one for the store");
+            self.keep(kept);
+            return;
+        }
         let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
         match r {
             Ok(Ok(f)) => {
@@ -239,31 +259,81 @@ impl Runner {
             other => {
                 warn!(?other, "tailgater event not journaled: kept to write again");
                 self.stats.store_failing = Some(format!("{other:?}"));
-                self.unfinished.push(kept);
+                self.keep(kept);
             }
         }
     }
 
+    /// Hold a finished event the store did not take, and keep its copy
+    /// beside the database ([`journal::keep_unfinished`]).
+    fn keep(&mut self, (event, topic): (gate_proto::messages::LaneEvent, String)) {
+        let on_disk = journal::keep_unfinished(&self.cfg.store.path, &event, &topic);
+        self.unfinished.push(Unfinished {
+            event,
+            topic,
+            on_disk,
+        });
+    }
+
     /// Events whose journal_finish failed (disk full...) are written again
     /// every second, in order, until the store takes them: a passage that
-    /// happened is never dropped. Meanwhile admission is stopped.
+    /// happened is never dropped. Meanwhile admission is stopped. A copy
+    /// not yet written beside the database is tried again too.
     pub(super) async fn retry_unfinished(&mut self) {
-        while let Some((ev, topic)) = self.unfinished.first().cloned() {
+        while let Some(u) = self.unfinished.first().cloned() {
             let store = self.store.clone();
+            let (ev, topic) = (u.event.clone(), u.topic.clone());
             let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
             match r {
                 Ok(Ok(f)) => {
-                    let (ev, _) = self.unfinished.remove(0);
-                    info!(seq = f.seq, event_id = %ev.event_id, "event journaled after a store failure");
+                    let u = self.unfinished.remove(0);
+                    journal::forget_unfinished(&self.cfg.store.path, &u.event.event_id);
+                    info!(seq = f.seq, event_id = %u.event.event_id, "event journaled after a store failure");
                     self.stats.finished += 1;
                     self.link.notify_outbox();
                 }
                 other => {
                     debug!(?other, "store still failing");
+                    let db = self.cfg.store.path.clone();
+                    for u in self.unfinished.iter_mut().filter(|u| !u.on_disk) {
+                        u.on_disk = journal::keep_unfinished(&db, &u.event, &u.topic);
+                    }
                     return;
                 }
             }
         }
         self.stats.store_failing = None;
     }
+
+    /// At a clean stop: try the store again for up to `within` before the
+    /// process ends; what is still refused stays in its copy beside the
+    /// database (journaled at the next start) or, without one, is logged
+    /// whole at ERROR level.
+    pub(super) async fn flush_unfinished(&mut self, within: std::time::Duration) {
+        let until = tokio::time::Instant::now() + within;
+        while !self.unfinished.is_empty() {
+            self.retry_unfinished().await;
+            if self.unfinished.is_empty() || tokio::time::Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        for u in &self.unfinished {
+            if u.on_disk {
+                warn!(event_id = %u.event.event_id, "stopping with an event the store refused: its copy is journaled at the next start");
+            } else {
+                let json = serde_json::to_string(&u.event).unwrap_or_default();
+                error!(event_id = %u.event.event_id, topic = %u.topic, event = %json, "stopping with an event neither the store nor its copy took");
+            }
+        }
+    }
+}
+
+/// A finished event waiting for the store.
+#[derive(Clone)]
+pub(super) struct Unfinished {
+    pub event: gate_proto::messages::LaneEvent,
+    pub topic: String,
+    /// Its copy beside the database is written.
+    pub on_disk: bool,
 }

@@ -97,7 +97,20 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
             .await?
             .with_context(|| format!("opening the lane store {}", cfg.store.path.display()))?;
     let topics = cfg.topics();
+    // Events the store refused before the stop first: their passages'
+    // journal rows are still open and would otherwise be settled as
+    // `timeout` below.
+    let (kept, kept_alarms) = journal::settle_kept(&store, &cfg.store.path)
+        .await
+        .context("journaling the events kept while the store failed")?;
+    if kept > 0 {
+        info!(
+            events = kept,
+            "events kept while the store failed: journaled"
+        );
+    }
     let mut recovered = journal::recover(&store, &cfg, &clock, &topics.event()).await?;
+    recovered.alarms.extend(kept_alarms);
     if !quarantined.is_empty() && recovered.resume.is_none() {
         // The journal went with the corrupt file: the passage in progress
         // is taken from its copy beside it.
