@@ -247,6 +247,66 @@ pub struct LaneEvent {
     /// Extension: free-text officer note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Extension: the data an officer typed for this passage, beside what
+    /// the devices had read (absent when nobody typed anything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_entry: Option<OfficerEntryReport>,
+}
+
+/// Data an officer typed for a passage (at the booth's console or with
+/// `gatectl entry`). Each field given replaces what the devices read for
+/// that field when the lane decides again.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManualEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailer_plate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_no: Option<String>,
+    /// Container numbers (replace all container reads when not empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    /// E-seal id checked by hand (intact as seen by the officer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eseal: Option<String>,
+    /// A gross weight taken elsewhere (replaces the scale reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gross_kg: Option<f64>,
+}
+
+/// Extension of the lane event: who typed what, and what the devices had
+/// read before (the platform sees both: the entry and the original read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfficerEntryReport {
+    pub officer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The fields typed.
+    pub entered: ManualEntry,
+    /// What the lane's devices read for this passage.
+    pub read: DeviceReads,
+}
+
+/// What the lane's devices read for a passage, as read (before any repair
+/// or entry).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceReads {
+    pub plates: Vec<PlateReadReport>,
+    pub trailer_plate: Option<String>,
+    pub etags: Vec<String>,
+    pub containers: Vec<String>,
+    pub gross_kg: Option<f64>,
+}
+
+/// One plate read by a camera.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlateReadReport {
+    pub text: String,
+    pub confidence: f32,
+    pub camera: String,
 }
 
 fn default_true() -> bool {

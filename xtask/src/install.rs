@@ -7,7 +7,9 @@
 //!   independent Modbus peers, qemu-system-arm for the firmware self-test,
 //!   python3-pip (gate-ocr fetches its models with `pip download`),
 //!   faketime (libfaketime for the chaos run's clock jumps),
-//!   python3-prometheus-client (the reference parser of the metrics text).
+//!   python3-prometheus-client (the reference parser of the metrics text),
+//!   chromium, chromium-driver and python3-selenium (the officer console's
+//!   browser test) with fonts-noto-cjk (the console's Chinese text).
 //! - The rust target thumbv7em-none-eabihf for the MCU binary.
 
 use std::process::Command;
@@ -34,11 +36,24 @@ const APT: &[(&str, &str)] = &[
     // The reference parser of the Prometheus text format: the metrics
     // endpoint's output is checked with it (gatectl_agent.rs).
     ("py:prometheus_client.parser", "python3-prometheus-client"),
+    // The officer console in a real browser: headless Chromium over
+    // WebDriver (gatectl_agent.rs, tests/peers/console_browser.py), with a
+    // CJK font so the screenshots show the console's Chinese.
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("py:selenium.webdriver", "python3-selenium"),
+    (
+        "file:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+        "fonts-noto-cjk",
+    ),
 ];
 
 const TARGET: &str = "thumbv7em-none-eabihf";
 
 fn present(probe: &str) -> bool {
+    if let Some(path) = probe.strip_prefix("file:") {
+        return std::path::Path::new(path).exists();
+    }
     match probe.strip_prefix("py:") {
         Some(module) => Command::new("/usr/bin/python3")
             .args(["-c", &format!("import {module}")])

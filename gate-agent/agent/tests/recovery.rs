@@ -27,8 +27,6 @@ use gate_agent::runtime::journal::PassageRecord;
 use gatectl_support::*;
 use lane_io::regmap::BarrierState;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_gate-agent");
 const WAIT: Duration = Duration::from_secs(20);
@@ -38,44 +36,7 @@ const PASS: &str = "GP2026000123";
 /// An HTTP camera: `/snapshot.jpg` a fixed JPEG, `/recognition` whatever
 /// the test puts in `recognition` (JSON).
 async fn camera(recognition: Arc<Mutex<String>>) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind camera");
-    let addr = l.local_addr().expect("addr");
-    let frame = Arc::new(jpeg(640, 480, 3000));
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let (frame, rec) = (frame.clone(), recognition.clone());
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                    if req.len() > 16 * 1024 {
-                        return;
-                    }
-                }
-                let text = String::from_utf8_lossy(&req).into_owned();
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (ctype, body) = match path.as_str() {
-                    "/snapshot.jpg" => ("image/jpeg", frame.as_ref().clone()),
-                    "/recognition" => (
-                        "application/json",
-                        rec.lock().expect("recognition").clone().into_bytes(),
-                    ),
-                    _ => ("text/plain", b"not found".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(&body).await;
-            });
-        }
-    });
-    format!("http://{addr}")
+    camera_with_recognition(jpeg(640, 480, 3000), recognition).await
 }
 
 /// The whitelist: one approved single-use pass for 琼A12345 (no

@@ -72,21 +72,9 @@ pub struct ContainerSeen {
     pub confidence: f32,
 }
 
-/// Data an officer typed during a re-gather. Each field given replaces what
-/// the devices read for that field.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ManualData {
-    pub plate: Option<String>,
-    pub trailer_plate: Option<String>,
-    pub etag: Option<String>,
-    pub pass_no: Option<String>,
-    /// Container numbers (replace all container reads when not empty).
-    pub containers: Vec<String>,
-    /// E-seal id checked by hand (intact as seen by the officer).
-    pub eseal: Option<String>,
-    /// A gross weight taken elsewhere (replaces the scale reading).
-    pub gross_kg: Option<f64>,
-}
+/// Data an officer typed (the contract's extension type: one shape from
+/// the console to the event).
+pub use gate_proto::messages::ManualEntry as ManualData;
 
 /// Manual data with who typed it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

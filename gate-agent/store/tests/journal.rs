@@ -45,6 +45,7 @@ fn event(lane: &str, event_id: &str) -> LaneEvent {
         clock_synced: true,
         led_text: None,
         note: None,
+        officer_entry: None,
     }
 }
 

@@ -280,6 +280,7 @@ fn finished_events_enter_the_outbox_under_quota_pressure() {
         clock_synced: true,
         led_text: Some("x".repeat(600)),
         note: None,
+        officer_entry: None,
     };
     let f = store
         .journal_finish(&ev, "gate/v1/HK/L01/event")

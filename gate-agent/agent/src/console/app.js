@@ -74,8 +74,18 @@ function render(s) {
     hold.append(h);
     for (const code of v.hold.reasons) {
       const d = document.createElement("div");
+      const c = document.createElement("span");
+      c.className = "code";
+      text(c, code);
       const t = s.reasons[code];
-      text(d, t ? `${code} ${t.led} — ${t.condition}` : code);
+      d.append(c, document.createTextNode(t ? t.led : ""));
+      hold.append(d);
+    }
+    const details = (v.passage && v.passage.decision && v.passage.decision.details) || [];
+    for (const line of details) {
+      const d = document.createElement("div");
+      d.className = "detail";
+      text(d, line);
       hold.append(d);
     }
   } else {
@@ -99,6 +109,12 @@ function render(s) {
     for (const c of id.containers || []) row(tb, `箱号 Container (${c.position})`, `${c.number}  ${(c.confidence * 100).toFixed(0)} %`);
     if (id.eseal) row(tb, "关锁 E-seal", `${id.eseal.id || ""} ${id.eseal.state || ""}`);
     if (id.weight) row(tb, "重量 Weight", `${fmtKg(id.weight.gross_kg)} ${id.weight.stable ? "stable" : "moving"}`);
+    if (id.officer) {
+      const e = id.officer.data || {};
+      const typed = [e.plate, e.trailer_plate, ...(e.containers || []), e.etag, e.pass_no, e.eseal,
+        e.gross_kg != null ? fmtKg(e.gross_kg) : null].filter((x) => x != null && x !== "");
+      row(tb, `人工录入 Entered (${id.officer.officer})`, typed.join(", "), "hold");
+    }
     const d = p.decision;
     if (d) {
       if (d.weight) row(tb, "申报 Declared", `${fmtKg(d.weight.expected_kg)} ± ${fmtKg(d.weight.tolerance_kg)} (measured ${fmtKg(d.weight.measured_kg)})`, d.weight.within ? "" : "bad");
@@ -106,7 +122,7 @@ function render(s) {
       row(tb, "判定 Decision", `${d.result} (${d.by})`, d.result === "hold" ? "hold" : "release");
       for (const code of d.reasons) {
         const t = s.reasons[code];
-        row(tb, code, t ? `${t.led} — ${t.condition}` : "");
+        row(tb, `${code} ${t ? t.led : ""}`, t ? t.condition : "", "cond");
       }
       for (const line of d.details || []) row(tb, "", line, "dim");
     }

@@ -6,8 +6,9 @@ use gate_core::decision::Decision;
 use gate_core::lane::EventRecord;
 use gate_proto::formats::iso6346;
 use gate_proto::messages::{
-    ContainerRead, DecidedBy, DecisionResult, Direction, EventDecision, LaneEvent, Outcome,
-    PhotoRef, Reason, TrailerIds, VehicleIds, EVENT_SCHEMA,
+    ContainerRead, DecidedBy, DecisionResult, DeviceReads, Direction, EventDecision, LaneEvent,
+    OfficerEntryReport, Outcome, PhotoRef, PlateReadReport, Reason, TrailerIds, VehicleIds,
+    EVENT_SCHEMA,
 };
 use sha2::{Digest, Sha256};
 
@@ -156,7 +157,33 @@ pub fn lane_event(rec: &EventRecord, ctx: &EventContext<'_>) -> LaneEvent {
             .map(|d| d.led_text.clone())
             .filter(|t| !t.is_empty()),
         note: rec.note.clone(),
+        officer_entry: officer_entry(&rec.identified),
     }
+}
+
+/// The officer's entry with the devices' own reads beside it.
+fn officer_entry(id: &gate_core::identified::Identified) -> Option<OfficerEntryReport> {
+    let o = id.officer.as_ref()?;
+    Some(OfficerEntryReport {
+        officer: o.officer.clone(),
+        note: o.note.clone(),
+        entered: o.data.clone(),
+        read: DeviceReads {
+            plates: id
+                .plates
+                .iter()
+                .map(|p| PlateReadReport {
+                    text: p.text.clone(),
+                    confidence: p.confidence,
+                    camera: p.camera.as_str().to_owned(),
+                })
+                .collect(),
+            trailer_plate: id.trailer_plate.as_ref().map(|p| p.text.clone()),
+            etags: id.etags.clone(),
+            containers: id.containers.iter().map(|c| c.number.clone()).collect(),
+            gross_kg: id.weight.as_ref().map(|w| w.gross_kg),
+        },
+    })
 }
 
 /// The record of a passage that has just begun: what the journal keeps as

@@ -16,7 +16,7 @@ use lane_io::board::{Board, RawInputs};
 use lane_io_host::{serve_tcp, FaultSwitch, MemoryModel, Shared};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 pub const GATECTL: &str = env!("CARGO_BIN_EXE_gatectl");
 pub const PLATFORM_KEY: &str = "/Bk1XwRk/dZW0AZjIvUjz+h9+/hR5O4fs8ilHOzBXm0=";
@@ -149,43 +149,52 @@ pub fn jpeg(w: u16, h: u16, len: usize) -> Vec<u8> {
     j
 }
 
-async fn http_answer(mut s: TcpStream, body: Arc<Vec<u8>>) {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-        if req.len() > 16 * 1024 {
-            return;
-        }
-    }
-    let text = String::from_utf8_lossy(&req).into_owned();
-    let path = text.split_whitespace().nth(1).unwrap_or("/");
-    if path == "/snapshot.jpg" {
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = s.write_all(head.as_bytes()).await;
-        let _ = s.write_all(&body).await;
-    } else {
-        let _ = s
-            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await;
-    }
+/// A raw HTTP camera: `/snapshot.jpg` answers `body`, `/recognition`
+/// `null` (nothing read), anything else 404. Returns the base URL.
+pub async fn camera_server(body: Vec<u8>) -> String {
+    camera_with_recognition(body, Arc::new(Mutex::new("null".into()))).await
 }
 
-/// A raw HTTP camera: `/snapshot.jpg` answers `body`, anything else 404.
-/// Returns the base URL.
-pub async fn camera_server(body: Vec<u8>) -> String {
+/// An HTTP camera with its own recognition: `/snapshot.jpg` answers
+/// `frame`, `/recognition` whatever the test puts in `recognition` (JSON),
+/// anything else 404. Returns the base URL.
+pub async fn camera_with_recognition(frame: Vec<u8>, recognition: Arc<Mutex<String>>) -> String {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind camera");
     let addr = l.local_addr().expect("addr");
-    let body = Arc::new(body);
+    let frame = Arc::new(frame);
     tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(http_answer(s, body.clone()));
+        while let Ok((mut s, _)) = l.accept().await {
+            let (frame, rec) = (frame.clone(), recognition.clone());
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                    if req.len() > 16 * 1024 {
+                        return;
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).into_owned();
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, ctype, body) = match path.as_str() {
+                    "/snapshot.jpg" => ("200 OK", "image/jpeg", frame.as_ref().clone()),
+                    "/recognition" => (
+                        "200 OK",
+                        "application/json",
+                        rec.lock().expect("recognition").clone().into_bytes(),
+                    ),
+                    _ => ("404 Not Found", "text/plain", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
         }
     });
     format!("http://{addr}")

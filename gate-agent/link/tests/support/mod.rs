@@ -376,6 +376,7 @@ pub fn event_payload(seq: u64) -> Vec<u8> {
         clock_synced: true,
         led_text: None,
         note: None,
+        officer_entry: None,
     };
     serde_json::to_vec(&ev).expect("event JSON")
 }
