@@ -538,8 +538,8 @@ fn gatectl_against_a_live_agent() {
     drop(idle);
     drop(greedy);
 
-    // A board fault: the lane alarms (queued, undelivered: offline), the
-    // control server observed it, selftest fails with exit 4.
+    // A board fault: the lane alarms (in the alarm log, undelivered:
+    // offline), the control server observed it, selftest fails with exit 4.
     board.inputs.lock().expect("inputs").motor_fault = true;
     let av = eventually("fault alarms", WAIT, || {
         let v = ctl_json(&sock, &["alarms"]);
@@ -549,13 +549,13 @@ fn gatectl_against_a_live_agent() {
                     .any(|x| x["source"] == src && x["kind"] == "barrier_fault")
             })
         };
-        (has("outbox") && has("observed")).then_some(v)
+        (has("log, undelivered") && has("observed")).then_some(v)
     });
     assert!(av["undelivered"].as_u64().unwrap_or(0) >= 1);
     assert_eq!(av["outbox_complete"], true);
     assert!(av["note"]
         .as_str()
-        .is_some_and(|n| n.contains("no alarm history")));
+        .is_some_and(|n| n.contains("alarm log")));
     let r = ctl(&sock, &["selftest", "--json"]);
     assert_eq!(r.code, 4, "{r:?}");
     let tv = r.json();
@@ -1730,6 +1730,103 @@ fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
         "{audit:?}"
     );
 
+    // The alarm log: the flood's alarm, open. A viewer may not acknowledge
+    // it (refused, audited); the officer does, once, with a reason.
+    let alarms_of = |cookie: &str| -> Value {
+        let (code, _, body) = http(port, "GET", "/api/alarms", &[("Cookie", cookie)], None);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("JSON")
+    };
+    let log = eventually("the alarm in the lane's log", WAIT, || {
+        let v = alarms_of(&cookie);
+        v["alarms"].as_array().and_then(|a| {
+            a.iter()
+                .find(|a| a["kind"] == "console_login_failures")
+                .cloned()
+        })
+    });
+    assert!(log["acked_by"].is_null(), "{log}");
+    let open_before = alarms_of(&cookie)["open"].as_u64().expect("open");
+    assert!(open_before >= 1);
+    let ack = format!(
+        r#"{{"id":{},"reason":"guard checked the booth"}}"#,
+        log["id"]
+    );
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/alarms/ack",
+        &[
+            ("Cookie", &vcookie),
+            ("X-CSRF-Token", vcsrf["csrf"].as_str().expect("csrf")),
+        ],
+        Some(&ack),
+    );
+    assert_eq!(code, 403, "a viewer may not acknowledge");
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/alarms/ack",
+        &[("Cookie", &cookie)],
+        Some(&ack),
+    );
+    assert_eq!(code, 403, "no CSRF token");
+    let (code, _, body) = http(
+        port,
+        "POST",
+        "/api/alarms/ack",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(&ack),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/alarms/ack",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(&ack),
+    );
+    assert_eq!(code, 409, "acknowledged once");
+    let after = alarms_of(&cookie);
+    assert_eq!(after["open"].as_u64(), Some(open_before - 1), "{after}");
+    let acked = after["alarms"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == log["id"]).cloned())
+        .expect("still listed");
+    assert_eq!(acked["acked_by"], "O-17", "{acked}");
+    let audit = lane.agent.store.recent_audit(80).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.officer == "O-17" && a.action == "AlarmAck" && a.detail.contains("guard")),
+        "{audit:?}"
+    );
+
+    // The recent passages: the released truck, by the officer, with the
+    // photo kept for it.
+    let (code, _, body) = http(port, "GET", "/api/passages", &[("Cookie", &cookie)], None);
+    assert_eq!(code, 200, "{body}");
+    let recent: Value = serde_json::from_str(&body).expect("JSON");
+    let p = &recent["passages"][0];
+    assert_eq!(p["plate"], "琼A12345", "{recent}");
+    assert_eq!(p["officer"], "O-17", "{recent}");
+    assert_eq!(p["outcome"], "passed", "{recent}");
+    let cam = p["cameras"][0].as_str().expect("a kept photo");
+    let path = format!(
+        "/api/passage/{}/photo/{cam}",
+        p["event_id"].as_str().expect("id")
+    );
+    assert_eq!(
+        http(port, "GET", &path, &[], None).0,
+        401,
+        "no session, no photo"
+    );
+    let (code, headers, _) = http(port, "GET", &path, &[("Cookie", &cookie)], None);
+    assert_eq!(code, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "image/jpeg"));
+
     // Logout ends the session.
     let (code, _, _) = http(
         port,
@@ -1789,8 +1886,15 @@ fn gatectl_entry_regather_and_overrides_act_through_the_lane() {
     ctl(&sock, &args).ok();
     let v = state("hold");
     assert_eq!(v["hold"]["reasons"][0], "O02", "{v}");
+
+    // Sent to the inspection area: the arm opens towards it.
+    let mut args = vec!["decide", "inspect"];
+    args.extend(who);
+    let r = ctl(&sock, &args).ok();
+    assert!(r.stdout.contains("inspection"), "{}", r.stdout);
+    state("inspect");
     let audit = lane.agent.store.recent_audit(20).expect("audit");
-    for action in ["Regather", "Hold"] {
+    for action in ["Regather", "Hold", "Inspect"] {
         assert!(
             audit
                 .iter()
@@ -1938,7 +2042,7 @@ fn the_officer_releases_a_misread_truck_in_a_real_browser() {
         .unwrap_or_else(|| tmp.path().join("shots"));
     std::fs::create_dir_all(&shots).expect("shots dir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/console_browser.py");
-    let out = std::process::Command::new("/usr/bin/python3")
+    let browser = std::process::Command::new("/usr/bin/python3")
         .arg(&script)
         .args([
             &format!("http://127.0.0.1:{port}/"),
@@ -1947,8 +2051,21 @@ fn the_officer_releases_a_misread_truck_in_a_real_browser() {
             TRUE_PLATE,
         ])
         .arg(&shots)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("python3 with selenium (cargo xtask install)");
+    // Released by the officer's entry in the browser: the truck drives
+    // through while the browser watches (its recent passages list).
+    let released = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        lane.agent.view.borrow().state == "release"
+    });
+    if released {
+        std::thread::sleep(Duration::from_millis(1500));
+        drive_through(&lane.board);
+    }
+    let out = browser.wait_with_output().expect("the browser session");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1991,13 +2108,17 @@ fn the_officer_releases_a_misread_truck_in_a_real_browser() {
     assert!(seen["action_answer"]
         .as_str()
         .is_some_and(|a| a.contains('✓')));
-    for view in ["login.png", "held.png", "released.png"] {
+    let recent = seen["recent"].as_str().expect("recent passages");
+    assert!(
+        recent.contains("#1") && recent.contains(TRUE_PLATE) && recent.contains("O-17"),
+        "{recent}"
+    );
+    for view in ["login.png", "held.png", "released.png", "passed.png"] {
         let len = std::fs::metadata(shots.join(view)).map_or(0, |m| m.len());
         assert!(len > 10_000, "screenshot {view}: {len} bytes");
     }
 
-    // The truck drives through; the platform receives its event.
-    drive_through(&lane.board);
+    // The truck drove through; the platform receives its event.
     let ev = events_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the event at the platform");

@@ -154,6 +154,9 @@ pub enum OfficerKind {
     Release,
     /// Hold the vehicle in the lane.
     Hold,
+    /// Send the vehicle to the inspection area (note required): the arm
+    /// opens towards it, like a release (O01, result inspect).
+    Inspect,
     /// Re-trigger the identification devices.
     Regather,
     /// Typed data; the lane decides again.
@@ -1386,6 +1389,22 @@ impl Lane {
                     ack(out, true, "held by officer");
                 }
             },
+            OfficerKind::Inspect => {
+                if note.is_none_or(|n| n.trim().is_empty()) {
+                    return ack(out, false, "sending to inspection needs a note");
+                }
+                if self.barrier_fault {
+                    return ack(out, false, "barrier in fault");
+                }
+                match self.state {
+                    State::Idle => ack(out, false, "no vehicle in the lane"),
+                    s if s.before_release() => {
+                        self.officer_decides(now, DecisionResult::Inspect, &a.officer, note, out);
+                        ack(out, true, "sent to inspection by officer");
+                    }
+                    _ => ack(out, false, "vehicle already released"),
+                }
+            }
             OfficerKind::Regather => match self.state {
                 State::Idle if self.board.arrival => {
                     self.start(now, out);

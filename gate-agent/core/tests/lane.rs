@@ -530,6 +530,41 @@ fn hold_officer_release_needs_note() {
     assert_eq!(r.note.as_deref(), Some("weighed again by hand"));
 }
 
+/// Issue 19: an officer sends a held truck to the inspection area: a note
+/// is required, the decision is the officer's (O01, result inspect, the
+/// automatic reasons kept), the arm opens towards the inspection area, and
+/// the outcome is `inspection`. Nothing to send with no truck.
+#[test]
+fn hold_officer_sends_to_inspection() {
+    let mut l = held();
+    at!(l, 500, officer(OfficerKind::Inspect, None) => [Command::Ack { ok: false, .. }]);
+    assert!(matches!(l.state(), State::Hold { .. }));
+    let c = at!(l, 600, officer(OfficerKind::Inspect, Some("seal looks tampered")) => [
+        Command::Journal { seq: 1, .. },
+        Command::SetLed(_),
+        Command::SetLight(Light::Green),
+        Command::Raise,
+        Command::Ack { ok: true, .. },
+    ]);
+    let Some(decision) = journaled_decision(&c[0]) else {
+        unreachable!()
+    };
+    assert_eq!(decision.result, DecisionResult::Inspect);
+    assert_eq!(decision.reasons, vec![Reason::O01, Reason::H06]);
+    assert_eq!(decision.by, DecidedBy::Officer);
+    let Command::SetLed(led) = &c[1] else {
+        unreachable!()
+    };
+    assert!(led.contains("To inspection"), "{led}");
+    at!(l, 700, under_arm() => [Command::Journal { step: Step::Passing, .. }]);
+    let c = at!(l, 800, free() => [Command::Finish(_), _, _]);
+    let r = finish_of(&c);
+    assert_eq!(r.outcome, Outcome::Inspection);
+    assert_eq!(r.note.as_deref(), Some("seal looks tampered"));
+    // Once gone, nothing to send.
+    at!(l, 900, officer(OfficerKind::Inspect, Some("again")) => [Command::Ack { ok: false, .. }]);
+}
+
 #[test]
 fn hold_officer_raise_override() {
     let mut l = held();

@@ -76,7 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => device().prop_map(Op::Fault),
         1 => device().prop_map(Op::DeviceOk),
         4 => (prop::bool::weighted(0.8), 0u8..3).prop_map(|(current, result)| Op::Decided { current, result }),
-        3 => (0u8..6, any::<bool>()).prop_map(|(kind, note)| Op::Officer { kind, note }),
+        3 => (0u8..7, any::<bool>()).prop_map(|(kind, note)| Op::Officer { kind, note }),
         1 => any::<bool>().prop_map(Op::Admission),
         1 => Just(Op::Restart),
     ]
@@ -315,6 +315,7 @@ impl Model {
                     2 => OfficerKind::Release,
                     3 => OfficerKind::Hold,
                     4 => OfficerKind::Regather,
+                    5 => OfficerKind::Inspect,
                     _ => OfficerKind::Manual(ManualData {
                         plate: Some("琼A12345".into()),
                         ..ManualData::default()

@@ -48,7 +48,7 @@ use gate_core::view::{LookupKeys, WhitelistView};
 use gate_proto::messages::{EventDecision, LaneEvent, WhitelistBatch};
 use serde_json::Value;
 
-pub use admin::AuditEntry;
+pub use admin::{AlarmLogEntry, AuditEntry};
 pub use codec::normalize_key;
 pub use config::{Clock, OpenCheck, StoreConfig};
 pub use error::{Result, StoreError};
@@ -458,6 +458,15 @@ impl Store {
         let mut totals = m.totals.clone();
         let tx = m.w.begin(kind == OutboxKind::Event)?;
         let q = outbox::enqueue(&tx, &mut totals, &quota, kind, topic, payload, now)?;
+        if kind == OutboxKind::Alarm {
+            // Every alarm for the platform is also kept in the lane's log
+            // (acknowledged at the booth); one that does not decode is
+            // still sent.
+            match serde_json::from_slice::<gate_proto::messages::Alarm>(payload) {
+                Ok(a) => admin::log_alarm(&tx, &a)?,
+                Err(e) => tracing::warn!(%e, "alarm not logged: payload does not decode"),
+            }
+        }
         tx.commit().ctx("committing an outbox item")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
         m.totals = totals;
@@ -571,6 +580,34 @@ impl Store {
         tx.commit().ctx("committing an audit entry")?;
         self.inner.ckpt.notify(checkpoint::File::Main);
         Ok(id)
+    }
+
+    /// The lane's alarm log, newest first: every alarm queued for the
+    /// platform (kept after delivery, the newest
+    /// 10,000), all or only those not yet acknowledged.
+    pub fn alarm_log(&self, limit: usize, open_only: bool) -> Result<Vec<AlarmLogEntry>> {
+        let mut r = self.inner.main_readers.get();
+        let tx = r.read_tx()?;
+        admin::alarm_log(&tx, limit, open_only)
+    }
+
+    /// How many logged alarms are not acknowledged.
+    pub fn open_alarms(&self) -> Result<u64> {
+        let mut r = self.inner.main_readers.get();
+        let tx = r.read_tx()?;
+        admin::open_alarms(&tx)
+    }
+
+    /// Acknowledge a logged alarm (who, why). False when the alarm is
+    /// unknown or already acknowledged. Durable (fsynced), like the audit.
+    pub fn ack_alarm(&self, id: i64, officer: &str, note: &str) -> Result<bool> {
+        let now = self.now();
+        let mut m = lock(&self.inner.main);
+        let tx = m.w.begin(true)?;
+        let done = admin::ack_alarm(&tx, id, officer, note, now)?;
+        tx.commit().ctx("committing an alarm acknowledgement")?;
+        self.inner.ckpt.notify(checkpoint::File::Main);
+        Ok(done)
     }
 
     /// The most recent audit entries, newest first.

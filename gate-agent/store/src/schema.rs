@@ -162,6 +162,22 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 "#,
+    // 2: the lane's alarm log (every alarm queued for the platform, kept
+    // after delivery, acknowledged at the booth).
+    r#"
+CREATE TABLE alarm_log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    acked_by   TEXT,
+    acked_ms   INTEGER,
+    ack_note   TEXT
+);
+CREATE INDEX alarm_log_open ON alarm_log (id) WHERE acked_ms IS NULL;
+"#,
 ];
 
 /// The whitelist tables, in dependency order.

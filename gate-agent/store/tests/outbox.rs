@@ -291,3 +291,71 @@ fn finished_events_enter_the_outbox_under_quota_pressure() {
     assert!(s.photos < 3, "a photo was evicted for the event");
     assert!(s.bytes <= 2_000);
 }
+
+/// Every alarm queued for the platform is also in the lane's alarm log,
+/// kept after the broker took it, until an officer acknowledges it (once).
+#[test]
+fn alarms_are_logged_kept_after_delivery_and_acknowledged_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 1 << 20);
+    let alarm = |id: &str, kind: &str| {
+        serde_json::json!({
+            "alarm_id": id, "kind": kind, "severity": "critical",
+            "at": "2026-12-07T08:00:00Z", "detail": format!("{kind} detail")
+        })
+        .to_string()
+    };
+    let a1 = store
+        .outbox_enqueue(
+            OutboxKind::Alarm,
+            "gate/v1/S/L/alarm",
+            alarm("A1", "device_fault").as_bytes(),
+        )
+        .expect("enqueue")
+        .id
+        .expect("id");
+    store
+        .outbox_enqueue(
+            OutboxKind::Alarm,
+            "gate/v1/S/L/alarm",
+            alarm("A2", "tailgating").as_bytes(),
+        )
+        .expect("enqueue");
+    // Not an alarm, and an alarm that does not decode: sent, not logged.
+    store
+        .outbox_enqueue(OutboxKind::Reply, "gate/v1/S/L/reply", b"{}")
+        .expect("enqueue");
+    store
+        .outbox_enqueue(OutboxKind::Alarm, "gate/v1/S/L/alarm", b"not json")
+        .expect("a bad alarm is still queued");
+    // The broker took the first: the log keeps it.
+    assert!(store.outbox_ack(a1).expect("ack"));
+    let log = store.alarm_log(10, false).expect("log");
+    assert_eq!(
+        log.iter().map(|a| a.alarm_id.as_str()).collect::<Vec<_>>(),
+        ["A2", "A1"],
+        "newest first"
+    );
+    assert_eq!(log[1].kind, "device_fault");
+    assert_eq!(log[1].severity, "critical");
+    assert_eq!(store.open_alarms().expect("open"), 2);
+
+    let id = log[1].id;
+    assert!(store.ack_alarm(id, "O-17", "camera cleaned").expect("ack"));
+    assert!(!store.ack_alarm(id, "O-18", "again").expect("ack"), "once");
+    assert!(!store.ack_alarm(9999, "O-17", "unknown").expect("ack"));
+    assert_eq!(store.open_alarms().expect("open"), 1);
+    let open = store.alarm_log(10, true).expect("log");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].alarm_id, "A2");
+    let all = store.alarm_log(10, false).expect("log");
+    let acked = all.iter().find(|a| a.alarm_id == "A1").expect("A1");
+    assert_eq!(acked.acked_by.as_deref(), Some("O-17"));
+    assert_eq!(acked.ack_note.as_deref(), Some("camera cleaned"));
+    assert!(acked.acked_ms.is_some());
+
+    // Kept across a reopen.
+    drop(store);
+    let store = open_with_quota(&dir, 1 << 20);
+    assert_eq!(store.open_alarms().expect("open"), 1);
+}

@@ -125,6 +125,8 @@ pub enum OfficerActionKind {
     Release,
     /// Hold (O02).
     Hold,
+    /// Send to the inspection area (O01, result inspect).
+    Inspect,
     /// Re-trigger the identification devices.
     Regather,
     /// Typed data (`entry`): the lane decides again on it.
@@ -136,6 +138,7 @@ impl OfficerActionKind {
         match self {
             Self::Release => "release",
             Self::Hold => "hold",
+            Self::Inspect => "inspect",
             Self::Regather => "regather",
             Self::Entry => "entry",
         }
@@ -958,8 +961,10 @@ pub struct AlarmRow {
     pub kind: String,
     pub severity: String,
     pub detail: String,
-    /// `outbox`: raised by the lane and not yet delivered to the platform;
-    /// `observed`: seen by the control server itself since it started.
+    /// `log`: the lane's alarm log (with `, undelivered` while still in the
+    /// outbox, `, acked by ID` once acknowledged); `outbox`: an outbox alarm
+    /// item that does not decode; `observed`: seen by the control server
+    /// itself since it started.
     pub source: String,
 }
 
@@ -967,7 +972,7 @@ pub struct AlarmRow {
 pub struct AlarmsData {
     /// Newest first.
     pub alarms: Vec<AlarmRow>,
-    /// Undelivered alarms found in the outbox.
+    /// Alarms still in the outbox (not yet delivered to the platform).
     pub undelivered: u64,
     /// Outbox items looked at, and whether that was all of them.
     pub outbox_scanned: u64,

@@ -49,6 +49,9 @@ function showConsole(s) {
   text($("who"), `${s.officer} ${s.name || ""} (${s.role})`);
   const canAct = s.role === "officer";
   document.querySelectorAll("#act button").forEach((b) => { b.disabled = !canAct; });
+  loadRecent();
+  loadAlarms();
+  if (!window.alarmTimer) window.alarmTimer = setInterval(() => { if (session) loadAlarms(); }, 5000);
   source = new EventSource("/api/stream");
   source.addEventListener("state", (e) => render(JSON.parse(e.data)));
   source.onerror = async () => {
@@ -61,6 +64,7 @@ function fmtKg(v) { return v == null ? "-" : `${Math.round(v).toLocaleString()} 
 
 function render(s) {
   const v = s.view;
+  if (v.finished !== lastFinished) { lastFinished = v.finished; loadRecent(); }
   const st = $("state");
   text(st, v.state);
   st.className = "state " + (v.state === "hold" ? "hold" : (v.state === "release" || v.state === "inspect") ? "release" : "");
@@ -146,6 +150,67 @@ function render(s) {
   dv.replaceChildren();
   for (const d of s.devices) row(dv, d.name, d.up ? "正常 ok" : `故障 down ${d.last_error || ""}`, d.up ? "" : "bad");
   text($("platform"), `${v.link_connected ? "已连接 connected" : "未连接 unreachable"} · 白名单 whitelist v${v.whitelist_version} · outbox ${s.outbox_pressure} · 今日 ${v.finished} passages`);
+}
+
+let lastFinished = null;
+
+async function loadRecent() {
+  const r = await api("GET", "/api/passages");
+  if (r.status !== 200) return;
+  const tb = $("recent").tBodies[0];
+  tb.replaceChildren();
+  for (const p of r.data.passages) {
+    const tr = document.createElement("tr");
+    const cells = [`#${p.seq}`, p.plate || "-", `${p.result} ${p.reasons.join(" ")}${p.officer ? " · " + p.officer : ""}`, p.outcome];
+    for (const c of cells) { const td = document.createElement("td"); text(td, c); tr.append(td); }
+    const td = document.createElement("td");
+    for (const cam of p.cameras) {
+      const img = document.createElement("img");
+      img.alt = `${p.seq} ${cam}`;
+      img.src = `/api/passage/${encodeURIComponent(p.event_id)}/photo/${encodeURIComponent(cam)}`;
+      td.append(img);
+    }
+    tr.append(td);
+    if (p.result === "hold") tr.className = "hold";
+    tb.append(tr);
+  }
+}
+
+async function loadAlarms() {
+  const r = await api("GET", "/api/alarms");
+  if (r.status !== 200) return;
+  text($("alarms-open"), r.data.open ? `${r.data.open} 未确认 open` : "");
+  const tb = $("alarms").tBodies[0];
+  tb.replaceChildren();
+  const canAck = session && session.role !== "viewer";
+  for (const a of r.data.alarms.slice(0, 12)) {
+    const tr = document.createElement("tr");
+    const t = document.createElement("td");
+    text(t, a.at.slice(11, 19));
+    const k = document.createElement("td");
+    k.className = a.severity;
+    text(k, `${a.kind}: ${a.detail}`);
+    const st = document.createElement("td");
+    if (a.acked_by) text(st, `✓ ${a.acked_by}`);
+    else if (canAck) {
+      const b = document.createElement("button");
+      b.className = "warn";
+      text(b, "确认 Ack");
+      b.addEventListener("click", () => ackAlarm(a.id));
+      st.append(b);
+    } else text(st, "未确认 open");
+    tr.append(t, k, st);
+    tb.append(tr);
+  }
+}
+
+async function ackAlarm(id) {
+  const r = await api("POST", "/api/alarms/ack", { id, reason: $("reason").value || "acknowledged at the booth" });
+  if (r.status === 401) return showLogin("会话已结束 Session ended");
+  const m = $("msg");
+  m.className = r.data.ok ? "" : "bad";
+  text(m, r.data.ok ? `✓ ${r.data.detail}` : `✗ ${r.data.error}`);
+  loadAlarms();
 }
 
 async function act(kind) {

@@ -73,6 +73,7 @@ struct App {
     link: gate_link::LinkHandle,
     registry: crate::drivers::HealthRegistry,
     restarts: crate::runtime::devices::RestartTargets,
+    recent_photos: crate::runtime::RecentPhotos,
     auth: Arc<Mutex<Auth>>,
     secure: bool,
     reasons: Arc<BTreeMap<String, reasons::ReasonText>>,
@@ -118,6 +119,7 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
         link: agent.link.clone(),
         registry: agent.registry.clone(),
         restarts: agent.restarts.clone(),
+        recent_photos: agent.recent_photos.clone(),
         auth: Arc::new(Mutex::new(Auth::new(c))),
         secure: tls.is_some(),
         reasons: Arc::new(reasons::table()),
@@ -143,6 +145,10 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
         .route("/api/photo/{camera}", get(photo))
         .route("/api/action", post(action))
         .route("/api/restart", post(restart))
+        .route("/api/alarms", get(alarms))
+        .route("/api/alarms/ack", post(ack_alarm))
+        .route("/api/passages", get(passages))
+        .route("/api/passage/{event_id}/photo/{camera}", get(recent_photo))
         .with_state(app);
     let tcp = tokio::net::TcpListener::bind(c.listen)
         .await
@@ -506,22 +512,178 @@ async fn stream(State(app): State<App>, headers: HeaderMap) -> Response {
     )
 }
 
+fn jpeg(p: &crate::runtime::event::Photo) -> Response {
+    hardened(
+        (
+            [(header::CONTENT_TYPE, "image/jpeg")],
+            Body::from(p.jpeg.clone()),
+        )
+            .into_response(),
+    )
+}
+
 async fn photo(State(app): State<App>, headers: HeaderMap, Path(camera): Path<String>) -> Response {
     if app.session(&headers).is_none() {
         return error(StatusCode::UNAUTHORIZED, "no session: log in");
     }
     let photos = app.photos.borrow().clone();
     match photos.photos.iter().rev().find(|p| p.camera == camera) {
-        Some(p) => hardened(
-            (
-                [(header::CONTENT_TYPE, "image/jpeg")],
-                Body::from(p.jpeg.clone()),
-            )
-                .into_response(),
-        ),
+        Some(p) => jpeg(p),
         None => error(
             StatusCode::NOT_FOUND,
             format!("no photo from `{camera}` for this passage"),
+        ),
+    }
+}
+
+/// A photo of one of the last finished passages (kept in memory for the
+/// last ten).
+async fn recent_photo(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((event_id, camera)): Path<(String, String)>,
+) -> Response {
+    if app.session(&headers).is_none() {
+        return error(StatusCode::UNAUTHORIZED, "no session: log in");
+    }
+    match app.recent_photos.get(&event_id, &camera) {
+        Some(p) => jpeg(&p),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no photo from `{camera}` kept for event {event_id}"),
+        ),
+    }
+}
+
+/// The last finished passages, newest first, as the platform got them
+/// (decision, reasons, outcome, officer), with the cameras whose photos
+/// are still kept.
+async fn passages(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.session(&headers).is_none() {
+        return error(StatusCode::UNAUTHORIZED, "no session: log in");
+    }
+    let store = app.store.clone();
+    let rows = match tokio::task::spawn_blocking(move || store.recent_events(10)).await {
+        Ok(Ok(r)) => r,
+        other => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the lane database cannot be read: {other:?}"),
+            )
+        }
+    };
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let e = &r.event;
+            let cameras: Vec<&str> = e
+                .photos
+                .iter()
+                .map(|p| p.camera.as_str())
+                .filter(|c| app.recent_photos.get(&e.event_id, c).is_some())
+                .collect();
+            json!({
+                "seq": e.seq,
+                "event_id": e.event_id,
+                "finished_at": e.finished_at,
+                "plate": e.vehicle.as_ref().and_then(|v| v.plate.clone()),
+                "gate_pass": e.gate_pass,
+                "result": e.decision.result,
+                "reasons": e.decision.reasons,
+                "by": e.decision.by,
+                "officer": e.decision.officer,
+                "outcome": e.outcome,
+                "cameras": cameras,
+            })
+        })
+        .collect();
+    hardened(Json(json!({"ok": true, "passages": list})).into_response())
+}
+
+/// The lane's alarm log: the newest 30, and how many are not acknowledged.
+async fn alarms(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.session(&headers).is_none() {
+        return error(StatusCode::UNAUTHORIZED, "no session: log in");
+    }
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        Ok::<_, gate_store::StoreError>((store.alarm_log(30, false)?, store.open_alarms()?))
+    })
+    .await
+    {
+        Ok(Ok((list, open))) => {
+            hardened(Json(json!({"ok": true, "open": open, "alarms": list})).into_response())
+        }
+        other => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the lane database cannot be read: {other:?}"),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    id: i64,
+    /// Why (audited), 1..=256 characters.
+    reason: String,
+}
+
+/// Acknowledge an alarm: officers and engineers, with a reason; audited.
+async fn ack_alarm(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(body): Json<AckBody>,
+) -> Response {
+    let (_, s) = match app.acting(&headers) {
+        Ok(x) => x,
+        Err((code, m)) => return error(code, m),
+    };
+    if s.role == ConsoleRole::Viewer {
+        app.audit(
+            &s.officer,
+            "ConsoleActionRefused",
+            format!("acknowledge alarm {}: viewer", body.id),
+        )
+        .await;
+        return error(
+            StatusCode::FORBIDDEN,
+            "role viewer may not acknowledge alarms",
+        );
+    }
+    let reason = body.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 256 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a reason of 1 to 256 characters is needed",
+        );
+    }
+    let (store, officer, id, note) = (
+        app.store.clone(),
+        s.officer.clone(),
+        body.id,
+        reason.clone(),
+    );
+    match tokio::task::spawn_blocking(move || store.ack_alarm(id, &officer, &note)).await {
+        Ok(Ok(true)) => {
+            app.audit(
+                &s.officer,
+                "AlarmAck",
+                format!("alarm {}: {reason}", body.id),
+            )
+            .await;
+            hardened(
+                Json(json!({"ok": true, "detail": format!("alarm {} acknowledged", body.id)}))
+                    .into_response(),
+            )
+        }
+        Ok(Ok(false)) => error(
+            StatusCode::CONFLICT,
+            format!("alarm {} is unknown or already acknowledged", body.id),
+        ),
+        other => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the acknowledgement could not be written: {other:?}"),
         ),
     }
 }
@@ -552,6 +714,7 @@ fn officer_kind(b: &ActionBody) -> Result<OfficerKind, String> {
         "lower" => OfficerKind::Lower,
         "release" => OfficerKind::Release,
         "hold" => OfficerKind::Hold,
+        "inspect" => OfficerKind::Inspect,
         "regather" => OfficerKind::Regather,
         "entry" => {
             let data = crate::runtime::manual_data(&EntryArgs {

@@ -1,15 +1,12 @@
 //! Alarms for `gatectl alarms`.
 //!
-//! Layer: control server. The runtime keeps no alarm history: it hands each
-//! alarm to the link, which queues it in the outbox until the broker has it
-//! and then deletes it. So two honest sources are shown, each labelled:
-//! - the alarms still in the outbox (raised and not yet delivered), found by
-//!   a bounded scan ([`undelivered`]);
+//! Layer: control server. Two sources, each labelled:
+//! - the lane's alarm log (gate-store: every alarm queued for the platform,
+//!   the newest 10,000, with its acknowledgement), each marked delivered or
+//!   still in the outbox by a bounded outbox scan ([`undelivered`]);
 //! - a bounded ring of what this server itself observed since it started
 //!   ([`observe`]): devices going down and up, the platform link dropping
 //!   and returning, board faults, the board's tailgate counter moving.
-//!
-//! Delivered alarms are on the platform only.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -25,10 +22,10 @@ use super::Parts;
 pub(crate) const RING_CAPACITY: usize = 256;
 
 /// What `alarms` says about its sources.
-pub(crate) const NOTE: &str = "the agent keeps no alarm history: alarms leave the outbox once the \
-platform has them. Shown: undelivered alarms still in the outbox (source `outbox`) and what this \
-control server observed since the agent started (source `observed`: devices down/up, link \
-down/up, board faults, tailgating).";
+pub(crate) const NOTE: &str = "sources: `log` is the lane's alarm log (every alarm raised for \
+the platform, kept after delivery, newest 10,000; `undelivered` while still in the outbox, \
+`acked by ID` once acknowledged at the console); `observed` is what this control server saw \
+since the agent started (devices down/up, link down/up, board faults, tailgating).";
 
 /// The outbox scan stops after this many items or payload bytes (photos
 /// are large; a deep outbox after days offline is not read whole).
@@ -76,7 +73,10 @@ impl AlarmRing {
 
 /// Result of the outbox scan.
 pub(crate) struct Scan {
-    pub alarms: Vec<AlarmRow>,
+    /// `alarm_id`s of the alarms still in the outbox.
+    pub ids: std::collections::HashSet<String>,
+    /// Outbox alarm items that do not decode.
+    pub unreadable: Vec<AlarmRow>,
     pub scanned: u64,
     pub complete: bool,
 }
@@ -84,7 +84,8 @@ pub(crate) struct Scan {
 /// Alarms waiting in the outbox (blocking; bounded in items and bytes).
 pub(crate) fn undelivered(store: &Store) -> gate_store::Result<Scan> {
     let mut scan = Scan {
-        alarms: Vec::new(),
+        ids: Default::default(),
+        unreadable: Vec::new(),
         scanned: 0,
         complete: false,
     };
@@ -103,29 +104,46 @@ pub(crate) fn undelivered(store: &Store) -> gate_store::Result<Scan> {
             if it.kind != OutboxKind::Alarm {
                 continue;
             }
-            let row = match serde_json::from_slice::<gate_proto::messages::Alarm>(&it.payload) {
-                Ok(a) => AlarmRow {
-                    at: a.at,
-                    kind: a.kind,
-                    severity: super::data::serde_name(&a.severity),
-                    detail: a.detail,
-                    source: "outbox".into(),
-                },
-                Err(e) => AlarmRow {
+            match serde_json::from_slice::<gate_proto::messages::Alarm>(&it.payload) {
+                Ok(a) => {
+                    scan.ids.insert(a.alarm_id);
+                }
+                Err(e) => scan.unreadable.push(AlarmRow {
                     at: gate_proto::time::format_unix_ms(it.created_ms),
                     kind: "unreadable".into(),
                     severity: "warning".into(),
                     detail: format!("outbox item {} is not an alarm message: {e}", it.id),
                     source: "outbox".into(),
-                },
-            };
-            scan.alarms.push(row);
+                }),
+            }
         }
         if scan.scanned >= SCAN_MAX_ITEMS || bytes >= SCAN_MAX_BYTES {
             break;
         }
     }
     Ok(scan)
+}
+
+/// The log's rows, each marked delivered or not and acknowledged or not.
+pub(crate) fn log_rows(log: Vec<gate_store::AlarmLogEntry>, scan: &Scan) -> Vec<AlarmRow> {
+    log.into_iter()
+        .map(|a| {
+            let mut source = String::from("log");
+            if scan.ids.contains(&a.alarm_id) {
+                source.push_str(", undelivered");
+            }
+            if let Some(by) = &a.acked_by {
+                source.push_str(&format!(", acked by {by}"));
+            }
+            AlarmRow {
+                at: a.at,
+                kind: a.kind,
+                severity: a.severity,
+                detail: a.detail,
+                source,
+            }
+        })
+        .collect()
 }
 
 /// Watch the agent and record what looks like an alarm. Ends when the lane

@@ -259,6 +259,7 @@ async fn officer(p: &Parts, a: OfficerArgs, until: Instant) -> Answer {
     let kind = match a.action {
         OfficerActionKind::Release => OfficerKind::Release,
         OfficerActionKind::Hold => OfficerKind::Hold,
+        OfficerActionKind::Inspect => OfficerKind::Inspect,
         OfficerActionKind::Regather => OfficerKind::Regather,
         OfficerActionKind::Entry => OfficerKind::Manual(crate::runtime::manual_data(
             &a.entry.clone().unwrap_or_default(),
@@ -418,8 +419,10 @@ async fn sync(p: &Parts, a: SyncArgs) -> Answer {
 async fn alarms(p: &Parts, a: AlarmsArgs) -> Answer {
     let limit = a.limit.unwrap_or(50).clamp(1, 1000);
     let scan = blocking(&p.store, super::alarms::undelivered).await?;
-    let mut rows = scan.alarms;
-    let undelivered = rows.len() as u64;
+    let log = blocking(&p.store, move |s| s.alarm_log(limit, false)).await?;
+    let undelivered = scan.ids.len() as u64;
+    let mut rows = super::alarms::log_rows(log, &scan);
+    rows.extend(scan.unreadable);
     rows.extend(p.alarms.recent(limit));
     rows.sort_by(|a, b| b.at.cmp(&a.at));
     rows.truncate(limit);

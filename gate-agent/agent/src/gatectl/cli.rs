@@ -107,7 +107,8 @@ pub enum Cmd {
         #[arg(long)]
         resync: bool,
     },
-    /// Recent alarms (undelivered ones and what the agent observed).
+    /// Recent alarms: the lane's alarm log (delivered or not, acknowledged
+    /// or not) and what the agent observed.
     Alarms {
         /// How many.
         #[arg(short = 'n', default_value_t = 50, value_name = "N")]
@@ -120,8 +121,9 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Officer override on the vehicle in the lane: release (O01) or hold
-    /// (O02), through the lane, audited. Past --wait it never happens.
+    /// Officer override on the vehicle in the lane: release (O01), hold
+    /// (O02) or send to inspection (O01, result inspect), through the lane,
+    /// audited. Past --wait it never happens.
     Decide {
         #[arg(value_enum)]
         result: DecideArg,
@@ -396,6 +398,8 @@ pub enum RoleArg {
 pub enum DecideArg {
     Release,
     Hold,
+    /// Send to the inspection area (the arm opens towards it).
+    Inspect,
 }
 
 /// Who acts, why, and how long gatectl waits: every officer action.

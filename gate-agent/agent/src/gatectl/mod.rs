@@ -215,6 +215,7 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             let action = match result {
                 cli::DecideArg::Release => OfficerActionKind::Release,
                 cli::DecideArg::Hold => OfficerActionKind::Hold,
+                cli::DecideArg::Inspect => OfficerActionKind::Inspect,
             };
             officer_action(&ctx, action, who, None)
         }

@@ -92,6 +92,34 @@ pub struct PassagePhotos {
     pub photos: Vec<Photo>,
 }
 
+/// The evidence photos of the last finished passages, newest first, by
+/// event id (the console's "recent passages"): at most
+/// [`RecentPhotos::CAPACITY`] passages, in memory only (the outbox sends
+/// them to the platform and forgets them).
+#[derive(Clone, Debug, Default)]
+pub struct RecentPhotos(Arc<std::sync::Mutex<std::collections::VecDeque<PassageKept>>>);
+
+/// One passage's photos, by event id.
+type PassageKept = (String, Vec<Photo>);
+
+impl RecentPhotos {
+    pub const CAPACITY: usize = 10;
+
+    pub(crate) fn push(&self, event_id: &str, photos: Vec<Photo>) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_front((event_id.to_owned(), photos));
+        q.truncate(Self::CAPACITY);
+    }
+
+    /// One photo of a recent passage.
+    pub fn get(&self, event_id: &str, camera: &str) -> Option<Photo> {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .find(|(id, _)| id == event_id)
+            .and_then(|(_, ps)| ps.iter().find(|p| p.camera == camera).cloned())
+    }
+}
+
 /// When the lane task last turned: it beats on its one-second tick, so an
 /// age of several seconds means the lane task is stuck (`/healthz`).
 #[derive(Debug)]
@@ -225,6 +253,8 @@ pub struct AgentHandle {
     pub heartbeat: Arc<Heartbeat>,
     /// The photos of the passage in progress.
     pub photos: watch::Receiver<PassagePhotos>,
+    /// The photos of the last finished passages.
+    pub recent_photos: RecentPhotos,
 }
 
 impl AgentHandle {
@@ -314,6 +344,7 @@ struct Runner {
     board_tx: mpsc::Sender<BoardOp>,
     view_tx: watch::Sender<LaneView>,
     photos_tx: watch::Sender<PassagePhotos>,
+    recent_photos: RecentPhotos,
     seqs: HashMap<u64, SeqCtx>,
     /// Commands of a resumed passage, run after the start-up outputs.
     initial: Vec<Command>,

@@ -125,6 +125,7 @@ impl Runner {
         let topics = self.cfg.topics();
         let store = self.store.clone();
         let photos = std::mem::take(&mut ctx.photos);
+        self.recent_photos.push(&ctx.event_id, photos.clone());
         let event_id = ctx.event_id.clone();
         let event_topic = topics.event();
         // A passage that ended before its decision (the truck backed out,

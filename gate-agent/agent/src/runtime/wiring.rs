@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use super::clock::LaneClock;
 use super::devices::Devices;
 use super::{
-    journal, AgentHandle, BoardOp, Heartbeat, Internal, LaneView, PassagePhotos, Runner, SeqCtx,
-    Stats,
+    journal, AgentHandle, BoardOp, Heartbeat, Internal, LaneView, PassagePhotos, RecentPhotos,
+    Runner, SeqCtx, Stats,
 };
 use crate::config::{parse_broker_url, resolve, Config};
 use crate::drivers::config::RecognitionMode;
@@ -207,6 +207,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (view_tx, view_rx) = watch::channel(LaneView::default());
     let (photos_tx, photos_rx) = watch::channel(PassagePhotos::default());
+    let recent_photos = RecentPhotos::default();
     let (officer_tx, officer_rx) = mpsc::channel(8);
     let (internal_tx, internal_rx) = mpsc::channel(256);
     let (board_tx, board_rx) = mpsc::channel(32);
@@ -237,6 +238,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         board_tx,
         view_tx,
         photos_tx,
+        recent_photos: recent_photos.clone(),
         seqs,
         initial,
         followups: Vec::new(),
@@ -262,6 +264,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         recogniser,
         heartbeat,
         photos: photos_rx,
+        recent_photos,
     })
 }
 

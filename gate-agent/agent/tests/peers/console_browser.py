@@ -13,6 +13,8 @@ from the console's code: what a person at the booth does and sees.
    reasons, the plate camera's photo loaded); takes `held.png`.
 3. Types the right plate and a reason into the manual entry, sends it;
    waits for the lane's new decision (`release`); takes `released.png`.
+4. Waits for the truck to pass (the test drives it): the recent passages
+   list shows it with its photo; takes `passed.png`.
 
 Prints one JSON object on stdout: what it saw and measured. Exits 1 with
 the reason on stderr when a step cannot be done (a screenshot of that
@@ -117,6 +119,15 @@ def run(driver, url, officer, password, plate, shots, out):
     out["entry_to_release_ms"] = round((time.monotonic() - t1) * 1000)
     out["passage_after"] = driver.find_element(By.ID, "passage").text
     driver.save_screenshot(f"{shots}/released.png")
+
+    # The truck passes (driven by the test): the recent passages list
+    # shows it, with its photo.
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#recent img')]"
+        ".some(i => i.complete && i.naturalWidth > 0);"))
+    text_in(driver, "#state", "idle")
+    out["recent"] = driver.find_element(By.ID, "recent").text
+    driver.save_screenshot(f"{shots}/passed.png")
 
 
 if __name__ == "__main__":
