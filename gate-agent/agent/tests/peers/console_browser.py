@@ -9,14 +9,16 @@ from the console's code: what a person at the booth does and sees.
 1. Opens the console, measures the time to first render (first contentful
    paint) and the page weight (every byte the browser fetched for the login
    view), takes `login.png`.
-2. Logs in; waits for the held truck (state `hold`, a hold banner with its
-   reasons, the plate camera's photo loaded); takes `held.png`.
+2. Logs in; waits for the idle lane, prints `READY` (the test then puts the
+   truck on the arrival loop) and notes when the screen first shows it;
+   waits for the held truck (state `hold`, a hold banner with its reasons,
+   the plate camera's photo loaded); takes `held.png`.
 3. Types the right plate and a reason into the manual entry, sends it;
    waits for the lane's new decision (`release`); takes `released.png`.
 4. Waits for the truck to pass (the test drives it): the recent passages
    list shows it with its photo; takes `passed.png`.
 
-Prints one JSON object on stdout: what it saw and measured. Exits 1 with
+Prints `READY` then one JSON object on stdout: what it saw and measured. Exits 1 with
 the reason on stderr when a step cannot be done (a screenshot of that
 moment is left as `failed.png`).
 """
@@ -53,7 +55,7 @@ def main():
         except Exception:
             pass
         print(f"console_browser: {type(e).__name__}: {e}", file=sys.stderr)
-        print(json.dumps(out, ensure_ascii=False))
+        print(json.dumps(out, ensure_ascii=False), flush=True)
         driver.quit()
         sys.exit(1)
     driver.quit()
@@ -95,10 +97,23 @@ def run(driver, url, officer, password, plate, shots, out):
     driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
     visible(driver, "#console")
     out["who"] = driver.find_element(By.ID, "who").text
+    text_in(driver, "#state", "idle")
+    out["login_to_live_ms"] = round((time.monotonic() - t0) * 1000)
+
+    # Ready for the truck: note when the lane state on screen first leaves
+    # `idle` (wall clock, to compare with the moment the test puts the
+    # truck on the arrival loop), then tell the test.
+    driver.execute_script(
+        "window.__firstChange = null;"
+        "new MutationObserver(() => {"
+        "  if (window.__firstChange === null && document.getElementById('state').textContent !== 'idle')"
+        "    window.__firstChange = Date.now();"
+        "}).observe(document.getElementById('state'), {childList: true, characterData: true, subtree: true});")
+    print("READY", flush=True)
 
     # The held truck: state, the banner with the reasons, the photo.
     text_in(driver, "#state", "hold")
-    out["login_to_live_ms"] = round((time.monotonic() - t0) * 1000)
+    out["first_change_unix_ms"] = driver.execute_script("return window.__firstChange;")
     out["hold_banner"] = visible(driver, "#hold").text
     out["passage"] = driver.find_element(By.ID, "passage").text
     WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(
