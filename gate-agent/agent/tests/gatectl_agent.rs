@@ -1516,10 +1516,11 @@ fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
     };
     let officer_hash = gate_agent::console::auth::hash_password("booth-pass-17").expect("hash");
     let viewer_hash = gate_agent::console::auth::hash_password("viewer-pass-3").expect("hash");
+    let engineer_hash = gate_agent::console::auth::hash_password("engineer-pass-9").expect("hash");
     let lane = start_lane_with(None, |paths| {
         let mut text = std::fs::read_to_string(&paths.config).expect("config");
         text.push_str(&format!(
-            "\n[console]\nlisten = \"127.0.0.1:{port}\"\n\n[[console.accounts]]\nid = \"O-17\"\nname = \"Li\"\nrole = \"officer\"\npassword_hash = \"{officer_hash}\"\n\n[[console.accounts]]\nid = \"V-3\"\nrole = \"viewer\"\npassword_hash = \"{viewer_hash}\"\n"
+            "\n[console]\nlisten = \"127.0.0.1:{port}\"\n\n[[console.accounts]]\nid = \"O-17\"\nname = \"Li\"\nrole = \"officer\"\npassword_hash = \"{officer_hash}\"\n\n[[console.accounts]]\nid = \"V-3\"\nrole = \"viewer\"\npassword_hash = \"{viewer_hash}\"\n\n[[console.accounts]]\nid = \"E-9\"\nrole = \"engineer\"\npassword_hash = \"{engineer_hash}\"\n"
         ));
         std::fs::write(&paths.config, text).expect("config");
     });
@@ -1702,6 +1703,56 @@ fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
         audit
             .iter()
             .any(|a| a.officer == "O-17" && a.detail.contains("plate dirty")),
+        "{audit:?}"
+    );
+
+    // The engineer: no officer action, but a device restart (audited).
+    let (code, eh, ebody) = http(
+        port,
+        "POST",
+        "/api/login",
+        &[],
+        Some(r#"{"officer":"E-9","password":"engineer-pass-9"}"#),
+    );
+    assert_eq!(code, 200, "{ebody}");
+    let ecookie = eh
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .and_then(|(_, v)| v.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let es: Value = serde_json::from_str(&ebody).expect("JSON");
+    let ecsrf = es["csrf"].as_str().expect("csrf").to_owned();
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/action",
+        &[("Cookie", &ecookie), ("X-CSRF-Token", &ecsrf)],
+        Some(r#"{"kind":"hold","reason":"engineer tries"}"#),
+    );
+    assert_eq!(code, 403, "an engineer may not act on the vehicle");
+    let (code, _, body) = http(
+        port,
+        "POST",
+        "/api/restart",
+        &[("Cookie", &ecookie), ("X-CSRF-Token", &ecsrf)],
+        Some(r#"{"device":"weighbridge","reason":"indicator frozen"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("weighbridge"), "{body}");
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/api/restart",
+        &[("Cookie", &ecookie), ("X-CSRF-Token", &ecsrf)],
+        Some(r#"{"device":"no-such-device","reason":"typo"}"#),
+    );
+    assert_eq!(code, 404);
+    let audit = lane.agent.store.recent_audit(80).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.officer == "E-9"
+            && a.action == "RestartDevice"
+            && a.detail.contains("indicator frozen")),
         "{audit:?}"
     );
 
