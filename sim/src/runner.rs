@@ -397,8 +397,12 @@ pub struct LaneRun {
     pub commands_sent: Vec<(String, usize)>,
     /// The simulated trucks and their index in the scenario.
     pub trucks: Vec<(crate::physics::TruckId, usize)>,
-    /// The officer console, when `--console` asked for it.
+    /// The officer console, when `--console` asked for it or the
+    /// scenario has console steps.
     pub console: Option<gate_agent::console::ConsoleServer>,
+    /// The password of the console's accounts (DEMO and the scenario's
+    /// console officers).
+    pub console_password: Option<String>,
 }
 
 /// The devices, the broker relay and an agent configuration for one lane:
@@ -463,9 +467,23 @@ pub async fn start_lane(
     let dir = tempfile::tempdir().context("temp dir")?;
     let (lane_id, clock, sim, relay, cfg_path) =
         lane_parts(s, broker, opts, &dir.path().join("lane.toml")).await?;
-    let demo_login = match (opts.console, primary) {
-        (Some(addr), true) => Some(add_demo_console(&cfg_path, addr)?),
+    // The console: asked for (`demo --console`), or needed by the
+    // scenario's console steps (on a free loopback port, its officers
+    // given accounts).
+    let console_officers: Vec<String> = s
+        .commands
+        .iter()
+        .filter(|c| c.via == crate::scenario::CommandVia::Console)
+        .filter_map(|c| c.officer.clone())
+        .collect();
+    let console_addr = match (opts.console, primary) {
+        (Some(addr), true) => Some(addr),
+        _ if !console_officers.is_empty() => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         _ => None,
+    };
+    let demo_login = match console_addr {
+        Some(addr) => Some(add_demo_console(&cfg_path, addr, &console_officers)?),
+        None => None,
     };
     let cfg = gate_agent::config::Config::load(&cfg_path).map_err(|errs| {
         anyhow!(
@@ -485,7 +503,7 @@ pub async fn start_lane(
             let c = gate_agent::console::serve(&handle, &console_cfg)
                 .await
                 .context("starting the officer console")?;
-            if let Some(c) = &c {
+            if let (Some(c), Some(_)) = (&c, opts.console) {
                 println!(
                     "officer console: {}://{}/  (officer DEMO, password {password})",
                     if c.https { "https" } else { "http" },
@@ -511,12 +529,18 @@ pub async fn start_lane(
         commands_sent: Vec::new(),
         trucks: Vec::new(),
         console,
+        console_password: demo_login,
     })
 }
 
-/// Add a `[console]` on `addr` with one demo officer account to the agent
-/// configuration at `cfg_path`; the account's password (random, printed).
-fn add_demo_console(cfg_path: &std::path::Path, addr: std::net::SocketAddr) -> Result<String> {
+/// Add a `[console]` on `addr` with a demo officer account (and one per
+/// officer of the scenario's console steps) to the agent configuration at
+/// `cfg_path`; the accounts' password (random, printed for the demo).
+fn add_demo_console(
+    cfg_path: &std::path::Path,
+    addr: std::net::SocketAddr,
+    officers: &[String],
+) -> Result<String> {
     let password = format!("{:08x}", rand::random::<u32>());
     let hash = gate_agent::console::auth::hash_password(&password).map_err(|e| anyhow!(e))?;
     let mut text = std::fs::read_to_string(cfg_path)
@@ -524,6 +548,12 @@ fn add_demo_console(cfg_path: &std::path::Path, addr: std::net::SocketAddr) -> R
     text.push_str(&format!(
         "\n[console]\nlisten = \"{addr}\"\n\n[[console.accounts]]\nid = \"DEMO\"\nname = \"演示关员 Demo officer\"\nrole = \"officer\"\npassword_hash = \"{hash}\"\n"
     ));
+    let mut seen = std::collections::BTreeSet::from(["DEMO".to_owned()]);
+    for o in officers.iter().filter(|o| seen.insert((*o).clone())) {
+        text.push_str(&format!(
+            "\n[[console.accounts]]\nid = \"{o}\"\nrole = \"officer\"\npassword_hash = \"{hash}\"\n"
+        ));
+    }
     std::fs::write(cfg_path, text).with_context(|| format!("writing {}", cfg_path.display()))?;
     Ok(password)
 }
@@ -570,6 +600,7 @@ pub async fn run_external(
         commands_sent: Vec::new(),
         trucks: Vec::new(),
         console: None,
+        console_password: None,
     };
     let report = run_lane(run, opts).await;
     site.end(s, &addr).await;
@@ -739,26 +770,45 @@ pub const EXTERNAL_AGENT_WAIT: Duration = Duration::from_secs(600);
 /// console offers raise and lower, as `gatectl barrier`).
 async fn external_officer(
     socket: &Path,
-    kind: gate_core::lane::OfficerKind,
+    c: &crate::scenario::CommandEntry,
     officer: String,
-    note: Option<String>,
 ) -> Result<(bool, String)> {
-    use gate_agent::control::protocol::{BarrierAction, BarrierArgs, Request};
-    use gate_core::lane::OfficerKind;
-    let action = match kind {
-        OfficerKind::Raise => BarrierAction::Raise,
-        OfficerKind::Lower => BarrierAction::Lower,
-        other => {
-            return Err(anyhow!(
-                "{other:?}: an external agent's console offers raise and lower only (send it `via = \"platform\"`)"
-            ))
-        }
+    use crate::scenario::Action;
+    use gate_agent::control::protocol::{
+        BarrierAction, BarrierArgs, EntryArgs, OfficerActionKind, OfficerArgs, Request,
     };
-    let req = Request::Barrier(BarrierArgs {
-        action,
-        officer,
-        reason: note.unwrap_or_else(|| "scenario".into()),
-    });
+    let reason = c.note.clone().unwrap_or_else(|| "scenario".into());
+    let officer_req = |action| {
+        Request::Officer(OfficerArgs {
+            action,
+            officer: officer.clone(),
+            reason: reason.clone(),
+            entry: c.entry.as_ref().map(|e| EntryArgs {
+                plate: e.plate.clone(),
+                trailer_plate: e.trailer_plate.clone(),
+                containers: e.containers.clone(),
+                etag: e.etag.clone(),
+                pass_no: e.pass_no.clone(),
+            }),
+        })
+    };
+    let req = match c.kind {
+        Action::Raise | Action::Lower => Request::Barrier(BarrierArgs {
+            action: if c.kind == Action::Raise {
+                BarrierAction::Raise
+            } else {
+                BarrierAction::Lower
+            },
+            officer: officer.clone(),
+            reason: reason.clone(),
+        }),
+        Action::Release => officer_req(OfficerActionKind::Release),
+        Action::Hold => officer_req(OfficerActionKind::Hold),
+        Action::Inspect => officer_req(OfficerActionKind::Inspect),
+        Action::Regather => officer_req(OfficerActionKind::Regather),
+        Action::Entry => officer_req(OfficerActionKind::Entry),
+        other => return Err(anyhow!("{other:?} is a platform command")),
+    };
     let socket = socket.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut c = gate_agent::gatectl::client::Client::connect(&socket)
@@ -837,7 +887,11 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
             let c = &s.commands[i];
             match c.via {
                 CommandVia::Platform => {
-                    let mut req = CommandRequest::new(&run.lane_id, c.kind);
+                    let kind = c
+                        .kind
+                        .platform()
+                        .ok_or_else(|| anyhow!("{:?} is not a platform command", c.kind))?;
+                    let mut req = CommandRequest::new(&run.lane_id, kind);
                     if let Some(o) = &c.officer {
                         req = req.officer(o);
                     }
@@ -854,20 +908,22 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                         .map_err(|e| anyhow!("{e}"))?;
                     run.commands_sent.push((sent.id, i));
                 }
-                CommandVia::Officer => {
-                    use gate_core::lane::{OfficerAction, OfficerKind};
-                    use gate_proto::messages::CommandKind as K;
-                    let kind = match c.kind {
-                        K::Raise => OfficerKind::Raise,
-                        K::Lower => OfficerKind::Lower,
-                        K::Release => OfficerKind::Release,
-                        K::Hold => OfficerKind::Hold,
-                        K::Regather => OfficerKind::Regather,
-                        other => return Err(anyhow!("{other:?} is not an officer action")),
-                    };
+                CommandVia::Officer | CommandVia::Console => {
+                    use gate_core::lane::OfficerAction;
+                    let kind = officer_kind(c)?;
                     let officer = c.officer.clone().unwrap_or_else(|| "OFFICER".into());
-                    let (ok, detail) = match &run.agent {
-                        Agent::InProcess(agent) => {
+                    let (ok, detail) = match (&run.agent, c.via) {
+                        (_, CommandVia::Console) => {
+                            let (Some(console), Some(password)) =
+                                (&run.console, &run.console_password)
+                            else {
+                                return Err(anyhow!(
+                                    "a console step needs the in-process agent's console"
+                                ));
+                            };
+                            console_action(console.addr, &officer, password, c).await?
+                        }
+                        (Agent::InProcess(agent), _) => {
                             use gate_agent::runtime::{submit_officer_action, OfficerRefusal};
                             let action = OfficerAction {
                                 officer,
@@ -883,13 +939,14 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
                                 Err(OfficerRefusal::Unavailable(m)) => return Err(anyhow!(m)),
                             }
                         }
-                        Agent::External { socket } => {
-                            external_officer(socket, kind, officer, c.note.clone()).await?
+                        (Agent::External { socket }, _) => {
+                            external_officer(socket, c, officer).await?
                         }
                     };
                     if ok != c.expect_ok {
                         return Err(anyhow!(
-                            "officer {:?}: ok={ok} ({detail}), expected ok={}",
+                            "{:?} {:?}: ok={ok} ({detail}), expected ok={}",
+                            c.via,
                             c.kind,
                             c.expect_ok
                         ));
@@ -899,6 +956,96 @@ async fn play(run: &mut LaneRun, s: &Scenario, what: Timed, start_unix: i64) -> 
         }
     }
     Ok(())
+}
+
+/// The lane's officer action for a scenario command.
+fn officer_kind(c: &crate::scenario::CommandEntry) -> Result<gate_core::lane::OfficerKind> {
+    use crate::scenario::Action;
+    use gate_core::lane::OfficerKind;
+    Ok(match c.kind {
+        Action::Raise => OfficerKind::Raise,
+        Action::Lower => OfficerKind::Lower,
+        Action::Release => OfficerKind::Release,
+        Action::Hold => OfficerKind::Hold,
+        Action::Inspect => OfficerKind::Inspect,
+        Action::Regather => OfficerKind::Regather,
+        Action::Entry => OfficerKind::Manual(c.entry.clone().unwrap_or_default()),
+        other @ (Action::Resync | Action::RestartDevice) => {
+            return Err(anyhow!("{other:?} is not an officer action"))
+        }
+    })
+}
+
+/// An officer action through the lane's web console, as the page sends it:
+/// log in (the runner's account for `officer`), then `POST /api/action`
+/// with the session cookie and CSRF token. Ok(false, why) is the lane's (or
+/// the console's) refusal.
+async fn console_action(
+    addr: std::net::SocketAddr,
+    officer: &str,
+    password: &str,
+    c: &crate::scenario::CommandEntry,
+) -> Result<(bool, String)> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .context("console client")?;
+    let base = format!("http://{addr}");
+    let login = http
+        .post(format!("{base}/api/login"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"officer": officer, "password": password}).to_string())
+        .send()
+        .await
+        .context("console login")?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let session: serde_json::Value =
+        serde_json::from_slice(&login.bytes().await?).context("console login answer")?;
+    let (Some(cookie), Some(csrf)) = (cookie, session["csrf"].as_str()) else {
+        return Err(anyhow!("console login refused: {session}"));
+    };
+    let mut body = serde_json::json!({
+        "kind": c.kind.as_str(),
+        "reason": c.note.clone().unwrap_or_default(),
+    });
+    if let Some(e) = &c.entry {
+        body["plate"] = serde_json::json!(e.plate);
+        body["trailer_plate"] = serde_json::json!(e.trailer_plate);
+        body["containers"] = serde_json::json!(e.containers);
+        body["etag"] = serde_json::json!(e.etag);
+        body["pass_no"] = serde_json::json!(e.pass_no);
+    }
+    let r = http
+        .post(format!("{base}/api/action"))
+        .header("content-type", "application/json")
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .body(body.to_string())
+        .send()
+        .await
+        .context("console action")?;
+    let status = r.status().as_u16();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await?).unwrap_or(serde_json::Value::Null);
+    match status {
+        200 => Ok((
+            true,
+            answer["detail"].as_str().unwrap_or_default().to_owned(),
+        )),
+        400 | 409 => Ok((
+            false,
+            answer["error"].as_str().unwrap_or_default().to_owned(),
+        )),
+        other => Err(anyhow!(
+            "console action {:?}: HTTP {other}: {answer}",
+            c.kind
+        )),
+    }
 }
 
 /// This lane's events as the platform collected them.
@@ -1106,7 +1253,13 @@ fn check(
                 Some(e) => {
                     r.event_id = Some(e.event_id.clone());
                     r.seq = Some(e.seq);
-                    r.decided_after_arrival_s = decided_after_arrival_s(e, run.clock.scale());
+                    // An officer's decision (or one on an officer's data)
+                    // waited for a person: not the lane's speed.
+                    r.decided_after_arrival_s = if e.decision.officer.is_none() {
+                        decided_after_arrival_s(e, run.clock.scale())
+                    } else {
+                        None
+                    };
                     r.decision = Some(format!("{:?}", e.decision.result).to_lowercase());
                     r.reasons = e.decision.reasons.clone();
                     r.outcome = Some(e.outcome);
@@ -1336,7 +1489,7 @@ pub fn summary(reports: &[RunReport]) -> String {
             lags.sort_by(f64::total_cmp);
             let _ = writeln!(
                 s,
-                "  decided after the last datum (device side): median {:+.2} s, max {:+.2} s over {} trucks (goal <= 0.5 s; trucks held H08 left out)",
+                "  decided after the last datum (device side): median {:+.2} s, max {:+.2} s over {} trucks (goal <= 0.5 s; trucks held H08 and officers' decisions left out)",
                 lags[lags.len() / 2],
                 lags[lags.len() - 1],
                 lags.len()

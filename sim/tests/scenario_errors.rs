@@ -399,3 +399,49 @@ expect = { decision = "release", reasons = ["E00"], outcome = "passed", alarms =
         "{summary}"
     );
 }
+
+/// Console steps (issue 19): an officer action needs its reason, an entry
+/// needs a value, an officer-only action cannot come from the platform.
+#[test]
+fn console_steps_are_checked() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/console.toml");
+    let src = std::fs::read_to_string(&p).expect("console.toml");
+    Scenario::parse(&src, "console.toml").expect("the library's console scenario is valid");
+
+    let no_note = mutate(
+        &src,
+        "note = \"箱号灯光故障, 人工核对 box read by eye\"\n",
+        "",
+    );
+    let ps = problems(&no_note);
+    assert!(
+        ps.iter()
+            .any(|(_, _, m)| m.contains("console action needs a note")),
+        "{ps:?}"
+    );
+
+    let empty = mutate(
+        &src,
+        "entry = { containers = [\"EMCU7612854\"] }",
+        "entry = { }",
+    );
+    let ps = problems(&empty);
+    assert!(
+        ps.iter().any(|(_, _, m)| m.contains("at least one value")),
+        "{ps:?}"
+    );
+
+    let from_platform = mutate(
+        &src,
+        "via = \"console\"\nkind = \"inspect\"",
+        "via = \"platform\"\nkind = \"inspect\"",
+    );
+    let ps = problems(&from_platform);
+    let at = where_is(&from_platform, "via = \"platform\"\nkind = \"inspect\"");
+    assert!(
+        ps.iter()
+            .any(|(l, _, m)| *l == at.0 && m.contains("officer's action")),
+        "{ps:?} (expected at line {})",
+        at.0
+    );
+}

@@ -93,6 +93,7 @@ scenarios!(
     fault_device_timeout,
     fault_each_device,
     stray_messages,
+    console,
 );
 
 /// Two independent lanes of one port in one process (`--lanes 2`, one

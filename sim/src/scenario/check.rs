@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use gate_proto::formats::{iso6346, plate};
-use gate_proto::messages::{CommandKind, DecidedBy, GoodsCategory, Reason, TargetKind};
+use gate_proto::messages::{DecidedBy, GoodsCategory, Reason, TargetKind};
 
 use super::{
-    alarms, relative_ms, resolve_time, Behaviour, CommandVia, ControlSpec, Device, EnterpriseSpec,
-    FaultKind, GatePassSpec, Scenario, TruckEntry, UpsertsSpec, VehicleSpec,
+    alarms, relative_ms, resolve_time, Action, Behaviour, CommandVia, ControlSpec, Device,
+    EnterpriseSpec, FaultKind, GatePassSpec, Scenario, TruckEntry, UpsertsSpec, VehicleSpec,
 };
 
 /// A semantic problem, located in the file (1-based line and column).
@@ -936,34 +936,54 @@ fn commands(s: &Scenario, out: &mut Out) {
         last = c.at_s;
         let needs_officer = matches!(
             c.kind,
-            CommandKind::Raise | CommandKind::Release | CommandKind::Hold
-        );
+            Action::Raise | Action::Release | Action::Hold | Action::Inspect | Action::Entry
+        ) || c.via != CommandVia::Platform;
         match &c.officer {
             Some(o) => check_name(out, p.k("officer"), "officer", o, 32),
             None if needs_officer => err(out, p.clone(), format!("{:?} needs an officer", c.kind)),
             None => {}
         }
-        if c.kind == CommandKind::Release && c.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
-            err(out, p.clone(), "an exceptional release needs a note");
+        let needs_note =
+            matches!(c.kind, Action::Release | Action::Inspect) || c.via == CommandVia::Console;
+        if needs_note && c.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            err(
+                out,
+                p.clone(),
+                if c.via == CommandVia::Console {
+                    "a console action needs a note (its reason)"
+                } else {
+                    "an exceptional release or an inspection needs a note"
+                },
+            );
+        }
+        match (c.kind, &c.entry) {
+            (Action::Entry, None) => err(out, p.clone(), "entry needs `entry = { plate = ... }`"),
+            (Action::Entry, Some(e)) if *e == gate_proto::messages::ManualEntry::default() => {
+                err(out, p.k("entry"), "an entry needs at least one value")
+            }
+            (Action::Entry, Some(_)) | (_, None) => {}
+            (_, Some(_)) => err(out, p.k("entry"), "only kind = \"entry\" takes an entry"),
         }
         match (c.kind, c.device) {
-            (CommandKind::RestartDevice, None) => {
-                err(out, p.clone(), "restart_device needs a device")
-            }
-            (CommandKind::RestartDevice, Some(d)) if !lane_has(s, d) => err(
+            (Action::RestartDevice, None) => err(out, p.clone(), "restart_device needs a device"),
+            (Action::RestartDevice, Some(d)) if !lane_has(s, d) => err(
                 out,
                 p.k("device"),
                 format!("the lane has no {}", d.as_str()),
             ),
-            (CommandKind::RestartDevice, Some(_)) => {}
+            (Action::RestartDevice, Some(_)) => {}
             (_, Some(_)) => err(out, p.k("device"), "only restart_device takes a device"),
             (_, None) => {}
         }
-        if matches!(c.kind, CommandKind::Release | CommandKind::Hold) && c.truck.is_none() {
+        if matches!(
+            c.kind,
+            Action::Release | Action::Hold | Action::Inspect | Action::Entry
+        ) && c.truck.is_none()
+        {
             err(
                 out,
                 p.clone(),
-                format!("{:?} refers to a held truck: set truck", c.kind),
+                format!("{:?} refers to a truck in the lane: set truck", c.kind),
             );
         }
         if let Some(id) = &c.truck {
@@ -980,17 +1000,28 @@ fn commands(s: &Scenario, out: &mut Out) {
                 Some(_) => {}
             }
         }
-        if c.via == CommandVia::Officer
-            && matches!(c.kind, CommandKind::Resync | CommandKind::RestartDevice)
-        {
-            err(
+        match c.via {
+            CommandVia::Officer | CommandVia::Console
+                if matches!(c.kind, Action::Resync | Action::RestartDevice) =>
+            {
+                err(
+                    out,
+                    p.k("via"),
+                    format!(
+                        "{:?} is a platform command (not an officer's action)",
+                        c.kind
+                    ),
+                )
+            }
+            CommandVia::Platform if c.kind.platform().is_none() => err(
                 out,
                 p.k("via"),
                 format!(
-                    "{:?} is a platform command (not at the lane console)",
+                    "{:?} is an officer's action: send it via \"officer\" or \"console\"",
                     c.kind
                 ),
-            );
+            ),
+            _ => {}
         }
     }
 }

@@ -795,8 +795,60 @@ impl FaultEntry {
 pub enum CommandVia {
     /// A signed command from the platform over MQTT.
     Platform,
-    /// An officer at the lane's local console (gatectl).
+    /// An officer at the lane's control socket (gatectl).
     Officer,
+    /// An officer at the booth's web console (docs/console.md): the runner
+    /// serves the lane's console, logs in and sends the action over HTTP
+    /// like the page does (session, CSRF token).
+    Console,
+}
+
+/// What a timed command does: the platform's command kinds, and the
+/// officer-only actions (`inspect`, `entry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Raise,
+    Lower,
+    Release,
+    Hold,
+    Regather,
+    Resync,
+    RestartDevice,
+    /// Send the truck to the inspection area (officer, console or gatectl).
+    Inspect,
+    /// Typed data (`entry = { plate = ... }`); the lane decides again.
+    Entry,
+}
+
+impl Action {
+    /// The platform command of this action (None: officer-only).
+    pub fn platform(self) -> Option<CommandKind> {
+        Some(match self {
+            Action::Raise => CommandKind::Raise,
+            Action::Lower => CommandKind::Lower,
+            Action::Release => CommandKind::Release,
+            Action::Hold => CommandKind::Hold,
+            Action::Regather => CommandKind::Regather,
+            Action::Resync => CommandKind::Resync,
+            Action::RestartDevice => CommandKind::RestartDevice,
+            Action::Inspect | Action::Entry => return None,
+        })
+    }
+    /// The name the console's `/api/action` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Raise => "raise",
+            Action::Lower => "lower",
+            Action::Release => "release",
+            Action::Hold => "hold",
+            Action::Regather => "regather",
+            Action::Resync => "resync",
+            Action::RestartDevice => "restart_device",
+            Action::Inspect => "inspect",
+            Action::Entry => "entry",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -805,7 +857,10 @@ pub struct CommandEntry {
     pub at_s: f64,
     #[serde(default = "via_platform")]
     pub via: CommandVia,
-    pub kind: CommandKind,
+    pub kind: Action,
+    /// For `entry`: what the officer types.
+    #[serde(default)]
+    pub entry: Option<gate_proto::messages::ManualEntry>,
     #[serde(default)]
     pub officer: Option<String>,
     #[serde(default)]
