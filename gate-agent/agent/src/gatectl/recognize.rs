@@ -31,10 +31,22 @@ pub struct FileResult {
     pub error: Option<String>,
 }
 
+/// The models as the agent finds them: the named directory (fetched into
+/// when missing), else the first verified of the agent's places (the
+/// cache, then the gate-agent-models package), else fetched into the cache.
 fn load(models_dir: Option<&Path>) -> Result<Ocr, Failure> {
-    let dir = models_dir.map_or_else(models::default_dir, Path::to_path_buf);
-    let paths = models::ensure(&dir)
-        .map_err(|e| Failure::Failed(format!("models in {}: {e}", dir.display())))?;
+    let found = match models_dir {
+        Some(_) => None,
+        None => models::locate(&models::search_dirs()).ok(),
+    };
+    let paths = match found {
+        Some(p) => p,
+        None => {
+            let dir = models_dir.map_or_else(models::default_dir, Path::to_path_buf);
+            models::ensure(&dir)
+                .map_err(|e| Failure::Failed(format!("models in {}: {e}", dir.display())))?
+        }
+    };
     Ocr::load(&paths).map_err(|e| Failure::Failed(format!("loading the models: {e}")))
 }
 

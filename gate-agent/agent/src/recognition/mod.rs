@@ -77,29 +77,44 @@ impl FrameReads {
 /// directory (the simulator runs several agents in one process).
 static LOADED: Mutex<Vec<(PathBuf, Weak<gate_ocr::Ocr>)>> = Mutex::new(Vec::new());
 
-/// The production reader: the models in `dir` (fetched first when `fetch`
-/// and missing), loaded once. Blocking (pip download, model optimisation):
-/// call it on a worker thread.
-pub fn load_gate_ocr(dir: &Path, fetch: bool) -> Result<Arc<dyn FrameReader>, String> {
+/// The production reader: the models from the first of `dirs` that holds
+/// them verified (when none does and `fetch`: fetched into the first),
+/// loaded once. Blocking (pip download, model optimisation): call it on a
+/// worker thread.
+pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReader>, String> {
+    let first = dirs.first().ok_or("no models directory")?;
+    let paths = match gate_ocr::models::locate(dirs) {
+        Ok(p) => p,
+        Err(_) if fetch => gate_ocr::models::ensure(first)
+            .map_err(|e| format!("models in {}: {e}", first.display()))?,
+        Err(why) => {
+            return Err(format!(
+                "no verified models ({}); install them: the gate-agent-models package, or `gate-agent models install FILE|DIR`",
+                why.iter()
+                    .map(|(d, e)| format!("{}: {e}", d.display()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        }
+    };
+    let dir = paths
+        .det
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| first.clone());
     let mut cache = LOADED.lock().unwrap_or_else(|p| p.into_inner());
     cache.retain(|(_, w)| w.strong_count() > 0);
     if let Some(ocr) = cache
         .iter()
-        .find(|(d, _)| d == dir)
+        .find(|(d, _)| *d == dir)
         .and_then(|(_, w)| w.upgrade())
     {
         return Ok(ocr);
     }
-    let paths = if fetch {
-        gate_ocr::models::ensure(dir)
-    } else {
-        gate_ocr::models::find(dir)
-    }
-    .map_err(|e| format!("models in {}: {e}", dir.display()))?;
     let ocr = Arc::new(
         gate_ocr::Ocr::load(&paths)
             .map_err(|e| format!("loading the models in {}: {e}", dir.display()))?,
     );
-    cache.push((dir.to_path_buf(), Arc::downgrade(&ocr)));
+    cache.push((dir, Arc::downgrade(&ocr)));
     Ok(ocr)
 }

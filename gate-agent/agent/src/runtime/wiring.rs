@@ -286,14 +286,17 @@ fn camera_modes(cfg: &Config, devs: &Devices) -> HashMap<String, RecognitionMode
 /// (fetched when missing and `fetch`); the lane does not wait for them.
 fn start_recogniser(cfg: &Config, registry: &crate::drivers::HealthRegistry) -> Recogniser {
     let r = &cfg.recognition;
-    let dir = r
-        .models_dir
-        .clone()
-        .unwrap_or_else(gate_ocr::models::default_dir);
+    // A configured directory is the only place; else the fetch/install
+    // directory, then the packaged models.
+    let dirs = match &r.models_dir {
+        Some(d) => vec![d.clone()],
+        None => gate_ocr::models::search_dirs(),
+    };
     let fetch = r.fetch;
-    info!(models = %dir.display(), fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
+    let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
     Recogniser::start(
-        move || crate::recognition::load_gate_ocr(&dir, fetch),
+        move || crate::recognition::load_gate_ocr(&dirs, fetch),
         r.workers,
         r.queue_depth,
         registry.register("recogniser"),
