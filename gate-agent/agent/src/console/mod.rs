@@ -825,20 +825,23 @@ async fn restart(
         .await;
         return error(StatusCode::FORBIDDEN, "role viewer may not restart devices");
     }
-    let (name, target) = match app.restarts.find(&body.device) {
-        Ok(x) => x,
-        Err(e) => return error(StatusCode::NOT_FOUND, e),
-    };
-    app.audit(
+    use crate::runtime::devices::{restart_audited, RestartRefusal};
+    let event_id = app.view.borrow().event_id.clone();
+    match restart_audited(
+        &app.restarts,
+        &app.store,
+        &body.device,
         &s.officer,
-        "RestartDevice",
-        format!("{name}: {}", body.reason),
+        &body.reason,
+        event_id,
     )
-    .await;
-    match target.restart().await {
-        Ok(d) => {
+    .await
+    {
+        Ok((name, d)) => {
             hardened(Json(json!({"ok": true, "detail": format!("{name}: {d}")})).into_response())
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{name}: {e}")),
+        Err(RestartRefusal::NotFound(e)) => error(StatusCode::NOT_FOUND, e),
+        Err(RestartRefusal::NotAudited(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(RestartRefusal::Failed(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

@@ -298,24 +298,20 @@ async fn to_lane(
 /// Restart one device's connection: audited first, then the driver's
 /// verdict (a failure to reopen is `unavailable`, with the driver's reason).
 async fn restart(p: &Parts, a: RestartArgs) -> Answer {
-    let (name, target) = p
-        .restarts
-        .find(&a.device)
-        .map_err(|e| fail(ErrorCode::NotFound, e))?;
-    let (officer, detail) = (a.officer.clone(), format!("{name}: {}", a.reason));
-    blocking(&p.store, move |s| {
-        s.audit(&officer, "RestartDevice", &detail, None)
-    })
-    .await?;
+    use crate::runtime::devices::{restart_audited, RestartRefusal};
+    let event_id = p.view.borrow().event_id.clone();
     let t0 = Instant::now();
-    match target.restart().await {
-        Ok(detail) => answer(&RestartData {
-            device: name,
+    match restart_audited(&p.restarts, &p.store, &a.device, &a.officer, &a.reason, event_id).await
+    {
+        Ok((device, detail)) => answer(&RestartData {
+            device,
             officer: a.officer,
             detail,
             ms: t0.elapsed().as_millis() as u64,
         }),
-        Err(e) => Err(fail(ErrorCode::Unavailable, format!("{name}: {e}"))),
+        Err(RestartRefusal::NotFound(e)) => Err(fail(ErrorCode::NotFound, e)),
+        Err(RestartRefusal::NotAudited(e)) => Err(fail(ErrorCode::Internal, e)),
+        Err(RestartRefusal::Failed(e)) => Err(fail(ErrorCode::Unavailable, e)),
     }
 }
 

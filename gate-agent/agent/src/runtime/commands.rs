@@ -9,7 +9,7 @@ use gate_core::lane::{AlarmKind, Command, Input, Light, OfficerAction, OfficerKi
 use gate_link::CommandRequest;
 use gate_proto::messages::{CommandKind, Severity};
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::{devices, BoardOp, Runner};
 use crate::drivers::board::BoardCommand;
@@ -57,25 +57,26 @@ impl Runner {
             }
             CommandKind::RestartDevice => {
                 let dev = c.device.clone().unwrap_or_default();
-                match self.devs.restarts.find(&dev) {
-                    Err(e) => req.respond(false, e),
-                    Ok((name, target)) => {
-                        self.audit_entry(officer, "RestartDevice".into(), name.clone())
-                            .await;
-                        // The lane goes on meanwhile: the driver reopens its
-                        // connection as after a failure, only at once.
-                        tokio::spawn(async move {
-                            info!(device = %name, "restart_device");
-                            match target.restart().await {
-                                Ok(d) => req.respond(true, format!("{name}: {d}")),
-                                Err(e) => {
-                                    warn!(device = %name, error = %e, "restart_device failed");
-                                    req.respond(false, format!("{name}: {e}"))
-                                }
-                            }
-                        });
+                let reason = c.note.clone().unwrap_or_else(|| "platform command".into());
+                let (targets, store) = (self.devs.restarts.clone(), self.store.clone());
+                let event_id = self
+                    .lane
+                    .current_seq()
+                    .and_then(|s| self.seqs.get(&s))
+                    .map(|c| c.event_id.clone());
+                // The lane goes on meanwhile: the driver reopens its
+                // connection as after a failure, only at once.
+                tokio::spawn(async move {
+                    use super::devices::{restart_audited, RestartRefusal};
+                    match restart_audited(&targets, &store, &dev, &officer, &reason, event_id).await {
+                        Ok((name, d)) => req.respond(true, format!("{name}: {d}")),
+                        Err(
+                            RestartRefusal::NotFound(e)
+                            | RestartRefusal::NotAudited(e)
+                            | RestartRefusal::Failed(e),
+                        ) => req.respond(false, e),
                     }
-                }
+                });
                 return None;
             }
         };

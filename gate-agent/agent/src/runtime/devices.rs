@@ -90,6 +90,59 @@ impl RestartTargets {
     }
 }
 
+/// Why a person's device restart was not done.
+#[derive(Debug)]
+pub enum RestartRefusal {
+    /// No such device or role on this lane.
+    NotFound(String),
+    /// The audit log could not be written: not done (every restart names
+    /// who asked for it).
+    NotAudited(String),
+    /// Audited, tried, and the driver could not reopen.
+    Failed(String),
+}
+
+/// A device restart done for someone (gatectl, the console, a platform
+/// command): the device found, the request audited (`RestartDevice`, who,
+/// device and reason; a failed audit refuses the restart), then the
+/// driver's close-and-reopen. The one path of the three. Returns the
+/// device's name and the driver's answer.
+pub async fn restart_audited(
+    targets: &RestartTargets,
+    store: &gate_store::Store,
+    device: &str,
+    officer: &str,
+    reason: &str,
+    event_id: Option<String>,
+) -> Result<(String, String), RestartRefusal> {
+    let (name, target) = targets.find(device).map_err(RestartRefusal::NotFound)?;
+    let (store, who, detail) = (
+        store.clone(),
+        officer.to_owned(),
+        format!("{name}: {reason}"),
+    );
+    match tokio::task::spawn_blocking(move || {
+        store.audit(&who, "RestartDevice", &detail, event_id.as_deref())
+    })
+    .await
+    {
+        Ok(Ok(_)) => {}
+        other => {
+            return Err(RestartRefusal::NotAudited(format!(
+                "{name}: not restarted, the audit log cannot be written ({other:?})"
+            )))
+        }
+    }
+    tracing::info!(device = %name, officer, "device restart");
+    match target.restart().await {
+        Ok(d) => Ok((name, d)),
+        Err(e) => {
+            tracing::warn!(device = %name, error = %e, "device restart failed");
+            Err(RestartRefusal::Failed(format!("{name}: {e}")))
+        }
+    }
+}
+
 fn scaled(ms: u64, scale: f64) -> u64 {
     ((ms as f64 / scale) as u64).max(10)
 }
