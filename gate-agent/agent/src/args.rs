@@ -24,7 +24,9 @@ use clap::{Parser, Subcommand};
 /// lane could not start or stopped on an error; 2 the configuration is
 /// invalid (every problem printed as FILE:LINE:COLUMN: message).
 ///
-/// Logs: RUST_LOG (default info) filters; colours only on a terminal.
+/// Logs: RUST_LOG (default info) filters; `--log-format json` (or `[log]
+/// format = "json"`) writes one JSON object per line; text has colours
+/// only on a terminal.
 #[derive(Parser, Debug)]
 #[command(name = "gate-agent", version, subcommand_negates_reqs = true)]
 pub struct Args {
@@ -40,6 +42,11 @@ pub struct Args {
     /// problem printed as FILE:LINE:COLUMN: message).
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
+    /// Log lines as `text` (colours only on a terminal) or `json` (one
+    /// object per line); overrides the configuration's `[log] format`.
+    /// RUST_LOG filters (default `info`, e.g. `RUST_LOG=gate_link=debug`).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -38,14 +38,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    // Colours only on a terminal: a log file or the journal gets plain text.
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let Some(path) = args.config else {
         return ExitCode::from(2);
     };
@@ -58,6 +50,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let json = match args.log_format.as_deref() {
+        Some(f) => f == "json",
+        None => cfg.log.format == gate_agent::config::LogFormat::Json,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if json {
+        // One object per line: timestamp, level, target, the event's fields.
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // Colours only on a terminal: a log file or the journal gets plain text.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_env_filter(filter)
+            .init();
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -2218,3 +2218,68 @@ fn the_officer_releases_a_misread_truck_in_a_real_browser() {
     );
     drop(rt0);
 }
+
+/// Issue 18: `--log-format json` (and `[log] format = "json"`): every line
+/// the real agent writes is one JSON object with a timestamp, a level, a
+/// target and the event's message; the text format off a terminal has no
+/// colour codes.
+#[test]
+fn the_agent_logs_json_lines_or_plain_text() {
+    use std::process::{Command, Stdio};
+    let rt = test_runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_board, paths) = lane_devices(&rt, dir.path());
+    let run = |extra: &[&str], config: &Path| {
+        let log = dir.path().join(format!("agent-{}.log", extra.len()));
+        let file = std::fs::File::create(&log).expect("log");
+        let mut agent = Command::new(env!("CARGO_BIN_EXE_gate-agent"))
+            .args(extra)
+            .arg("--config")
+            .arg(config)
+            .stdout(file.try_clone().expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gate-agent");
+        // Until the lane runs (its "lane running" line), then stop.
+        let text = eventually("the agent's start in its log", WAIT, || {
+            let t = std::fs::read_to_string(&log).unwrap_or_default();
+            t.contains("lane running").then_some(t)
+        });
+        let _ = agent.kill();
+        let _ = agent.wait();
+        let _ = std::fs::remove_file(&paths.socket);
+        text
+    };
+    let json = run(&["--log-format", "json"], &paths.config);
+    let mut lines = 0;
+    for line in json.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for k in ["timestamp", "level", "target", "message"] {
+            assert!(v.get(k).is_some(), "`{k}` in {line}");
+        }
+        lines += 1;
+    }
+    assert!(lines >= 3, "{json}");
+    assert!(json.contains("\"message\":\"lane running\""), "{json}");
+
+    // The same from the configuration file; the flag wins over it.
+    let text = std::fs::read_to_string(&paths.config).expect("config");
+    let with_log = dir.path().join("json.toml");
+    std::fs::write(&with_log, format!("{text}\n[log]\nformat = \"json\"\n")).expect("config");
+    let from_file = run(&[], &with_log);
+    assert!(
+        from_file
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('{')),
+        "{from_file}"
+    );
+    let overridden = run(&["--log-format", "text"], &with_log);
+    assert!(
+        !overridden.lines().any(|l| l.starts_with('{')),
+        "{overridden}"
+    );
+    assert!(
+        !overridden.contains('\u{1b}'),
+        "no colour codes in a file: {overridden}"
+    );
+}

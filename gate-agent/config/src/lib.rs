@@ -332,6 +332,26 @@ impl Roles {
     }
 }
 
+/// How the agent writes its log (stdout; the journal under systemd).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (default: one human-readable line per event, colours only on
+    /// a terminal) or `json` (one JSON object per line, for a log shipper).
+    /// `gate-agent --log-format` overrides it.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// The log's line format.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Wall-clock trust.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -435,6 +455,9 @@ pub struct Config {
     /// On-board recognition of plates and container codes.
     #[serde(default)]
     pub recognition: RecognitionSection,
+    /// The log's format.
+    #[serde(default)]
+    pub log: LogSection,
 }
 
 impl Config {

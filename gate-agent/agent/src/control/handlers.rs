@@ -301,7 +301,15 @@ async fn restart(p: &Parts, a: RestartArgs) -> Answer {
     use crate::runtime::devices::{restart_audited, RestartRefusal};
     let event_id = p.view.borrow().event_id.clone();
     let t0 = Instant::now();
-    match restart_audited(&p.restarts, &p.store, &a.device, &a.officer, &a.reason, event_id).await
+    match restart_audited(
+        &p.restarts,
+        &p.store,
+        &a.device,
+        &a.officer,
+        &a.reason,
+        event_id,
+    )
+    .await
     {
         Ok((device, detail)) => answer(&RestartData {
             device,

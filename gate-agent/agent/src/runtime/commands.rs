@@ -68,7 +68,8 @@ impl Runner {
                 // connection as after a failure, only at once.
                 tokio::spawn(async move {
                     use super::devices::{restart_audited, RestartRefusal};
-                    match restart_audited(&targets, &store, &dev, &officer, &reason, event_id).await {
+                    match restart_audited(&targets, &store, &dev, &officer, &reason, event_id).await
+                    {
                         Ok((name, d)) => req.respond(true, format!("{name}: {d}")),
                         Err(
                             RestartRefusal::NotFound(e)
