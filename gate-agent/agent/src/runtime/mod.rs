@@ -60,7 +60,7 @@ use devices::Devices;
 use event::Photo;
 
 /// What the agent shows about itself (gatectl, the simulator, status).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LaneView {
     pub state: String,
     pub seq: Option<u64>,

@@ -158,7 +158,17 @@ impl Runner {
             hold: self.hold_status(),
             passage: self.lane.passage().cloned(),
         };
-        self.view_tx.send_replace(v);
+        // Watchers (the console's event streams, the control server, the
+        // service status) wake only when something they show changed, not
+        // at every input of the lane.
+        self.view_tx.send_if_modified(|cur| {
+            if *cur == v {
+                false
+            } else {
+                *cur = v;
+                true
+            }
+        });
         // The console's photos: replaced when the passage or its photo
         // count changes (photos are only ever added to a passage).
         let photos = seq.and_then(|s| self.seqs.get(&s)).map(|c| &c.photos);
