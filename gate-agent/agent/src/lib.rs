@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod recognition;
 pub mod runtime;
 pub mod service;
+pub mod startcheck;

@@ -18,8 +18,7 @@ fn main() -> ExitCode {
                 // The register profiles it names, as the start would load
                 // them (issue 18: a missing or broken profile passed here,
                 // then the real start failed).
-                let mut problems = profile_problems(&cfg);
-                problems.extend(file_problems(&cfg, &path));
+                let problems = gate_agent::startcheck::problems(&cfg, &path);
                 if problems.is_empty() {
                     println!("{}: ok", path.display());
                     ExitCode::SUCCESS
@@ -103,6 +102,33 @@ async fn run(cfg: gate_agent::config::Config, path: PathBuf) -> anyhow::Result<(
     // configured.
     let _metrics = gate_agent::metrics::serve(&agent, &metrics_cfg).await?;
     let _console = gate_agent::console::serve(&agent, &metrics_cfg).await?;
+    // SIGHUP: read the configuration again (checked first; policy and
+    // sequence apply between passages; runtime/reload.rs).
+    #[cfg(unix)]
+    {
+        let (tx, link, path) = (agent.reload.clone(), agent.link.clone(), path.clone());
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    use gate_agent::runtime::reload::reload_from_file;
+                    match reload_from_file(&tx, &link, &path, "SIGHUP", "signal").await {
+                        Ok(o) => tracing::info!(
+                            applied = ?o.applied,
+                            deferred = o.deferred,
+                            restart_needed = ?o.restart_needed,
+                            "SIGHUP: configuration reloaded"
+                        ),
+                        Err(problems) => {
+                            for p in problems {
+                                tracing::error!("SIGHUP: configuration not reloaded: {p}");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
     // Under systemd (Type=notify): the lane is up.
     gate_agent::service::ready();
     tokio::select! {
@@ -139,125 +165,6 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
-}
-
-/// Flags a weighbridge profile may define (docs/drivers.md): any other
-/// name is a typo the driver would silently ignore (a misspelt `overload`
-/// would let an overloaded scale read as stable), unless it starts with
-/// `x_` (a vendor's extra bit, kept for gatectl only).
-const WEIGHBRIDGE_FLAGS: &[&str] = &[
-    "stable",
-    "motion",
-    "overload",
-    "underload",
-    "error",
-    "negative",
-    "zero",
-    "net",
-    "tare",
-];
-
-/// Every problem of the register profiles a configuration names: each one
-/// loaded as the drivers would load it, and a weighbridge profile's points
-/// and flags checked against what the driver reads.
-fn profile_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
-    use gate_agent::drivers::profile;
-    let dir = &cfg.devices.profiles_dir;
-    let mut out = Vec::new();
-    if let Some(m) = cfg
-        .devices
-        .weighbridge
-        .as_ref()
-        .and_then(|w| w.modbus.as_ref())
-    {
-        match profile::resolve(dir, &m.profile) {
-            Err(e) => out.push(format!("devices.weighbridge.modbus.profile: {e}")),
-            Ok(p) => {
-                if !p.points.iter().any(|pt| pt.name == "gross") {
-                    out.push(format!(
-                        "devices.weighbridge.modbus.profile: {} has no point `gross`",
-                        p.origin.display()
-                    ));
-                }
-                for pt in &p.points {
-                    for b in &pt.bits {
-                        if !WEIGHBRIDGE_FLAGS.contains(&b.name.as_str())
-                            && !b.name.starts_with("x_")
-                        {
-                            out.push(format!(
-                                "devices.weighbridge.modbus.profile: {}: point `{}` flag `{}` is not one the weighbridge driver knows ({}; a vendor's extra bit: name it x_...)",
-                                p.origin.display(),
-                                pt.name,
-                                b.name,
-                                WEIGHBRIDGE_FLAGS.join(", ")
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for (i, r) in cfg.devices.rfid.iter().enumerate() {
-        if let Err(e) = profile::resolve(dir, &r.profile) {
-            out.push(format!("devices.rfid[{i}].profile: {e}"));
-        }
-    }
-    out
-}
-
-/// Files the start reads besides the configuration (the TLS material):
-/// each must be readable, as the link would read it.
-fn file_problems(cfg: &gate_agent::config::Config, config_path: &std::path::Path) -> Vec<String> {
-    let mut out = console_problems(cfg);
-    let Some(tls) = &cfg.platform.tls else {
-        return out;
-    };
-    let files = [
-        ("ca", Some(&tls.ca)),
-        ("cert", tls.cert.as_ref()),
-        ("key", tls.key.as_ref()),
-    ];
-    for (key, file) in files {
-        let Some(file) = file else { continue };
-        let file = gate_agent::config::resolve(config_path, file);
-        if let Err(e) = std::fs::File::open(&file) {
-            out.push(format!(
-                "platform.tls.{key}: cannot read {}: {e}",
-                file.display()
-            ));
-        }
-    }
-    out
-}
-
-/// The console's accounts and certificate, as its start would read them.
-fn console_problems(cfg: &gate_agent::config::Config) -> Vec<String> {
-    let Some(c) = &cfg.console else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (i, a) in c.accounts.iter().enumerate() {
-        if let Err(e) = gate_agent::console::auth::check_hash(&a.password_hash) {
-            out.push(format!(
-                "console.accounts.{i}.password_hash (`{}`): {e}",
-                a.id
-            ));
-        }
-    }
-    if c.accounts.is_empty() {
-        out.push("console: no accounts: nobody can log in (gatectl officer add)".into());
-    }
-    if let Some(t) = &c.tls {
-        for (key, file) in [("cert", &t.cert), ("key", &t.key)] {
-            if let Err(e) = std::fs::File::open(file) {
-                out.push(format!(
-                    "console.tls.{key}: cannot read {}: {e}",
-                    file.display()
-                ));
-            }
-        }
-    }
-    out
 }
 
 /// `gate-agent models install|status`.

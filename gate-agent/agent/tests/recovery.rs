@@ -731,3 +731,120 @@ fn a_recogniser_without_models_is_a_device_fault_and_the_lane_does_not_wait() {
         ev.decision.reasons
     );
 }
+
+/// Issue 18: reloading the configuration. A stricter plate confidence
+/// loaded with `gatectl reload` holds the next truck whose plate read (97 %)
+/// it no longer trusts (H08); a file with a problem is refused with the
+/// problem located, raises `config_rejected`, and changes nothing (its
+/// looser setting does not apply); SIGHUP reloads too; each reload is
+/// audited.
+#[test]
+fn a_reload_changes_the_policy_between_trucks_and_a_bad_file_changes_nothing() {
+    let mut lane = Lane::new();
+    lane.start_agent();
+    lane.stable(true);
+    lane.plate_seen(true);
+    let sock = lane.paths.socket.to_str().expect("utf-8").to_owned();
+    let original = std::fs::read_to_string(&lane.paths.config).expect("config");
+    let reload = |who: &str| {
+        gatectl(
+            &[
+                "--socket",
+                &sock,
+                "reload",
+                "--officer",
+                who,
+                "--reason",
+                "policy change",
+            ],
+            WAIT,
+        )
+    };
+    // Truck 1 under the configured policy: released.
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+
+    // A stricter plate confidence, and a changed status period (a section
+    // that needs a restart: listed, not applied).
+    std::fs::write(
+        &lane.paths.config,
+        format!("{original}\n[policy]\nmin_plate_confidence = 0.99\n")
+            .replace("[platform]\n", "[platform]\nstatus_interval_s = 7\n"),
+    )
+    .expect("config");
+    let r = reload("O-5");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("applied policy"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("needs a restart") && r.stdout.contains("platform"),
+        "{}",
+        r.stdout
+    );
+    lane.inputs(|i| i.arrival_loop = true);
+    let v = lane.wait_state("hold");
+    let held_for = |v: &Value| {
+        v["hold"]["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c == "H08"))
+    };
+    assert!(held_for(&v), "the read is no longer trusted (H08): {v}");
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+
+    // A bad file: refused, located, alarmed; its looser value not applied.
+    std::fs::write(
+        &lane.paths.config,
+        format!("{original}\n[policy]\nmin_plate_confidence = 0.5\nunknown_knob = 1\n"),
+    )
+    .expect("config");
+    let r = reload("O-5");
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("unknown_knob") && r.stderr.contains("nothing changed"),
+        "{}",
+        r.stderr
+    );
+    lane.inputs(|i| i.arrival_loop = true);
+    let v = lane.wait_state("hold");
+    assert!(held_for(&v), "still the stricter policy: {v}");
+    lane.inputs(|i| i.arrival_loop = false);
+    lane.wait_state("idle");
+
+    // SIGHUP with the original file: trusted again.
+    std::fs::write(&lane.paths.config, &original).expect("config");
+    let pid = lane.agent.as_ref().expect("agent").id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    eventually("the SIGHUP reload", WAIT, || {
+        lane.log()
+            .contains("SIGHUP: configuration reloaded")
+            .then_some(())
+    });
+    lane.inputs(|i| i.arrival_loop = true);
+    lane.wait_state("release");
+    drive_through(&lane);
+    lane.wait_state("idle");
+
+    let alarms = lane.alarms();
+    assert!(
+        alarms.iter().any(|a| a["kind"] == "config_rejected"
+            && a["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("unknown_knob"))),
+        "{alarms:#?}"
+    );
+    lane.kill_agent();
+    let store =
+        gate_store::Store::open(&lane.paths.db, gate_store::StoreConfig::default()).expect("store");
+    let audit = store.recent_audit(20).expect("audit");
+    let reloads: Vec<_> = audit.iter().filter(|a| a.action == "Reload").collect();
+    assert!(
+        reloads.iter().any(|a| a.officer == "O-5") && reloads.iter().any(|a| a.officer == "SIGHUP"),
+        "{audit:?}"
+    );
+}

@@ -644,6 +644,16 @@ impl Lane {
     pub fn config(&self) -> &LaneConfig {
         &self.cfg
     }
+    /// Take new sequence settings (a reload), only between passages: false
+    /// (nothing changed) while a vehicle is in the lane, so a passage
+    /// finishes under the settings it started with.
+    pub fn reconfigure(&mut self, cfg: LaneConfig) -> bool {
+        if self.state != State::Idle || self.cur.is_some() {
+            return false;
+        }
+        self.cfg = cfg;
+        true
+    }
     /// The seq of the sequence in progress.
     pub fn current_seq(&self) -> Option<u64> {
         self.cur.as_ref().map(|c| c.seq)

@@ -1148,3 +1148,17 @@ fn a_release_seen_through_by_the_board_counter_is_passed_and_the_next_starts() {
         "{c:?}"
     );
 }
+
+/// Issue 18 (reload): new sequence settings are taken between passages
+/// only; a passage in progress finishes under the settings it started with.
+#[test]
+fn reconfigure_only_between_passages() {
+    let mut l = held();
+    let mut stricter = l.config().clone();
+    stricter.hold_timeout_ms += 1;
+    assert!(!l.reconfigure(stricter.clone()), "not during a passage");
+    assert_ne!(*l.config(), stricter);
+    let mut idle = Lane::new(cfg(), 1);
+    assert!(idle.reconfigure(stricter.clone()));
+    assert_eq!(*idle.config(), stricter);
+}

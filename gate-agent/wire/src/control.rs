@@ -73,6 +73,10 @@ pub enum Request {
     Officer(OfficerArgs),
     /// Close a device's connection and open it again (audited).
     Restart(RestartArgs),
+    /// Read the configuration file again: checked first (a bad file changes
+    /// nothing); policy and sequence settings apply between passages, other
+    /// changed sections are listed as needing a restart (audited).
+    Reload(ReloadArgs),
     /// Live weight.
     Weigh,
     /// One JPEG from a configured camera.
@@ -196,6 +200,16 @@ pub struct RestartArgs {
     pub reason: String,
 }
 
+/// Who reloads and why (audited).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadArgs {
+    /// Officer id (audited), 1..=64 printable characters.
+    pub officer: String,
+    /// Why (audited), 1..=256 characters.
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureArgs {
@@ -268,6 +282,7 @@ impl Request {
             Self::Barrier(_) => "barrier",
             Self::Officer(_) => "officer",
             Self::Restart(_) => "restart",
+            Self::Reload(_) => "reload",
             Self::Weigh => "weigh",
             Self::Capture(_) => "capture",
             Self::Lookup(_) => "lookup",
@@ -285,6 +300,7 @@ impl Request {
             Self::Barrier(a) => serde_json::to_value(a),
             Self::Officer(a) => serde_json::to_value(a),
             Self::Restart(a) => serde_json::to_value(a),
+            Self::Reload(a) => serde_json::to_value(a),
             Self::Capture(a) => serde_json::to_value(a),
             Self::Lookup(a) => serde_json::to_value(a),
             Self::Events(a) => serde_json::to_value(a),
@@ -351,6 +367,10 @@ impl Request {
             }
             Self::Restart(a) => {
                 check_text("device", &a.device, 64, false)?;
+                check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
+                check_text("reason", &a.reason, MAX_REASON_LEN, true)
+            }
+            Self::Reload(a) => {
                 check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
                 check_text("reason", &a.reason, MAX_REASON_LEN, true)
             }
@@ -508,6 +528,7 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, ProtocolError> {
         "barrier" => Request::Barrier(required(id, cmd, raw.args)?),
         "officer" => Request::Officer(required(id, cmd, raw.args)?),
         "restart" => Request::Restart(required(id, cmd, raw.args)?),
+        "reload" => Request::Reload(required(id, cmd, raw.args)?),
         "capture" => Request::Capture(required(id, cmd, raw.args)?),
         "lookup" => Request::Lookup(required(id, cmd, raw.args)?),
         "events" => Request::Events(typed(id, cmd, raw.args)?),
@@ -841,6 +862,19 @@ pub struct RestartData {
     pub detail: String,
     /// Time the restart took, ms.
     pub ms: u64,
+}
+
+/// The answer to `reload`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadData {
+    /// The file read.
+    pub file: String,
+    /// Sections taken (`policy`, `sequence`).
+    pub applied: Vec<String>,
+    /// A vehicle is in the lane: they apply when it has gone.
+    pub deferred: bool,
+    /// Sections that changed and need a restart (not applied).
+    pub restart_needed: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

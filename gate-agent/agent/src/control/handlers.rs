@@ -23,8 +23,8 @@ use super::data;
 use super::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
     CheckRow, DevicesData, ErrorCode, EventsArgs, IoData, LaneBoard, LookupArgs, OfficerActionKind,
-    OfficerArgs, OfficerData, Request, RestartArgs, RestartData, SelftestData, Source, StatusData,
-    SyncArgs, VersionData, WeighData, VERSION,
+    OfficerArgs, OfficerData, ReloadArgs, ReloadData, Request, RestartArgs, RestartData,
+    SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData, VERSION,
 };
 use super::Parts;
 use crate::runtime::OfficerRefusal;
@@ -54,7 +54,11 @@ fn answer<T: Serialize>(t: &T) -> Answer {
 pub(crate) fn deadline(r: &Request) -> Duration {
     Duration::from_secs(match r {
         Request::Selftest => 25,
-        Request::Capture(_) | Request::Barrier(_) | Request::Officer(_) | Request::Restart(_) => 15,
+        Request::Capture(_)
+        | Request::Barrier(_)
+        | Request::Officer(_)
+        | Request::Restart(_)
+        | Request::Reload(_) => 15,
         _ => 10,
     })
 }
@@ -86,6 +90,7 @@ pub(crate) async fn audit_expired(p: &Parts, req: &Request, late_ms: u64) {
             "RestartDevice".to_owned(),
             a.reason.clone(),
         ),
+        Request::Reload(a) => (a.officer.clone(), "Reload".to_owned(), a.reason.clone()),
         _ => return,
     };
     let detail = format!("dropped: arrived {late_ms} ms past its deadline ({reason})");
@@ -105,6 +110,7 @@ pub(crate) async fn handle(p: &Parts, req: Request, until: Instant) -> Answer {
         Request::Barrier(a) => barrier(p, a, until).await,
         Request::Officer(a) => officer(p, a, until).await,
         Request::Restart(a) => restart(p, a).await,
+        Request::Reload(a) => reload(p, a).await,
         Request::Weigh => weigh(p),
         Request::Capture(a) => capture(p, a).await,
         Request::Lookup(a) => lookup(p, a).await,
@@ -320,6 +326,27 @@ async fn restart(p: &Parts, a: RestartArgs) -> Answer {
         Err(RestartRefusal::NotFound(e)) => Err(fail(ErrorCode::NotFound, e)),
         Err(RestartRefusal::NotAudited(e)) => Err(fail(ErrorCode::Internal, e)),
         Err(RestartRefusal::Failed(e)) => Err(fail(ErrorCode::Unavailable, e)),
+    }
+}
+
+async fn reload(p: &Parts, a: ReloadArgs) -> Answer {
+    let path = p.config_path.clone();
+    match crate::runtime::reload::reload_from_file(&p.reload, &p.link, &path, &a.officer, &a.reason)
+        .await
+    {
+        Ok(o) => answer(&ReloadData {
+            file: path.display().to_string(),
+            applied: o.applied,
+            deferred: o.deferred,
+            restart_needed: o.restart_needed,
+        }),
+        Err(problems) => Err(fail(
+            ErrorCode::BadRequest,
+            format!(
+                "the configuration was not reloaded, nothing changed:\n{}",
+                problems.join("\n")
+            ),
+        )),
     }
 }
 

@@ -53,6 +53,8 @@ pub(crate) struct Parts {
     pub weighbridge: Option<WeighbridgeHandle>,
     pub restarts: crate::runtime::devices::RestartTargets,
     pub alarms: Arc<alarms::AlarmRing>,
+    pub reload: mpsc::Sender<crate::runtime::reload::ReloadRequest>,
+    pub config_path: std::path::PathBuf,
 }
 
 impl Parts {
@@ -68,6 +70,8 @@ impl Parts {
             weighbridge: agent.weighbridge.clone(),
             restarts: agent.restarts.clone(),
             alarms: Arc::new(alarms::AlarmRing::new(alarms::RING_CAPACITY)),
+            reload: agent.reload.clone(),
+            config_path: agent.config_path.clone(),
         }
     }
 }

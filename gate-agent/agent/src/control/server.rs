@@ -352,6 +352,7 @@ async fn connection(stream: UnixStream, client: Client) {
                     super::protocol::Request::Barrier(_)
                         | super::protocol::Request::Officer(_)
                         | super::protocol::Request::Restart(_)
+                        | super::protocol::Request::Reload(_)
                 ) {
                     info!(?uid, cmd, "gatectl officer request");
                 }

@@ -130,6 +130,18 @@ pub enum Cmd {
         #[command(flatten)]
         who: Who,
     },
+    /// Read the agent's configuration file again (as SIGHUP does): checked
+    /// first (every problem printed; a bad file changes nothing and raises
+    /// `config_rejected`); `[policy]` and `[sequence]` take effect between
+    /// passages; other changed sections are listed as needing a restart.
+    Reload {
+        /// Officer id (audited).
+        #[arg(long, value_name = "ID")]
+        officer: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Re-trigger the identification devices for the vehicle in the lane.
     Regather {
         #[command(flatten)]

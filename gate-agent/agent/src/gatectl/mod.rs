@@ -36,8 +36,9 @@ use crate::control::data;
 use crate::control::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
     DevicesData, EntryArgs, ErrorCode, EventsArgs, EventsData, IoData, LookupArgs as PLookup,
-    LookupBy, LookupData, OfficerActionKind, OfficerArgs, OfficerData, Request, RestartArgs,
-    RestartData, SelftestData, Source, StatusData, SyncArgs, SyncData, WeighData,
+    LookupBy, LookupData, OfficerActionKind, OfficerArgs, OfficerData, ReloadArgs, ReloadData,
+    Request, RestartArgs, RestartData, SelftestData, Source, StatusData, SyncArgs, SyncData,
+    WeighData,
 };
 use cli::{BarrierArg, Cli, Cmd};
 use client::{Client, ClientError};
@@ -218,6 +219,12 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
                 cli::DecideArg::Inspect => OfficerActionKind::Inspect,
             };
             officer_action(&ctx, action, who, None)
+        }
+        Cmd::Reload { officer, reason } => {
+            let req = Request::Reload(ReloadArgs { officer, reason });
+            let d: ReloadData = agent_data(&ctx, &req, secs(20))?;
+            show(&ctx, &d, None, render::reload);
+            Ok(exit::OK)
         }
         Cmd::Regather { who } => officer_action(&ctx, OfficerActionKind::Regather, who, None),
         Cmd::Entry {

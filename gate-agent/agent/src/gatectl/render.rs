@@ -9,7 +9,7 @@ use super::out::{ago, bytes, or_dash, Out, Style};
 use crate::control::data::serde_name;
 use crate::control::protocol::{
     AlarmsData, BarrierData, DevicesData, EventRow, EventsData, IoData, LookupData, OfficerData,
-    OutboxData, RestartData, SelftestData, StatusData, SyncData, WeighData,
+    OutboxData, ReloadData, RestartData, SelftestData, StatusData, SyncData, WeighData,
 };
 
 fn on(v: bool) -> &'static str {
@@ -471,6 +471,32 @@ pub fn restart(o: &Out, d: &RestartData) {
         d.ms,
         d.officer
     ));
+}
+
+pub fn reload(o: &Out, d: &ReloadData) {
+    let applied = if d.applied.is_empty() {
+        "nothing that applies live changed".to_owned()
+    } else {
+        format!(
+            "applied {}{}",
+            d.applied.join(", "),
+            if d.deferred {
+                " (after the passage in progress)"
+            } else {
+                ""
+            }
+        )
+    };
+    o.line(&format!("{}: {}", d.file, o.paint(&applied, Style::Good)));
+    if !d.restart_needed.is_empty() {
+        o.line(&o.paint(
+            &format!(
+                "changed, needs a restart (not applied): {}",
+                d.restart_needed.join(", ")
+            ),
+            Style::Warn,
+        ));
+    }
 }
 
 pub fn weigh(o: &Out, d: &WeighData) {

@@ -30,6 +30,7 @@ pub mod event;
 mod identify;
 pub mod journal;
 mod passage;
+pub mod reload;
 mod status;
 mod wiring;
 
@@ -255,6 +256,10 @@ pub struct AgentHandle {
     pub photos: watch::Receiver<PassagePhotos>,
     /// The photos of the last finished passages.
     pub recent_photos: RecentPhotos,
+    /// Checked configurations for the lane task (`reload::reload_from_file`).
+    pub reload: mpsc::Sender<reload::ReloadRequest>,
+    /// The configuration file the agent started from (reloads read it).
+    pub config_path: std::path::PathBuf,
 }
 
 impl AgentHandle {
@@ -359,6 +364,14 @@ struct Runner {
     /// systemd's watchdog, petted from this task's one-second tick.
     watchdog: crate::service::Watchdog,
     heartbeat: Arc<Heartbeat>,
+    /// A reload's policy and sequence (as configured, and as the lane
+    /// takes it) waiting for the lane to be between passages.
+    pending_reload: Option<(
+        gate_core::policy::Policy,
+        gate_core::lane::LaneConfig,
+        gate_core::lane::LaneConfig,
+    )>,
+    reload_rx: mpsc::Receiver<reload::ReloadRequest>,
 }
 
 impl Runner {
@@ -461,6 +474,7 @@ impl Runner {
                     }
                 }
                 Some(cmd) = commands.recv() => self.on_platform_command(cmd).await,
+                Some(req) = self.reload_rx.recv() => { self.on_reload(req).await; None }
                 _ = status_tick.tick() => { self.publish_status(); None }
                 _ = pressure_tick.tick() => {
                     if !self.unfinished.is_empty() || self.stats.store_failing.is_some() {
@@ -484,6 +498,9 @@ impl Runner {
             };
             if let Some(input) = input {
                 self.lane_input(input).await;
+            }
+            if self.pending_reload.is_some() {
+                self.apply_pending_reload();
             }
             if let Some(p) = self.stats.pressure.take() {
                 if let Some(input) = self.admission(p) {

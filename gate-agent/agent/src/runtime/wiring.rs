@@ -209,6 +209,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let (photos_tx, photos_rx) = watch::channel(PassagePhotos::default());
     let recent_photos = RecentPhotos::default();
     let (officer_tx, officer_rx) = mpsc::channel(8);
+    let (reload_tx, reload_rx) = mpsc::channel(2);
     let (internal_tx, internal_rx) = mpsc::channel(256);
     let (board_tx, board_rx) = mpsc::channel(32);
     tokio::spawn(board_writer(
@@ -247,6 +248,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         stats: Stats::default(),
         watchdog: crate::service::Watchdog::from_env(),
         heartbeat: heartbeat.clone(),
+        pending_reload: None,
+        reload_rx,
     };
     let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
     Ok(AgentHandle {
@@ -265,6 +268,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         heartbeat,
         photos: photos_rx,
         recent_photos,
+        reload: reload_tx,
+        config_path: config_path.to_owned(),
     })
 }
 
