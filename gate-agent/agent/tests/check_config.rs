@@ -69,3 +69,36 @@ fn profiles_are_checked_and_every_problem_is_reported() {
         "the missing profile is named too (every problem, not the first): {out}"
     );
 }
+
+/// Issue 18: the type errors and unknown keys of several tables are all
+/// reported at once, each at its line (a table's first problem; the file
+/// is read again without that table), with exit code 2.
+#[test]
+fn type_errors_and_unknown_keys_of_every_table_at_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let paths = write_config(dir.path(), 1502, 1503, "http://127.0.0.1:1", None);
+    let mut cfg = std::fs::read_to_string(&paths.config).expect("config");
+    cfg.push_str("\n[policy]\nmin_plate_confidence = \"high\"\n");
+    cfg.push_str("\n[sequence]\nhold_timeout_ms = 1000\nhold_timout_ms = 5\n");
+    cfg.push_str("\n[[devices.buses]]\nname = \"etag\"\ntcp = \"127.0.0.1:1504\"\nbaud = 9600\n");
+    std::fs::write(&paths.config, &cfg).expect("config");
+    let (code, out) = check(&paths.config);
+    assert_eq!(code, 2, "{out}");
+    let line_of = |needle: &str| {
+        cfg.lines()
+            .position(|l| l.starts_with(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle} not in the config"))
+    };
+    for (needle, what) in [
+        ("min_plate_confidence", "invalid type"),
+        ("hold_timout_ms", "hold_timout_ms"),
+        ("baud", "baud"),
+    ] {
+        let at = format!("{}:{}:", paths.config.display(), line_of(needle));
+        assert!(
+            out.lines().any(|l| l.starts_with(&at) && l.contains(what)),
+            "`{what}` at {at} in:\n{out}"
+        );
+    }
+}

@@ -471,7 +471,7 @@ impl Config {
 
     /// Parse and check configuration text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
-        let mut cfg: Config = toml_load::parse(path, text).map_err(|e| vec![e])?;
+        let mut cfg: Config = toml_load::parse_all(path, text)?;
         if cfg.devices.profiles_dir.is_relative() {
             cfg.devices.profiles_dir = resolve(path, &cfg.devices.profiles_dir);
         }
