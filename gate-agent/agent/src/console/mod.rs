@@ -260,6 +260,30 @@ impl App {
         Ok((t, s))
     }
 
+    /// A state-changing request (session and CSRF token checked) that a
+    /// viewer may not make (officers and engineers may): refused and
+    /// audited for a viewer.
+    async fn acting_beyond_viewer(
+        &self,
+        headers: &HeaderMap,
+        what: String,
+    ) -> Result<Session, Response> {
+        let (_, s) = self.acting(headers).map_err(|(code, m)| error(code, m))?;
+        if s.role == ConsoleRole::Viewer {
+            self.audit(
+                &s.officer,
+                "ConsoleActionRefused",
+                format!("{what}: viewer"),
+            )
+            .await;
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!("role viewer may not {what}"),
+            ));
+        }
+        Ok(s)
+    }
+
     async fn audit(&self, officer: &str, action: &str, detail: String) {
         let (store, officer, action) = (self.store.clone(), officer.to_owned(), action.to_owned());
         let event_id = self.view.borrow().event_id.clone();
@@ -635,22 +659,13 @@ async fn ack_alarm(
     headers: HeaderMap,
     Json(body): Json<AckBody>,
 ) -> Response {
-    let (_, s) = match app.acting(&headers) {
-        Ok(x) => x,
-        Err((code, m)) => return error(code, m),
+    let s = match app
+        .acting_beyond_viewer(&headers, format!("acknowledge alarm {}", body.id))
+        .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    if s.role == ConsoleRole::Viewer {
-        app.audit(
-            &s.officer,
-            "ConsoleActionRefused",
-            format!("acknowledge alarm {}: viewer", body.id),
-        )
-        .await;
-        return error(
-            StatusCode::FORBIDDEN,
-            "role viewer may not acknowledge alarms",
-        );
-    }
     let reason = body.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 256 {
         return error(
@@ -812,19 +827,13 @@ async fn restart(
     headers: HeaderMap,
     Json(body): Json<RestartBody>,
 ) -> Response {
-    let (_, s) = match app.acting(&headers) {
-        Ok(x) => x,
-        Err((code, m)) => return error(code, m),
+    let s = match app
+        .acting_beyond_viewer(&headers, format!("restart {}", body.device))
+        .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    if s.role == ConsoleRole::Viewer {
-        app.audit(
-            &s.officer,
-            "ConsoleActionRefused",
-            format!("restart {}: viewer", body.device),
-        )
-        .await;
-        return error(StatusCode::FORBIDDEN, "role viewer may not restart devices");
-    }
     use crate::runtime::devices::{restart_audited, RestartRefusal};
     let event_id = app.view.borrow().event_id.clone();
     match restart_audited(
