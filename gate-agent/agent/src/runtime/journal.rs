@@ -248,15 +248,34 @@ pub fn copy_path(db: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{}.passage", db.display()))
 }
 
+/// Replace `path` with `value` as JSON: a temporary file beside it, then a
+/// rename (a reader sees the old file or the new one, never half of one).
+/// `sync`: the new file's data is on disk before the rename. The temporary
+/// file is removed on failure.
+fn replace_json(path: &std::path::Path, value: &impl Serialize, sync: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
+    let r = serde_json::to_vec(value)
+        .map_err(std::io::Error::other)
+        .and_then(|b| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&b)?;
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(())
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
 /// Replace the copy (temporary file, then rename).
 pub fn write_copy(db: &std::path::Path, record: &PassageRecord) {
     let path = copy_path(db);
-    let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
-    let r = serde_json::to_vec(record)
-        .map_err(std::io::Error::other)
-        .and_then(|b| std::fs::write(&tmp, b))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = r {
+    if let Err(e) = replace_json(&path, record, false) {
         warn!(path = %path.display(), %e, "passage copy not written");
     }
 }
@@ -300,24 +319,13 @@ struct KeptEvent {
 pub fn keep_unfinished(db: &std::path::Path, event: &LaneEvent, topic: &str) -> bool {
     let dir = unfinished_dir(db);
     let path = dir.join(&event.event_id);
-    let tmp = dir.join(format!("{}.tmp", event.event_id));
     let kept = KeptEvent {
         topic: topic.to_owned(),
         event: event.clone(),
     };
-    let r = std::fs::create_dir_all(&dir)
-        .and_then(|()| serde_json::to_vec(&kept).map_err(std::io::Error::other))
-        .and_then(|b| {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&b)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    match r {
+    match std::fs::create_dir_all(&dir).and_then(|()| replace_json(&path, &kept, true)) {
         Ok(()) => true,
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
             warn!(path = %path.display(), %e, "copy of an unjournaled event not written (tried again)");
             false
         }

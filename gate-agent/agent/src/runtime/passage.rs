@@ -141,12 +141,7 @@ impl Runner {
                 )
             });
         let mut kept = (ev.clone(), event_topic.clone());
-        // Events are journaled in the order they finished: while an earlier
-        // one still waits for the store, this one waits behind it.
-        if !self.unfinished.is_empty() {
-            self.retry_unfinished().await;
-        }
-        let defer = !self.unfinished.is_empty();
+        let behind = self.behind_refused().await;
         let r = tokio::task::spawn_blocking(move || {
             if let Some((identified, policy, online)) = undecided {
                 match super::identify::lookup_and_decide(&store, &identified, &policy, online) {
@@ -164,13 +159,8 @@ impl Runner {
                     warn!(%e, camera = %p.camera, "photo not queued");
                 }
             }
-            let r = if defer {
-                Err(gate_store::StoreError::Journal(
-                    "an earlier event still waits for the store".into(),
-                ))
-            } else {
-                store.journal_finish(&ev, &event_topic)
-            };
+            // Behind an earlier refused event: not offered to the store.
+            let r = (!behind).then(|| store.journal_finish(&ev, &event_topic));
             (ev, r)
         })
         .await
@@ -179,7 +169,11 @@ impl Runner {
             r
         });
         match r {
-            Ok(Ok(f)) => {
+            Ok(None) => {
+                warn!(event_id = %ctx.event_id, "event waits behind an earlier one for the store");
+                self.keep(kept);
+            }
+            Ok(Some(Ok(f))) => {
                 self.stats.finished += 1;
                 journal::remove_copy(&self.cfg.store.path);
                 info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
@@ -243,10 +237,7 @@ impl Runner {
         let topic = self.cfg.topics().event();
         // One transaction: the event is journaled finished at once.
         let kept = (ev.clone(), topic.clone());
-        if !self.unfinished.is_empty() {
-            self.retry_unfinished().await;
-        }
-        if !self.unfinished.is_empty() {
+        if self.behind_refused().await {
             warn!(%event_id, "tailgater event waits behind an earlier one for the store");
             self.keep(kept);
             return;
@@ -265,6 +256,16 @@ impl Runner {
         }
     }
 
+    /// Whether an earlier event the store refused still waits after one
+    /// more try: a new event then goes behind it, so events are journaled
+    /// (and numbered) in the order they finished.
+    async fn behind_refused(&mut self) -> bool {
+        if !self.unfinished.is_empty() {
+            self.retry_unfinished().await;
+        }
+        !self.unfinished.is_empty()
+    }
+
     /// Hold a finished event the store did not take, and keep its copy
     /// beside the database ([`journal::keep_unfinished`]).
     fn keep(&mut self, (event, topic): (gate_proto::messages::LaneEvent, String)) {
@@ -281,7 +282,7 @@ impl Runner {
     /// happened is never dropped. Meanwhile admission is stopped. A copy
     /// not yet written beside the database is tried again too.
     pub(super) async fn retry_unfinished(&mut self) {
-        while let Some(u) = self.unfinished.first().cloned() {
+        while let Some(u) = self.unfinished.first() {
             let store = self.store.clone();
             let (ev, topic) = (u.event.clone(), u.topic.clone());
             let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
@@ -331,7 +332,6 @@ impl Runner {
 }
 
 /// A finished event waiting for the store.
-#[derive(Clone)]
 pub(super) struct Unfinished {
     pub event: gate_proto::messages::LaneEvent,
     pub topic: String,
