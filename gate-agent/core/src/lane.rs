@@ -648,11 +648,15 @@ impl Lane {
     /// (nothing changed) while a vehicle is in the lane, so a passage
     /// finishes under the settings it started with.
     pub fn reconfigure(&mut self, cfg: LaneConfig) -> bool {
-        if self.state != State::Idle || self.cur.is_some() {
+        if !self.between_passages() {
             return false;
         }
         self.cfg = cfg;
         true
+    }
+    /// No vehicle in the lane: idle, no passage open.
+    pub fn between_passages(&self) -> bool {
+        self.state == State::Idle && self.cur.is_none()
     }
     /// The seq of the sequence in progress.
     pub fn current_seq(&self) -> Option<u64> {

@@ -24,14 +24,18 @@ impl Runner {
         .await;
     }
 
+    /// The event id of the passage in progress.
+    pub(super) fn current_event_id(&self) -> Option<String> {
+        self.lane
+            .current_seq()
+            .and_then(|s| self.seqs.get(&s))
+            .map(|c| c.event_id.clone())
+    }
+
     /// One line of the officer audit log, tied to the passage in progress.
     pub(super) async fn audit_entry(&self, officer: String, action: String, detail: String) {
         let store = self.store.clone();
-        let event_id = self
-            .lane
-            .current_seq()
-            .and_then(|s| self.seqs.get(&s))
-            .map(|c| c.event_id.clone());
+        let event_id = self.current_event_id();
         let r = tokio::task::spawn_blocking(move || {
             store.audit(&officer, &action, &detail, event_id.as_deref())
         })
@@ -59,11 +63,7 @@ impl Runner {
                 let dev = c.device.clone().unwrap_or_default();
                 let reason = c.note.clone().unwrap_or_else(|| "platform command".into());
                 let (targets, store) = (self.devs.restarts.clone(), self.store.clone());
-                let event_id = self
-                    .lane
-                    .current_seq()
-                    .and_then(|s| self.seqs.get(&s))
-                    .map(|c| c.event_id.clone());
+                let event_id = self.current_event_id();
                 // The lane goes on meanwhile: the driver reopens its
                 // connection as after a failure, only at once.
                 tokio::spawn(async move {

@@ -296,6 +296,20 @@ impl Devices {
             .copied()
             .collect()
     }
+
+    /// The lane's sequence settings as configured, fitted to the devices
+    /// this lane has: it waits only for the readings of fitted devices, and
+    /// weighs only with a weighbridge (at start and at a reload).
+    pub fn lane_config(
+        &self,
+        configured: &gate_core::lane::LaneConfig,
+    ) -> gate_core::lane::LaneConfig {
+        let mut c = configured.clone();
+        let roles = self.roles();
+        c.expect.retain(|d| roles.contains(d));
+        c.weigh &= self.weighbridge.is_some();
+        c
+    }
 }
 
 fn board_name(d: &DriversConfig) -> String {

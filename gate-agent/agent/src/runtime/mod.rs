@@ -364,13 +364,9 @@ struct Runner {
     /// systemd's watchdog, petted from this task's one-second tick.
     watchdog: crate::service::Watchdog,
     heartbeat: Arc<Heartbeat>,
-    /// A reload's policy and sequence (as configured, and as the lane
-    /// takes it) waiting for the lane to be between passages.
-    pending_reload: Option<(
-        gate_core::policy::Policy,
-        gate_core::lane::LaneConfig,
-        gate_core::lane::LaneConfig,
-    )>,
+    /// A reload's policy and sequence (as configured) waiting for the lane
+    /// to be between passages.
+    pending_reload: Option<(gate_core::policy::Policy, gate_core::lane::LaneConfig)>,
     reload_rx: mpsc::Receiver<reload::ReloadRequest>,
 }
 
@@ -499,9 +495,7 @@ impl Runner {
             if let Some(input) = input {
                 self.lane_input(input).await;
             }
-            if self.pending_reload.is_some() {
-                self.apply_pending_reload();
-            }
+            self.apply_pending_reload();
             if let Some(p) = self.stats.pressure.take() {
                 if let Some(input) = self.admission(p) {
                     self.lane_input(input).await;

@@ -134,11 +134,7 @@ impl Runner {
             .into_iter()
             .partition(|s| LIVE.contains(&s.as_str()));
         if !live.is_empty() {
-            let mut seq = req.cfg.sequence.clone();
-            let roles = self.devs.roles();
-            seq.expect.retain(|d| roles.contains(d));
-            seq.weigh &= self.devs.weighbridge.is_some();
-            self.pending_reload = Some((req.cfg.policy.clone(), req.cfg.sequence.clone(), seq));
+            self.pending_reload = Some((req.cfg.policy.clone(), req.cfg.sequence.clone()));
             self.apply_pending_reload();
         }
         let outcome = ReloadOutcome {
@@ -163,17 +159,19 @@ impl Runner {
         let _ = req.reply.send(outcome);
     }
 
-    /// Apply a reload's live sections once the lane is between passages.
+    /// Apply a reload's live sections once the lane is between passages
+    /// (a no-op otherwise, or with nothing pending).
     pub(super) fn apply_pending_reload(&mut self) {
-        let Some((policy, sequence, lane_cfg)) = self.pending_reload.take() else {
+        if !self.lane.between_passages() {
+            return;
+        }
+        let Some((policy, sequence)) = self.pending_reload.take() else {
             return;
         };
-        if self.lane.reconfigure(lane_cfg.clone()) {
-            self.cfg.policy = policy;
-            self.cfg.sequence = sequence;
-            info!("reloaded settings in effect (policy, sequence)");
-        } else {
-            self.pending_reload = Some((policy, sequence, lane_cfg));
-        }
+        let taken = self.lane.reconfigure(self.devs.lane_config(&sequence));
+        debug_assert!(taken, "between passages");
+        self.cfg.policy = policy;
+        self.cfg.sequence = sequence;
+        info!("reloaded settings in effect (policy, sequence)");
     }
 }

@@ -143,9 +143,7 @@ impl Runner {
         let v = LaneView {
             state: self.lane.state().name().to_owned(),
             seq,
-            event_id: seq
-                .and_then(|s| self.seqs.get(&s))
-                .map(|c| c.event_id.clone()),
+            event_id: self.current_event_id(),
             board: Some(self.lane.board()),
             led: self.stats.led.clone(),
             link_connected: link.connected,

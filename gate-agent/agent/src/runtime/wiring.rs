@@ -166,10 +166,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         None
     };
 
-    let mut lane_cfg = cfg.sequence.clone();
-    let roles = devs.roles();
-    lane_cfg.expect.retain(|d| roles.contains(d));
-    lane_cfg.weigh &= devs.weighbridge.is_some();
+    let lane_cfg = devs.lane_config(&cfg.sequence);
     let next_seq = {
         let s = store.clone();
         let lane = cfg.lane.lane.clone();
