@@ -132,3 +132,21 @@ pub fn problems(cfg: &crate::config::Config, path: &std::path::Path) -> Vec<Stri
     out.extend(file_problems(cfg, path));
     out
 }
+
+/// Load the configuration at `path` and check it as the start would:
+/// the configuration, or every problem, one line each (`FILE:LINE:COLUMN:
+/// message`, or `FILE: dotted.key: message` for what lies beyond the
+/// file). `--check-config` and a reload take this one answer.
+pub fn check_file(path: &std::path::Path) -> Result<crate::config::Config, Vec<String>> {
+    let cfg = crate::config::Config::load(path)
+        .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let problems = problems(&cfg, path);
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect())
+    }
+}

@@ -55,22 +55,9 @@ pub async fn reload_from_file(
 ) -> Result<ReloadOutcome, Vec<String>> {
     let checked = {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || match Config::load(&path) {
-            Ok(cfg) => {
-                let problems = crate::startcheck::problems(&cfg, &path);
-                if problems.is_empty() {
-                    Ok(cfg)
-                } else {
-                    Err(problems
-                        .into_iter()
-                        .map(|p| format!("{}: {p}", path.display()))
-                        .collect::<Vec<_>>())
-                }
-            }
-            Err(errs) => Err(errs.iter().map(ToString::to_string).collect()),
-        })
-        .await
-        .unwrap_or_else(|e| Err(vec![format!("reload check failed: {e}")]))
+        tokio::task::spawn_blocking(move || crate::startcheck::check_file(&path))
+            .await
+            .unwrap_or_else(|e| Err(vec![format!("reload check failed: {e}")]))
     };
     let cfg = match checked {
         Ok(c) => c,
