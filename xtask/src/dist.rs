@@ -11,7 +11,7 @@
 //! pinned recognition models in /usr/share/gate-agent/models, where the
 //! agent finds them with no network; every file sha256-checked by the
 //! agent's own installer when the package is built (`--models FILE|DIR`,
-//! default: the agent's models cache).
+//! default: the models the agent itself would use on the build machine).
 
 use std::path::Path;
 
@@ -242,27 +242,16 @@ fn models_package(agent: &Path, from: Option<&Path>, out_dir: &Path) -> Result<s
         std::fs::remove_dir_all(stage)?;
     }
     let dest = stage.join("usr/share/gate-agent/models");
-    // The agent's own installer checks every file's sha256.
-    let src = match from {
-        Some(p) => p.to_path_buf(),
-        None => models_cache(),
-    };
-    sh::run(
-        agent.to_str().context("utf-8 path")?,
-        &[
-            "models",
-            "install",
-            src.to_str().context("utf-8 path")?,
-            "--dir",
-            dest.to_str().context("utf-8 path")?,
-        ],
-    )
-    .with_context(|| {
-        format!(
-            "no verified models in {} to package: pass --models FILE|DIR (the pinned wheel or a folder with the two files)",
-            src.display()
-        )
-    })?;
+    // The agent's own installer checks every file's sha256; with no
+    // source it takes the models the agent itself would use.
+    let dest_s = dest.to_str().context("utf-8 path")?;
+    let mut args = vec!["models", "install", "--dir", dest_s];
+    if let Some(src) = from {
+        args.push(src.to_str().context("utf-8 path")?);
+    }
+    sh::run(agent.to_str().context("utf-8 path")?, &args).context(
+        "no verified models to package: pass --models FILE|DIR (the pinned wheel or a folder with the two files)",
+    )?;
     let sums = std::process::Command::new("sha256sum")
         .current_dir(&dest)
         .args(["ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"])
@@ -334,19 +323,4 @@ fn dir_kib(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total.div_ceil(1024))
-}
-
-/// Where `gate-agent` fetches or installs the models when no directory is
-/// named (gate-ocr's `models::default_dir`): `$GATE_OCR_MODELS`, else
-/// `$XDG_CACHE_HOME/gate-agent/models`, else `~/.cache/gate-agent/models`.
-fn models_cache() -> std::path::PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|s| !s.is_empty());
-    if let Some(d) = var("GATE_OCR_MODELS") {
-        return d.into();
-    }
-    if let Some(d) = var("XDG_CACHE_HOME") {
-        return std::path::PathBuf::from(d).join("gate-agent/models");
-    }
-    std::path::PathBuf::from(var("HOME").unwrap_or_else(|| "/root".into()))
-        .join(".cache/gate-agent/models")
 }

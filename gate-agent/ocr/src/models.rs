@@ -76,6 +76,33 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Where to look for the models: a configured directory only, else
+/// [`search_dirs`].
+pub fn dirs_for(configured: Option<&Path>) -> Vec<PathBuf> {
+    match configured {
+        Some(d) => vec![d.to_path_buf()],
+        None => search_dirs(),
+    }
+}
+
+/// The models from the first of `dirs` that holds them verified; when none
+/// does, fetched into the first (`fetch`), else an error naming every
+/// place and why it was not used.
+pub fn obtain(dirs: &[PathBuf], fetch: bool) -> Result<ModelPaths, String> {
+    let first = dirs.first().ok_or("no models directory")?;
+    match locate(dirs) {
+        Ok(p) => Ok(p),
+        Err(_) if fetch => ensure(first).map_err(|e| format!("models in {}: {e}", first.display())),
+        Err(why) => Err(format!(
+            "no verified models ({}); install them: the gate-agent-models package, or `gate-agent models install FILE|DIR`",
+            why.iter()
+                .map(|(d, e)| format!("{}: {e}", d.display()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}
+
 /// The first of `dirs` that holds both models, verified; else every
 /// directory with why it was not used.
 pub fn locate(dirs: &[PathBuf]) -> Result<ModelPaths, Vec<(PathBuf, OcrError)>> {

@@ -31,22 +31,10 @@ pub struct FileResult {
     pub error: Option<String>,
 }
 
-/// The models as the agent finds them: the named directory (fetched into
-/// when missing), else the first verified of the agent's places (the
-/// cache, then the gate-agent-models package), else fetched into the cache.
+/// The models as the agent finds them (the named directory, else its
+/// places), fetched into the first when none holds them.
 fn load(models_dir: Option<&Path>) -> Result<Ocr, Failure> {
-    let found = match models_dir {
-        Some(_) => None,
-        None => models::locate(&models::search_dirs()).ok(),
-    };
-    let paths = match found {
-        Some(p) => p,
-        None => {
-            let dir = models_dir.map_or_else(models::default_dir, Path::to_path_buf);
-            models::ensure(&dir)
-                .map_err(|e| Failure::Failed(format!("models in {}: {e}", dir.display())))?
-        }
-    };
+    let paths = models::obtain(&models::dirs_for(models_dir), true).map_err(Failure::Failed)?;
     Ocr::load(&paths).map_err(|e| Failure::Failed(format!("loading the models: {e}")))
 }
 

@@ -82,26 +82,12 @@ static LOADED: Mutex<Vec<(PathBuf, Weak<gate_ocr::Ocr>)>> = Mutex::new(Vec::new(
 /// loaded once. Blocking (pip download, model optimisation): call it on a
 /// worker thread.
 pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReader>, String> {
-    let first = dirs.first().ok_or("no models directory")?;
-    let paths = match gate_ocr::models::locate(dirs) {
-        Ok(p) => p,
-        Err(_) if fetch => gate_ocr::models::ensure(first)
-            .map_err(|e| format!("models in {}: {e}", first.display()))?,
-        Err(why) => {
-            return Err(format!(
-                "no verified models ({}); install them: the gate-agent-models package, or `gate-agent models install FILE|DIR`",
-                why.iter()
-                    .map(|(d, e)| format!("{}: {e}", d.display()))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-        }
-    };
+    let paths = gate_ocr::models::obtain(dirs, fetch)?;
     let dir = paths
         .det
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| first.clone());
+        .unwrap_or_default();
     let mut cache = LOADED.lock().unwrap_or_else(|p| p.into_inner());
     cache.retain(|(_, w)| w.strong_count() > 0);
     if let Some(ocr) = cache

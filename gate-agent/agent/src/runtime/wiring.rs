@@ -290,10 +290,7 @@ fn start_recogniser(cfg: &Config, registry: &crate::drivers::HealthRegistry) -> 
     let r = &cfg.recognition;
     // A configured directory is the only place; else the fetch/install
     // directory, then the packaged models.
-    let dirs = match &r.models_dir {
-        Some(d) => vec![d.clone()],
-        None => gate_ocr::models::search_dirs(),
-    };
+    let dirs = gate_ocr::models::dirs_for(r.models_dir.as_deref());
     let fetch = r.fetch;
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
