@@ -536,6 +536,33 @@ async fn stream(State(app): State<App>, headers: HeaderMap) -> Response {
     )
 }
 
+/// The reason an officer gives (audited): trimmed, 1..=256 characters;
+/// None otherwise (answered with [`NO_REASON`]).
+fn reason_of(raw: &str) -> Option<String> {
+    let reason = raw.trim();
+    (!reason.is_empty() && reason.chars().count() <= 256).then(|| reason.to_owned())
+}
+
+const NO_REASON: &str = "a reason (1..=256 characters) is required";
+
+/// A read of the lane database on a blocking thread; unreadable: 503.
+async fn read_store<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&gate_store::Store) -> gate_store::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(Ok(t)) => Ok(t),
+        other => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the lane database cannot be read: {:?}",
+                other.map(|r| r.map(|_| ()))
+            ),
+        )),
+    }
+}
+
 fn jpeg(p: &crate::runtime::event::Photo) -> Response {
     hardened(
         (
@@ -586,26 +613,15 @@ async fn passages(State(app): State<App>, headers: HeaderMap) -> Response {
     if app.session(&headers).is_none() {
         return error(StatusCode::UNAUTHORIZED, "no session: log in");
     }
-    let store = app.store.clone();
-    let rows = match tokio::task::spawn_blocking(move || store.recent_events(10)).await {
-        Ok(Ok(r)) => r,
-        other => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the lane database cannot be read: {other:?}"),
-            )
-        }
+    let rows = match read_store(&app, |s| s.recent_events(10)).await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let list: Vec<Value> = rows
         .iter()
         .map(|r| {
             let e = &r.event;
-            let cameras: Vec<&str> = e
-                .photos
-                .iter()
-                .map(|p| p.camera.as_str())
-                .filter(|c| app.recent_photos.get(&e.event_id, c).is_some())
-                .collect();
+            let cameras = app.recent_photos.cameras(&e.event_id);
             json!({
                 "seq": e.seq,
                 "event_id": e.event_id,
@@ -629,19 +645,11 @@ async fn alarms(State(app): State<App>, headers: HeaderMap) -> Response {
     if app.session(&headers).is_none() {
         return error(StatusCode::UNAUTHORIZED, "no session: log in");
     }
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || {
-        Ok::<_, gate_store::StoreError>((store.alarm_log(30, false)?, store.open_alarms()?))
-    })
-    .await
-    {
-        Ok(Ok((list, open))) => {
+    match read_store(&app, |s| Ok((s.alarm_log(30, false)?, s.open_alarms()?))).await {
+        Ok((list, open)) => {
             hardened(Json(json!({"ok": true, "open": open, "alarms": list})).into_response())
         }
-        other => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the lane database cannot be read: {other:?}"),
-        ),
+        Err(r) => r,
     }
 }
 
@@ -666,13 +674,9 @@ async fn ack_alarm(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let reason = body.reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 256 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a reason of 1 to 256 characters is needed",
-        );
-    }
+    let Some(reason) = reason_of(&body.reason) else {
+        return error(StatusCode::BAD_REQUEST, NO_REASON);
+    };
     let (store, officer, id, note) = (
         app.store.clone(),
         s.officer.clone(),
@@ -790,13 +794,9 @@ async fn action(
         .await;
         return error(StatusCode::FORBIDDEN, m);
     }
-    let reason = body.reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 256 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a reason (1..=256 characters) is required",
-        );
-    }
+    let Some(reason) = reason_of(&body.reason) else {
+        return error(StatusCode::BAD_REQUEST, NO_REASON);
+    };
     let kind = match officer_kind(&body) {
         Ok(k) => k,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),

@@ -112,6 +112,15 @@ impl RecentPhotos {
         q.truncate(Self::CAPACITY);
     }
 
+    /// The cameras whose photos are kept for a recent passage.
+    pub fn cameras(&self, event_id: &str) -> Vec<String> {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .find(|(id, _)| id == event_id)
+            .map(|(_, ps)| ps.iter().map(|p| p.camera.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// One photo of a recent passage.
     pub fn get(&self, event_id: &str, camera: &str) -> Option<Photo> {
         let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
