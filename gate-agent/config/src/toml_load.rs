@@ -53,13 +53,7 @@ use gate_wire::locate::line_col;
 
 /// Parse TOML text into `T`, mapping errors to file:line:column.
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| {
-        let msg = e.message().trim().to_owned();
-        match e.span() {
-            Some(span) => ConfigError::at(file, Some((text, span.start)), msg),
-            None => ConfigError::at(file, None, msg),
-        }
-    })
+    toml::from_str(text).map_err(|e| located(file, text, &e))
 }
 
 /// Parse TOML text into `T`, reporting every table's first problem, not
