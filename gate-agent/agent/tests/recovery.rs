@@ -161,6 +161,26 @@ impl Lane {
         }
     }
 
+    /// The store refuses to finish events (`true`: the temporary file of
+    /// its lane counter copy is made a directory) or takes them again.
+    fn store_refuses_finishes(&self, refuse: bool) {
+        let blocker = std::path::PathBuf::from(format!("{}.seq.tmp", self.paths.db.display()));
+        if refuse {
+            std::fs::create_dir(&blocker).expect("blocker");
+        } else {
+            std::fs::remove_dir(&blocker).expect("blocker");
+        }
+    }
+
+    /// Damage the stopped agent's database: its header overwritten, its WAL
+    /// gone (found corrupt at the next start).
+    fn corrupt_db(&self) {
+        let mut bytes = std::fs::read(&self.paths.db).expect("db");
+        bytes[..100].fill(0x5A);
+        std::fs::write(&self.paths.db, &bytes).expect("corrupt");
+        let _ = std::fs::remove_file(self.paths.db.with_extension("db-wal"));
+    }
+
     /// `gatectl status --json` of the running agent.
     fn status(&self) -> Option<Value> {
         let sock = self.paths.socket.to_str()?;
@@ -543,10 +563,7 @@ fn a_corrupt_database_at_restart_keeps_the_held_truck_and_the_numbering() {
     lane.wait_state("hold");
     lane.kill_agent();
     let rec = lane.open_record();
-    let mut bytes = std::fs::read(&lane.paths.db).expect("db");
-    bytes[..100].fill(0x5A);
-    std::fs::write(&lane.paths.db, &bytes).expect("corrupt");
-    let _ = std::fs::remove_file(lane.paths.db.with_extension("db-wal"));
+    lane.corrupt_db();
     lane.start_agent();
     let v = lane.wait_state("hold");
     assert_eq!(v["seq"].as_u64(), Some(2), "{v}");
@@ -597,10 +614,8 @@ fn an_event_the_store_refused_survives_a_clean_stop_and_a_corrupt_database() {
     lane.plate_seen(true);
     lane.inputs(|i| i.arrival_loop = true);
     lane.wait_state("release");
-    // From here the store cannot finish an event: the temporary file of
-    // its lane counter copy is a directory.
-    let blocker = std::path::PathBuf::from(format!("{}.seq.tmp", lane.paths.db.display()));
-    std::fs::create_dir(&blocker).expect("blocker");
+    // From here the store cannot finish an event.
+    lane.store_refuses_finishes(true);
     drive_through(&lane);
     eventually("the refused event", WAIT, || {
         lane.log().contains("journal_finish failed").then_some(())
@@ -613,11 +628,8 @@ fn an_event_the_store_refused_survives_a_clean_stop_and_a_corrupt_database() {
         "the stop says what it leaves: {log}\nstatus: {status}"
     );
     // The store works again, but the database is found damaged at start.
-    std::fs::remove_dir(&blocker).expect("blocker");
-    let mut bytes = std::fs::read(&lane.paths.db).expect("db");
-    bytes[..100].fill(0x5A);
-    std::fs::write(&lane.paths.db, &bytes).expect("corrupt");
-    let _ = std::fs::remove_file(lane.paths.db.with_extension("db-wal"));
+    lane.store_refuses_finishes(false);
+    lane.corrupt_db();
     lane.start_agent();
     lane.wait_state("idle");
     let evs = lane.events();
@@ -646,8 +658,7 @@ fn an_event_the_store_refused_is_journaled_when_it_can_and_admission_waits() {
     lane.plate_seen(true);
     lane.inputs(|i| i.arrival_loop = true);
     lane.wait_state("release");
-    let blocker = std::path::PathBuf::from(format!("{}.seq.tmp", lane.paths.db.display()));
-    std::fs::create_dir(&blocker).expect("blocker");
+    lane.store_refuses_finishes(true);
     drive_through(&lane);
     eventually("admission stopped", WAIT, || {
         lane.status().filter(|v| v["admission_stopped"].is_string())
@@ -657,7 +668,7 @@ fn an_event_the_store_refused_is_journaled_when_it_can_and_admission_waits() {
     std::thread::sleep(Duration::from_millis(1500));
     let v = lane.status().expect("status");
     assert_eq!(v["state"], "idle", "no truck admitted: {v}");
-    std::fs::remove_dir(&blocker).expect("blocker");
+    lane.store_refuses_finishes(false);
     eventually("the retry", WAIT, || {
         lane.log()
             .contains("event journaled after a store failure")
