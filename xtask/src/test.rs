@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{chaos, dist, firmware, fuzz, install, qemu, sh};
+use crate::{arm, chaos, dist, firmware, fuzz, install, qemu, sh};
 
 pub fn run(_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
@@ -23,6 +23,8 @@ pub fn run(_args: &[String]) -> Result<()> {
     sh::run(&cargo, &["test", "--workspace", "--no-fail-fast"])?;
     // The Debian package from the binaries the test build produced.
     dist::ci()?;
+    // The arm64 build, run under qemu-user.
+    arm::smoke()?;
     // A short seeded chaos run on the binaries the test build produced.
     chaos::ci()?;
     // Every fuzz target for a short bounded time (own target dir).

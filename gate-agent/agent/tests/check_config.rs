@@ -70,15 +70,14 @@ fn profiles_are_checked_and_every_problem_is_reported() {
     );
 }
 
-/// Issue 18: the type errors and unknown keys of several tables are all
-/// reported at once, each at its line (a table's first problem; the file
-/// is read again without that table), with exit code 2.
+/// Issue 18: the type errors and unknown keys of the file are all reported
+/// at once, each at its line, two in one table too, with exit code 2.
 #[test]
 fn type_errors_and_unknown_keys_of_every_table_at_once() {
     let dir = tempfile::tempdir().expect("tmp");
     let paths = write_config(dir.path(), 1502, 1503, "http://127.0.0.1:1", None);
     let mut cfg = std::fs::read_to_string(&paths.config).expect("config");
-    cfg.push_str("\n[policy]\nmin_plate_confidence = \"high\"\n");
+    cfg.push_str("\n[policy]\nmin_plate_confidence = \"high\"\nweight_tolerance_pct = \"3%\"\n");
     cfg.push_str("\n[sequence]\nhold_timeout_ms = 1000\nhold_timout_ms = 5\n");
     cfg.push_str("\n[[devices.buses]]\nname = \"etag\"\ntcp = \"127.0.0.1:1504\"\nbaud = 9600\n");
     std::fs::write(&paths.config, &cfg).expect("config");
@@ -92,6 +91,7 @@ fn type_errors_and_unknown_keys_of_every_table_at_once() {
     };
     for (needle, what) in [
         ("min_plate_confidence", "invalid type"),
+        ("weight_tolerance_pct", "invalid type"),
         ("hold_timout_ms", "hold_timout_ms"),
         ("baud", "baud"),
     ] {

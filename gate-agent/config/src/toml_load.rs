@@ -56,14 +56,17 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigEr
     toml::from_str(text).map_err(|e| located(file, text, &e))
 }
 
-/// Parse TOML text into `T`, reporting every table's first problem, not
-/// only the file's first: after a type error or an unknown key, the table
-/// it is in (`[policy]`, one `[[devices.buses]]` entry, ...) is blanked out
-/// (every character but the newlines replaced by spaces, so the other
-/// tables keep their lines and columns) and the text parsed again. A syntax
-/// error stops there (what follows it cannot be read reliably); a table
-/// blanked out that the type requires ends the search (its "missing"
-/// error is a consequence, not a problem of the file).
+/// Parse TOML text into `T`, reporting every problem of the file, not only
+/// its first: after a type error or an unknown key, the offending line is
+/// blanked out (every character but the newline replaced by spaces, so the
+/// rest of the file keeps its lines and columns) and the text parsed again,
+/// so a second problem in the same table is found too. When the blanked
+/// line was required (the table now misses that field) or cannot be
+/// blanked alone (a header, a value over several lines), its whole table
+/// (`[policy]`, one `[[devices.buses]]` entry, ...) is blanked instead. A
+/// syntax error stops there (what follows it cannot be read reliably); a
+/// "missing" error that blanking caused is a consequence, not a problem of
+/// the file, and is not reported.
 pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<ConfigError>> {
     let first = match toml::from_str::<T>(text) {
         Ok(t) => return Ok(t),
@@ -75,37 +78,98 @@ pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<
         return Err(errors);
     }
     let mut work = text.to_owned();
-    let mut blanked: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut lines: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut tables: Vec<std::ops::Range<usize>> = Vec::new();
     let mut last = first;
-    for _ in 0..64 {
+    for _ in 0..128 {
         let Some(span) = last.span() else { break };
-        let range = table_range(&work, span.start);
-        if blanked.iter().any(|r| r.contains(&span.start)) {
-            // The error is in a table already blanked: a consequence.
+        let at = span.start.min(work.len());
+        if tables.iter().any(|r| r.contains(&at)) {
+            // In a table already blanked: a consequence.
             break;
         }
-        blank(&mut work, range.clone());
-        blanked.push(range);
+        let line = line_range(&work, at);
+        let alone = !lines.contains(&line) && {
+            let mut t = work.clone();
+            blank(&mut t, line.clone());
+            !work[line.clone()].trim_start().starts_with('[') && t.parse::<toml::Table>().is_ok()
+        };
+        if alone {
+            blank(&mut work, line.clone());
+            lines.push(line);
+        } else {
+            let table = table_range(&work, at);
+            blank(&mut work, table.clone());
+            tables.push(table);
+        }
+        let e = match toml::from_str::<T>(&work) {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        if !e.message().starts_with("missing field") {
+            errors.push(located(file, text, &e));
+            last = e;
+            continue;
+        }
+        // A field is missing: the file's own problem, unless blanking made
+        // it (a required line or table taken out above). Its span is the
+        // table that misses it (the root table's: none, or from 0 when the
+        // file does not start with a header).
+        let at = e.span().map(|s| s.start.min(work.len()));
+        let table = at
+            .map(|s| table_range(&work, s))
+            .filter(|t| work[t.clone()].trim_start().starts_with('['));
+        let caused = match (&table, at) {
+            (Some(t), Some(s)) => {
+                tables.iter().any(|r| r.contains(&s)) || lines.iter().any(|l| t.contains(&l.start))
+            }
+            // The root misses a table: one that was blanked, if any was.
+            _ => !tables.is_empty(),
+        };
+        if !caused {
+            errors.push(located(file, text, &e));
+            last = e;
+            continue;
+        }
+        // A table whose required line was blanked: blank it whole and go
+        // on with the problems after it.
+        let Some(t) = table.filter(|t| !tables.contains(t)) else {
+            break;
+        };
+        blank(&mut work, t.clone());
+        tables.push(t);
         match toml::from_str::<T>(&work) {
             Ok(_) => break,
-            Err(e) => {
-                // A required table that was blanked is now "missing" (at
-                // the root, or inside a blanked table): a consequence.
-                let consequence = e.message().starts_with("missing field")
-                    && e.span().is_none_or(|s| {
-                        s.start == 0 || blanked.iter().any(|r| r.contains(&s.start))
+            Err(next) => {
+                let consequence = next.message().starts_with("missing field")
+                    && next.span().is_none_or(|s| {
+                        s.start == 0 || tables.iter().any(|r| r.contains(&s.start))
                     });
                 if consequence {
                     break;
                 }
-                errors.push(located(file, text, &e));
-                last = e;
+                errors.push(located(file, text, &next));
+                last = next;
             }
         }
     }
     errors.sort_by_key(|e| (e.line, e.column));
     errors.dedup();
     Err(errors)
+}
+
+/// The byte range of the line holding `offset`, its newline excluded.
+fn line_range(text: &str, offset: usize) -> std::ops::Range<usize> {
+    let bytes = text.as_bytes();
+    let start = bytes[..offset.min(bytes.len())]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = bytes[start..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| start + i);
+    start..end
 }
 
 fn located(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -130,19 +194,7 @@ fn table_range(text: &str, offset: usize) -> std::ops::Range<usize> {
     }
     match starts.iter().rposition(|s| *s <= offset) {
         Some(i) => starts[i]..starts.get(i + 1).copied().unwrap_or(text.len()),
-        None => {
-            // Byte searches: `offset` need not be on a character boundary.
-            let bytes = text.as_bytes();
-            let start = bytes[..offset.min(bytes.len())]
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
-            let end = bytes[start..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(bytes.len(), |i| start + i);
-            start..end
-        }
+        None => line_range(text, offset),
     }
 }
 
@@ -237,6 +289,27 @@ mod tests {
             one.len(),
             1,
             "the blanked required table is not a second problem: {one:#?}"
+        );
+        // Two problems in one table, and one in another: all three.
+        let text = "[a]\nn = 1\nbogus = 2\ns = 3\n\n[b]\nn = -1\n";
+        let errs = parse_all::<Doc>(f, text).expect_err("three problems");
+        let at: Vec<(Option<usize>, Option<usize>)> =
+            errs.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(
+            at,
+            vec![(Some(3), Some(1)), (Some(4), Some(5)), (Some(7), Some(5))],
+            "{errs:#?}"
+        );
+        // A required line blanked: its table's "missing" is not reported,
+        // and the next table's problem still is.
+        let text = "[a]\nn = \"x\"\ns = \"fine\"\n\n[b]\nn = \"y\"\n";
+        let errs = parse_all::<Doc>(f, text).expect_err("problems");
+        let at: Vec<(Option<usize>, Option<usize>)> =
+            errs.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(
+            at,
+            vec![(Some(2), Some(5)), (Some(6), Some(5))],
+            "{errs:#?}"
         );
         // A syntax error stops there.
         let syn = parse_all::<Doc>(f, "[a]\nn = = 1\n[b]\nn = \"x\"\n").expect_err("syntax");
