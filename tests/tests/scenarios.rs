@@ -313,3 +313,139 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("tmp");
     d
 }
+
+/// Issue 18: the README's "Running a lane agent" hand-run steps, run as
+/// written: the three commands of its code block, taken from README.md
+/// itself, each through `sh -c` from the repository root with the
+/// workspace's binaries first on PATH (what `cargo install` puts there);
+/// the one change is the directory (`/tmp/lane` becomes a fresh one, so
+/// runs do not collide). The simulator serves the devices and writes the
+/// configuration, the agent starts on it as-is, and `gatectl -c` on the
+/// same file finds the agent, which is idle, connected to the simulated
+/// platform and holding its whitelist.
+#[test]
+fn the_readme_hand_run_steps_work_as_written() {
+    use std::process::{Command, Stdio};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let block: Vec<String> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("To run an agent by hand"))
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l.split(" # ").next().unwrap_or(l).trim().to_owned())
+        .collect();
+    assert_eq!(block.len(), 3, "the README's hand-run block: {block:?}");
+    assert!(block[0].starts_with("gate-sim devices"), "{block:?}");
+    assert!(block[1].starts_with("gate-agent --config"), "{block:?}");
+    assert!(block[2].starts_with("gatectl -c"), "{block:?}");
+    let bins = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.to_path_buf()))
+        .expect("target/debug");
+    for b in ["gate-sim", "gate-agent", "gatectl"] {
+        assert!(
+            bins.join(b).exists(),
+            "{b} in {} (built by `cargo test --workspace`)",
+            bins.display()
+        );
+    }
+    let dir = tempdir();
+    let lane = dir.join("lane");
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let step = |i: usize| -> Command {
+        let line = block[i].replace("/tmp/lane", &lane.display().to_string());
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("exec {line}")])
+            .current_dir(&root)
+            .env("PATH", &path)
+            .env("NO_COLOR", "1");
+        c
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let sim_log = std::fs::File::create(dir.join("sim.log")).expect("log");
+    let _sim = Kill(
+        step(0)
+            .stdout(sim_log.try_clone().expect("log"))
+            .stderr(sim_log)
+            .spawn()
+            .expect("gate-sim devices"),
+    );
+    let config = lane.join("lane.toml");
+    let waited = std::time::Instant::now();
+    while !config.exists() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "gate-sim devices wrote no {}: {}",
+            config.display(),
+            std::fs::read_to_string(dir.join("sim.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let agent_log = std::fs::File::create(dir.join("agent.log")).expect("log");
+    let mut agent = Kill(
+        step(1)
+            .stdout(agent_log.try_clone().expect("log"))
+            .stderr(agent_log)
+            .spawn()
+            .expect("gate-agent"),
+    );
+    let waited = std::time::Instant::now();
+    let status = loop {
+        let out = step(2)
+            .stdin(Stdio::null())
+            .output()
+            .expect("gatectl status");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .map(|l| l[name.len()..].trim().to_owned())
+                .unwrap_or_default()
+        };
+        if out.status.success()
+            && row("state") == "idle"
+            && row("link") == "connected"
+            && row("whitelist").starts_with("version ")
+        {
+            break text;
+        }
+        if let Ok(Some(exit)) = agent.0.try_wait() {
+            panic!(
+                "the agent exited ({exit}) on the configuration the README's first command wrote:\n{}",
+                std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
+            );
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(120),
+            "`{}` never showed an idle, connected lane with a whitelist; last:\n{text}{}\nagent log:\n{}",
+            block[2],
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    println!("{status}");
+    assert!(
+        lane.join("profiles").read_dir().is_ok_and(|mut d| d.next().is_some()),
+        "the profiles beside the configuration"
+    );
+    assert!(
+        lane.join("lane.db").exists(),
+        "the lane database beside the configuration, not in the working directory"
+    );
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
