@@ -664,6 +664,15 @@ fn gatectl_with_the_platform_link_up() {
         (v["events"] == 0 && acked >= 1).then_some(v)
     });
     assert_eq!(ov["link"]["connected"], true);
+    // Each item the broker acknowledged was timed from publish to PUBACK
+    // (the link's observer, issue 18).
+    let acked = ov["link"]["acked"].as_u64().unwrap_or(0);
+    let text = lane.agent.metrics.render().expect("metrics");
+    let timed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gate_link_publish_ack_seconds_count "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(timed.is_some_and(|n| n >= acked), "{acked} acked\n{text}");
     let sv = ctl_json(&sock, &["sync", "--resync"]);
     assert_eq!(sv["link_connected"], true);
     let human = ctl(&sock, &["status"]).ok().stdout;
@@ -1163,10 +1172,16 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 }
 
 /// Issue 18: with `[metrics] listen`, the agent binary serves Prometheus
-/// text that the reference parser (Python prometheus_client) reads, with
-/// the lane's state, counters and per-device health; `/healthz` says the
-/// lane task turns; `/readyz` says whether the lane can take a vehicle and,
-/// once the lane I/O board stops answering, why not.
+/// text that `promtool check metrics` accepts without a lint remark and
+/// the reference parser (Python prometheus_client) reads, with the lane's
+/// state, counters and per-device health, and OpenMetrics to a client that
+/// asks for it (the strict OpenMetrics parser reads it). Its counters move
+/// as a truck passes: the truck nothing identifies is held (H08: no plate
+/// read, docs/reasons.md) and the hold is counted by reason with its
+/// arrival → decision time; an officer releases it, it drives through, and
+/// the passage and the decision → raise time are counted. `/healthz` says
+/// the lane task turns; `/readyz` says whether the lane can take a vehicle
+/// and, once the lane I/O board stops answering, why not.
 #[test]
 fn the_metrics_endpoint_serves_prometheus_text_and_health() {
     let rt = test_runtime();
@@ -1194,19 +1209,17 @@ fn the_metrics_endpoint_serves_prometheus_text_and_health() {
     assert_eq!((code, body.trim()), (200, "ok"));
 
     // The reference parser reads every family; the values are the lane's.
-    let (code, metrics) = http_get(port, "/metrics");
+    let (code, headers, metrics) = http(port, "GET", "/metrics", &[], None);
     assert_eq!(code, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("text/plain; version=0.0.4")),
+        "{headers:?}"
+    );
+    promtool_check(&metrics);
     let parsed = python_parse(&metrics);
-    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
-        parsed.iter().find_map(|s| {
-            (s["name"] == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s["labels"][*k].as_str() == Some(*v)))
-            .then(|| s["value"].as_f64())
-            .flatten()
-        })
-    };
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&parsed, name, labels);
     assert_eq!(value("gate_lane_state", &[("state", "idle")]), Some(1.0));
     assert_eq!(value("gate_lane_state", &[("state", "hold")]), Some(0.0));
     assert_eq!(value("gate_link_connected", &[]), Some(0.0), "offline lane");
@@ -1221,6 +1234,113 @@ fn the_metrics_endpoint_serves_prometheus_text_and_health() {
             && s["labels"]["lane"] == "L03"),
         "{metrics}"
     );
+
+    // OpenMetrics to a client that asks for it, as Prometheus does.
+    let (code, headers, om) = http(
+        port,
+        "GET",
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        headers.iter().any(|(k, v)| k == "content-type"
+            && v.starts_with("application/openmetrics-text; version=1.0.0")),
+        "{headers:?}"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    python_parse_openmetrics(&om);
+
+    // A truck comes: nothing identifies it (the camera reads no plate), so
+    // the lane holds it with H08 among its reasons; every reason of the
+    // hold is counted, and its arrival → decision time.
+    board.inputs.lock().expect("inputs").arrival_loop = true;
+    let held = eventually("hold", WAIT, || {
+        let v = ctl_json(&paths.socket, &["status"]);
+        (v["state"] == "hold").then_some(v)
+    });
+    let reasons: Vec<String> = held["hold"]["reasons"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(reasons.iter().any(|r| r == "H08"), "{held}");
+    let metrics = eventually("the hold counted", WAIT, || {
+        let (_, m) = http_get(port, "/metrics");
+        let p = python_parse(&m);
+        let counted = reasons.iter().all(|r| {
+            sample(
+                &p,
+                "gate_decisions_total",
+                &[("result", "hold"), ("reason", r.as_str())],
+            )
+            .is_some_and(|n| n >= 1.0)
+        });
+        let timed =
+            sample(&p, "gate_arrival_to_decision_seconds_count", &[]).is_some_and(|n| n >= 1.0);
+        (counted && timed).then_some(m)
+    });
+    promtool_check(&metrics);
+    let parsed = python_parse(&metrics);
+    assert_eq!(
+        sample(&parsed, "gate_vehicle_held", &[]),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&parsed, "gate_passages_total", &[]),
+        Some(0.0),
+        "not passed yet"
+    );
+
+    // The officer releases it; it drives through: one passage, and the
+    // release counted (O01) with its decision → raise time.
+    ctl(
+        &paths.socket,
+        &["decide", "release", "--officer", "O-1", "--reason", "test"],
+    )
+    .ok();
+    eventually("released", WAIT, || {
+        let v = ctl_json(&paths.socket, &["status"]);
+        (v["state"] == "release").then_some(())
+    });
+    drive_through(&board);
+    let metrics = eventually("one passage", WAIT, || {
+        let (_, m) = http_get(port, "/metrics");
+        let p = python_parse(&m);
+        (sample(&p, "gate_passages_total", &[]) == Some(1.0)).then_some(m)
+    });
+    promtool_check(&metrics);
+    let parsed = python_parse(&metrics);
+    assert!(
+        sample(&parsed, "gate_decision_to_raise_seconds_count", &[]).is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &parsed,
+            "gate_decisions_total",
+            &[("result", "release"), ("reason", "O01")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&parsed, "gate_lane_state", &[("state", "idle")]),
+        Some(1.0)
+    );
+    // With every family filled in, OpenMetrics still parses strictly.
+    let accept = [("Accept", "application/openmetrics-text;version=1.0.0")];
+    let (_, _, om) = http(port, "GET", "/metrics", &accept, None);
+    assert!(om.contains("gate_decisions_total{"), "{om}");
+    python_parse_openmetrics(&om);
 
     // The board stops answering: not ready, and the reason says which.
     board.fault.set(lane_io_host::FaultMode::Silent);
@@ -1244,6 +1364,79 @@ fn the_metrics_endpoint_serves_prometheus_text_and_health() {
     let _ = agent.wait();
     drop(board);
     drop(rt);
+}
+
+/// The value of the first sample `name` whose labels include `labels`.
+fn sample(parsed: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    parsed.iter().find_map(|s| {
+        (s["name"] == name
+            && labels
+                .iter()
+                .all(|(k, v)| s["labels"][*k].as_str() == Some(*v)))
+        .then(|| s["value"].as_f64())
+        .flatten()
+    })
+}
+
+/// `promtool check metrics` (Debian's prometheus package) on `text`: it
+/// must pass, lint included, with nothing to say.
+fn promtool_check(text: &str) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {:?}\n{said}\n{text}",
+        out.status
+    );
+}
+
+/// An OpenMetrics exposition through the Python client's strict
+/// OpenMetrics parser (it refuses what the format does not allow).
+fn python_parse_openmetrics(text: &str) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys\n\
+             from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+             n = sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read()))\n\
+             print(n)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the text: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Every sample of a Prometheus text exposition, as the Python reference

@@ -151,6 +151,7 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
     match blocking(move || sink.apply(&batch)).await {
         Ok(ApplyOutcome::Applied { version }) => {
             info!(version, "whitelist applied");
+            shared.observer.whitelist_applied(version);
             shared.update_wl(|w| {
                 w.version = version;
                 w.resync = false;

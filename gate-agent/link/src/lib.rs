@@ -10,6 +10,9 @@
 //! - Signed whitelist batches and commands are verified ([`verify`]) before
 //!   they reach the store or the agent; anything refused raises a
 //!   `rejected_message` alarm and changes nothing.
+//! - [`Link::spawn_observed`] also tells a [`LinkObserver`] (the agent's
+//!   metrics) of connections, each outbox item's PUBACK round trip and
+//!   applied whitelist versions; gate-link itself has no metrics crate.
 //! - Storage is reached only through the traits of [`store`], from
 //!   `spawn_blocking`; they are implemented for `gate_store::Store` (pass the
 //!   same `Arc<Store>` three times) and, in memory, in [`memory`].
@@ -25,6 +28,7 @@ mod gate_store;
 pub mod inbound;
 mod link;
 pub mod memory;
+pub mod observe;
 pub mod store;
 mod tls;
 pub use gate_proto::verify;
@@ -36,6 +40,7 @@ pub use link::{
     CommandRequest, CommandResult, Link, LinkDeps, LinkHandle, LinkReceivers, LinkState,
     StatusInput, DROPPED, OFFLINE_STATUS,
 };
+pub use observe::{LinkObserver, NoObserver};
 pub use store::{
     ApplyOutcome, CommandLog, Outbox, OutboxDepth, OutboxItem, OutboxMessage, StoreError,
     WhitelistSink,

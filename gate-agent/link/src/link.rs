@@ -16,7 +16,7 @@
 //!   connection: the outbox is the only retransmission mechanism.
 //! - inbound task (one, [`crate::inbound`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ use crate::backoff::Backoff;
 use crate::config::{LinkConfig, DIRECT_SLOTS};
 use crate::error::LinkError;
 use crate::inbound::{self, Inbound, INBOUND_QUEUE};
+use crate::observe::{LinkObserver, NoObserver};
 use crate::store::{CommandLog, Outbox, OutboxItem, OutboxMessage, StoreError, WhitelistSink};
 use crate::verify::printable;
 use crate::window::{Tag, Window, WindowLimits};
@@ -155,6 +156,8 @@ pub(crate) struct Shared {
     pub status_in: watch::Sender<StatusInput>,
     pub wl: watch::Sender<WlState>,
     pub shutdown: watch::Sender<bool>,
+    /// Told of connections, PUBACKs and applied whitelist versions.
+    pub observer: Arc<dyn LinkObserver>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -291,6 +294,16 @@ impl Link {
         config: LinkConfig,
         deps: LinkDeps,
     ) -> Result<(LinkHandle, LinkReceivers), LinkError> {
+        Self::spawn_observed(config, deps, Arc::new(NoObserver))
+    }
+
+    /// [`Link::spawn`], telling `observer` of connections, PUBACKs and
+    /// applied whitelist versions from the start.
+    pub fn spawn_observed(
+        config: LinkConfig,
+        deps: LinkDeps,
+        observer: Arc<dyn LinkObserver>,
+    ) -> Result<(LinkHandle, LinkReceivers), LinkError> {
         config.validate()?;
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| LinkError::Config("Link::spawn needs a tokio runtime".into()))?;
@@ -314,6 +327,7 @@ impl Link {
             status_in: watch::Sender::new(StatusInput::default()),
             wl: watch::Sender::new(WlState::default()),
             shutdown: watch::Sender::new(false),
+            observer,
             tasks: Mutex::new(Vec::new()),
         });
         let conn = rt.spawn(run(shared.clone(), tls, in_tx));
@@ -374,10 +388,13 @@ async fn run(
         let err = match res {
             Ok((client, eventloop, session_present)) => {
                 let up = Instant::now();
+                let mut nth = 0;
                 shared.state.send_modify(|s| {
                     s.connected = true;
                     s.connects += 1;
+                    nth = s.connects;
                 });
+                shared.observer.connected(nth);
                 info!(session_present, "connected to {}:{}", cfg.host, cfg.port);
                 let mut conn = Conn::new(&shared, client);
                 let end = conn
@@ -489,6 +506,9 @@ struct Conn<'a> {
     lookahead: VecDeque<OutboxItem>,
     /// Acknowledged items waiting to be deleted.
     acks: Vec<i64>,
+    /// When each publish in flight went out, by packet id (its PUBACK's
+    /// round trip for the observer).
+    sent_at: HashMap<u16, Instant>,
     ack_task: Option<JoinHandle<(usize, Result<(), StoreError>)>>,
     status_due: Instant,
     last_status: Option<Instant>,
@@ -509,6 +529,7 @@ impl<'a> Conn<'a> {
             }),
             lookahead: VecDeque::new(),
             acks: Vec::new(),
+            sent_at: HashMap::new(),
             ack_task: None,
             status_due: Instant::now(),
             last_status: None,
@@ -634,15 +655,22 @@ impl<'a> Conn<'a> {
 
     async fn on_event(&mut self, ev: Ev) -> Result<(), String> {
         match ev {
-            Ev::Sent(pkid) => self.window.on_sent(pkid).map_err(|e| e.to_string())?,
+            Ev::Sent(pkid) => {
+                self.window.on_sent(pkid).map_err(|e| e.to_string())?;
+                self.sent_at.insert(pkid, Instant::now());
+            }
             Ev::Collision(pkid) => {
                 debug!(pkid, "packet id collision: rumqttc waits for its PUBACK");
                 self.window.on_collision(pkid).map_err(|e| e.to_string())?;
             }
             Ev::PubAck(pkid) => {
+                let sent = self.sent_at.remove(&pkid);
                 if let Tag::Outbox { id, .. } =
                     self.window.on_puback(pkid).map_err(|e| e.to_string())?
                 {
+                    if let Some(t) = sent {
+                        self.shared.observer.outbox_acked(t.elapsed());
+                    }
                     self.acks.push(id);
                     if self.ack_task.is_none() {
                         self.spawn_acks();

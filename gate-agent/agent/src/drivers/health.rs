@@ -5,12 +5,18 @@
 //! reports, `gatectl`, deciding that a device is down). Nothing here knows
 //! what the devices are or what "down" means for the lane: the runtime
 //! decides with [`DeviceHealth::is_up`] and its own thresholds.
+//!
+//! A registry made [`HealthRegistry::with_metrics`] also gives every cell
+//! its device's metrics: each successful exchange is observed in the
+//! device's request latency histogram and counted, each failure counted,
+//! where the driver records it ([`HealthCell::ok`], [`HealthCell::err`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::error::{DeviceError, ErrorClass};
+use crate::metrics::{DeviceMetrics, Metrics};
 
 /// Health of one device (or one bus connection).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,6 +119,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct HealthCell {
     name: Arc<str>,
     inner: Arc<Mutex<DeviceHealth>>,
+    /// The device's metrics, when its registry has some.
+    metrics: Option<DeviceMetrics>,
 }
 
 impl HealthCell {
@@ -121,6 +129,7 @@ impl HealthCell {
         Self {
             name: name.into(),
             inner: Arc::default(),
+            metrics: None,
         }
     }
 
@@ -132,16 +141,25 @@ impl HealthCell {
     /// Record a successful exchange that took `latency`.
     pub fn ok(&self, latency: Duration) {
         lock(&self.inner).record_ok(latency);
+        if let Some(m) = &self.metrics {
+            m.ok(latency);
+        }
     }
 
     /// Record a failed exchange.
     pub fn err(&self, e: &DeviceError) {
         lock(&self.inner).record_err(e.class(), e.to_string());
+        if let Some(m) = &self.metrics {
+            m.err();
+        }
     }
 
     /// Record a failure described by text (non-Modbus drivers).
     pub fn err_text(&self, class: ErrorClass, text: impl Into<String>) {
         lock(&self.inner).record_err(class, text.into());
+        if let Some(m) = &self.metrics {
+            m.err();
+        }
     }
 
     /// Copy of the current state.
@@ -155,6 +173,7 @@ impl HealthCell {
 #[derive(Clone, Debug, Default)]
 pub struct HealthRegistry {
     cells: Arc<Mutex<BTreeMap<String, HealthCell>>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl HealthRegistry {
@@ -162,12 +181,23 @@ impl HealthRegistry {
         Self::default()
     }
 
+    /// A registry whose cells also update their device's `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Self {
+            cells: Arc::default(),
+            metrics: Some(metrics),
+        }
+    }
+
     /// The cell for `name`, created on first use. Two drivers registering the
     /// same name share one entry (configuration checks prevent that).
     pub fn register(&self, name: &str) -> HealthCell {
         lock(&self.cells)
             .entry(name.to_owned())
-            .or_insert_with(|| HealthCell::detached(name))
+            .or_insert_with(|| HealthCell {
+                metrics: self.metrics.as_ref().map(|m| m.device(name)),
+                ..HealthCell::detached(name)
+            })
             .clone()
     }
 
@@ -235,5 +265,30 @@ mod tests {
         reg.register("wb").err_text(ErrorClass::Data, "bad");
         assert_eq!(reg.snapshot()["wb"].consecutive_errors, 1);
         assert!(reg.get("nope").is_none());
+    }
+
+    #[test]
+    fn a_registry_with_metrics_counts_and_times_each_exchange() {
+        let metrics = Arc::new(Metrics::new());
+        let reg = HealthRegistry::with_metrics(metrics.clone());
+        let cell = reg.register("board");
+        cell.ok(Duration::from_millis(3));
+        cell.ok(Duration::from_millis(40));
+        cell.err(&DeviceError::Timeout(Duration::from_millis(100)));
+        reg.register("board")
+            .err_text(ErrorClass::Data, "bad frame");
+        let text = metrics.encode_for_test();
+        for line in [
+            "gate_device_exchanges_total{device=\"board\"} 2",
+            "gate_device_errors_total{device=\"board\"} 2",
+            "gate_device_latency_seconds_count{device=\"board\"} 2",
+            "gate_device_latency_seconds_bucket{device=\"board\",le=\"0.005\"} 1",
+            "gate_device_latency_seconds_bucket{device=\"board\",le=\"0.05\"} 2",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        // A cell outside the registry has no series.
+        HealthCell::detached("other").ok(Duration::from_millis(1));
+        assert!(!metrics.encode_for_test().contains("other"));
     }
 }

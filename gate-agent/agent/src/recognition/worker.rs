@@ -10,6 +10,10 @@
 //! more than an older one); drops are counted ([`RecogniserStats::dropped`])
 //! and logged. A caller that stopped waiting (its deadline passed) leaves
 //! its frame in the queue; the worker skips it without reading it.
+//!
+//! Metrics ([`Recogniser::start_with_metrics`]): each frame read is timed
+//! from its submission to its result (queue wait, decoding, reading) and
+//! each drop counted, where they happen.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +104,7 @@ struct Shared {
     reader: OnceLock<Arc<dyn FrameReader>>,
     state: watch::Sender<RecogniserState>,
     health: HealthCell,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     read: AtomicU64,
     dropped: AtomicU64,
     abandoned: AtomicU64,
@@ -137,6 +142,21 @@ impl Recogniser {
     where
         F: FnOnce() -> Result<Arc<dyn FrameReader>, String> + Send + 'static,
     {
+        Self::start_with_metrics(load, workers, depth, health, None)
+    }
+
+    /// [`Recogniser::start`], also timing each frame read and counting
+    /// drops in `metrics`.
+    pub fn start_with_metrics<F>(
+        load: F,
+        workers: u32,
+        depth: usize,
+        health: HealthCell,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> Recogniser
+    where
+        F: FnOnce() -> Result<Arc<dyn FrameReader>, String> + Send + 'static,
+    {
         let (state, _) = watch::channel(RecogniserState::Loading);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -145,6 +165,7 @@ impl Recogniser {
             reader: OnceLock::new(),
             state,
             health,
+            metrics,
             read: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
@@ -186,6 +207,9 @@ impl Recogniser {
         if q.jobs.len() >= self.shared.depth {
             if let Some(old) = q.jobs.pop_front() {
                 let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(m) = &self.shared.metrics {
+                    m.recognition_dropped();
+                }
                 warn!(
                     dropped_total = n,
                     depth = self.shared.depth,
@@ -319,6 +343,9 @@ fn work(shared: &Shared) {
                 shared.total_us.fetch_add(us, Ordering::Relaxed);
                 shared.max_us.fetch_max(us, Ordering::Relaxed);
                 shared.health.ok(Duration::from_micros(us));
+                if let Some(m) = &shared.metrics {
+                    m.recognition(Duration::from_micros(o.waited_us + us));
+                }
                 debug!(
                     waited_us = o.waited_us,
                     decode_us = o.decode_us,

@@ -5,9 +5,11 @@
 //!
 //! Layer: agent runtime, between the sans-IO lane core and the I/O edges.
 
-use gate_core::lane::{AlarmKind, Command, Input, Light, OfficerAction, OfficerKind, Step};
+use gate_core::lane::{
+    AlarmKind, Command, Input, Light, OfficerAction, OfficerKind, Passage, Step,
+};
 use gate_link::CommandRequest;
-use gate_proto::messages::{CommandKind, Severity};
+use gate_proto::messages::{CommandKind, DecisionResult, Severity};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
@@ -106,6 +108,7 @@ impl Runner {
             debug!(?c, "lane command");
             match c {
                 Command::Journal { seq, step, passage } => {
+                    self.note_decision(seq, step, &passage);
                     if let Err(detail) = self.journal(seq, step, &passage).await {
                         if matches!(step, Step::Raised | Step::Passing) {
                             raise_blocked = true;
@@ -132,7 +135,10 @@ impl Runner {
                     }
                 }
                 Command::Decide { seq, identified } => self.start_decision(seq, *identified),
-                Command::Raise => self.board(BoardOp::Cmd(BoardCommand::Raise)).await,
+                Command::Raise => {
+                    let decided = self.raise_clock.take();
+                    self.board(BoardOp::Raise(decided)).await
+                }
                 Command::Lower => self.board(BoardOp::Cmd(BoardCommand::Lower)).await,
                 Command::SetLed(t) => {
                     self.stats.led = t.clone();
@@ -164,6 +170,32 @@ impl Runner {
                 Command::Finish(rec) => self.finish(*rec).await,
             }
         }
+    }
+
+    /// Metrics of a decision the lane took, seen in the journal record that
+    /// carries it (every decision is journaled before anything acts on it:
+    /// automatic, officer, the lane's own hold): counted by result and
+    /// reason, the passage's first one timed from the arrival, and a
+    /// release or inspect starts the decision → raise clock. A record that
+    /// carries the same decision again (a later step) counts nothing.
+    fn note_decision(&mut self, seq: u64, step: Step, passage: &Passage) {
+        if !matches!(step, Step::Decided | Step::Raised | Step::Passing) {
+            return;
+        }
+        let (Some(d), Some(key)) = (&passage.decision, super::decision_key(passage)) else {
+            return;
+        };
+        let ctx = self.ctx_for(seq);
+        if ctx.counted.as_ref() == Some(&key) {
+            return;
+        }
+        let first = ctx.counted.replace(key).is_none();
+        self.metrics.decision(d.result, &d.reasons);
+        if let (true, Some(decided)) = (first, passage.decided_ms) {
+            let lane_ms = decided.saturating_sub(passage.arrived_ms);
+            self.metrics.arrival_to_decision(self.clock.real(lane_ms));
+        }
+        self.raise_clock = (d.result != DecisionResult::Hold).then(std::time::Instant::now);
     }
 
     pub(super) async fn board(&self, op: BoardOp) {

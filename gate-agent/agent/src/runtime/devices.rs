@@ -187,9 +187,10 @@ pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
 
 impl Devices {
     /// Start every driver (inside a tokio runtime).
-    pub fn spawn(cfg: &Config) -> Result<Devices> {
+    pub fn spawn(cfg: &Config, metrics: &Arc<crate::metrics::Metrics>) -> Result<Devices> {
         let d = scale_drivers(&cfg.devices, cfg.lane.time_scale);
-        let registry = HealthRegistry::new();
+        // Every device's health cell also updates its metrics.
+        let registry = HealthRegistry::with_metrics(metrics.clone());
         let mut buses = BTreeMap::new();
         for b in &d.buses {
             let (h, _task) = spawn_bus(b.clone(), &registry).map_err(|e| anyhow!(e))?;

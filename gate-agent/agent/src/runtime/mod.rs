@@ -17,6 +17,13 @@
 //! (journal records and finished events), `identify.rs` (identification and
 //! decision jobs), `status.rs` (health changes, admission, view, status).
 //!
+//! Metrics: one [`crate::metrics::Metrics`] made at start-up; the lane
+//! task counts each decision the lane takes (by result and reason, from
+//! the journal record that carries it: `commands.rs`), times a passage's
+//! arrival to its first decision and a release to the board taking its
+//! raise (the board writer, `wiring.rs`), and counts finished passages
+//! (`passage.rs`).
+//!
 //! Cameras with on-board recognition share one [`Recogniser`] (worker
 //! thread(s) owning the gate-ocr models, bounded queue), started here when
 //! any camera with a role needs it; its models load in the background and a
@@ -269,6 +276,8 @@ pub struct AgentHandle {
     pub reload: mpsc::Sender<reload::ReloadRequest>,
     /// The configuration file the agent started from (reloads read it).
     pub config_path: std::path::PathBuf,
+    /// The agent's counters and histograms (the metrics endpoint).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AgentHandle {
@@ -320,6 +329,9 @@ const SCALE_DOWN_AFTER_ERRORS: u32 = 3;
 /// Board writes, executed in order by their own task.
 enum BoardOp {
     Cmd(BoardCommand),
+    /// Raise the arm; with the instant of the release (or inspect)
+    /// decision that asked for it, timed to the board taking it.
+    Raise(Option<std::time::Instant>),
     Led(String),
 }
 
@@ -342,6 +354,24 @@ struct SeqCtx {
     tasks: Vec<JoinHandle<()>>,
     /// Its journal row exists (opened here, or resumed from it).
     journaled: bool,
+    /// The last decision counted for it (metrics): a record that carries
+    /// it again (a later step, a resumed passage) is not a new decision.
+    counted: Option<DecisionKey>,
+}
+
+/// What tells one decision of a passage from another: when it was taken
+/// (lane ms), its result and its reasons.
+type DecisionKey = (
+    Option<u64>,
+    gate_proto::messages::DecisionResult,
+    Vec<gate_proto::messages::Reason>,
+);
+
+/// The key of a passage's decision, if it has one.
+fn decision_key(p: &gate_core::lane::Passage) -> Option<DecisionKey> {
+    p.decision
+        .as_ref()
+        .map(|d| (p.decided_ms, d.result, d.reasons.clone()))
 }
 
 struct Runner {
@@ -377,6 +407,10 @@ struct Runner {
     /// to be between passages.
     pending_reload: Option<(gate_core::policy::Policy, gate_core::lane::LaneConfig)>,
     reload_rx: mpsc::Receiver<reload::ReloadRequest>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// When the last release (or inspect) decision was taken, until its
+    /// raise goes to the board (decision → raise).
+    raise_clock: Option<std::time::Instant>,
 }
 
 impl Runner {

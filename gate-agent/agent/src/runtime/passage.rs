@@ -22,7 +22,15 @@ impl Runner {
             photos: Vec::new(),
             tasks: Vec::new(),
             journaled: false,
+            counted: None,
         })
+    }
+
+    /// A passage finished (its event journaled): the view's count and the
+    /// metrics' counter.
+    fn count_finished(&mut self) {
+        self.stats.finished += 1;
+        self.metrics.passage_finished();
     }
 
     pub(super) fn whitelist_version(&self) -> u64 {
@@ -174,7 +182,7 @@ impl Runner {
                 self.keep(kept);
             }
             Ok(Some(Ok(f))) => {
-                self.stats.finished += 1;
+                self.count_finished();
                 journal::remove_copy(&self.cfg.store.path);
                 info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
                 self.stats.pressure = Some(f.pressure);
@@ -245,7 +253,7 @@ impl Runner {
         let r = tokio::task::spawn_blocking(move || store.journal_finish(&ev, &topic)).await;
         match r {
             Ok(Ok(f)) => {
-                self.stats.finished += 1;
+                self.count_finished();
                 warn!(seq = f.seq, %event_id, "tailgater reported");
             }
             other => {
@@ -291,7 +299,7 @@ impl Runner {
                     let u = self.unfinished.remove(0);
                     journal::forget_unfinished(&self.cfg.store.path, &u.event.event_id);
                     info!(seq = f.seq, event_id = %u.event.event_id, "event journaled after a store failure");
-                    self.stats.finished += 1;
+                    self.count_finished();
                     self.link.notify_outbox();
                 }
                 other => {

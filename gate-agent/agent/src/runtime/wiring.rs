@@ -1,7 +1,7 @@
 //! Start-up and wiring: the store opened (or quarantined and rebuilt), the
-//! journal recovered, the link, drivers, recogniser and board writer
-//! started, and the lane task ([`Runner`]) spawned with the passage it
-//! resumes.
+//! journal recovered, the metrics made, the link, drivers, recogniser and
+//! board writer started (each given the metrics it updates), and the lane
+//! task ([`Runner`]) spawned with the passage it resumes.
 //!
 //! Layer: agent runtime, the edge where every part is built; nothing here
 //! runs per vehicle.
@@ -136,6 +136,9 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         ));
     }
 
+    // One set of metrics for the whole agent: the link, the drivers, the
+    // recogniser, the board writer and the lane task update it.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let shared = Arc::new(store.clone());
     let deps = LinkDeps {
         outbox: shared.clone(),
@@ -144,7 +147,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         keyring: keyring(&cfg)?,
     };
     let (link, link_rx) =
-        Link::spawn(link_config(&cfg, config_path)?, deps).map_err(|e| anyhow!("link: {e}"))?;
+        Link::spawn_observed(link_config(&cfg, config_path)?, deps, metrics.clone())
+            .map_err(|e| anyhow!("link: {e}"))?;
     if !recovered.alarms.is_empty() {
         let link = link.clone();
         let alarms = recovered.alarms.clone();
@@ -156,10 +160,10 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
             }
         });
     }
-    let devs = Devices::spawn(&cfg)?;
+    let devs = Devices::spawn(&cfg, &metrics)?;
     let modes = camera_modes(&cfg, &devs);
     let recogniser = if modes.values().any(|m| *m == RecognitionMode::Onboard) {
-        let r = Arc::new(start_recogniser(&cfg, &devs.registry));
+        let r = Arc::new(start_recogniser(&cfg, &devs.registry, &metrics));
         tokio::spawn(watch_recogniser(r.subscribe(), link.clone()));
         Some(r)
     } else {
@@ -186,6 +190,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
     let mut seqs = HashMap::new();
     let (lane, initial) = match recovered.resume {
         Some((event_id, passage)) => {
+            // Its decision, if it has one, was counted by the run that took it.
+            let counted = super::decision_key(&passage);
             let (lane, cmds) = Lane::resume(lane_cfg, next_seq, passage, clock.now_ms());
             seqs.insert(
                 next_seq,
@@ -194,6 +200,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
                     photos: Vec::new(),
                     tasks: Vec::new(),
                     journaled: !recovered.from_copy,
+                    counted,
                 },
             );
             (lane, cmds)
@@ -213,6 +220,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         devs.board.clone(),
         board_rx,
         internal_tx.clone(),
+        metrics.clone(),
     ));
 
     let handle_parts = (
@@ -247,6 +255,8 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         heartbeat: heartbeat.clone(),
         pending_reload: None,
         reload_rx,
+        metrics: metrics.clone(),
+        raise_clock: None,
     };
     let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
     Ok(AgentHandle {
@@ -267,6 +277,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         recent_photos,
         reload: reload_tx,
         config_path: config_path.to_owned(),
+        metrics,
     })
 }
 
@@ -286,7 +297,11 @@ fn camera_modes(cfg: &Config, devs: &Devices) -> HashMap<String, RecognitionMode
 
 /// Start the on-board recogniser: the models load on its own thread
 /// (fetched when missing and `fetch`); the lane does not wait for them.
-fn start_recogniser(cfg: &Config, registry: &crate::drivers::HealthRegistry) -> Recogniser {
+fn start_recogniser(
+    cfg: &Config,
+    registry: &crate::drivers::HealthRegistry,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> Recogniser {
     let r = &cfg.recognition;
     // A configured directory is the only place; else the fetch/install
     // directory, then the packaged models.
@@ -294,11 +309,12 @@ fn start_recogniser(cfg: &Config, registry: &crate::drivers::HealthRegistry) -> 
     let fetch = r.fetch;
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
-    Recogniser::start(
+    Recogniser::start_with_metrics(
         move || crate::recognition::load_gate_ocr(&dirs, fetch),
         r.workers,
         r.queue_depth,
         registry.register("recogniser"),
+        Some(metrics.clone()),
     )
 }
 
@@ -329,19 +345,29 @@ async fn watch_recogniser(mut rx: watch::Receiver<RecogniserState>, link: LinkHa
     }
 }
 
+/// Executes the board writes in order; a raise that a decision asked for
+/// is timed from that decision to the board taking it (decision → raise).
 async fn board_writer(
     board: crate::drivers::board::BoardHandle,
     mut rx: mpsc::Receiver<BoardOp>,
     internal: mpsc::Sender<Internal>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
+    use crate::drivers::board::BoardCommand;
     while let Some(op) = rx.recv().await {
         let r = match &op {
             BoardOp::Cmd(c) => board.command(*c).await.map(|_| ()),
+            BoardOp::Raise(decided) => board.command(BoardCommand::Raise).await.map(|_| {
+                if let Some(t) = decided {
+                    metrics.decision_to_raise(t.elapsed());
+                }
+            }),
             BoardOp::Led(t) => board.set_led_text(t).await.map(|_| ()),
         };
         if let Err(e) = r {
             let what = match op {
                 BoardOp::Cmd(c) => format!("{c:?}"),
+                BoardOp::Raise(_) => format!("{:?}", BoardCommand::Raise),
                 BoardOp::Led(_) => "LED text".into(),
             };
             warn!(%e, "board write {what} failed");
