@@ -439,7 +439,9 @@ fn the_readme_hand_run_steps_work_as_written() {
     };
     println!("{status}");
     assert!(
-        lane.join("profiles").read_dir().is_ok_and(|mut d| d.next().is_some()),
+        lane.join("profiles")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
         "the profiles beside the configuration"
     );
     assert!(
