@@ -26,18 +26,13 @@ use tokio::task::JoinHandle;
 
 use crate::clock::SimClock;
 use crate::devices::board::{BoardConfig, BoardDevice};
-use crate::devices::camera::{
-    Camera, CameraConfig, CameraPosition, ContainerMark, ContainerPosition, Plate, PlateColour,
-    SceneTruck, VisualIdentity,
-};
+use crate::devices::camera::{Camera, CameraConfig, CameraPosition, SceneTruck, VisualIdentity};
 use crate::devices::pty::{self, PtyHold};
-use crate::devices::rfid::{self, ReaderKind, RfidConfig, RfidReader, SealState, TagInLane};
+use crate::devices::rfid::{ReaderKind, RfidConfig, RfidReader, SealState, TagInLane};
 use crate::devices::weighbridge::{
     self, ScaleModel, ScaleReading, WbModbus, WbProtocol, WeighbridgeConfig,
 };
-use crate::physics::{
-    Actuators, Behaviour, EventKind, Physics, PhysicsConfig, TruckBody, TruckId, Violation,
-};
+use crate::physics::{Actuators, EventKind, Physics, PhysicsConfig, TruckId, Violation};
 
 /// Errors of the lane API.
 #[derive(Debug, thiserror::Error)]
@@ -113,214 +108,7 @@ impl Default for LaneConfig {
 // ---------------------------------------------------------------------------
 // Trucks
 
-/// A trailer in a [`TruckSpec`].
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrailerSpec {
-    pub length_m: f64,
-    /// Trailer plate (shown to the rear plate camera; absent: no rear plate visible).
-    #[serde(default)]
-    pub plate: Option<String>,
-    /// Trailer e-tag id (24 hex digits, or up to 12 ASCII characters).
-    #[serde(default)]
-    pub etag: Option<String>,
-}
-
-fn front() -> ContainerPosition {
-    ContainerPosition::Front
-}
-
-fn yellow() -> PlateColour {
-    PlateColour::Yellow
-}
-
-/// A container on the truck.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContainerSpec {
-    /// ISO 6346 number as painted (spaces ignored), e.g. "CSQU3054383".
-    pub number: String,
-    /// Default front.
-    #[serde(default = "front")]
-    pub position: ContainerPosition,
-    /// Painted vertically, one character per line.
-    #[serde(default)]
-    pub vertical: bool,
-    /// Size/type code painted below (default 45G1 for a single container, 22G1 for two).
-    #[serde(default)]
-    pub size_type: Option<String>,
-}
-
-/// An electronic seal on the (rear) container door.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EsealSpec {
-    /// Seal id (24 hex digits, or up to 12 ASCII characters).
-    pub id: String,
-    #[serde(default)]
-    pub state: SealState,
-}
-
-/// A truck for the scenario runner (deserialised from scenario TOML).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TruckSpec {
-    /// Front plate, e.g. "琼A12345".
-    pub plate: String,
-    /// Default yellow (a goods vehicle's plate).
-    #[serde(default = "yellow")]
-    pub plate_colour: PlateColour,
-    /// Vehicle e-tag id (absent: no tag).
-    #[serde(default)]
-    pub etag: Option<String>,
-    #[serde(default)]
-    pub trailer: Option<TrailerSpec>,
-    #[serde(default)]
-    pub containers: Vec<ContainerSpec>,
-    #[serde(default)]
-    pub eseal: Option<EsealSpec>,
-    /// Vehicle (tractor + trailer + containers) tare, kg.
-    pub tare_kg: f64,
-    #[serde(default)]
-    pub cargo_kg: f64,
-    #[serde(default)]
-    pub behaviour: Behaviour,
-    /// Approach speed in km/h (default: the lane's driver setting, 15 km/h).
-    #[serde(default)]
-    pub speed: Option<f64>,
-    /// Tractor length (default 6.0 m with a trailer, 9.0 m rigid).
-    #[serde(default)]
-    pub tractor_length_m: Option<f64>,
-}
-
-impl TruckSpec {
-    /// Gross mass, kg.
-    pub fn gross_kg(&self) -> f64 {
-        self.tare_kg + self.cargo_kg
-    }
-
-    /// The physical body this spec describes.
-    pub fn body(&self) -> TruckBody {
-        match &self.trailer {
-            Some(tr) => TruckBody::semi(
-                self.tractor_length_m.unwrap_or(TruckBody::TRACTOR_LENGTH_M),
-                TruckBody::SEMI_GAP_M,
-                tr.length_m,
-                self.gross_kg(),
-            ),
-            None => TruckBody::rigid(
-                self.tractor_length_m.unwrap_or(TruckBody::RIGID_LENGTH_M),
-                self.gross_kg(),
-            ),
-        }
-    }
-
-    /// Checks the spec; returns the EPCs of (e-tag, trailer e-tag, e-seal).
-    fn validate(&self) -> Result<[Option<[u8; 12]>; 3], SimError> {
-        let bad = |m: String| Err(SimError::Truck(format!("{}: {m}", self.plate)));
-        if self.plate.trim().is_empty() {
-            return bad("empty plate".into());
-        }
-        for (v, what) in [(self.tare_kg, "tare_kg"), (self.cargo_kg, "cargo_kg")] {
-            if !v.is_finite() || !(0.0..=200_000.0).contains(&v) {
-                return bad(format!("{what} {v} out of range"));
-            }
-        }
-        if let Some(s) = self.speed {
-            if !s.is_finite() || !(1.0..=80.0).contains(&s) {
-                return bad(format!("speed {s} km/h out of range"));
-            }
-        }
-        if let Some(l) = self.tractor_length_m {
-            if !l.is_finite() || !(2.0..=14.0).contains(&l) {
-                return bad(format!("tractor_length_m {l} out of range"));
-            }
-        }
-        if let Some(tr) = &self.trailer {
-            if !tr.length_m.is_finite() || !(3.0..=18.0).contains(&tr.length_m) {
-                return bad(format!("trailer length_m {} out of range", tr.length_m));
-            }
-        }
-        if self.plate.chars().count() > 16 {
-            return bad("plate longer than 16 characters".into());
-        }
-        if let Some(p) = self.trailer.as_ref().and_then(|t| t.plate.as_ref()) {
-            if p.trim().is_empty() || p.chars().count() > 16 {
-                return bad(format!(
-                    "trailer plate {p:?} empty or longer than 16 characters"
-                ));
-            }
-        }
-        if let Some(c) = self.containers.iter().find(|c| {
-            let n = c
-                .number
-                .chars()
-                .filter(|ch| ch.is_ascii_alphanumeric())
-                .count();
-            n == 0 || n > 20
-        }) {
-            return bad(format!(
-                "container number {:?} has no or too many characters",
-                c.number
-            ));
-        }
-        if self.containers.len() > 2 {
-            return bad("at most two containers".into());
-        }
-        let epc = |id: &Option<String>| -> Result<Option<[u8; 12]>, SimError> {
-            id.as_deref()
-                .map(rfid::epc_from_id)
-                .transpose()
-                .map_err(|e| SimError::Truck(format!("{}: {e}", self.plate)))
-        };
-        Ok([
-            epc(&self.etag)?,
-            epc(&self.trailer.as_ref().and_then(|t| t.etag.clone()))?,
-            epc(&self.eseal.as_ref().map(|s| s.id.clone()))?,
-        ])
-    }
-
-    fn visual(&self, key: u64) -> VisualIdentity {
-        let front_plate = Some(Plate {
-            text: self.plate.clone(),
-            colour: self.plate_colour,
-        });
-        let rear_plate = match &self.trailer {
-            Some(tr) => tr.plate.as_ref().map(|p| Plate {
-                text: p.clone(),
-                colour: PlateColour::Yellow,
-            }),
-            None => front_plate.clone(),
-        };
-        let n = self.containers.len();
-        let containers = self
-            .containers
-            .iter()
-            .map(|c| ContainerMark {
-                code: c
-                    .number
-                    .chars()
-                    .filter(|ch| ch.is_ascii_alphanumeric())
-                    .collect(),
-                slot: c.position,
-                vertical: c.vertical,
-                size_type: c.size_type.clone().unwrap_or_else(|| {
-                    if n > 1 {
-                        "22G1".into()
-                    } else {
-                        "45G1".into()
-                    }
-                }),
-            })
-            .collect();
-        VisualIdentity {
-            key,
-            front_plate,
-            rear_plate,
-            containers,
-        }
-    }
-}
+pub use crate::truck::{ContainerSpec, EsealSpec, TrailerSpec, TruckSpec};
 
 /// A truck the lane knows.
 struct Entry {
@@ -1201,38 +989,5 @@ mod tests {
         ] {
             assert_eq!(s.parse::<DeviceId>().unwrap().to_string(), s);
         }
-    }
-
-    #[test]
-    fn truck_spec_from_toml() {
-        let spec: TruckSpec = toml::from_str(
-            r#"
-            plate = "琼A12345"
-            plate_colour = "yellow"
-            etag = "E2801160600002054CC2A1B3"
-            tare_kg = 15000
-            cargo_kg = 20000
-            behaviour = "tailgate"
-            speed = 12
-            trailer = { length_m = 12.4, plate = "琼A1234挂", etag = "TRL-0001" }
-            containers = [{ number = "CSQU 305438 3", position = "front", vertical = true }]
-            eseal = { id = "ES00012345", state = "tampered" }
-            "#,
-        )
-        .unwrap();
-        assert_eq!(spec.behaviour, Behaviour::Tailgate);
-        assert_eq!(spec.eseal.as_ref().unwrap().state, SealState::Tampered);
-        let [a, b, c] = spec.validate().unwrap();
-        assert!(a.is_some() && b.is_some() && c.is_some());
-        assert!((spec.body().gross_kg() - 35_000.0).abs() < 1e-6);
-        let v = spec.visual(7);
-        assert_eq!(v.containers[0].code, "CSQU3054383");
-        assert_eq!(v.containers[0].size_type, "45G1");
-        assert_eq!(v.rear_plate.unwrap().text, "琼A1234挂");
-        let bad: Result<TruckSpec, _> = toml::from_str("plate = \"x\"\ntare_kg = 1\nwings = 2\n");
-        assert!(bad.is_err(), "unknown fields are refused");
-        let mut s2 = spec.clone();
-        s2.etag = Some("not a tag id at all".into());
-        assert!(s2.validate().is_err());
     }
 }

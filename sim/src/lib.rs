@@ -16,3 +16,4 @@ pub mod physics;
 pub mod platform;
 pub mod runner;
 pub mod scenario;
+pub mod truck;

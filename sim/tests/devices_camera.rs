@@ -40,13 +40,18 @@ fn truck() -> TruckSpec {
             number: "CSQU 305438 3".into(),
             position: ContainerPosition::Front,
             vertical: false,
-            size_type: None,
+            size_type: "22G1".into(),
+            // The two boxes weigh what the one they replace did.
+            tare_kg: Some(1900.0),
+            read_as: None,
         },
         ContainerSpec {
             number: "MSKU9070323".into(),
             position: ContainerPosition::Back,
             vertical: true,
-            size_type: None,
+            size_type: "22G1".into(),
+            tare_kg: Some(1900.0),
+            read_as: None,
         },
     ];
     t

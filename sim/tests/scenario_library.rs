@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use gate_proto::messages::{DecisionResult, Reason};
 use sim::fixture::Fixture;
 use sim::scenario::{Behaviour, FaultKind, Scenario};
+use sim::truck::TruckSpec;
 
 fn library() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -65,10 +66,23 @@ fn every_scenario_loads_and_passes_its_checks() {
         for c in &chunks {
             c.validate().expect("valid chunk");
         }
-        // Every truck converts to the simulated lane's truck.
-        for t in &s.trucks {
+        // Every truck converts to the simulated lane's truck, and an entry
+        // is that truck's TOML plus its name, time and expectation (one
+        // shape for one truck).
+        let text = std::fs::read_to_string(&s.source).expect("scenario text");
+        let doc: toml::Table = toml::from_str(&text).expect("scenario TOML");
+        let entries = doc["trucks"].as_array().expect("[[trucks]]");
+        for (t, entry) in s.trucks.iter().zip(entries) {
             let spec = t.to_spec();
             assert!((spec.gross_kg() - t.gross_kg()).abs() < 1e-6);
+            let mut truck = entry.as_table().expect("truck table").clone();
+            for k in ["id", "at_s", "note", "leaves_after_hold_s", "expect"] {
+                truck.remove(k);
+            }
+            let alone: TruckSpec = truck
+                .try_into()
+                .unwrap_or_else(|e| panic!("{}: truck {}: {e}", s.source, t.id));
+            assert_eq!(alone, spec, "{}: truck {}", s.source, t.id);
         }
         assert!(s.end_s() > s.timeline().last().map_or(0.0, |i| i.at_s));
     }

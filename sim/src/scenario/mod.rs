@@ -19,16 +19,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use gate_proto::messages::{
-    CommandKind, ContainerPosition, Control, ControlAction, Credit, DecidedBy, DecisionResult,
-    Deletes, Direction, Enterprise, GatePass, GoodsCategory, Outcome, PassKind, PassStatus,
-    PassUses, PlateColour, Reason, TargetKind, Upserts, Vehicle,
+    CommandKind, Control, ControlAction, Credit, DecidedBy, DecisionResult, Deletes, Direction,
+    Enterprise, GatePass, GoodsCategory, Outcome, PassKind, PassStatus, PassUses, PlateColour,
+    Reason, TargetKind, Upserts, Vehicle,
 };
 use serde::{Deserialize, Serialize};
 
 pub use crate::devices::rfid::SealState;
 use crate::fixture::Delta;
-use crate::lane;
 pub use crate::physics::Behaviour;
+use crate::truck;
+pub use crate::truck::{ContainerSpec, EsealSpec, TrailerSpec, TruckSpec};
 pub use check::Problem;
 
 /// Largest scenario file accepted.
@@ -567,63 +568,6 @@ pub struct TruckEntry {
     pub expect: Expect,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrailerSpec {
-    pub plate: String,
-    #[serde(default)]
-    pub etag: Option<String>,
-    pub tare_kg: f64,
-    /// Default 12.4 m (a 40' skeletal semi-trailer).
-    #[serde(default = "trailer_length")]
-    pub length_m: f64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContainerSpec {
-    /// ISO 6346 code painted on the box (check digit must be right).
-    pub number: String,
-    /// ISO 6346 size/type code, e.g. 22G1 (20' GP), 45G1 (40' HC).
-    #[serde(default = "g22")]
-    pub size_type: String,
-    pub position: ContainerPosition,
-    /// Default 2200 kg for 20', 3800 kg for 40'/45'.
-    #[serde(default)]
-    pub tare_kg: Option<f64>,
-    /// What is painted instead of `number` (a damaged or wrongly painted
-    /// code): what the container cameras show and the OCR reads.
-    #[serde(default)]
-    pub read_as: Option<String>,
-    /// Painted vertically, one character per line.
-    #[serde(default)]
-    pub vertical: bool,
-}
-
-impl ContainerSpec {
-    /// 40-foot or longer (size code starts with 4, L or M).
-    pub fn is_long(&self) -> bool {
-        matches!(self.size_type.as_bytes().first(), Some(b'4' | b'L' | b'M'))
-    }
-    pub fn tare_kg(&self) -> f64 {
-        self.tare_kg
-            .unwrap_or(if self.is_long() { 3800.0 } else { 2200.0 })
-    }
-    /// What is painted (and read by the OCR).
-    pub fn read(&self) -> &str {
-        self.read_as.as_deref().unwrap_or(&self.number)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EsealSpec {
-    /// 24 hex digits, or up to 12 printable ASCII characters.
-    pub id: String,
-    #[serde(default)]
-    pub state: SealState,
-}
-
 /// What the platform must receive for a truck: its final event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -650,66 +594,25 @@ pub struct Expect {
 impl TruckEntry {
     /// Gross weight on the scale: tractor + trailer + containers + cargo.
     pub fn gross_kg(&self) -> f64 {
-        self.vehicle_tare_kg() + self.cargo_kg
+        truck::vehicle_tare_kg(self.tare_kg, self.trailer.as_ref(), &self.containers)
+            + self.cargo_kg
     }
 
-    /// Everything but the cargo: tractor + trailer + container tares.
-    pub fn vehicle_tare_kg(&self) -> f64 {
-        self.tare_kg
-            + self.trailer.as_ref().map_or(0.0, |t| t.tare_kg)
-            + self
-                .containers
-                .iter()
-                .map(ContainerSpec::tare_kg)
-                .sum::<f64>()
-    }
-
-    /// The simulated lane's truck (what the devices and physics see).
-    pub fn to_spec(&self) -> lane::TruckSpec {
-        lane::TruckSpec {
+    /// The truck itself, as the simulated lane takes it.
+    pub fn to_spec(&self) -> TruckSpec {
+        TruckSpec {
             plate: self.plate.clone(),
-            plate_colour: camera_colour(self.plate_colour),
+            plate_colour: self.plate_colour,
             etag: self.etag.clone(),
-            trailer: self.trailer.as_ref().map(|t| lane::TrailerSpec {
-                length_m: t.length_m,
-                plate: Some(t.plate.clone()),
-                etag: t.etag.clone(),
-            }),
-            containers: self
-                .containers
-                .iter()
-                .map(|c| lane::ContainerSpec {
-                    number: c.read().to_owned(),
-                    position: match c.position {
-                        ContainerPosition::Front => ContainerPosition::Front,
-                        ContainerPosition::Back => ContainerPosition::Back,
-                    },
-                    vertical: c.vertical,
-                    size_type: Some(c.size_type.clone()),
-                })
-                .collect(),
-            eseal: self.eseal.as_ref().map(|e| lane::EsealSpec {
-                id: e.id.clone(),
-                state: e.state,
-            }),
-            tare_kg: self.vehicle_tare_kg(),
+            tare_kg: self.tare_kg,
+            trailer: self.trailer.clone(),
+            containers: self.containers.clone(),
+            eseal: self.eseal.clone(),
             cargo_kg: self.cargo_kg,
             behaviour: self.behaviour,
             speed: self.speed,
             tractor_length_m: self.tractor_length_m,
         }
-    }
-}
-
-fn camera_colour(c: PlateColour) -> crate::devices::camera::PlateColour {
-    use crate::devices::camera::PlateColour as C;
-    match c {
-        PlateColour::Blue => C::Blue,
-        PlateColour::Yellow => C::Yellow,
-        PlateColour::Green => C::Green,
-        PlateColour::YellowGreen => C::YellowGreen,
-        PlateColour::White => C::White,
-        PlateColour::Black => C::Black,
     }
 }
 
@@ -1263,12 +1166,6 @@ fn single() -> PassUses {
 }
 fn yellow() -> PlateColour {
     PlateColour::Yellow
-}
-fn trailer_length() -> f64 {
-    12.4
-}
-fn g22() -> String {
-    "22G1".to_owned()
 }
 fn via_platform() -> CommandVia {
     CommandVia::Platform

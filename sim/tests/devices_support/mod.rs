@@ -168,17 +168,17 @@ pub async fn lane_sleep(lane: &SimLane, lane_ms: u64) {
     lane.clock().sleep(Duration::from_millis(lane_ms)).await;
 }
 
-/// A container semi-trailer truck: 15 t tare + 20 t cargo, two e-tags, one e-seal.
+/// A container semi-trailer truck: 15 t tare (tractor, trailer, a 45' box) + 20 t cargo, two e-tags, one e-seal.
 pub fn container_truck(plate: &str) -> TruckSpec {
     toml::from_str(&format!(
         r#"
         plate = "{plate}"
         plate_colour = "yellow"
         etag = "E2801160600002054CC2A1B3"
-        tare_kg = 15000
+        tare_kg = 4700
         cargo_kg = 20000
-        trailer = {{ length_m = 12.4, plate = "琼A0001挂", etag = "TRL-0001" }}
-        containers = [{{ number = "CSQU3054383", position = "front" }}]
+        trailer = {{ length_m = 12.4, plate = "琼A0001挂", tare_kg = 6500, etag = "TRL-0001" }}
+        containers = [{{ number = "CSQU3054383", size_type = "45G1", position = "front" }}]
         eseal = {{ id = "ES00012345", state = "tampered" }}
         "#
     ))
