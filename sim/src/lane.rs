@@ -30,7 +30,7 @@ use crate::devices::camera::{Camera, CameraConfig, CameraPosition, SceneTruck, V
 use crate::devices::pty::{self, PtyHold};
 use crate::devices::rfid::{ReaderKind, RfidConfig, RfidReader, SealState, TagInLane};
 use crate::devices::weighbridge::{
-    self, ScaleModel, ScaleReading, WbModbus, WbProtocol, WeighbridgeConfig,
+    self, ScaleModel, ScaleReading, WbModbus, WbModbusProfile, WbProtocol, WeighbridgeConfig,
 };
 use crate::physics::{Actuators, EventKind, Physics, PhysicsConfig, TruckId, Violation};
 
@@ -94,7 +94,10 @@ impl Default for LaneConfig {
             tick_ms: 10,
             physics: PhysicsConfig::default(),
             board: BoardConfig::default(),
-            weighbridges: vec![WeighbridgeConfig::new("wb", WbProtocol::F32Cdab)],
+            weighbridges: vec![WeighbridgeConfig::new(
+                "wb",
+                WbProtocol::Modbus(WbModbusProfile::F32Cdab),
+            )],
             etag_reader: Some(RfidConfig::etag_default()),
             eseal_reader: Some(RfidConfig::eseal_default()),
             cameras: CameraPosition::ALL

@@ -114,21 +114,16 @@ pub struct EsealSpec {
     pub state: SealState,
 }
 
-/// Everything but the cargo: tractor + trailer + container tares.
-pub fn vehicle_tare_kg(
-    tare_kg: f64,
-    trailer: Option<&TrailerSpec>,
-    containers: &[ContainerSpec],
-) -> f64 {
-    tare_kg
-        + trailer.map_or(0.0, |t| t.tare_kg)
-        + containers.iter().map(ContainerSpec::tare_kg).sum::<f64>()
-}
-
 impl TruckSpec {
     /// Everything but the cargo: tractor + trailer + container tares.
     pub fn vehicle_tare_kg(&self) -> f64 {
-        vehicle_tare_kg(self.tare_kg, self.trailer.as_ref(), &self.containers)
+        self.tare_kg
+            + self.trailer.as_ref().map_or(0.0, |t| t.tare_kg)
+            + self
+                .containers
+                .iter()
+                .map(ContainerSpec::tare_kg)
+                .sum::<f64>()
     }
 
     /// Gross weight on the scale: tractor + trailer + containers + cargo.

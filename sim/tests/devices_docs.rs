@@ -131,7 +131,7 @@ fn readme_examples_deserialize() {
     assert_eq!(lane.weighbridges.len(), 2);
     assert_eq!(
         lane.weighbridges[0].protocol,
-        sim::devices::weighbridge::WbProtocol::Toledo
+        sim::devices::weighbridge::WbProtocol::Ascii(gate_wire::weighbridge::AsciiProtocol::Toledo)
     );
     assert_eq!(lane.cameras.len(), 2);
     assert_eq!(lane.seed, 7);

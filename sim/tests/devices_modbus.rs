@@ -15,14 +15,14 @@ use lane_io_host::FaultMode;
 use serde_json::json;
 use sim::devices::rfid::{epc_from_id, reg, tid_for};
 use sim::devices::weighbridge::modbus::status;
-use sim::devices::weighbridge::{WbProtocol, WeighbridgeConfig};
+use sim::devices::weighbridge::{WbModbusProfile, WbProtocol, WeighbridgeConfig};
 use sim::lane::{DeviceId, LaneConfig, ObservationKind, SimLane};
 
 fn config() -> LaneConfig {
     LaneConfig {
         weighbridges: vec![
-            WeighbridgeConfig::new("wbf", WbProtocol::F32Cdab),
-            WeighbridgeConfig::new("wbi", WbProtocol::I32Scaled),
+            WeighbridgeConfig::new("wbf", WbProtocol::Modbus(WbModbusProfile::F32Cdab)),
+            WeighbridgeConfig::new("wbi", WbProtocol::Modbus(WbModbusProfile::I32Scaled)),
         ],
         cameras: Default::default(),
         ..LaneConfig::default()

@@ -9,6 +9,7 @@ mod devices_support;
 use std::time::Duration;
 
 use devices_support::*;
+use gate_wire::weighbridge::AsciiProtocol;
 use gate_wire::weighbridge::{toledo, xk3190};
 use lane_io_host::FaultMode;
 use serde_json::Value;
@@ -18,8 +19,8 @@ use sim::lane::{DeviceId, LaneConfig, ObservationKind, SimLane};
 fn config() -> LaneConfig {
     LaneConfig {
         weighbridges: vec![
-            WeighbridgeConfig::new("mt", WbProtocol::Toledo),
-            WeighbridgeConfig::new("xk", WbProtocol::Xk3190),
+            WeighbridgeConfig::new("mt", WbProtocol::Ascii(AsciiProtocol::Toledo)),
+            WeighbridgeConfig::new("xk", WbProtocol::Ascii(AsciiProtocol::Xk3190)),
         ],
         cameras: Default::default(),
         etag_reader: None,

@@ -74,7 +74,6 @@ fn every_scenario_loads_and_passes_its_checks() {
         let entries = doc["trucks"].as_array().expect("[[trucks]]");
         for (t, entry) in s.trucks.iter().zip(entries) {
             let spec = t.to_spec();
-            assert!((spec.gross_kg() - t.gross_kg()).abs() < 1e-6);
             let mut truck = entry.as_table().expect("truck table").clone();
             for k in ["id", "at_s", "note", "leaves_after_hold_s", "expect"] {
                 truck.remove(k);

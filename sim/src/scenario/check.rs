@@ -763,7 +763,7 @@ fn truck_data(s: &Scenario, t: &TruckEntry, p: &KeyPath, out: &mut Out) {
             18.0,
         );
     }
-    let gross = t.gross_kg();
+    let gross = t.to_spec().gross_kg();
     if gross > s.lane.weighbridge.capacity_kg {
         err(
             out,

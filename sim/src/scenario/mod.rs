@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 pub use crate::devices::rfid::SealState;
 use crate::fixture::Delta;
 pub use crate::physics::Behaviour;
-use crate::truck;
 pub use crate::truck::{ContainerSpec, EsealSpec, TrailerSpec, TruckSpec};
 pub use check::Problem;
 
@@ -235,7 +234,7 @@ pub struct WeighbridgeSetup {
 impl Default for WeighbridgeSetup {
     fn default() -> Self {
         Self {
-            profile: WbProtocol::F32Cdab,
+            profile: f32_cdab(),
             transport: None,
             capacity_kg: capacity(),
             division_kg: division(),
@@ -592,12 +591,6 @@ pub struct Expect {
 }
 
 impl TruckEntry {
-    /// Gross weight on the scale: tractor + trailer + containers + cargo.
-    pub fn gross_kg(&self) -> f64 {
-        truck::vehicle_tare_kg(self.tare_kg, self.trailer.as_ref(), &self.containers)
-            + self.cargo_kg
-    }
-
     /// The truck itself, as the simulated lane takes it.
     pub fn to_spec(&self) -> TruckSpec {
         TruckSpec {
@@ -1147,7 +1140,7 @@ fn tcp() -> Transport {
     Transport::Tcp
 }
 fn f32_cdab() -> WbProtocol {
-    WbProtocol::F32Cdab
+    WbProtocol::Modbus(crate::devices::weighbridge::WbModbusProfile::F32Cdab)
 }
 fn all_cameras() -> Vec<Camera> {
     Camera::ALL.to_vec()

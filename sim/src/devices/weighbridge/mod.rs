@@ -30,44 +30,65 @@ use crate::devices::pty::PtyHold;
 pub use modbus::{WbModbus, WbModbusProfile};
 pub use scale::{ScaleConfig, ScaleModel, ScaleReading};
 
-use gate_wire::weighbridge::{toledo::ToledoRepr, xk3190::Xk3190Repr};
+use gate_wire::weighbridge::{toledo::ToledoRepr, xk3190::Xk3190Repr, AsciiProtocol};
 use scale::division_digits;
 
-/// The interface an indicator speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+/// The interface an indicator speaks: one of the simulator's Modbus register
+/// profiles, or an ASCII continuous output (the agent's
+/// [`AsciiProtocol`]). Written by name in TOML: `wb-f32-cdab`,
+/// `wb-i32-scaled`, `toledo`, `xk3190`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WbProtocol {
-    #[serde(rename = "wb-f32-cdab")]
-    F32Cdab,
-    #[serde(rename = "wb-i32-scaled")]
-    I32Scaled,
-    /// Mettler Toledo continuous output on a serial line.
-    #[serde(rename = "toledo")]
-    Toledo,
-    /// Yaohua XK3190 continuous output (format 0) on a serial line.
-    #[serde(rename = "xk3190")]
-    Xk3190,
+    Modbus(WbModbusProfile),
+    /// Continuous output on a serial line.
+    Ascii(AsciiProtocol),
 }
 
 impl WbProtocol {
+    /// Every interface, in the order of [`Self::NAMES`].
+    pub const ALL: [Self; 4] = [
+        Self::Modbus(WbModbusProfile::F32Cdab),
+        Self::Modbus(WbModbusProfile::I32Scaled),
+        Self::Ascii(AsciiProtocol::Toledo),
+        Self::Ascii(AsciiProtocol::Xk3190),
+    ];
+    /// The names of [`Self::ALL`].
+    pub const NAMES: &'static [&'static str] =
+        &["wb-f32-cdab", "wb-i32-scaled", "toledo", "xk3190"];
+
     /// Modbus interfaces (as opposed to an ASCII stream on a serial line).
     pub fn is_modbus(self) -> bool {
-        matches!(self, Self::F32Cdab | Self::I32Scaled)
+        matches!(self, Self::Modbus(_))
     }
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::F32Cdab => "wb-f32-cdab",
-            Self::I32Scaled => "wb-i32-scaled",
-            Self::Toledo => "toledo",
-            Self::Xk3190 => "xk3190",
+            Self::Modbus(p) => p.name(),
+            Self::Ascii(AsciiProtocol::Toledo) => "toledo",
+            Self::Ascii(AsciiProtocol::Xk3190) => "xk3190",
         }
     }
     /// The Modbus profile, for the Modbus protocols.
     pub fn modbus_profile(self) -> Option<WbModbusProfile> {
         match self {
-            Self::F32Cdab => Some(WbModbusProfile::F32Cdab),
-            Self::I32Scaled => Some(WbModbusProfile::I32Scaled),
-            _ => None,
+            Self::Modbus(p) => Some(p),
+            Self::Ascii(_) => None,
         }
+    }
+}
+
+impl Serialize for WbProtocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WbProtocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&name, Self::NAMES))
     }
 }
 
@@ -162,9 +183,11 @@ pub fn ascii_frame(
     checksum: bool,
 ) -> Option<Vec<u8>> {
     match protocol {
-        WbProtocol::Toledo => Some(toledo_repr(reading, division_kg)?.to_vec(checksum)),
+        WbProtocol::Ascii(AsciiProtocol::Toledo) => {
+            Some(toledo_repr(reading, division_kg)?.to_vec(checksum))
+        }
         // Whole kg, no decimals; six digits at most.
-        WbProtocol::Xk3190 => Some(
+        WbProtocol::Ascii(AsciiProtocol::Xk3190) => Some(
             Xk3190Repr {
                 value: reading.weight_kg.clamp(-999_999, 999_999),
                 decimals: 0,
@@ -172,7 +195,7 @@ pub fn ascii_frame(
             .emit()
             .to_vec(),
         ),
-        _ => None,
+        WbProtocol::Modbus(_) => None,
     }
 }
 
@@ -249,7 +272,7 @@ mod tests {
             0x02, b'1', b':', b' ', b'0', b'0', b'0', b'1', b'2', b'0', b'0', b'0', b'0', b'0',
             b'0', b'0', 0x0D,
         ];
-        let f = |r, cks| ascii_frame(WbProtocol::Toledo, &r, 20, cks);
+        let f = |r, cks| ascii_frame(WbProtocol::Ascii(AsciiProtocol::Toledo), &r, 20, cks);
         assert_eq!(
             f(reading(32_460, true), true).as_deref(),
             Some(&toledo_32460[..])
@@ -260,9 +283,37 @@ mod tests {
         );
         let xk_32460 = *b"\x02+032460018\x03";
         let xk_neg_120 = *b"\x02-00012001E\x03";
-        let x = |kg| ascii_frame(WbProtocol::Xk3190, &reading(kg, true), 20, true);
+        let x = |kg| {
+            ascii_frame(
+                WbProtocol::Ascii(AsciiProtocol::Xk3190),
+                &reading(kg, true),
+                20,
+                true,
+            )
+        };
         assert_eq!(x(32_460).as_deref(), Some(&xk_32460[..]));
         assert_eq!(x(-120).as_deref(), Some(&xk_neg_120[..]));
+    }
+
+    #[test]
+    fn protocols_are_written_by_name() {
+        let names: Vec<&str> = WbProtocol::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, WbProtocol::NAMES);
+        #[derive(Deserialize, Serialize)]
+        struct W {
+            p: WbProtocol,
+        }
+        for p in WbProtocol::ALL {
+            let text = toml::to_string(&W { p }).unwrap();
+            assert_eq!(text.trim(), format!("p = \"{}\"", p.as_str()));
+            assert_eq!(toml::from_str::<W>(&text).unwrap().p, p);
+        }
+        let e = toml::from_str::<W>("p = \"wb-f64\"").err().unwrap();
+        assert!(
+            e.message()
+                .contains("unknown variant `wb-f64`, expected one of `wb-f32-cdab`"),
+            "{e}"
+        );
     }
 
     #[test]
