@@ -91,14 +91,18 @@ pub async fn retained(
     topics: &[String],
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let (client, mut ev) = AsyncClient::new(options(broker, client_id), 8);
-    for t in topics {
-        client
-            .subscribe(t.clone(), QoS::AtMostOnce)
-            .await
-            .context("subscribe")?;
-    }
+    // One SUBSCRIBE for every topic: one request in the client's queue
+    // however many lanes (a subscribe per topic filled the queue of 8
+    // before the event loop ran, and a port of 8 lanes hung here).
+    client
+        .subscribe_many(
+            topics
+                .iter()
+                .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtMostOnce)),
+        )
+        .await
+        .context("subscribe")?;
     let mut found = Vec::new();
-    let mut subacks = 0;
     let mut deadline: Option<tokio::time::Instant> = None;
     let overall = tokio::time::Instant::now() + CONNECT_TIMEOUT;
     loop {
@@ -108,10 +112,7 @@ pub async fn retained(
             Err(_) => bail!("{broker}: no SUBACK within {} s", CONNECT_TIMEOUT.as_secs()),
             Ok(Err(e)) => return Err(anyhow!("{broker}: {e}")),
             Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
-                subacks += 1;
-                if subacks == topics.len() {
-                    deadline = Some(tokio::time::Instant::now() + RETAINED_WAIT);
-                }
+                deadline = Some(tokio::time::Instant::now() + RETAINED_WAIT);
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.retain => {
                 found.push((p.topic.clone(), p.payload.to_vec()));

@@ -210,6 +210,19 @@ fn runs_on_one_external_broker_are_isolated() {
                 "run {n} left the lane's status retained: {status:?}"
             );
         }
+        // A port's probe: the whitelist and 39 lanes' command topics in
+        // one go (it hung from 8 topics on: the client's request queue).
+        let topics: Vec<String> = std::iter::once("gate/v1/HK-ISOL/whitelist".to_string())
+            .chain((1..=39).map(|l| format!("gate/v1/HK-ISOL/L{l:02}/command")))
+            .collect();
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            sim::isolation::retained(&broker, "test-port-probe", &topics),
+        )
+        .await
+        .expect("the probe of 40 topics answers")
+        .expect("probe");
+        assert!(probe.iter().all(|(_, p)| p.is_empty()), "{probe:?}");
         // Someone else's retained whitelist on the site topic.
         let (client, mut ev) = rumqttc_client(&broker);
         client

@@ -32,8 +32,8 @@ pub fn runner(bin: &Path) -> Command {
     c
 }
 
-/// Build gate-agent and gatectl for aarch64 with `profile` ("dev" or
-/// "release"); returns the directory holding the binaries.
+/// Build gate-agent and gatectl for aarch64 with `profile` ("dev", or
+/// "deb" for the package); returns the directory holding the binaries.
 pub fn build(profile: &str) -> Result<PathBuf> {
     let cargo = sh::cargo();
     sh::run(

@@ -21,6 +21,8 @@ use anyhow::{bail, Context, Result};
 use crate::{arm, sh};
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
+/// The Cargo profile of the packaged binaries.
+const PROFILE: &str = "deb";
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut target = HOST.to_owned();
@@ -51,20 +53,29 @@ pub fn run(args: &[String]) -> Result<()> {
     // The binaries, and how this machine runs them (the arm64 ones under
     // qemu-user: gatectl writes the completions and manual pages, the
     // agent checks the models it packages).
+    // The `deb` profile (Cargo.toml): fat LTO, size-optimised but for the
+    // recognition crates.
     let run: Box<dyn Fn(&str) -> Command> = if target == HOST {
         sh::run(
             &cargo,
-            &["build", "--release", "-p", "gate-agent", "--bins"],
+            &["build", "--profile", PROFILE, "-p", "gate-agent", "--bins"],
         )?;
-        Box::new(|bin| Command::new(Path::new("target/release").join(bin)))
+        Box::new(|bin| Command::new(Path::new("target").join(PROFILE).join(bin)))
     } else {
-        let bins = arm::build("release")?;
+        let bins = arm::build(PROFILE)?;
         Box::new(move |bin| arm::runner(&bins.join(bin)))
     };
     prepare(&|| run("gatectl"))?;
-    // cargo-deb strips the binaries (the release profile's debug info stays
-    // out of the package; for arm64 with aarch64-linux-gnu-strip).
-    let mut deb = vec!["deb", "-p", "gate-agent", "--no-build", "--strip"];
+    // cargo-deb strips the binaries (for arm64 with aarch64-linux-gnu-strip).
+    let mut deb = vec![
+        "deb",
+        "-p",
+        "gate-agent",
+        "--no-build",
+        "--profile",
+        PROFILE,
+        "--strip",
+    ];
     if target != HOST {
         deb.extend(["--target", target.as_str()]);
     }
@@ -142,7 +153,7 @@ fn prepare(gatectl: &dyn Fn() -> Command) -> Result<()> {
 /// CI's package check, on the binaries the test build produced (nothing
 /// built again): the package is assembled from the debug binaries
 /// (stripped) and its contents checked against what an installed lane
-/// needs. The release package itself is `cargo xtask dist`.
+/// needs. The package itself is `cargo xtask dist` (profile `deb`).
 pub fn ci() -> Result<()> {
     let started = std::time::Instant::now();
     let cargo = sh::cargo();

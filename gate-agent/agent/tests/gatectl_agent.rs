@@ -1378,24 +1378,29 @@ fn sample(parsed: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     })
 }
 
-/// `promtool check metrics` (Debian's prometheus package) on `text`: it
-/// must pass, lint included, with nothing to say.
-fn promtool_check(text: &str) {
+/// Run `prog args` with `text` on its standard input: its output.
+fn with_stdin(prog: &str, args: &[&str], text: &str) -> std::process::Output {
     use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+    let mut child = Command::new(prog)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool (Debian package prometheus)");
+        .unwrap_or_else(|e| panic!("{prog} (cargo xtask install): {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(text.as_bytes())
         .expect("write");
-    let out = child.wait_with_output().expect("promtool");
+    child.wait_with_output().expect(prog)
+}
+
+/// `promtool check metrics` (Debian's prometheus package) on `text`: it
+/// must pass, lint included, with nothing to say.
+fn promtool_check(text: &str) {
+    let out = with_stdin("promtool", &["check", "metrics"], text);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -1411,27 +1416,17 @@ fn promtool_check(text: &str) {
 /// An OpenMetrics exposition through the Python client's strict
 /// OpenMetrics parser (it refuses what the format does not allow).
 fn python_parse_openmetrics(text: &str) {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("/usr/bin/python3")
-        .args([
+    let out = with_stdin(
+        "/usr/bin/python3",
+        &[
             "-c",
             "import sys\n\
              from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
              n = sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read()))\n\
              print(n)",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 with prometheus_client");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python3");
+        ],
+        text,
+    );
     assert!(
         out.status.success(),
         "the OpenMetrics parser refused the text: {}\n{text}",
@@ -1442,9 +1437,9 @@ fn python_parse_openmetrics(text: &str) {
 /// Every sample of a Prometheus text exposition, as the Python reference
 /// client parses it: [{name, labels, value}].
 fn python_parse(text: &str) -> Vec<Value> {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("/usr/bin/python3")
-        .args([
+    let out = with_stdin(
+        "/usr/bin/python3",
+        &[
             "-c",
             "import sys, json\n\
              from prometheus_client.parser import text_string_to_metric_families\n\
@@ -1453,19 +1448,9 @@ fn python_parse(text: &str) -> Vec<Value> {
              \x20   for s in fam.samples:\n\
              \x20       out.append({'name': s.name, 'labels': s.labels, 'value': s.value, 'type': fam.type})\n\
              print(json.dumps(out))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 with prometheus_client (cargo xtask install)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python3");
+        ],
+        text,
+    );
     assert!(
         out.status.success(),
         "the reference parser refused the text: {}\n{text}",
