@@ -60,6 +60,8 @@ const APT: &[(&str, &str)] = &[
         "libc6-dev-arm64-cross",
     ),
     ("qemu-aarch64", "qemu-user"),
+    // file(1) tells the arm64 smoke run what the build produced.
+    ("file", "file"),
     // The package check installs and purges the packages (dist.rs).
     ("adduser", "adduser"),
     // Throwaway TLS files for the configuration checks (dist.rs, arm.rs).
