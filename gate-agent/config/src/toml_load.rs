@@ -80,6 +80,7 @@ pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<
     let mut work = text.to_owned();
     let mut lines: Vec<std::ops::Range<usize>> = Vec::new();
     let mut tables: Vec<std::ops::Range<usize>> = Vec::new();
+    // The problem last reported: blank where it is, then read again.
     let mut last = first;
     for _ in 0..128 {
         let Some(span) = last.span() else { break };
@@ -102,60 +103,60 @@ pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<
             blank(&mut work, table.clone());
             tables.push(table);
         }
-        let e = match toml::from_str::<T>(&work) {
-            Ok(_) => break,
-            Err(e) => e,
-        };
-        if !e.message().starts_with("missing field") {
-            errors.push(located(file, text, &e));
-            last = e;
-            continue;
-        }
-        // A field is missing: the file's own problem, unless blanking made
-        // it (a required line or table taken out above). Its span is the
-        // table that misses it (the root table's: none, or from 0 when the
-        // file does not start with a header).
-        let at = e.span().map(|s| s.start.min(work.len()));
-        let table = at
-            .map(|s| table_range(&work, s))
-            .filter(|t| work[t.clone()].trim_start().starts_with('['));
-        let caused = match (&table, at) {
-            (Some(t), Some(s)) => {
-                tables.iter().any(|r| r.contains(&s)) || lines.iter().any(|l| t.contains(&l.start))
-            }
-            // The root misses a table: one that was blanked, if any was.
-            _ => !tables.is_empty(),
-        };
-        if !caused {
-            errors.push(located(file, text, &e));
-            last = e;
-            continue;
-        }
-        // A table whose required line was blanked: blank it whole and go
-        // on with the problems after it.
-        let Some(t) = table.filter(|t| !tables.contains(t)) else {
-            break;
-        };
-        blank(&mut work, t.clone());
-        tables.push(t);
-        match toml::from_str::<T>(&work) {
-            Ok(_) => break,
-            Err(next) => {
-                let consequence = next.message().starts_with("missing field")
-                    && next.span().is_none_or(|s| {
-                        s.start == 0 || tables.iter().any(|r| r.contains(&s.start))
-                    });
-                if consequence {
-                    break;
+        // Read again; a "missing" error the blanking caused blanks the
+        // table that misses the field, and the text is read once more.
+        let next = loop {
+            let e = match toml::from_str::<T>(&work) {
+                Ok(_) => break None,
+                Err(e) => e,
+            };
+            match caused_missing(&e, &work, &lines, &tables) {
+                // The file's own problem.
+                None => break Some(e),
+                // A table whose required line was blanked: blank it whole
+                // and go on with the problems after it.
+                Some(Some(t)) if !tables.contains(&t) => {
+                    blank(&mut work, t.clone());
+                    tables.push(t);
                 }
-                errors.push(located(file, text, &next));
-                last = next;
+                Some(_) => break None,
             }
-        }
+        };
+        let Some(e) = next else { break };
+        errors.push(located(file, text, &e));
+        last = e;
     }
     errors.sort_by_key(|e| (e.line, e.column));
     errors.dedup();
     Err(errors)
+}
+
+/// Whether `e` is a "missing field" error that blanking caused (a required
+/// line or table taken out): `None` when it is not (another error, or a
+/// field the file itself lacks); else the table that misses the field
+/// (`None` for the root table). Its span is that table (the root's: none,
+/// or from 0 when the file does not start with a header).
+fn caused_missing(
+    e: &toml::de::Error,
+    work: &str,
+    lines: &[std::ops::Range<usize>],
+    tables: &[std::ops::Range<usize>],
+) -> Option<Option<std::ops::Range<usize>>> {
+    if !e.message().starts_with("missing field") {
+        return None;
+    }
+    let at = e.span().map(|s| s.start.min(work.len()));
+    let table = at
+        .map(|s| table_range(work, s))
+        .filter(|t| work[t.clone()].trim_start().starts_with('['));
+    let caused = match (&table, at) {
+        (Some(t), Some(s)) => {
+            tables.iter().any(|r| r.contains(&s)) || lines.iter().any(|l| t.contains(&l.start))
+        }
+        // The root misses a table: one that was blanked, if any was.
+        _ => !tables.is_empty(),
+    };
+    caused.then_some(table)
 }
 
 /// The byte range of the line holding `offset`, its newline excluded.
