@@ -50,11 +50,10 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("installing cargo-deb (once)");
         sh::run(&cargo, &["install", "cargo-deb", "--locked"])?;
     }
-    // The binaries, and how this machine runs them (the arm64 ones under
-    // qemu-user: gatectl writes the completions and manual pages, the
-    // agent checks the models it packages).
-    // The `deb` profile (Cargo.toml): fat LTO, size-optimised but for the
-    // recognition crates.
+    // The binaries (the `deb` profile, Cargo.toml: fat LTO, size-optimised
+    // but for the recognition crates), and how this machine runs them (the
+    // arm64 ones under qemu-user): gatectl writes the completions and
+    // manual pages, the agent checks the models it packages.
     let run: Box<dyn Fn(&str) -> Command> = if target == HOST {
         sh::run(
             &cargo,
@@ -274,17 +273,19 @@ fn install_check(deb: &Path, models: &Path) -> Result<()> {
         );
     }
     let dpkg = |args: &[&str]| sh::run_env("dpkg", args, &[("DEBIAN_FRONTEND", "noninteractive")]);
+    let user_exists = || {
+        Command::new("getent")
+            .args(["passwd", "gate-agent"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     let (deb_s, models_s) = (
         deb.to_str().context("utf-8 path")?,
         models.to_str().context("utf-8 path")?,
     );
     let result = (|| -> Result<()> {
         dpkg(&["-i", models_s, deb_s])?;
-        if !Command::new("getent")
-            .args(["passwd", "gate-agent"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
+        if !user_exists() {
             bail!("installed, but no gate-agent system user");
         }
         let conf = Path::new("/etc/gate-agent/lane.toml");
@@ -345,11 +346,7 @@ fn install_check(deb: &Path, models: &Path) -> Result<()> {
         std::fs::write(conf, &edited).context("editing the installed configuration")?;
         let db = Path::new("/var/lib/gate-agent/lane.db");
         std::fs::write(db, b"the lane's journal").context("writing into the state directory")?;
-        sh::run_env(
-            "dpkg",
-            &["-i", "--force-confold", deb_s],
-            &[("DEBIAN_FRONTEND", "noninteractive")],
-        )?;
+        dpkg(&["-i", "--force-confold", deb_s])?;
         if std::fs::read_to_string(conf).ok().as_deref() != Some(edited.as_str()) {
             bail!("the upgrade replaced the edited /etc/gate-agent/lane.toml");
         }
@@ -376,25 +373,22 @@ fn install_check(deb: &Path, models: &Path) -> Result<()> {
             bail!("{gone} is still there after dpkg --purge");
         }
     }
-    if Command::new("getent")
-        .args(["passwd", "gate-agent"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if user_exists() {
         bail!("the gate-agent user is still there after dpkg --purge");
     }
     eprintln!("xtask dist: installed with dpkg, checked, upgraded, purged");
     Ok(())
 }
 
-/// The TLS files config/lane.example.toml names (in /etc/gate-agent).
+/// The TLS files config/lane.example.toml names (in /etc/gate-agent): the
+/// broker's CA, the lane's certificate and its key.
 pub const TLS_FILES: [&str; 3] = ["ca.pem", "lane.pem", "lane.key"];
 
 /// Throwaway TLS files where a site puts its own, made with openssl: a
 /// self-signed certificate (also the CA) and its key, valid two days.
 pub fn tls_files(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (key, cert) = (dir.join("lane.key"), dir.join("lane.pem"));
+    let [ca, cert, key] = TLS_FILES.map(|f| dir.join(f));
     let status = Command::new("openssl")
         .args([
             "req",
@@ -419,7 +413,7 @@ pub fn tls_files(dir: &Path) -> Result<()> {
     if !status.success() {
         bail!("openssl req failed: {status}");
     }
-    std::fs::copy(&cert, dir.join("ca.pem")).context("writing ca.pem")?;
+    std::fs::copy(&cert, &ca).with_context(|| format!("writing {}", ca.display()))?;
     Ok(())
 }
 
