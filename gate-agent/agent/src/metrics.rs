@@ -147,20 +147,10 @@ impl Metrics {
     /// without one counts under `none`).
     pub fn decision(&self, result: DecisionResult, reasons: &[Reason]) {
         let result = result_name(result);
-        if reasons.is_empty() {
+        let none = reasons.is_empty().then_some("none");
+        for reason in reasons.iter().map(|r| r.as_str()).chain(none) {
             self.decisions
-                .get_or_create(&DecisionLabels {
-                    result,
-                    reason: "none",
-                })
-                .inc();
-        }
-        for r in reasons {
-            self.decisions
-                .get_or_create(&DecisionLabels {
-                    result,
-                    reason: r.as_str(),
-                })
+                .get_or_create(&DecisionLabels { result, reason })
                 .inc();
         }
     }
@@ -661,10 +651,7 @@ impl Collector for ScrapeGauges {
                     vec![
                         ([("kind", "event")], x.events as i64),
                         ([("kind", "photo")], x.photos as i64),
-                        (
-                            [("kind", "other")],
-                            x.depth.saturating_sub(x.events + x.photos) as i64,
-                        ),
+                        ([("kind", "other")], x.others() as i64),
                     ],
                 )?;
                 gauge(
@@ -679,21 +666,15 @@ impl Collector for ScrapeGauges {
                     "The outbox quota.",
                     x.quota_bytes as i64,
                 )?;
-                let pressure = if x.quota_bytes > 0 {
-                    x.bytes as f64 / x.quota_bytes as f64
-                } else {
-                    0.0
-                };
                 gauge(
                     &mut enc,
                     "gate_outbox_pressure_ratio",
                     "Outbox bytes over the quota (1 = full; 0 without a quota).",
-                    pressure,
+                    x.used_ratio(),
                 )?;
                 let age = x
-                    .oldest_ms
-                    .map(|ms| (gate_proto::time::now_unix_ms() - ms).max(0) as f64 / 1000.0)
-                    .unwrap_or(0.0);
+                    .oldest_age_ms(gate_proto::time::now_unix_ms())
+                    .map_or(0.0, |ms| ms as f64 / 1000.0);
                 gauge(
                     &mut enc,
                     "gate_outbox_oldest_age_seconds",

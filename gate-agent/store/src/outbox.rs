@@ -121,6 +121,29 @@ pub struct OutboxStats {
     pub evicted_photos: u64,
 }
 
+impl OutboxStats {
+    /// Items that are neither events nor photos (alarms, replies, status,
+    /// sync requests).
+    pub fn others(&self) -> u64 {
+        self.depth.saturating_sub(self.events + self.photos)
+    }
+
+    /// The bytes waiting over the quota (1.0 = at the quota; 0 without one).
+    pub fn used_ratio(&self) -> f64 {
+        if self.quota_bytes == 0 {
+            0.0
+        } else {
+            self.bytes as f64 / self.quota_bytes as f64
+        }
+    }
+
+    /// Age (ms) of the oldest item at `now_ms`; None when the outbox is
+    /// empty.
+    pub fn oldest_age_ms(&self, now_ms: i64) -> Option<i64> {
+        self.oldest_ms.map(|t| (now_ms - t).max(0))
+    }
+}
+
 /// Count and bytes per kind; kept beside the writer, rebuilt at open,
 /// updated only after a commit.
 #[derive(Clone, Debug, Default)]

@@ -108,17 +108,14 @@ pub fn outbox(s: &OutboxStats, link: Option<&gate_link::LinkState>, source: Sour
         event_bytes: s.event_bytes,
         photos: s.photos,
         photo_bytes: s.photo_bytes,
-        other: s.depth.saturating_sub(s.events + s.photos),
+        other: s.others(),
         oldest_at: s.oldest_ms.map(gate_proto::time::format_unix_ms),
         oldest_age_s: s
-            .oldest_ms
-            .map(|t| u64::try_from((now - t).max(0) / 1000).unwrap_or(0)),
+            .oldest_age_ms(now)
+            .map(|ms| u64::try_from(ms / 1000).unwrap_or(0)),
         quota_bytes: s.quota_bytes,
-        used_percent: if s.quota_bytes == 0 {
-            0.0
-        } else {
-            (s.bytes as f64 * 100.0 / s.quota_bytes as f64 * 10.0).round() / 10.0
-        },
+        // One decimal.
+        used_percent: (s.used_ratio() * 1000.0).round() / 10.0,
         pressure: format!("{:?}", s.pressure).to_lowercase(),
         evicted_photos: s.evicted_photos,
         link: link.map(link_view),
