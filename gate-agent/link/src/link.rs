@@ -16,7 +16,7 @@
 //!   connection: the outbox is the only retransmission mechanism.
 //! - inbound task (one, [`crate::inbound`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -506,9 +506,6 @@ struct Conn<'a> {
     lookahead: VecDeque<OutboxItem>,
     /// Acknowledged items waiting to be deleted.
     acks: Vec<i64>,
-    /// When each publish in flight went out, by packet id (its PUBACK's
-    /// round trip for the observer).
-    sent_at: HashMap<u16, Instant>,
     ack_task: Option<JoinHandle<(usize, Result<(), StoreError>)>>,
     status_due: Instant,
     last_status: Option<Instant>,
@@ -529,7 +526,6 @@ impl<'a> Conn<'a> {
             }),
             lookahead: VecDeque::new(),
             acks: Vec::new(),
-            sent_at: HashMap::new(),
             ack_task: None,
             status_due: Instant::now(),
             last_status: None,
@@ -655,22 +651,19 @@ impl<'a> Conn<'a> {
 
     async fn on_event(&mut self, ev: Ev) -> Result<(), String> {
         match ev {
-            Ev::Sent(pkid) => {
-                self.window.on_sent(pkid).map_err(|e| e.to_string())?;
-                self.sent_at.insert(pkid, Instant::now());
-            }
+            Ev::Sent(pkid) => self
+                .window
+                .on_sent(pkid, std::time::Instant::now())
+                .map_err(|e| e.to_string())?,
             Ev::Collision(pkid) => {
                 debug!(pkid, "packet id collision: rumqttc waits for its PUBACK");
                 self.window.on_collision(pkid).map_err(|e| e.to_string())?;
             }
             Ev::PubAck(pkid) => {
-                let sent = self.sent_at.remove(&pkid);
-                if let Tag::Outbox { id, .. } =
+                if let (Tag::Outbox { id, .. }, sent) =
                     self.window.on_puback(pkid).map_err(|e| e.to_string())?
                 {
-                    if let Some(t) = sent {
-                        self.shared.observer.outbox_acked(t.elapsed());
-                    }
+                    self.shared.observer.outbox_acked(sent.elapsed());
                     self.acks.push(id);
                     if self.ack_task.is_none() {
                         self.spawn_acks();
@@ -935,11 +928,11 @@ impl<'a> Conn<'a> {
             match timeout_at(deadline, ev_rx.recv()).await {
                 Some(Some(ev)) => {
                     if let Ev::PubAck(pkid) = ev {
-                        if let Ok(Tag::Outbox { id, .. }) = self.window.on_puback(pkid) {
+                        if let Ok((Tag::Outbox { id, .. }, _)) = self.window.on_puback(pkid) {
                             self.acks.push(id);
                         }
                     } else if let Ev::Sent(pkid) = ev {
-                        let _ = self.window.on_sent(pkid);
+                        let _ = self.window.on_sent(pkid, std::time::Instant::now());
                     } else if matches!(ev, Ev::Down(_)) {
                         break;
                     }

@@ -15,6 +15,7 @@
 //! re-sends a publish of an earlier connection behind our back.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 /// What a publish was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +53,8 @@ pub struct Window {
     limits: WindowLimits,
     /// Handed to rumqttc, packet id not yet known.
     unsent: VecDeque<Tag>,
-    /// Sent, waiting for the PUBACK.
-    by_pkid: HashMap<u16, Tag>,
+    /// Sent (and when, as the link task saw it), waiting for the PUBACK.
+    by_pkid: HashMap<u16, (Tag, Instant)>,
     /// A publish rumqttc parked on a packet-id collision.
     collided: Option<(u16, Tag)>,
     /// Highest outbox id handed over on this connection.
@@ -133,8 +134,8 @@ impl Window {
         self.cursor = Some(self.cursor.map_or(id, |c| c.max(id)));
     }
 
-    /// `Outgoing::Publish(pkid)`: the packet went out with this id.
-    pub fn on_sent(&mut self, pkid: u16) -> Result<(), WindowError> {
+    /// `Outgoing::Publish(pkid)`: the packet went out with this id, `at`.
+    pub fn on_sent(&mut self, pkid: u16, at: Instant) -> Result<(), WindowError> {
         let tag = match self.collided.take() {
             Some((p, tag)) if p == pkid => tag,
             other => {
@@ -144,7 +145,7 @@ impl Window {
                     .ok_or(WindowError::UnexpectedSend(pkid))?
             }
         };
-        self.by_pkid.insert(pkid, tag);
+        self.by_pkid.insert(pkid, (tag, at));
         Ok(())
     }
 
@@ -159,9 +160,10 @@ impl Window {
         Ok(())
     }
 
-    /// `Incoming::PubAck(pkid)`: returns what was acknowledged.
-    pub fn on_puback(&mut self, pkid: u16) -> Result<Tag, WindowError> {
-        let tag = self
+    /// `Incoming::PubAck(pkid)`: returns what was acknowledged, and when it
+    /// was sent.
+    pub fn on_puback(&mut self, pkid: u16) -> Result<(Tag, Instant), WindowError> {
+        let (tag, sent) = self
             .by_pkid
             .remove(&pkid)
             .ok_or(WindowError::UnknownAck(pkid))?;
@@ -172,7 +174,7 @@ impl Window {
             }
             Tag::Direct => self.direct = self.direct.saturating_sub(1),
         }
-        Ok(tag)
+        Ok((tag, sent))
     }
 }
 
@@ -200,26 +202,29 @@ mod tests {
         assert_eq!(win.cursor(), Some(2));
         assert_eq!(win.in_flight(), 2);
         // rumqttc numbers packets 1, 2, 3 in order.
-        win.on_sent(1).unwrap();
-        win.on_sent(2).unwrap();
-        win.on_sent(3).unwrap();
+        win.on_sent(1, Instant::now()).unwrap();
+        win.on_sent(2, Instant::now()).unwrap();
+        win.on_sent(3, Instant::now()).unwrap();
         // Acks in any order map back to the right items.
-        assert_eq!(win.on_puback(3).unwrap(), ob(2));
-        assert_eq!(win.on_puback(1).unwrap(), ob(1));
-        assert_eq!(win.on_puback(2).unwrap(), Tag::Direct);
+        assert_eq!(win.on_puback(3).unwrap().0, ob(2));
+        assert_eq!(win.on_puback(1).unwrap().0, ob(1));
+        assert_eq!(win.on_puback(2).unwrap().0, Tag::Direct);
         assert_eq!(win.in_flight(), 0);
-        assert_eq!(win.on_puback(2), Err(WindowError::UnknownAck(2)));
+        assert_eq!(
+            win.on_puback(2).map(|(tag, _)| tag),
+            Err(WindowError::UnknownAck(2))
+        );
     }
 
     #[test]
     fn pkid_reuse_after_ack() {
         let mut win = w(2, 1000);
         win.handed(ob(1));
-        win.on_sent(1).unwrap();
-        assert_eq!(win.on_puback(1).unwrap(), ob(1));
+        win.on_sent(1, Instant::now()).unwrap();
+        assert_eq!(win.on_puback(1).unwrap().0, ob(1));
         win.handed(ob(2));
-        win.on_sent(1).unwrap();
-        assert_eq!(win.on_puback(1).unwrap(), ob(2));
+        win.on_sent(1, Instant::now()).unwrap();
+        assert_eq!(win.on_puback(1).unwrap().0, ob(2));
     }
 
     #[test]
@@ -228,21 +233,24 @@ mod tests {
         for id in 1..=3 {
             win.handed(ob(id));
         }
-        win.on_sent(1).unwrap();
-        win.on_sent(2).unwrap();
+        win.on_sent(1, Instant::now()).unwrap();
+        win.on_sent(2, Instant::now()).unwrap();
         // Publish of item 3 collides with pkid 1 still in flight.
         win.on_collision(1).unwrap();
         // PUBACK 1 arrives, then rumqttc sends the parked publish as pkid 1.
-        assert_eq!(win.on_puback(1).unwrap(), ob(1));
-        win.on_sent(1).unwrap();
-        assert_eq!(win.on_puback(1).unwrap(), ob(3));
-        assert_eq!(win.on_puback(2).unwrap(), ob(2));
+        assert_eq!(win.on_puback(1).unwrap().0, ob(1));
+        win.on_sent(1, Instant::now()).unwrap();
+        assert_eq!(win.on_puback(1).unwrap().0, ob(3));
+        assert_eq!(win.on_puback(2).unwrap().0, ob(2));
     }
 
     #[test]
     fn unexpected_send_is_an_error() {
         let mut win = w(4, 1000);
-        assert_eq!(win.on_sent(5), Err(WindowError::UnexpectedSend(5)));
+        assert_eq!(
+            win.on_sent(5, Instant::now()),
+            Err(WindowError::UnexpectedSend(5))
+        );
     }
 
     #[test]
