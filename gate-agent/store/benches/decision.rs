@@ -26,14 +26,35 @@ use gate_core::view::LookupKeys;
 use gate_store::{ApplyOutcome, Store, StoreConfig};
 use rand::{Rng, SeedableRng};
 
-struct Args {
-    records: u64,
-    lookups: usize,
-    delta: u64,
-    chunk: u64,
-    page_size: u32,
-    mmap: u64,
-    dir: Option<std::path::PathBuf>,
+pub struct Args {
+    pub records: u64,
+    pub lookups: usize,
+    pub delta: u64,
+    pub chunk: u64,
+    pub deltas: u64,
+    pub page_size: u32,
+    pub writer_cache_kib: u64,
+    pub reader_cache_kib: u64,
+    pub mmap: u64,
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// The defaults (1 M records) without a command line.
+    pub fn new(records: u64) -> Self {
+        Self {
+            records,
+            lookups: 20_000,
+            delta: 10_000,
+            chunk: 50_000,
+            deltas: 5,
+            writer_cache_kib: StoreConfig::default().writer_cache_kib,
+            reader_cache_kib: StoreConfig::default().reader_cache_kib,
+            page_size: StoreConfig::default().page_size,
+            mmap: StoreConfig::default().mmap_bytes,
+            dir: None,
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +63,9 @@ fn parse_args() -> Result<Args, String> {
         lookups: 20_000,
         delta: 10_000,
         chunk: 50_000,
+        deltas: 5,
+        writer_cache_kib: StoreConfig::default().writer_cache_kib,
+        reader_cache_kib: StoreConfig::default().reader_cache_kib,
         page_size: StoreConfig::default().page_size,
         mmap: StoreConfig::default().mmap_bytes,
         dir: None,
@@ -59,13 +83,16 @@ fn parse_args() -> Result<Args, String> {
             "--lookups" => a.lookups = num("--lookups")?.max(100) as usize,
             "--delta" => a.delta = num("--delta")?.max(10),
             "--chunk" => a.chunk = num("--chunk")?.max(1000),
+            "--deltas" => a.deltas = num("--deltas")?.max(1),
+            "--writer-cache-kib" => a.writer_cache_kib = num("--writer-cache-kib")?,
+            "--reader-cache-kib" => a.reader_cache_kib = num("--reader-cache-kib")?,
             "--mmap" => a.mmap = num("--mmap")?,
             "--page-size" => a.page_size = u32::try_from(num("--page-size")?).map_err(|e| e.to_string())?,
             "--dir" => a.dir = Some(it.next().ok_or("--dir needs a value")?.into()),
             // cargo bench passes --bench to harness=false targets.
             "--bench" => {}
             "-h" | "--help" => return Err(
-                "usage: decision [--records N] [--lookups N] [--delta N] [--chunk N] [--page-size B] [--mmap BYTES] [--dir PATH]"
+                "usage: decision [--records N] [--lookups N] [--delta N] [--deltas N] [--chunk N] [--page-size B] [--mmap BYTES] [--writer-cache-kib K] [--reader-cache-kib K] [--dir PATH]"
                     .into(),
             ),
             other => return Err(format!("unknown argument `{other}`")),
@@ -82,6 +109,47 @@ fn thread_cpu() -> Duration {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .map(Duration::from_nanos)
         .unwrap_or_default()
+}
+
+/// (CPU time, time spent runnable but waiting for a CPU) of the calling
+/// thread (Linux schedstat); zeros elsewhere.
+fn thread_sched() -> (Duration, Duration) {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut it = s
+        .split_whitespace()
+        .map(|v| Duration::from_nanos(v.parse().unwrap_or(0)));
+    (it.next().unwrap_or_default(), it.next().unwrap_or_default())
+}
+
+/// (resident, peak resident) of this process in MB (Linux).
+fn rss_mb() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// (in use, peak since the last reset) of SQLite's heap in MB: page
+/// caches, sorter memory, statements of every connection in the process.
+#[allow(unsafe_code)]
+fn sqlite_heap_mb(reset_peak: bool) -> (f64, f64) {
+    // SAFETY: both functions only read (and optionally reset) SQLite's
+    // global memory counters; they take no pointers.
+    let (used, peak) = unsafe {
+        (
+            rusqlite::ffi::sqlite3_memory_used(),
+            rusqlite::ffi::sqlite3_memory_highwater(i32::from(reset_peak)),
+        )
+    };
+    (
+        used as f64 / (1 << 20) as f64,
+        peak as f64 / (1 << 20) as f64,
+    )
 }
 
 /// 1-minute load average (Linux).
@@ -270,6 +338,19 @@ fn file_mb(p: &std::path::Path) -> f64 {
     (len(p) + len(&wal)) as f64 / 1e6
 }
 
+/// What a test checks of a run (the bench prints everything).
+pub struct Summary {
+    /// SQLite heap high-water over the whole run, KiB.
+    pub sqlite_peak_kib: u64,
+    /// The configured cap of the page caches (store + the bench's bare
+    /// connections), KiB.
+    pub cache_bound_kib: u64,
+    pub writer_cache_kib: u64,
+    pub deltas_applied: usize,
+    pub lookups_during_applies: usize,
+}
+
+#[allow(dead_code)]
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -278,6 +359,11 @@ fn main() {
             std::process::exit(2);
         }
     };
+    run(&args);
+}
+
+/// The whole bench; prints its report.
+pub fn run(args: &Args) -> Summary {
     let mix = Mix::for_records(args.records);
     let dir = match &args.dir {
         Some(d) => tempfile::tempdir_in(d),
@@ -287,8 +373,13 @@ fn main() {
     let cfg = StoreConfig {
         page_size: args.page_size,
         mmap_bytes: args.mmap,
+        writer_cache_kib: args.writer_cache_kib,
+        reader_cache_kib: args.reader_cache_kib,
         ..StoreConfig::default()
     };
+    // The store's bound plus the bench's two bare connections.
+    let cache_bound_kib = cfg.cache_bound_kib() + cfg.writer_cache_kib + cfg.reader_cache_kib;
+    let cache_bound_mb = cache_bound_kib as f64 / 1024.0;
     let store = Store::open(dir.path().join("lane.db"), cfg).expect("open store");
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6A7E);
     let cpus = std::thread::available_parallelism()
@@ -309,8 +400,11 @@ fn main() {
     );
 
     // ---- snapshot apply (empty store), then let the checkpoint finish ----
+    sqlite_heap_mb(true);
     let (snap, snap_last, gen) = apply_snapshot(&store, &mix, 1, args.chunk);
     let (_, settle_snap) = Cost::of(|| store.maintenance().expect("checkpoint"));
+    let mem_snap = (sqlite_heap_mb(true), rss_mb());
+    let size_snap = file_mb(store.whitelist_path());
     let wl_path = store.whitelist_path().to_owned();
     let chunks = mix.total().div_ceil(args.chunk);
     println!(
@@ -325,8 +419,7 @@ fn main() {
             .expect("bare open");
     bare.execute_batch(&format!(
         "PRAGMA cache_size = -{}; PRAGMA mmap_size = {};",
-        StoreConfig::default().reader_cache_kib,
-        args.mmap
+        args.reader_cache_kib, args.mmap
     ))
     .expect("bare pragmas");
     let mut bare_stmt = bare
@@ -379,7 +472,7 @@ fn main() {
     // ---- deltas ----
     let mut version = 1;
     let mut deltas = Vec::new();
-    for k in 0..5 {
+    for k in 0..args.deltas {
         let d = make_delta(
             &mut rng,
             &mix,
@@ -394,6 +487,40 @@ fn main() {
     }
     let (_, settle_delta) = Cost::of(|| store.maintenance().expect("checkpoint"));
     deltas.sort_unstable_by_key(|c| c.wall);
+    let mem_delta = (sqlite_heap_mb(true), rss_mb());
+
+    // ---- the bare-SQLite floor of a delta: as many random passes rewritten
+    // (same values) by pass number in one transaction, on the same file ----
+    let mut floor = Vec::new();
+    {
+        let bare_w = rusqlite::Connection::open(&wl_path).expect("bare writer open");
+        bare_w
+            .execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{};",
+                args.writer_cache_kib
+            ))
+            .expect("bare writer pragmas");
+        for _ in 0..args.deltas {
+            let keys: Vec<String> = (0..args.delta)
+                .map(|_| format!("HP{:012}", rng.gen_range(0..mix.passes)))
+                .collect();
+            let (_, c) = Cost::of(|| {
+                let tx = bare_w.unchecked_transaction().expect("bare begin");
+                {
+                    let mut up = tx
+                        .prepare_cached("UPDATE passes SET uses = uses WHERE pass_no = ?1")
+                        .expect("bare update");
+                    for k in &keys {
+                        up.execute([k]).expect("bare row");
+                    }
+                }
+                tx.commit().expect("bare commit");
+            });
+            floor.push(c);
+        }
+        store.maintenance().expect("checkpoint");
+    }
+    floor.sort_unstable_by_key(|c| c.wall);
 
     // ---- lookups while a snapshot and deltas apply ----
     let stop = Arc::new(AtomicBool::new(false));
@@ -405,21 +532,25 @@ fn main() {
         let keys: Vec<LookupKeys> = key_sets.iter().map(|(_, k)| k.clone()).collect();
         std::thread::spawn(move || {
             let mut lat: [Vec<Duration>; 3] = Default::default();
+            let mut own: [Vec<Duration>; 3] = Default::default();
             let mut i = 0;
             // Like a lane (one lookup per vehicle), not a busy loop: a
             // thread that never sleeps is preempted by the scheduler for a
             // whole timeslice now and then, which is not the store's doing.
             while !stop.load(Ordering::Relaxed) {
                 let ph = *phase.lock().expect("phase") as usize;
+                let w0 = thread_sched().1;
                 let t = Instant::now();
                 store
                     .lookup(&keys[i % keys.len()])
                     .expect("lookup under load");
-                lat[ph].push(t.elapsed());
+                let el = t.elapsed();
+                lat[ph].push(el);
+                own[ph].push(el.saturating_sub(thread_sched().1.saturating_sub(w0)));
                 i += 1;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            lat
+            (lat, own)
         })
     };
     let count = u32::try_from(chunks).expect("chunks");
@@ -436,7 +567,7 @@ fn main() {
     }
     *phase.lock().expect("phase") = 2;
     let mut deltas_load = Vec::new();
-    for k in 0..5 {
+    for k in 0..args.deltas {
         let d = make_delta(
             &mut rng,
             &mix,
@@ -449,8 +580,12 @@ fn main() {
         version += 1;
     }
     stop.store(true, Ordering::Relaxed);
-    let [l_stage, l_final, l_delta] = reader.join().expect("reader").map(Dist);
+    let (lat, own) = reader.join().expect("reader");
+    let [l_stage, l_final, l_delta] = lat.map(Dist);
+    let own_all = Dist(own.concat());
     deltas_load.sort_unstable_by_key(|c| c.wall);
+    let mem_load = (sqlite_heap_mb(true), rss_mb());
+    let size_end = file_mb(store.whitelist_path());
 
     // ---- report ----
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
@@ -493,15 +628,16 @@ fn main() {
     );
     line(
         format!(
-            "delta {} records, median of 5 (max {})",
+            "delta {} records, median of {} (max {})",
             thousands(args.delta),
-            secs(deltas[4].wall)
+            deltas.len(),
+            secs(deltas[deltas.len() - 1].wall)
         ),
-        deltas[2],
+        deltas[deltas.len() / 2],
         Some(delta_goal),
     );
     line(
-        "  then the WAL checkpoint of the 5 deltas".into(),
+        format!("  then the WAL checkpoint of the {} deltas", deltas.len()),
         settle_delta,
         None,
     );
@@ -512,11 +648,29 @@ fn main() {
     );
     line(
         format!(
-            "delta, lookups running, median of 5 (max {})",
-            secs(deltas_load[4].wall)
+            "delta, lookups running, median of {} (max {})",
+            deltas_load.len(),
+            secs(deltas_load[deltas_load.len() - 1].wall)
         ),
-        deltas_load[2],
+        deltas_load[deltas_load.len() / 2],
         Some(delta_goal),
+    );
+    let floor_med = floor[floor.len() / 2];
+    line(
+        format!(
+            "baseline: bare SQLite, {} random passes rewritten, 1 tx (max {})",
+            thousands(args.delta),
+            secs(floor[floor.len() - 1].wall)
+        ),
+        floor_med,
+        None,
+    );
+    let delta_med = deltas[deltas.len() / 2];
+    println!(
+        "{:<58} {:>10} {:>12}",
+        "ratio delta / bare floor (medians)",
+        format!("{:.1}x", ratio(delta_med.wall, floor_med.wall)),
+        format!("{:.1}x", ratio(delta_med.cpu, floor_med.cpu)),
     );
     println!("  delta composition: {DELTA_MIX}");
     println!();
@@ -553,6 +707,10 @@ fn main() {
     row("Store::lookup while the last chunk swaps in", &l_final);
     row("Store::lookup while deltas apply", &l_delta);
     let under_load = Dist([l_stage.0.clone(), l_final.0.clone(), l_delta.0.clone()].concat());
+    row(
+        "  all of them, less the time spent waiting for a CPU",
+        &own_all,
+    );
     let p99_goal = Duration::from_millis(1);
     println!();
     println!(
@@ -563,4 +721,41 @@ fn main() {
         verdict(under_load.pct(0.99) <= p99_goal),
         found as f64 / st_hit.0.len().max(1) as f64
     );
+    println!();
+    println!(
+        "memory: SQLite page caches capped at {cache_bound_mb:.0} MB by the configuration (writer {} KiB x 2 files, reader {} KiB x {} + 2, checkpointer 2 MB x 2; \
+         the bench's bare reader and writer 1 each); an index build's sorter adds about one writer cache per sort thread",
+        args.writer_cache_kib,
+        args.reader_cache_kib,
+        StoreConfig::default().readers
+    );
+    println!(
+        "{:<58} {:>10} {:>10} {:>10} {:>10}",
+        "memory (MB)", "SQLite", "SQL peak", "RSS", "RSS peak"
+    );
+    for (name, ((used, peak), (rss, hwm))) in [
+        ("after the first snapshot", mem_snap),
+        ("after the deltas", mem_delta),
+        ("after the snapshot + deltas with lookups running", mem_load),
+    ] {
+        println!("{name:<58} {used:>10.0} {peak:>10.0} {rss:>10.0} {hwm:>10.0}");
+    }
+    println!(
+        "  (SQL peak: SQLite's heap high-water during that phase; RSS includes the bench's own generated records)"
+    );
+    println!(
+        "disk: whitelist file + WAL {size_snap:.0} MB after the first snapshot ({:.0} bytes per record), {size_end:.0} MB at the end",
+        size_snap * 1e6 / mix.total() as f64
+    );
+    let peak = [mem_snap, mem_delta, mem_load]
+        .iter()
+        .map(|((_, p), _)| *p)
+        .fold(0.0, f64::max);
+    Summary {
+        sqlite_peak_kib: (peak * 1024.0) as u64,
+        cache_bound_kib,
+        writer_cache_kib: args.writer_cache_kib,
+        deltas_applied: deltas.len() + deltas_load.len(),
+        lookups_during_applies: own_all.0.len(),
+    }
 }

@@ -65,11 +65,21 @@ pub struct StoreConfig {
     /// How long a connection waits for a lock held by another process
     /// (a diagnostics CLI) before failing with `SQLITE_BUSY`.
     pub busy_timeout: Duration,
-    /// Page cache of each writer connection, KiB (upper bound, allocated
-    /// on demand). Large snapshot applies and index builds use it.
+    /// Page cache of each writer connection (one per file), KiB: an upper
+    /// bound, allocated on demand and kept once filled. Also the in-memory
+    /// share of a snapshot's index build (SQLite's sorter spills beyond it,
+    /// see `temp_in_memory`). Deltas at 10 M records miss it anyway (their
+    /// rows are random), so a big cache buys little there (docs/store.md).
     pub writer_cache_kib: u64,
-    /// Page cache of each reader connection, KiB.
+    /// Page cache of each reader connection, KiB (whitelist readers and the
+    /// main file's 2 readers).
     pub reader_cache_kib: u64,
+    /// Where the writers' temporary data goes (sorter spills of a snapshot's
+    /// index build): `false` (default) temp files (`SQLITE_TMPDIR`, else
+    /// `/var/tmp`), deleted on close, so memory stays within the caches;
+    /// `true` RAM, which at 10 M records is hundreds of MB more at the peak
+    /// of a snapshot apply.
+    pub temp_in_memory: bool,
     /// Memory-mapped I/O size of the connections, bytes (0: off, the default:
     /// no measurable gain here, and an I/O error becomes SIGBUS).
     pub mmap_bytes: u64,
@@ -104,8 +114,9 @@ impl Default for StoreConfig {
             page_size: 8192,
             readers: 3,
             busy_timeout: Duration::from_secs(5),
-            writer_cache_kib: 256 * 1024,
-            reader_cache_kib: 32 * 1024,
+            writer_cache_kib: 64 * 1024,
+            reader_cache_kib: 16 * 1024,
+            temp_in_memory: false,
             mmap_bytes: 0,
             sort_threads: 2,
             outbox_quota_bytes: 4 << 30,
@@ -133,6 +144,22 @@ impl StoreConfig {
         main.with_file_name(format!("{stem}.whitelist.db"))
     }
 }
+
+impl StoreConfig {
+    /// Upper bound of the SQLite page caches of a store opened with this
+    /// configuration, KiB: two writers, the whitelist readers, the main
+    /// file's readers and the checkpointer's two connections (2 MB each,
+    /// SQLite's default). Sorter memory of an index build comes on top
+    /// (about one writer cache per sort thread).
+    pub fn cache_bound_kib(&self) -> u64 {
+        2 * self.writer_cache_kib
+            + (self.readers.max(1) as u64 + crate::MAIN_READERS as u64) * self.reader_cache_kib
+            + 2 * CHECKPOINTER_CACHE_KIB
+    }
+}
+
+/// Page cache of each checkpointer connection, KiB (SQLite's default).
+pub(crate) const CHECKPOINTER_CACHE_KIB: u64 = 2000;
 
 /// Milliseconds in a duration, saturating.
 pub(crate) fn ms(d: Duration) -> i64 {

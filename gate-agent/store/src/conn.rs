@@ -91,13 +91,14 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;
+             PRAGMA temp_store = {temp};
              PRAGMA cache_size = -{cache};
              PRAGMA threads = {threads};
              PRAGMA journal_size_limit = {limit};
              PRAGMA wal_autocheckpoint = 0;
              PRAGMA mmap_size = {mmap};",
             mmap = cfg.mmap_bytes,
+            temp = if cfg.temp_in_memory { "MEMORY" } else { "FILE" },
             page = cfg.page_size,
             cache = cfg.writer_cache_kib,
             threads = cfg.sort_threads,
@@ -111,9 +112,10 @@ pub(crate) fn open(path: &Path, cfg: &StoreConfig, role: Role) -> Result<Connect
             cache = cfg.reader_cache_kib,
             mmap = cfg.mmap_bytes,
         ),
-        Role::Checkpointer => {
-            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;".to_owned()
-        }
+        Role::Checkpointer => format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{};",
+            crate::config::CHECKPOINTER_CACHE_KIB
+        ),
     };
     conn.execute_batch(&pragmas)
         .map_err(|e| StoreError::sqlite(what("setting pragmas on"), e))?;

@@ -63,7 +63,7 @@ use conn::{lock, Pool, Role, Writer};
 use error::Ctx;
 
 /// Reader connections on the main file (outbox peeks, diagnostics).
-const MAIN_READERS: usize = 2;
+pub(crate) const MAIN_READERS: usize = 2;
 
 /// The lane's store. Cheap to clone; all clones share the connections.
 #[derive(Clone)]
