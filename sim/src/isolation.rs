@@ -173,10 +173,13 @@ pub async fn prepare(broker: &BrokerAddr, run: &str, site: &str, lanes: &[String
     Ok(())
 }
 
-/// After a run: clear the lanes' retained status and the run's own
-/// platform session.
+/// After a run: clear the lanes' retained status (on the lanes' broker; a
+/// bridge carries the clearing to the centre) and the run's own platform
+/// session (on the platform's broker, `central`: the same one unless the
+/// port is bridged).
 pub async fn finish(
     broker: &BrokerAddr,
+    central: &BrokerAddr,
     run: &str,
     site: &str,
     lanes: &[String],
@@ -188,7 +191,7 @@ pub async fn finish(
             tracing::warn!("clearing {topic}: {e:#}");
         }
     }
-    if let Err(e) = clear_session(broker, platform_id).await {
+    if let Err(e) = clear_session(central, platform_id).await {
         tracing::warn!("clearing the platform session: {e:#}");
     }
 }

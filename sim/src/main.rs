@@ -16,6 +16,11 @@ struct Args {
     /// Use this MQTT broker (mqtt://HOST:PORT) instead of an embedded one.
     #[arg(long, global = true, value_name = "URL")]
     broker: Option<String>,
+    /// The simulated platform's broker (mqtt://HOST:PORT), when it is not
+    /// the agents' (--broker): the central broker a port broker is
+    /// bridged to (docs/deployment.md).
+    #[arg(long, global = true, value_name = "URL", requires = "broker")]
+    platform_broker: Option<String>,
     /// Run N independent lanes in one process (a whole port).
     #[arg(long, global = true, default_value_t = 1)]
     lanes: usize,
@@ -174,8 +179,13 @@ async fn run(args: Args) -> Result<bool> {
         Some(u) => Some(BrokerAddr::parse(u).map_err(|e| anyhow!("--broker: {e}"))?),
         None => None,
     };
+    let platform_broker = match &args.platform_broker {
+        Some(u) => Some(BrokerAddr::parse(u).map_err(|e| anyhow!("--platform-broker: {e}"))?),
+        None => None,
+    };
     let mut opts = RunOptions {
         broker,
+        platform_broker,
         live: true,
         time_scale: args.time_scale,
         lane_override: None,
@@ -281,7 +291,7 @@ async fn run(args: Args) -> Result<bool> {
             let fixture = sim::fixture::Fixture::from_scenario(&s, gate_proto::time::now_unix_ms())
                 .map_err(|e| anyhow!("{e}"))?;
             let _platform = sim::platform::Platform::start(
-                addr.clone(),
+                opts.platform_broker.clone().unwrap_or_else(|| addr.clone()),
                 &s.lane.site,
                 fixture,
                 sim::platform::PlatformKey::test_key(),

@@ -50,6 +50,10 @@ pub const PROFILES: &[(&str, &str)] = &[
 pub struct RunOptions {
     /// A real broker (`--broker`); None: an embedded one.
     pub broker: Option<BrokerAddr>,
+    /// The broker the simulated platform uses (`--platform-broker`), when
+    /// it is not the agents' own: the central broker of a port bridged to
+    /// it (docs/deployment.md). None: the agents' broker.
+    pub platform_broker: Option<BrokerAddr>,
     /// Print one line per truck as its event reaches the platform.
     pub live: bool,
     /// Override the scenario's time scale.
@@ -66,6 +70,7 @@ impl RunOptions {
     pub fn new() -> Self {
         Self {
             broker: None,
+            platform_broker: None,
             live: false,
             time_scale: None,
             lane_override: None,
@@ -580,7 +585,8 @@ pub async fn run_external(
         .lane_override
         .clone()
         .unwrap_or_else(|| s.lane.lane.clone());
-    let site = Site::start(s, &addr, vec![lane]).await?;
+    let central = opts.platform_broker.clone().unwrap_or_else(|| addr.clone());
+    let site = Site::start(s, &addr, &central, vec![lane]).await?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (lane_id, clock, sim, relay, cfg_path) = lane_parts(s, &addr, opts, cfg_path).await?;
     ready(&cfg_path);
@@ -603,7 +609,7 @@ pub async fn run_external(
         console_password: None,
     };
     let report = run_lane(run, opts).await;
-    site.end(s, &addr).await;
+    site.end(s, &addr, &central).await;
     report
 }
 
@@ -1375,8 +1381,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
         })
         .collect();
     // One platform per site, as in a real port: every lane of the run talks
-    // to it.
-    let site = Site::start(s, &addr, lane_ids).await?;
+    // to it (at the centre, through a bridge, with --platform-broker).
+    let central = opts.platform_broker.clone().unwrap_or_else(|| addr.clone());
+    let site = Site::start(s, &addr, &central, lane_ids).await?;
     let mut runs = Vec::new();
     for (n, lane) in site.lanes.iter().enumerate() {
         let mut o = opts.clone();
@@ -1393,13 +1400,15 @@ pub async fn run(s: &Scenario, opts: &RunOptions, lanes: usize) -> Result<Vec<Ru
     for r in futures_util::future::join_all(runs).await {
         out.push(r?);
     }
-    site.end(s, &addr).await;
+    site.end(s, &addr, &central).await;
     Ok(out)
 }
 
 /// The site side of a run: its lanes and the platform they talk to, under
 /// client ids of this run, the broker made ready for them first
-/// ([`crate::isolation`]).
+/// ([`crate::isolation`]). The lanes' broker (`addr`) is where the agents'
+/// sessions and retained messages are looked at; the platform connects to
+/// `central` (the same broker, or the centre of a bridged port).
 struct Site {
     platform: std::rc::Rc<Platform>,
     lanes: Vec<String>,
@@ -1408,14 +1417,19 @@ struct Site {
 }
 
 impl Site {
-    async fn start(s: &Scenario, addr: &BrokerAddr, lanes: Vec<String>) -> Result<Site> {
+    async fn start(
+        s: &Scenario,
+        addr: &BrokerAddr,
+        central: &BrokerAddr,
+        lanes: Vec<String>,
+    ) -> Result<Site> {
         let run_id = crate::isolation::run_id();
         crate::isolation::prepare(addr, &run_id, &s.lane.site, &lanes).await?;
         let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
         let start_ms = gate_proto::time::now_unix_ms();
         let fixture =
             Fixture::from_scenario(s, start_ms).map_err(|e| anyhow!("whitelist fixture: {e}"))?;
-        let mut pc = PlatformConfig::new(addr.clone(), &s.lane.site, PlatformKey::test_key());
+        let mut pc = PlatformConfig::new(central.clone(), &s.lane.site, PlatformKey::test_key());
         pc.records_per_chunk = s.platform.records_per_chunk;
         pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
         pc.expect_first_seq = s.platform.expect_first_seq;
@@ -1435,12 +1449,13 @@ impl Site {
 
     /// Stop the platform (once the lanes let go of it) and clear what the
     /// run left on the broker.
-    async fn end(self, s: &Scenario, addr: &BrokerAddr) {
+    async fn end(self, s: &Scenario, addr: &BrokerAddr, central: &BrokerAddr) {
         if let Ok(p) = std::rc::Rc::try_unwrap(self.platform) {
             p.shutdown().await;
         }
         crate::isolation::finish(
             addr,
+            central,
             &self.run_id,
             &s.lane.site,
             &self.lanes,

@@ -16,6 +16,7 @@ use sim::scenario::Scenario;
 fn options(time_scale: Option<f64>) -> RunOptions {
     RunOptions {
         broker: None,
+        platform_broker: None,
         live: false,
         time_scale,
         lane_override: None,
