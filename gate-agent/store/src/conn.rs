@@ -201,6 +201,15 @@ impl Pool {
         })
     }
 
+    /// Release the page caches of the connections not in use.
+    pub(crate) fn release_memory(&self) {
+        for c in lock(&self.free).iter() {
+            if let Err(e) = c.release_memory() {
+                tracing::debug!(%e, "reader page cache not released");
+            }
+        }
+    }
+
     pub(crate) fn get(&self) -> Pooled<'_> {
         let mut free = lock(&self.free);
         loop {

@@ -146,6 +146,9 @@ impl Store {
             }),
         };
         let version = store.whitelist_version()?;
+        // Migration and the open checks leave pages in the writers' caches
+        // that an idle lane never reads again.
+        store.release_memory();
         tracing::info!(
             path = %store.inner.path.display(),
             whitelist = %store.inner.whitelist_path.display(),
@@ -281,6 +284,19 @@ impl Store {
             self.inner.ckpt.notify(checkpoint::File::Whitelist);
         }
         Ok(out)
+    }
+
+    /// Give back the page caches of the writers and of the idle readers
+    /// (SQLite keeps pages up to each connection's `cache_size` after a
+    /// statement ends). Called after opening (migration and the open checks
+    /// read pages an idle lane never reads again); the next statement reads
+    /// its pages from the OS cache again. Best effort: a connection that
+    /// cannot shrink keeps its cache.
+    pub fn release_memory(&self) {
+        release(&lock(&self.inner.wl_writer).conn, "whitelist writer");
+        release(&lock(&self.inner.main).w.conn, "main writer");
+        self.inner.wl_readers.release_memory();
+        self.inner.main_readers.release_memory();
     }
 
     /// The snapshot being staged, if any.
@@ -650,6 +666,13 @@ fn checkpoint(w: &Writer) -> Result<()> {
     w.conn
         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         .map_err(|e| StoreError::sqlite(format!("checkpointing {}", w.path.display()), e))
+}
+
+/// `sqlite3_db_release_memory` on one connection, logged when it fails.
+fn release(conn: &rusqlite::Connection, what: &str) {
+    if let Err(e) = conn.release_memory() {
+        tracing::debug!(%e, what, "page cache not released");
+    }
 }
 
 #[cfg(test)]
