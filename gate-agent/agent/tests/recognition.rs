@@ -85,6 +85,7 @@ fn plate(text: &str, confidence: f32) -> PlateRead {
         confidence,
         valid: true,
         repaired: false,
+        candidates: Vec::new(),
         bbox: None,
         micros: 1,
     }
@@ -98,6 +99,7 @@ fn code(text: &str, confidence: f32) -> CodeRead {
         layout: Layout::Horizontal,
         check_ok: true,
         repaired: false,
+        candidates: Vec::new(),
         bbox: None,
         micros: 1,
     }

@@ -97,6 +97,7 @@ mod tests {
             confidence: conf,
             valid,
             repaired: false,
+            candidates: Vec::new(),
             bbox: None,
             micros: 1,
         }
@@ -110,6 +111,7 @@ mod tests {
             layout: Layout::Horizontal,
             check_ok: ok,
             repaired: false,
+            candidates: Vec::new(),
             bbox: None,
             micros: 1,
         }
