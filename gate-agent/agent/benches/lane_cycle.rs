@@ -21,9 +21,9 @@
 //! - `seen->raise`: the board served the arrival to the lane -> the RAISE coil
 //!   was written;
 //! - `data->raise`: the last device delivered what the decision needs (the
-//!   arrival, the first weight read after it, each camera's first
-//!   recognition answer and each reader's first read of the truck's tags)
-//!   -> RAISE: the lane's own overhead;
+//!   arrival, the scale's first read of the truck's weight, each camera's
+//!   first recognition answer and each reader's first read of the truck's
+//!   tags) -> RAISE: the lane's own overhead;
 //! - `clear->finish`: the board served "all free" after the truck left ->
 //!   the red light written after the event was journaled;
 //! - `cycle`: the truck placed on the arrival loop -> red light.
@@ -78,6 +78,8 @@ const DEBOUNCE_MS: u16 = 20;
 const AUTO_CLOSE_MS: u16 = 100;
 /// How long the truck occupies each zone when it moves through.
 const ZONE_MS: u64 = 40;
+/// Data a truck's decision needs: the weight, two tag reads, four cameras.
+const READS_PER_TRUCK: usize = 3 + CAMERAS.len();
 const STEP_LIMIT: Duration = Duration::from_secs(15);
 const JPEG_BYTES: usize = 120_000;
 const CAMERAS: [(&str, Device); 4] = [
@@ -144,9 +146,6 @@ impl ServeLog {
     }
     fn first_after(&self, t: Instant) -> Option<Instant> {
         self.0.iter().copied().find(|x| *x > t)
-    }
-    fn last_before(&self, t: Instant) -> Option<Instant> {
-        self.0.iter().copied().rev().find(|x| *x < t)
     }
 }
 
@@ -651,11 +650,12 @@ fn build_whitelist(db: &Path, mix: &wl::Mix) -> Result<Store> {
 #[derive(Default, Clone)]
 struct CycleMarks {
     seen_raise: Vec<Duration>,
-    /// Data complete with the weight = the first poll after the arrival.
+    /// Data complete (each device's first answer carrying this truck) ->
+    /// raise.
     data_raise: Vec<Duration>,
-    /// The same with the weight = the last poll before the raise (a lower
-    /// bound: the lane used that poll or an earlier one).
-    data_raise_lo: Vec<Duration>,
+    /// Data first delivered only after the raise (the lane decided on an
+    /// earlier read of the same truck), over all trucks and devices.
+    after_raise: usize,
     clear_finish: Vec<Duration>,
     cycle: Vec<Duration>,
     /// data complete - seen: what the devices and the polls imposed.
@@ -677,13 +677,15 @@ fn set_inputs(d: &LaneDevices, f: impl FnOnce(&mut RawInputs)) {
     f(&mut d.inputs.lock().expect("inputs"));
 }
 
-/// Set what every device reports; returns when the readers' banks changed
-/// (taken under their locks: a read logged later saw the new tags).
-fn set_truck(d: &LaneDevices, t: Option<&Truck>, frame: u64) -> [Instant; 2] {
-    set_weight(
-        &mut d.wb.lock().expect("wb").mem,
-        t.map(|t| t.gross_kg).unwrap_or(0),
-    );
+/// Set what every device reports; returns when the scale's and the
+/// readers' banks changed (taken under their locks: a read logged later saw
+/// the new weight or tags).
+fn set_truck(d: &LaneDevices, t: Option<&Truck>, frame: u64) -> [Instant; 3] {
+    let wb_at = {
+        let mut g = d.wb.lock().expect("wb");
+        set_weight(&mut g.mem, t.map(|t| t.gross_kg).unwrap_or(0));
+        Instant::now()
+    };
     let seal = t.map(|t| {
         let mut b = [0u8; 12];
         for (i, c) in t.eseal.bytes().take(12).enumerate() {
@@ -709,7 +711,7 @@ fn set_truck(d: &LaneDevices, t: Option<&Truck>, frame: u64) -> [Instant; 2] {
         };
         st.lock().expect("camera").recognition = json;
     }
-    [set_at, seal_at]
+    [wb_at, set_at, seal_at]
 }
 
 /// Drive `trucks` through the lane; `during` is called once per truck.
@@ -759,30 +761,34 @@ fn drive(lane: &str, d: &LaneDevices, trucks: &[Truck]) -> Result<CycleMarks> {
         let raise = raise.context("no raise")?;
         let finish = finish.context("no finish")?;
         let clear = clear.unwrap_or(finish);
-        // Data complete: the arrival, the first weight after it, every
-        // camera's and reader's first answer with this truck.
-        let mut data = seen;
-        let (wb, wb_last) = {
-            let g = d.wb.lock().expect("wb");
-            let log = g.log.borrow();
-            (log.first_after(seen), log.last_before(raise))
-        };
-        let tags = [(&d.etag, tags_set[0]), (&d.eseal, tags_set[1])]
+        // Data complete: the arrival, and each device's first answer that
+        // carried this truck (the scale's first read after its weight was
+        // set, each reader's first read after its tags were set, each
+        // camera's first recognition answer). A lane that keeps polling has
+        // the weight before the arrival; one that reads on arrival gets it
+        // after. A datum first delivered after the raise was not waited for
+        // (the lane decided on an earlier read): counted, not timed.
+        let wb =
+            d.wb.lock()
+                .expect("wb")
+                .log
+                .borrow()
+                .first_after(tags_set[0]);
+        let tags = [(&d.etag, tags_set[1]), (&d.eseal, tags_set[2])]
             .map(|(r, at)| r.lock().expect("rfid").log.borrow().first_after(at));
         let cams: Vec<Option<Instant>> = d
             .cams
             .iter()
             .map(|(_, _, _, st)| st.lock().expect("camera").answered.first_after(placed))
             .collect();
-        let mut others = seen;
-        for x in tags.into_iter().chain(cams) {
+        let mut data = seen;
+        for x in std::iter::once(wb).chain(tags).chain(cams) {
             let x = x.context("a device was never read during the cycle")?;
-            others = others.max(x.min(raise));
+            if x > raise {
+                m.after_raise += 1;
+            }
+            data = data.max(x.min(raise));
         }
-        let wb = wb.context("the weighbridge was never read after the arrival")?;
-        data = data.max(others).max(wb.min(raise));
-        let data_lo = others.max(wb_last.unwrap_or(wb).max(wb).min(raise));
-        m.data_raise_lo.push(raise - data_lo);
         m.seen_raise.push(raise - seen);
         m.data_raise.push(raise - data);
         m.seen_data.push(data - seen);
@@ -1470,7 +1476,6 @@ fn main() -> Result<()> {
     println!("  (agent = the gate-agent binary; floor = a hand-written one-task lane loop doing the same device round trips, lookup+decide, journal start/decided/finish and photo outbox writes)");
     let (a, f) = (&agent_marks, &floor_marks);
     row("data->raise", &a.data_raise, &f.data_raise);
-    row("  (last weight)", &a.data_raise_lo, &f.data_raise_lo);
     row("seen->raise", &a.seen_raise, &f.seen_raise);
     row("seen->data", &a.seen_data, &f.seen_data);
     row("clear->finish", &a.clear_finish, &f.clear_finish);
@@ -1484,6 +1489,53 @@ fn main() -> Result<()> {
             format!("{:.2}x", agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms)
         } else {
             "n/a".into()
+        },
+    );
+    println!(
+        "  data first delivered after the raise (decided on an earlier read; not timed): agent {} of {} reads, floor {} of {}",
+        a.after_raise,
+        a.seen_raise.len() * READS_PER_TRUCK,
+        f.after_raise,
+        f.seen_raise.len() * READS_PER_TRUCK,
+    );
+    // Issue 16's goals: decided within 0.5 s of the last datum, and every
+    // figure within 1.2x of the floor (p50; CPU per truck).
+    let worst = a.data_raise.iter().max().copied().unwrap_or_default();
+    println!(
+        "  goal: every truck decided within 500 ms of its last datum: {} (max data->raise {})",
+        if worst <= Duration::from_millis(500) {
+            "MET"
+        } else {
+            "MISSED"
+        },
+        ms(worst),
+    );
+    let mut over: Vec<String> = [
+        ("data->raise", &a.data_raise, &f.data_raise),
+        ("seen->raise", &a.seen_raise, &f.seen_raise),
+        ("clear->finish", &a.clear_finish, &f.clear_finish),
+        ("cycle", &a.cycle, &f.cycle),
+    ]
+    .into_iter()
+    .filter_map(|(name, x, y)| {
+        let (x, y) = (pct(x, 0.5).as_secs_f64(), pct(y, 0.5).as_secs_f64());
+        (y > 0.0 && x / y > 1.2).then(|| format!("{name} {:.2}x", x / y))
+    })
+    .collect();
+    if floor_mem.cpu_per_truck_ms > 0.0
+        && agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms > 1.2
+    {
+        over.push(format!(
+            "CPU per truck {:.2}x",
+            agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms
+        ));
+    }
+    println!(
+        "  goal: every figure within 1.2x of the floor (p50): {}",
+        if over.is_empty() {
+            "MET".to_owned()
+        } else {
+            format!("MISSED ({})", over.join(", "))
         },
     );
     println!(
@@ -1506,12 +1558,13 @@ fn main() -> Result<()> {
         "  mosquitto (broker, the agent connected): {}",
         mib(mosq.rss_kib)
     );
+    // The idle RSS goal (issue 18) is the packaged build's, measured on
+    // the installed agent (docs/benchmarks.md, "Installed agent"): this
+    // agent is the bench profile's and maps a 22 MiB whitelist.
     println!(
-        "  agent/floor idle {:.2}x, busy {:.2}x; goal <= 15 MB idle without recognition models: {} ({:.1} MB)",
+        "  agent/floor idle {:.2}x, busy {:.2}x (bench profile; the installed agent's idle RSS is measured apart)",
         agent_mem.idle_rss as f64 / floor_mem.idle_rss.max(1) as f64,
         agent_mem.busy_rss as f64 / floor_mem.busy_rss.max(1) as f64,
-        if agent_mem.idle_rss * 1024 <= 15_000_000 { "MET" } else { "MISSED" },
-        (agent_mem.idle_rss * 1024) as f64 / 1e6,
     );
     if args.keep {
         let kept = tmp.keep();
