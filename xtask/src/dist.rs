@@ -23,6 +23,8 @@ use crate::{arm, sh};
 const HOST: &str = "x86_64-unknown-linux-gnu";
 /// The Cargo profile of the packaged binaries.
 const PROFILE: &str = "deb";
+/// The linker script fragment of the packaged x86_64 binaries.
+const CLUSTER_SCRIPT: &str = "gate-agent/agent/link/cluster-recognition.ld";
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut target = HOST.to_owned();
@@ -55,10 +57,35 @@ pub fn run(args: &[String]) -> Result<()> {
     // arm64 ones under qemu-user): gatectl writes the completions and
     // manual pages, the agent checks the models it packages.
     let run: Box<dyn Fn(&str) -> Command> = if target == HOST {
-        sh::run(
-            &cargo,
-            &["build", "--profile", PROFILE, "-p", "gate-agent", "--bins"],
-        )?;
+        // Linked with the script that gathers the recognition stack's code
+        // apart from the lane's (gate-agent/agent/link/): an idle lane then
+        // maps less of it (docs/benchmarks.md, "Installed agent").
+        let script = std::env::current_dir()?.join(CLUSTER_SCRIPT);
+        let link_arg = format!("link-arg=-Wl,-T,{}", script.display());
+        for bin in ["gate-agent", "gatectl"] {
+            sh::run(
+                &cargo,
+                &[
+                    "rustc",
+                    "--profile",
+                    PROFILE,
+                    "-p",
+                    "gate-agent",
+                    "--bin",
+                    bin,
+                    "--",
+                    "-C",
+                    &link_arg,
+                ],
+            )?;
+            let path = Path::new("target").join(PROFILE).join(bin);
+            if !has_section(&path, ".text.recognition")? {
+                bail!(
+                    "{}: no .text.recognition section: {CLUSTER_SCRIPT} matched nothing (crate names changed?)",
+                    path.display()
+                );
+            }
+        }
         Box::new(|bin| Command::new(Path::new("target").join(PROFILE).join(bin)))
     } else {
         let bins = arm::build(PROFILE)?;
@@ -528,4 +555,20 @@ fn dir_kib(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total.div_ceil(1024))
+}
+
+/// Whether the ELF file at `path` has a section named `name` (readelf, from
+/// binutils, which the build's linker comes with).
+fn has_section(path: &Path, name: &str) -> Result<bool> {
+    let out = Command::new("readelf")
+        .args(["-SW"])
+        .arg(path)
+        .output()
+        .with_context(|| format!("running readelf on {}", path.display()))?;
+    if !out.status.success() {
+        bail!("readelf -SW {} failed", path.display());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .any(|w| w == name))
 }
