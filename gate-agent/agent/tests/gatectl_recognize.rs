@@ -47,13 +47,6 @@ fn recognize_reads_a_plate_and_a_container_code_with_json_too() {
     assert_eq!(v["plate"]["valid"], true);
     let conf = v["plate"]["confidence"].as_f64().expect("confidence");
     assert!((0.5..=1.0).contains(&conf), "{conf}");
-    // The candidates: the read first, with the confidence as its share.
-    let cands = v["plate"]["candidates"].as_array().expect("candidates");
-    assert_eq!(cands[0]["text"], "琼A7K352");
-    let p0 = cands[0]["p"].as_f64().expect("p");
-    assert!((p0 - conf).abs() < 1e-6, "{p0} {conf}");
-    let sum: f64 = cands.iter().filter_map(|c| c["p"].as_f64()).sum();
-    assert!(sum <= 1.0 + 1e-6, "{sum}");
     assert!(v["ms"].as_f64().is_some_and(|ms| ms > 0.0));
 
     let c = code.to_str().expect("utf-8 path");
@@ -63,33 +56,6 @@ fn recognize_reads_a_plate_and_a_container_code_with_json_too() {
     assert_eq!(v["codes"][0]["text"], "OOLU6180231");
     assert_eq!(v["codes"][0]["layout"], "vertical");
     assert_eq!(v["codes"][0]["check_ok"], true);
-    assert_eq!(v["codes"][0]["candidates"][0]["text"], "OOLU6180231");
-}
-
-#[test]
-fn recognize_exits_0_when_every_file_was_processed_read_or_not() {
-    // An empty lane: nothing to read is a result, not a failure.
-    let empty = fixture("empty_lane.jpg");
-    let e = empty.to_str().expect("utf-8 path");
-    let (code, out, err) = gatectl(&["recognize", "--json", "plate", e]);
-    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
-    assert!(v["error"].is_null(), "{v}");
-    assert!(v["plate"].is_null() || v["plate"]["valid"] == false, "{v}");
-    let (code, out, err) = gatectl(&["recognize", "container", e]);
-    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    // One file that cannot be processed among good ones: 1, every file
-    // still reported.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bad = dir.path().join("truncated.png");
-    std::fs::write(&bad, b"\x89PNG\r\n").expect("write");
-    let b = bad.to_str().expect("utf-8 path");
-    let (code, out, err) = gatectl(&["recognize", "--json", "plate", e, b]);
-    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
-    assert_eq!(out.lines().count(), 2, "{out}");
-    // A prior that is no province is a usage error.
-    let (code, _, err) = gatectl(&["recognize", "plate", "--province-prior", "X", e]);
-    assert_eq!(code, 2, "{err}");
 }
 
 #[test]

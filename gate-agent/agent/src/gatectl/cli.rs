@@ -187,16 +187,6 @@ pub enum Cmd {
     Camera(CameraCmd),
     /// Read plates or container codes in image files with the on-board
     /// recogniser (fetches the models on first use).
-    ///
-    /// Each file's result: the most probable valid plate or code (GA 36;
-    /// ISO 6346 with its check digit), its confidence, and with --json the
-    /// top candidates with their probabilities. A file where nothing was
-    /// read is a result too.
-    ///
-    /// Exit status: 0 when every file was processed (read or not), 1 when
-    /// a file could not be processed (not an image, unreadable, a
-    /// recognition error) or the models could not be loaded, 2 on bad
-    /// arguments.
     Recognize {
         #[arg(value_enum)]
         kind: RecognizeKind,
@@ -206,18 +196,6 @@ pub enum Cmd {
         /// The models directory [default: $GATE_OCR_MODELS, else the user cache].
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
-        /// The site's province as a prior for plates (as `[recognition]
-        /// province_prior` in the lane configuration), e.g. 琼.
-        #[arg(long, value_name = "CHAR")]
-        province_prior: Option<char>,
-        /// The prior's weight (as `province_prior_weight`).
-        #[arg(
-            long,
-            value_name = "W",
-            default_value_t = 3.0,
-            requires = "province_prior"
-        )]
-        province_prior_weight: f32,
     },
 }
 

@@ -305,15 +305,7 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
             kind,
             files,
             models,
-            province_prior,
-            province_prior_weight,
-        } => {
-            let prior = province_prior.map(|province| gate_ocr::ProvincePrior {
-                province,
-                weight: province_prior_weight,
-            });
-            recognize::run(&ctx, kind, &files, models.as_deref(), prior)
-        }
+        } => recognize::run(&ctx, kind, &files, models.as_deref()),
     }
 }
 

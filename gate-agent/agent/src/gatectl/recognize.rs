@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gate_ocr::{models, CodeRead, Ocr, PlateRead, ProvincePrior};
+use gate_ocr::{models, CodeRead, Ocr, PlateRead};
 use serde::Serialize;
 
 use super::cli::RecognizeKind;
@@ -65,37 +65,26 @@ fn one(ocr: &Ocr, kind: RecognizeKind, file: &Path) -> FileResult {
     r
 }
 
-/// Run `gatectl recognize`. Exit 0 when every file was processed (a file
-/// with no read is a result, not a failure), 1 when a file could not be
-/// (not an image, a recognition error).
+/// Run `gatectl recognize`. Exit 0 when every file gave a valid read
+/// (plate passing GA 36, code with a good check digit), 1 otherwise.
 pub(crate) fn run(
     ctx: &Ctx,
     kind: RecognizeKind,
     files: &[PathBuf],
     models_dir: Option<&Path>,
-    prior: Option<ProvincePrior>,
 ) -> Result<u8, Failure> {
     if files.is_empty() {
         return Err(Failure::Usage("no image file given".into()));
     }
-    if let Some(p) = prior {
-        if !gate_proto::formats::plate::PROVINCES.contains(p.province) {
-            return Err(Failure::Usage(format!(
-                "--province-prior: `{}` is not a province abbreviation",
-                p.province
-            )));
-        }
-        if !(p.weight.is_finite() && (1.0..=20.0).contains(&p.weight)) {
-            return Err(Failure::Usage(
-                "--province-prior-weight: must be within 1..=20".into(),
-            ));
-        }
-    }
     let t0 = std::time::Instant::now();
-    let ocr = load(models_dir)?.with_province_prior(prior);
+    let ocr = load(models_dir)?;
     let load_ms = t0.elapsed().as_millis();
     let results: Vec<FileResult> = files.iter().map(|f| one(&ocr, kind, f)).collect();
-    let all_processed = results.iter().all(|r| r.error.is_none());
+    let all_ok = results.iter().all(|r| match (&r.plate, &r.codes) {
+        (Some(p), _) => p.valid,
+        (None, Some(c)) => c.iter().any(|c| c.check_ok),
+        _ => false,
+    });
     let out = &ctx.out;
     if out.json {
         for r in &results {
@@ -163,11 +152,7 @@ pub(crate) fn run(
         out.table(&["FILE", "TEXT", second, "CONF", "CHECK", "MS"], &rows);
         out.line(&out.paint(&format!("models loaded in {load_ms} ms"), Style::Dim));
     }
-    Ok(if all_processed {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    Ok(if all_ok { exit::OK } else { exit::FAILED })
 }
 
 fn validity(valid: bool, repaired: bool, raw: &str) -> String {
