@@ -85,7 +85,6 @@ fn plate(text: &str, confidence: f32) -> PlateRead {
         confidence,
         valid: true,
         repaired: false,
-        candidates: Vec::new(),
         bbox: None,
         micros: 1,
     }
@@ -99,7 +98,6 @@ fn code(text: &str, confidence: f32) -> CodeRead {
         layout: Layout::Horizontal,
         check_ok: true,
         repaired: false,
-        candidates: Vec::new(),
         bbox: None,
         micros: 1,
     }

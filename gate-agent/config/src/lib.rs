@@ -392,22 +392,6 @@ pub struct RecognitionSection {
     /// oldest waiting frame is dropped (its camera is told) and counted.
     #[serde(default = "default_queue_depth")]
     pub queue_depth: usize,
-    /// The site's province as a prior when plates are decoded, e.g. `"琼"`
-    /// at Hainan's ports. Never a substitution: the decoder multiplies the
-    /// probability of a plate starting with this province by
-    /// `province_prior_weight`, so it decides only between provinces the
-    /// model is unsure of; a plate the model reads confidently as another
-    /// province keeps it. Default: none (every province alike).
-    #[serde(default)]
-    pub province_prior: Option<char>,
-    /// The prior's weight, within 1..=20 (default 3). In Bayes' terms, a
-    /// weight w says this province is w times as likely as any one other
-    /// province: a site where a share s of the plates are from it (and the
-    /// rest spread over the other 30) would set w = 30 s / (1 - s), e.g. 3
-    /// for 9 %, 20 for 40 %. A higher weight mends more unsure reads and
-    /// turns more unsure mainland plates into local ones.
-    #[serde(default = "default_prior_weight")]
-    pub province_prior_weight: f32,
 }
 
 fn yes() -> bool {
@@ -425,9 +409,6 @@ fn default_workers() -> u32 {
 fn default_queue_depth() -> usize {
     8
 }
-fn default_prior_weight() -> f32 {
-    3.0
-}
 
 impl Default for RecognitionSection {
     fn default() -> Self {
@@ -438,8 +419,6 @@ impl Default for RecognitionSection {
             max_frames: default_max_frames(),
             workers: default_workers(),
             queue_depth: default_queue_depth(),
-            province_prior: None,
-            province_prior_weight: default_prior_weight(),
         }
     }
 }
@@ -626,21 +605,6 @@ impl Config {
             p.push((
                 "recognition.queue_depth".into(),
                 "must be within 1..=256".into(),
-            ));
-        }
-        if let Some(c) = r.province_prior {
-            if !gate_proto::formats::plate::PROVINCES.contains(c) {
-                p.push((
-                    "recognition.province_prior".into(),
-                    format!("`{c}` is not a province abbreviation (GA 36)"),
-                ));
-            }
-        }
-        if !(r.province_prior_weight.is_finite() && (1.0..=20.0).contains(&r.province_prior_weight))
-        {
-            p.push((
-                "recognition.province_prior_weight".into(),
-                "must be within 1..=20".into(),
             ));
         }
         // Camera recognition problems at the camera's own line.
@@ -854,18 +818,6 @@ board = { bus = "board" }
             Some(PathBuf::from("/etc/gate/models"))
         );
         assert_eq!((cfg.recognition.frames, cfg.recognition.fetch), (5, false));
-        assert_eq!(cfg.recognition.province_prior, None);
-        let text = format!(
-            "{MINIMAL}\n[recognition]\nprovince_prior = \"琼\"\nprovince_prior_weight = 4.5\n"
-        );
-        let prior = Config::parse(Path::new("/etc/gate/lane.toml"), &text).expect("valid");
-        assert_eq!(
-            (
-                prior.recognition.province_prior,
-                prior.recognition.province_prior_weight
-            ),
-            (Some('琼'), 4.5)
-        );
         assert_eq!(
             cfg.devices.cameras[0].recognition_mode(),
             crate::devices::RecognitionMode::Onboard
@@ -892,24 +844,6 @@ board = { bus = "board" }
         assert_eq!(shown.len(), 1, "{shown:?}");
         assert!(
             shown[0].starts_with("lane.toml:24:1: devices.cameras[1].recognition: camera `b`"),
-            "{shown:?}"
-        );
-        // A prior that is no province, a weight out of range.
-        let text = format!(
-            "{MINIMAL}\n[recognition]\nprovince_prior = \"A\"\nprovince_prior_weight = 0.5\n"
-        );
-        let errs = Config::parse(Path::new("lane.toml"), &text).expect_err("bad prior");
-        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(
-            shown
-                .iter()
-                .any(|e| e.starts_with("lane.toml:18:1: recognition.province_prior:")),
-            "{shown:?}"
-        );
-        assert!(
-            shown
-                .iter()
-                .any(|e| e.starts_with("lane.toml:19:1: recognition.province_prior_weight")),
             "{shown:?}"
         );
         // Out-of-range section values.

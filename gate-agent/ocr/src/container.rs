@@ -2,90 +2,145 @@
 //! joined across neighbouring boxes) and vertical columns (one character
 //! per row, cut into cells by the row projection profile and laid side by
 //! side into one horizontal line, since the recogniser reads horizontal
-//! text only); every line is decoded under ISO 6346 with the check digit
-//! as a hard constraint ([`crate::ctc`], `gate_proto::formats::iso6346`),
-//! a check digit the line misses read alone in its box.
+//! text only); every read is validated and repaired with the ISO 6346 check
+//! digit of `gate_proto::formats::iso6346`.
 //!
 //! Layer: recognition logic over the engine; knows the code format, not
 //! lanes or devices.
 
+use gate_proto::formats::iso6346;
 use image::RgbImage;
 
-use crate::ctc;
 use crate::det::{self, TextBox};
-use crate::engine::{Decoded, Rec, REC_H};
+use crate::engine::{Rec, REC_H};
 use crate::imgops;
-use crate::{Candidate, CodeRead, Layout, OcrError, Rect, MIN_VALID};
+use crate::{CodeRead, Layout, OcrError, Rect};
+
+/// The code a read stands for: the first 11-character window of its
+/// letters and digits that is valid or uniquely repaired; else the read
+/// normalised. Returns (text, check_ok, fixes).
+pub fn interpret(raw: &str) -> (String, bool, usize) {
+    // Words of letters and digits (spaces, brackets, punctuation split them).
+    // A boxed check digit is often read as a circled or parenthesised one.
+    let raw: String = raw.chars().map(enclosed_digit).collect();
+    let mut best: Option<(String, usize)> = None;
+    // A code is painted with spaces and a box around its check digit; any
+    // other separator (`:` `-` `/` `#` `.` ...) ends it, so the digits of an
+    // on-screen date and time never join into a code.
+    for group in raw.split(|c: char| !(c.is_alphanumeric() || c.is_whitespace() || is_box(c))) {
+        if let Some(found) = best_in_group(group) {
+            if best.as_ref().is_none_or(|b| found.1 < b.1) {
+                best = Some(found);
+            }
+        }
+    }
+    match best {
+        Some((t, f)) => (t, true, f),
+        None => (code_chars(&raw).collect(), false, 0),
+    }
+}
 
 /// The characters of `s` a code is made of: half-width, upper-case ASCII
-/// letters and digits (enclosed digits as theirs).
+/// letters and digits.
 fn code_chars(s: &str) -> impl Iterator<Item = char> + '_ {
-    s.chars().map(ctc::fold).filter(char::is_ascii_alphanumeric)
+    s.chars()
+        .map(gate_proto::formats::plate::to_half_width)
+        .flat_map(char::to_uppercase)
+        .filter(char::is_ascii_alphanumeric)
 }
 
-/// One line read for a code: the recognition output and its greedy
-/// reading.
-pub struct CodeLine {
-    probs: ctc::Probs,
-    greedy: Decoded,
+/// Characters a model may read for the check digit's box.
+fn is_box(c: char) -> bool {
+    matches!(
+        c,
+        '[' | ']' | '(' | ')' | '|' | '【' | '】' | '（' | '）' | '［' | '］' | '口'
+    )
 }
 
-/// Run the recogniser on a line.
-pub fn read_code_line(rec: &Rec, img: &RgbImage) -> Result<CodeLine, OcrError> {
-    let probs = rec.probs(img)?;
-    let greedy = rec.greedy(&probs);
-    Ok(CodeLine { probs, greedy })
+/// Most characters a read may have changed to become a code: more, and
+/// unrelated text (a row of digits) is "repaired" into codes.
+const MAX_FIXES: usize = 2;
+
+/// The best code in one group of words: (code, fixes).
+fn best_in_group(group: &str) -> Option<(String, usize)> {
+    let words: Vec<Vec<char>> = group
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|w| code_chars(w).collect::<Vec<char>>())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut best: Option<(String, usize)> = None;
+    // Runs of consecutive words at most MAX_SPAN characters long: a code
+    // and a stray character or two (the check digit's box), never a
+    // window cut out of a longer text (an on-screen date).
+    for i in 0..words.len() {
+        let mut run: Vec<char> = Vec::new();
+        for w in &words[i..] {
+            run.extend_from_slice(w);
+            if run.len() > MAX_SPAN {
+                break;
+            }
+            if run.len() < 11 {
+                continue;
+            }
+            for s in 0..=run.len() - 11 {
+                let w: String = run[s..s + 11].iter().collect();
+                let (code, fixes) = match iso6346::repair(&w) {
+                    iso6346::Repair::Valid(c) => (c, 0),
+                    iso6346::Repair::Repaired { code, fixes } => (code, fixes.len()),
+                    _ => continue,
+                };
+                if fixes <= MAX_FIXES && best.as_ref().is_none_or(|b| fixes < b.1) {
+                    best = Some((code.as_str().to_string(), fixes));
+                }
+            }
+        }
+    }
+    best
 }
 
-/// The code a line stands for: decoded under ISO 6346, the check digit a
-/// hard constraint ([`crate::ctc`]); with `check` (a digit read alone in
-/// its box, and its probability) the check digit comes from there, the
-/// rest from the line. Valid when the most probable code's confidence is
-/// at least [`MIN_VALID`]; else the read as it is (letters and digits),
-/// at half its greedy confidence. `None` when nothing was read.
+/// The plain digit for an enclosed one (`①`, `⑴`, `⒈`, `❶`, `➀`, `➊`, `⓪`,
+/// `⓿`); any other character unchanged.
+fn enclosed_digit(c: char) -> char {
+    let u = c as u32;
+    let d = match u {
+        0x2460..=0x2468 => u - 0x2460 + 1,        // ① .. ⑨
+        0x2474..=0x247C => u - 0x2474 + 1,        // ⑴ .. ⑼
+        0x2488..=0x2490 => u - 0x2488 + 1,        // ⒈ .. ⒐
+        0x2776..=0x277E => u - 0x2776 + 1,        // ❶ .. ❾
+        0x2780..=0x2788 => u - 0x2780 + 1,        // ➀ .. ➈
+        0x278A..=0x2792 => u - 0x278A + 1,        // ➊ .. ➒
+        0x24EA | 0x24FF | 0x1F10B | 0x1F10C => 0, // ⓪ ⓿ 🄋 🄌
+        _ => return c,
+    };
+    char::from_digit(d, 10).unwrap_or(c)
+}
+
+/// Longest run of letters and digits a code is looked for in.
+const MAX_SPAN: usize = 13;
+
 pub fn code_read(
-    rec: &Rec,
-    line: &CodeLine,
-    check: Option<(char, f32)>,
+    raw: String,
+    conf: f32,
     layout: Layout,
     bbox: Option<Rect>,
     t0: std::time::Instant,
 ) -> Option<CodeRead> {
-    let raw = match check {
-        Some((d, _)) => format!("{} [{d}]", line.greedy.text),
-        None => line.greedy.text.clone(),
-    };
-    let normal: String = code_chars(&raw).collect();
-    if normal.is_empty() {
+    if raw.trim().is_empty() {
         return None;
     }
-    let dist = check.and_then(|(d, p)| {
-        let i = d.to_digit(10)? as usize;
-        let mut a = [(1.0 - p).max(0.0) / 9.0; 10];
-        a[i] = p;
-        Some(a)
-    });
-    let decoding = rec.decode_code(&line.probs, &raw, dist);
-    let candidates: Vec<Candidate> = decoding
-        .iter()
-        .flat_map(|d| d.candidates.iter())
-        .map(|(text, p)| Candidate {
-            text: text.clone(),
-            p: *p,
-        })
-        .collect();
-    let (text, check_ok, confidence) = match candidates.first() {
-        Some(c) if c.p >= MIN_VALID => (c.text.clone(), true, c.p),
-        _ => (normal.clone(), false, line.greedy.confidence * 0.5),
+    let (text, check_ok, fixes) = interpret(&raw);
+    let confidence = if check_ok {
+        conf * 0.9f32.powi(fixes as i32)
+    } else {
+        conf * 0.5
     };
     Some(CodeRead {
-        repaired: check_ok && !normal.contains(&text),
         text,
         raw,
         confidence: confidence.clamp(0.0, 1.0),
         layout,
         check_ok,
-        candidates,
+        repaired: fixes > 0,
         bbox,
         micros: t0.elapsed().as_micros() as u64,
     })
@@ -453,7 +508,7 @@ fn read_thrice(
     let digits: Vec<(char, f32)> = d
         .text
         .chars()
-        .map(ctc::enclosed_digit)
+        .map(enclosed_digit)
         .zip(d.probs.iter().copied())
         .filter(|(c, _)| c.is_ascii_digit())
         .collect();
@@ -470,28 +525,45 @@ fn read_thrice(
     Ok(agreed)
 }
 
-/// A read whose check digit failed or went missing, decoded again with
-/// the digit read inside the box on its own as its check digit (the rest
-/// from `line`, the line that read gave). The box is looked for in `img`
-/// right of column `from`.
+/// A read whose check digit failed or went missing, completed with the
+/// digit read inside the box on its own when that makes a valid code.
+/// The box is looked for in `line` right of column `from`.
 pub fn with_boxed_digit(
     rec: &Rec,
-    img: &RgbImage,
+    line: &RgbImage,
     from: u32,
-    line: &CodeLine,
     r: CodeRead,
     t0: std::time::Instant,
 ) -> Result<CodeRead, OcrError> {
-    if r.check_ok || !(9..=12).contains(&r.text.len()) {
+    if r.check_ok || !(10..=11).contains(&r.text.len()) {
         return Ok(r);
     }
-    let Some(digit) = boxed_digit(rec, img, from)? else {
+    let Some((digit, p)) = boxed_digit(rec, line, from)? else {
         return Ok(r);
     };
-    match code_read(rec, line, Some(digit), r.layout, r.bbox, t0) {
-        Some(c) if c.check_ok => Ok(c),
+    let head: String = r.text.chars().take(10).collect();
+    let raw = format!("{} [{digit}]", r.raw);
+    let conf = (r.confidence * 2.0 * 10.0 + p) / 11.0; // undo the invalid-read halving
+    let joined = format!("{head}{digit}");
+    match code_read(joined.clone(), conf, r.layout, r.bbox, t0) {
+        Some(c) if c.check_ok && !same_class_fix(&joined, &c.text) => Ok(CodeRead { raw, ..c }),
         _ => Ok(r),
     }
+}
+
+/// Whether `to` differs from `from` by a letter read as another letter or
+/// a digit as another digit: a change only the check digit asked for. A
+/// check digit read alone in its box is not trusted to ask for one (a
+/// misread digit would turn a read into another valid code).
+fn same_class_fix(from: &str, to: &str) -> bool {
+    if from.chars().count() != to.chars().count() {
+        return true;
+    }
+    from.chars().zip(to.chars()).any(|(a, b)| {
+        a != b
+            && ((a.is_ascii_alphabetic() && b.is_ascii_alphabetic())
+                || (a.is_ascii_digit() && b.is_ascii_digit()))
+    })
 }
 
 /// Read a located code crop.
@@ -516,11 +588,11 @@ pub fn read_crop(
             for img in straight.iter().chain([crop]) {
                 // The box erased around its digit: one read for the code.
                 let unboxed = without_box(img, img.width() / 2);
-                let line = read_code_line(rec, unboxed.as_ref().unwrap_or(img))?;
-                let Some(r) = code_read(rec, &line, None, layout, bbox, t0) else {
+                let d = rec.read(unboxed.as_ref().unwrap_or(img))?;
+                let Some(r) = code_read(d.text, d.confidence, layout, bbox, t0) else {
                     continue;
                 };
-                let r = with_boxed_digit(rec, img, img.width() / 2, &line, r, t0)?;
+                let r = with_boxed_digit(rec, img, img.width() / 2, r, t0)?;
                 if r.check_ok {
                     return Ok(Some(r));
                 }
@@ -537,19 +609,19 @@ pub fn read_crop(
             // The box erased around its digit: one read for the code.
             let mut first = None;
             if let Some(unboxed) = &v.unboxed {
-                let line = read_code_line(rec, unboxed)?;
-                first = code_read(rec, &line, None, layout, bbox, t0);
+                let d = rec.read(unboxed)?;
+                first = code_read(d.text, d.confidence, layout, bbox, t0);
                 if first.as_ref().is_some_and(|r| r.check_ok) {
                     return Ok(first);
                 }
             }
             // The line with its box, the digit then read in the box alone.
-            let line = read_code_line(rec, &v.line)?;
-            let Some(r) = code_read(rec, &line, None, layout, bbox, t0) else {
+            let d = rec.read(&v.line)?;
+            let Some(r) = code_read(d.text, d.confidence, layout, bbox, t0) else {
                 return Ok(first);
             };
-            let r = with_boxed_digit(rec, &v.line, v.line.width() / 2, &line, r, t0)?;
-            let r = with_boxed_digit(rec, &v.last, 0, &line, r, t0)?;
+            let r = with_boxed_digit(rec, &v.line, v.line.width() / 2, r, t0)?;
+            let r = with_boxed_digit(rec, &v.last, 0, r, t0)?;
             Ok(match first {
                 Some(f) if !r.check_ok && f.confidence > r.confidence => Some(f),
                 _ => Some(r),
@@ -590,9 +662,9 @@ pub fn read_frame(
         };
         if let Some(v) = vertical_to_line(&crop) {
             // The box erased around its digit first, the line as cut then.
-            for img in v.unboxed.iter().chain([&v.line]) {
-                let line = read_code_line(rec, img)?;
-                if let Some(r) = code_read(rec, &line, None, Layout::Vertical, Some(rect), t0) {
+            for line in v.unboxed.iter().chain([&v.line]) {
+                let d = rec.read(line)?;
+                if let Some(r) = code_read(d.text, d.confidence, Layout::Vertical, Some(rect), t0) {
                     let done = r.check_ok;
                     out.push(r);
                     if done {
@@ -619,21 +691,20 @@ pub fn read_frame(
         let Some((crop, rect)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
             continue;
         };
-        let line = read_code_line(rec, &crop)?;
-        let mut r = code_read(rec, &line, None, Layout::Horizontal, Some(rect), t0);
+        let d = rec.read(&crop)?;
+        let mut r = code_read(d.text, d.confidence, Layout::Horizontal, Some(rect), t0);
         // Owner and serial read but not the boxed check digit: the detector
         // often leaves the box out of the line; read again with room for it.
         if r.as_ref()
             .is_some_and(|r| !r.check_ok && (10..=11).contains(&r.text.len()))
         {
             if let Some((wide, wrect)) = imgops::crop(frame, u.x0, u.y0, u.x1 + 1.2 * u.h(), u.y1) {
-                let wide_line = read_code_line(rec, &wide)?;
-                let again = code_read(rec, &wide_line, None, Layout::Horizontal, Some(wrect), t0);
+                let d = rec.read(&wide)?;
+                let again = code_read(d.text, d.confidence, Layout::Horizontal, Some(wrect), t0);
                 if again.as_ref().is_some_and(|a| a.check_ok) {
                     r = again;
                 } else if let Some(prev) = r.take() {
-                    let w = wide.width() / 2;
-                    r = Some(with_boxed_digit(rec, &wide, w, &line, prev, t0)?);
+                    r = Some(with_boxed_digit(rec, &wide, wide.width() / 2, prev, t0)?);
                 }
             }
         }
@@ -822,5 +893,36 @@ mod tests {
         );
         // No thinner row at all: halved, not cut into slivers.
         assert_eq!(split_tall((0, 33), &[5; 33], 10.0), vec![(0, 16), (17, 33)]);
+    }
+
+    #[test]
+    fn boxed_digit_never_asks_for_a_same_class_change() {
+        // `IX1U517764` + a misread box `1`: `1`->`I` is forced by the
+        // owner code's letters, `I`->`J` only by the check digit.
+        assert!(same_class_fix("IX1U5177641", "JXJU5177641"));
+        assert!(!same_class_fix("IX1U5177647", "IXIU5177647"));
+        assert!(!same_class_fix("CSQU3054383", "CSQU3054383"));
+        assert!(same_class_fix("CSQU305438", "CSQU3054383"));
+    }
+
+    #[test]
+    fn interpret_finds_and_repairs_the_code() {
+        assert_eq!(
+            interpret("CSQU 305438 [3]"),
+            ("CSQU3054383".into(), true, 0)
+        );
+        assert_eq!(interpret("CSQU 3O5438 3"), ("CSQU3054383".into(), true, 1));
+        assert_eq!(interpret("xCSQU3054383"), ("CSQU3054383".into(), true, 0));
+        assert!(!interpret("CSQU 305438").1);
+        assert_eq!(interpret("CSQU 305438 ③"), ("CSQU3054383".into(), true, 0));
+        assert_eq!(interpret("CSQU305438⑶"), ("CSQU3054383".into(), true, 0));
+        assert_eq!(interpret("MSKU801562⓪"), ("MSKU8015620".into(), true, 0));
+        // A window of a longer text is not a code, nor are the digits of a
+        // date and time, however they are joined.
+        assert!(!interpret("PLATE_FRONT 2026-11-27 10:00:00 #1").1);
+        assert!(!interpret("CONTAINER_FRONT2025-12-1808:05:57#659").1);
+        assert!(!interpret("18 08 05 57 659").1);
+        // Two fixes at most.
+        assert_eq!(interpret("00LU6180231"), ("OOLU6180231".into(), true, 2));
     }
 }

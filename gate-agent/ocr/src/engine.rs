@@ -1,8 +1,7 @@
 //! The two networks behind plain functions: PP-OCRv4 recognition (CTC text
 //! line reader) and detection (DBNet probability map), each planned by tract
 //! for fixed input shapes once at load; pre-processing (resize, BGR,
-//! normalisation, padding), greedy CTC decoding, and the constrained
-//! decoding of [`ctc`] over the model's classes.
+//! normalisation, padding) and greedy CTC decoding.
 //!
 //! Layer: inference only; knows nothing about plates, containers or frames
 //! beyond "an RGB image in".
@@ -13,7 +12,6 @@ use std::sync::Arc;
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
-use crate::ctc;
 use crate::OcrError;
 
 type Plan = Arc<TypedRunnableModel>;
@@ -35,8 +33,8 @@ pub enum Pass {
     Fine = 1,
 }
 
-/// One recognised line, greedy CTC: text, mean max-probability of its
-/// characters, and per-character probabilities and time steps.
+/// One recognised line: text, mean max-probability of its characters, and
+/// per-character probabilities and time steps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     pub text: String,
@@ -44,6 +42,22 @@ pub struct Decoded {
     pub probs: Vec<f32>,
     /// Time steps `[start, end)` of each character of `text`.
     pub spans: Vec<(usize, usize)>,
+    /// When read with a watched class set ([`Rec::read_watching`]): per
+    /// time step, the likeliest class of the set (its text) and its
+    /// probability. Empty otherwise.
+    pub watched: Vec<(char, f32)>,
+}
+
+impl Decoded {
+    /// The likeliest watched character over time steps `[from, to)`, with
+    /// its probability.
+    pub fn watched_best(&self, from: usize, to: usize) -> Option<(char, f32)> {
+        self.watched
+            .get(from..to.min(self.watched.len()))?
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
 }
 
 /// The network input for an image placed at the top left of an `h` x `w`
@@ -67,10 +81,11 @@ fn bgr_tensor(img: &RgbImage, h: usize, w: usize) -> Result<Tensor, OcrError> {
 pub struct Rec {
     plans: Vec<(u32, Plan)>,
     classes: Vec<String>,
-    /// The model's classes as the plate and code grammars' symbols.
-    plate_alpha: ctc::Alphabet,
-    code_alpha: ctc::Alphabet,
 }
+
+/// Class indices of some single characters, for [`Rec::read_watching`].
+#[derive(Clone, Debug, Default)]
+pub struct ClassSet(Vec<(usize, char)>);
 
 fn model_err(path: &Path, e: impl std::fmt::Display) -> OcrError {
     OcrError::Model {
@@ -123,14 +138,7 @@ impl Rec {
             let p = plan(path, &proto, [1, 3, REC_H as usize, w as usize])?;
             plans.push((w, p));
         }
-        let plate_alpha = ctc::Alphabet::new(&classes, &ctc::plate_symbols(), ctc::PLATE_SEPS);
-        let code_alpha = ctc::Alphabet::new(&classes, &ctc::code_symbols(), ctc::CODE_SEPS);
-        let rec = Rec {
-            plans,
-            classes,
-            plate_alpha,
-            code_alpha,
-        };
+        let rec = Rec { plans, classes };
         // The class count must be the model's output width.
         let probe = RgbImage::from_pixel(REC_H, REC_H, image::Rgb([255, 255, 255]));
         let out = rec.run(&probe)?;
@@ -179,9 +187,32 @@ impl Rec {
         Ok(first.into_tensor())
     }
 
-    /// The recognition output of one text line: per time step, the
-    /// probability of every class (softmax; class 0 the CTC blank).
-    pub fn probs(&self, crop: &RgbImage) -> Result<ctc::Probs, OcrError> {
+    /// The classes of these characters (those the dictionary has).
+    pub fn class_set(&self, chars: impl IntoIterator<Item = char>) -> ClassSet {
+        let mut want: Vec<char> = chars.into_iter().collect();
+        want.sort_unstable();
+        want.dedup();
+        let mut set = Vec::with_capacity(want.len());
+        for (i, c) in self.classes.iter().enumerate() {
+            let mut it = c.chars();
+            if let (Some(ch), None) = (it.next(), it.next()) {
+                if want.binary_search(&ch).is_ok() {
+                    set.push((i, ch));
+                }
+            }
+        }
+        ClassSet(set)
+    }
+
+    /// Read one text line (greedy CTC, blank 0, repeats collapsed).
+    pub fn read(&self, crop: &RgbImage) -> Result<Decoded, OcrError> {
+        self.read_watching(crop, &ClassSet::default())
+    }
+
+    /// [`Rec::read`], also noting at each time step the likeliest class of
+    /// `watch` (e.g. the province characters, for a plate whose first
+    /// character the greedy decoding got wrong or dropped).
+    pub fn read_watching(&self, crop: &RgbImage, watch: &ClassSet) -> Result<Decoded, OcrError> {
         let out = self.run(crop)?;
         let view = out
             .to_plain_array_view::<f32>()
@@ -190,33 +221,38 @@ impl Rec {
         if shape.len() != 3 {
             return Err(OcrError::Inference(format!("output shape {shape:?}")));
         }
-        Ok(ctc::Probs {
-            steps: shape[1],
-            ncls: shape[2],
-            data: view.iter().copied().collect(),
-        })
-    }
-
-    /// Read one text line (greedy CTC, blank 0, repeats collapsed).
-    pub fn read(&self, crop: &RgbImage) -> Result<Decoded, OcrError> {
-        Ok(self.greedy(&self.probs(crop)?))
-    }
-
-    /// Greedy CTC decoding: the likeliest class at each step, blanks
-    /// dropped, repeats collapsed.
-    pub fn greedy(&self, p: &ctc::Probs) -> Decoded {
+        let (steps, ncls) = (shape[1], shape[2]);
+        let owned;
+        let flat: &[f32] = match view.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = view.iter().copied().collect::<Vec<f32>>();
+                &owned
+            }
+        };
         let mut text = String::new();
         let mut probs = Vec::new();
         let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut watched = Vec::with_capacity(if watch.0.is_empty() { 0 } else { steps });
         let mut prev = 0usize;
-        for t in 0..p.steps {
-            let row = p.row(t);
+        for t in 0..steps {
+            let Some(row) = flat.get(t * ncls..(t + 1) * ncls) else {
+                break;
+            };
             let (mut best, mut bp) = (0usize, f32::MIN);
-            for (i, &v) in row.iter().enumerate() {
-                if v > bp {
+            for (i, &p) in row.iter().enumerate() {
+                if p > bp {
                     best = i;
-                    bp = v;
+                    bp = p;
                 }
+            }
+            if !watch.0.is_empty() {
+                let w = watch
+                    .0
+                    .iter()
+                    .map(|&(i, c)| (c, row.get(i).copied().unwrap_or(0.0)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                watched.push(w.unwrap_or((' ', 0.0)));
             }
             if best != 0 && best == prev {
                 if let Some(last) = spans.last_mut() {
@@ -237,35 +273,13 @@ impl Rec {
         } else {
             probs.iter().sum::<f32>() / probs.len() as f32
         };
-        Decoded {
+        Ok(Decoded {
             text,
             confidence,
             probs,
             spans,
-        }
-    }
-
-    /// The most probable GA 36 plates of a recognition output
-    /// ([`ctc::decode`]); `free` is its greedy reading.
-    pub fn decode_plate(
-        &self,
-        p: &ctc::Probs,
-        free: &str,
-        prior: Option<ctc::ProvincePrior>,
-    ) -> Option<ctc::Decoding> {
-        ctc::decode(p, &self.plate_alpha, &ctc::PlateGrammar { prior }, free)
-    }
-
-    /// The most probable ISO 6346 codes of a recognition output, check
-    /// digit included, or with the check digit's probabilities read
-    /// elsewhere (`check`).
-    pub fn decode_code(
-        &self,
-        p: &ctc::Probs,
-        free: &str,
-        check: Option<[f32; 10]>,
-    ) -> Option<ctc::Decoding> {
-        ctc::decode(p, &self.code_alpha, &ctc::CodeGrammar { check }, free)
+            watched,
+        })
     }
 }
 

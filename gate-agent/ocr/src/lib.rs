@@ -9,7 +9,6 @@
 
 mod column;
 mod container;
-pub mod ctc;
 mod det;
 mod engine;
 mod error;
@@ -20,7 +19,6 @@ pub mod vote;
 
 use serde::Serialize;
 
-pub use ctc::ProvincePrior;
 pub use error::OcrError;
 pub use gate_proto::messages::PlateColour;
 pub use models::ModelPaths;
@@ -35,23 +33,6 @@ pub struct LineRead {
     pub micros: u64,
 }
 
-/// One of the most probable valid strings of a read (GA 36 plate, ISO 6346
-/// code with its check digit), with its probability: its share of the
-/// probability of every valid string the decoder kept, plus the model's
-/// own reading when that is no valid string (see [`ctc`] and the
-/// README's "Confidence").
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Candidate {
-    pub text: String,
-    /// 0..1.
-    pub p: f32,
-}
-
-/// A read is valid (a plate, a code) only when the decoder's most
-/// probable valid string has at least this confidence: below it, the
-/// grammar had to force the string on what the model read.
-pub const MIN_VALID: f32 = 0.05;
-
 /// An axis-aligned rectangle in frame pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Rect {
@@ -64,25 +45,16 @@ pub struct Rect {
 /// A plate read from a frame or a crop.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlateRead {
-    /// Normalised plate, e.g. `琼A12345`: the most probable valid plate
-    /// when `valid`, else what the model read (letters and digits).
+    /// Normalised plate, e.g. `琼A12345` (after repair if any).
     pub text: String,
-    /// What the model read (greedy decoding).
+    /// What the model read.
     pub raw: String,
     pub colour: PlateColour,
-    /// 0..1: the probability of `text` among the candidates (the top
-    /// candidate's `p`) when valid; half the mean character probability
-    /// of the model's reading when not.
+    /// 0..1.
     pub confidence: f32,
-    /// `text` is a GA 36 plate, decoded with a confidence of at least
-    /// [`MIN_VALID`].
+    /// Passes the GA 36 grammar.
     pub valid: bool,
-    /// `text` is not what the model read (the grammar chose another
-    /// character somewhere).
     pub repaired: bool,
-    /// The most probable valid plates, best first, with their
-    /// probabilities (at most [`ctc::TOP_K`]).
-    pub candidates: Vec<Candidate>,
     pub bbox: Option<Rect>,
     /// Time taken, microseconds.
     pub micros: u64,
@@ -101,23 +73,16 @@ pub enum Layout {
 /// A container code read from a frame or a crop.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CodeRead {
-    /// 11 characters, e.g. `CSQU3054383`: the most probable valid code
-    /// when `check_ok`, else what the model read (letters and digits).
+    /// 11 characters, e.g. `CSQU3054383` (after repair if any).
     pub text: String,
-    /// What the model read (greedy decoding; a check digit read alone in
-    /// its box appended as ` [d]`).
+    /// What the model read.
     pub raw: String,
-    /// 0..1, as [`PlateRead::confidence`].
+    /// 0..1.
     pub confidence: f32,
     pub layout: Layout,
-    /// `text` is an ISO 6346 code whose check digit matches, decoded with
-    /// a confidence of at least [`MIN_VALID`].
+    /// The ISO 6346 check digit matches.
     pub check_ok: bool,
-    /// `text` is not what the model read.
     pub repaired: bool,
-    /// The most probable valid codes, best first, with their
-    /// probabilities (at most [`ctc::TOP_K`]).
-    pub candidates: Vec<Candidate>,
     pub bbox: Option<Rect>,
     /// Time taken, microseconds.
     pub micros: u64,
@@ -128,8 +93,6 @@ pub struct CodeRead {
 pub struct Ocr {
     rec: engine::Rec,
     det: engine::Det,
-    /// The site's province as a prior on plates' first character.
-    prior: Option<ProvincePrior>,
 }
 
 impl std::fmt::Debug for Ocr {
@@ -152,11 +115,8 @@ fn finish(mut reads: Vec<CodeRead>, t0: std::time::Instant) -> Vec<CodeRead> {
 }
 
 /// A grammatical plate read by colour alone at this confidence or more is
-/// taken without running the detector. The confidence is a string's
-/// posterior (an unsure repeated digit alone brings a right read to 0.6);
-/// valid plate reads at 0.5-0.8 were 7 of 8 right on the evaluation set
-/// (docs/recognition-bench.md, run 5), and the detector costs ~100 ms.
-const COLOUR_SURE: f32 = 0.5;
+/// taken without running the detector.
+const COLOUR_SURE: f32 = 0.8;
 
 /// A frame darker than this (95th percentile of the brightest channel:
 /// night, a shadowed lane) is brightened before detection, which does not
@@ -182,20 +142,7 @@ impl Ocr {
             ms = t0.elapsed().as_millis() as u64,
             "recognition models loaded"
         );
-        Ok(Ocr {
-            rec,
-            det,
-            prior: None,
-        })
-    }
-
-    /// Decode plates with the site's province as a prior: the first
-    /// character's probability multiplied by `prior.weight` when it is
-    /// `prior.province` (never substituted: a model sure of another
-    /// province keeps it). `None`: no prior (the default).
-    pub fn with_province_prior(mut self, prior: Option<ProvincePrior>) -> Ocr {
-        self.prior = prior;
-        self
+        Ok(Ocr { rec, det })
     }
 
     /// Recognition only, on one text-line crop (any size; resized to height 48).
@@ -236,7 +183,7 @@ impl Ocr {
         let frame = lifted.as_ref().unwrap_or(frame);
         let mut best: Option<PlateRead> = None;
         for r in plate::colour_candidates(frame) {
-            if let Some(p) = plate::read_candidate(&self.rec, frame, r, self.prior)? {
+            if let Some(p) = plate::read_candidate(&self.rec, frame, r)? {
                 if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
                     best = Some(p);
                 }
@@ -248,7 +195,7 @@ impl Ocr {
         if !sure {
             for pass in [engine::Pass::Fast, engine::Pass::Fine] {
                 let boxes = self.boxes(frame, pass)?;
-                if let Some(p) = plate::read_frame(&self.rec, frame, &boxes, t0, self.prior)? {
+                if let Some(p) = plate::read_frame(&self.rec, frame, &boxes, t0)? {
                     if best.as_ref().is_none_or(|b| plate::better(&p, b)) {
                         best = Some(p);
                     }
@@ -266,7 +213,7 @@ impl Ocr {
 
     /// A plate crop (already located): read, validate, colour.
     pub fn read_plate_crop(&self, crop: &image::RgbImage) -> Result<Option<PlateRead>, OcrError> {
-        plate::read_crop(&self.rec, crop, None, self.prior)
+        plate::read_crop(&self.rec, crop, None)
     }
 
     /// Full frame: every container code (horizontal and vertical), check
@@ -292,12 +239,12 @@ impl Ocr {
         // single characters by their ink (the detector often misses them).
         let ink = column::find(frame);
         for c in &ink.columns {
-            let line = container::read_code_line(&self.rec, &c.line)?;
-            let read =
-                container::code_read(&self.rec, &line, None, Layout::Vertical, Some(c.rect), t0);
-            if let Some(mut r) = read {
+            let d = self.rec.read(&c.line)?;
+            if let Some(mut r) =
+                container::code_read(d.text, d.confidence, Layout::Vertical, Some(c.rect), t0)
+            {
                 for below in c.below.iter().flatten() {
-                    r = container::with_boxed_digit(&self.rec, below, 0, &line, r, t0)?;
+                    r = container::with_boxed_digit(&self.rec, below, 0, r, t0)?;
                 }
                 if r.check_ok {
                     reads.retain(|o| o.check_ok);

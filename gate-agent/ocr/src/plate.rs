@@ -1,9 +1,7 @@
 //! Plates: locate the plate among the detected text (boxes grouped into a
-//! plate-coloured region), read it (two-row plates row by row, both rows'
-//! outputs joined), decode it under the GA 36 grammar of
-//! `gate_proto::formats::plate` ([`crate::ctc`]: the most probable valid
-//! plate, the site's province as an optional prior), and classify the
-//! plate colour from its background pixels and the grammar.
+//! plate-coloured region), read it (two-row plates row by row), validate
+//! and repair with the GA 36 grammar of `gate_proto::formats::plate`, and
+//! classify the plate colour from its background pixels.
 //!
 //! Layer: recognition logic over the engine; knows the plate format, not
 //! lanes or devices.
@@ -12,11 +10,10 @@ use gate_proto::formats::plate as ga36;
 use gate_proto::messages::PlateColour;
 use image::RgbImage;
 
-use crate::ctc::{self, ProvincePrior};
 use crate::det::{self, TextBox};
-use crate::engine::Rec;
+use crate::engine::{ClassSet, Decoded, Rec};
 use crate::imgops;
-use crate::{Candidate, OcrError, PlateRead, Rect, MIN_VALID};
+use crate::{OcrError, PlateRead, Rect};
 
 /// Plate colour from the pixels of a plate region (text included); `None`
 /// when it does not look like a plate background.
@@ -96,29 +93,90 @@ impl ColourEvidence {
     }
 }
 
-/// One reading of a plate line (or of two rows joined): what the model
-/// read (greedy) and the grammar's decoding of the same output.
-pub struct LineRead {
-    raw: String,
-    /// Mean of the greedy characters' probabilities.
-    greedy_conf: f32,
-    decoding: Option<ctc::Decoding>,
+/// Steps before a line's first character searched for a dropped province
+/// character.
+const PROVINCE_LOOKBACK: usize = 8;
+/// Least probability of the best province character where a look-alike
+/// was read, and where none was read, for the mended read to be tried.
+const PROVINCE_IN_PLACE: f32 = 0.01;
+const PROVINCE_DROPPED: f32 = 0.02;
+
+/// A line's reads: as decoded, and with the province character mended when
+/// the decoding read something else in its place (`球` or `J` for `琼`
+/// or `辽`) or nothing before the authority letter. The mended reads carry
+/// the province's own probability in their confidence; the grammar then
+/// decides which read stands.
+fn with_province(d: &Decoded) -> Vec<(String, f32)> {
+    let mut out = vec![(d.text.clone(), d.confidence)];
+    let chars: Vec<char> = d.text.chars().collect();
+    if d.watched.is_empty() || chars.len() != d.spans.len() || chars.len() != d.probs.len() {
+        return out;
+    }
+    let Some(j) = chars.iter().position(|c| c.is_alphanumeric()) else {
+        return out;
+    };
+    if ga36::PROVINCES.contains(chars[j]) {
+        return out;
+    }
+    let mean = |probs: &[f32]| probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+    let (s0, s1) = d.spans[j];
+    if let Some((p, pp)) = d.watched_best(s0, s1).filter(|w| w.1 >= PROVINCE_IN_PLACE) {
+        let mut c = chars.clone();
+        c[j] = p;
+        let mut probs = d.probs.clone();
+        probs[j] = pp;
+        out.push((c.into_iter().collect(), mean(&probs)));
+    }
+    if chars[j].is_ascii_alphabetic() {
+        let from = s0.saturating_sub(PROVINCE_LOOKBACK);
+        if let Some((p, pp)) = d.watched_best(from, s0).filter(|w| w.1 >= PROVINCE_DROPPED) {
+            let mut c = chars.clone();
+            c.insert(j, p);
+            let mut probs = d.probs.clone();
+            probs.insert(j, pp);
+            out.push((c.into_iter().collect(), mean(&probs)));
+        }
+    }
+    out
 }
 
-/// Read one line of a plate: greedy, and decoded under GA 36.
-fn read_line(
-    rec: &Rec,
-    img: &RgbImage,
-    prior: Option<ProvincePrior>,
-) -> Result<LineRead, OcrError> {
-    let p = rec.probs(img)?;
-    let g = rec.greedy(&p);
-    let decoding = rec.decode_plate(&p, &g.text, prior);
-    Ok(LineRead {
-        raw: g.text,
-        greedy_conf: g.confidence,
-        decoding,
-    })
+/// The text a read stands for: normalised, then the GA 36 repair; extra
+/// characters at either end (a border read as `1`, a screw as `.`) are
+/// trimmed when a trimmed read is valid. Returns (text, valid, fixes).
+pub fn interpret(raw: &str) -> (String, bool, usize) {
+    // Separators a model may read for the dot (`·`, `:`, `：`, `-`) and
+    // other punctuation never belong to a plate.
+    let n: String = ga36::normalise(raw)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let chars: Vec<char> = n.chars().collect();
+    let mut best: Option<(String, usize, usize)> = None; // (text, fixes, trimmed)
+    let starts: Vec<usize> = (0..chars.len().min(3)).collect();
+    for &s in &starts {
+        for len in [7usize, 8] {
+            if s + len > chars.len() {
+                continue;
+            }
+            let trimmed = chars.len() - len;
+            let sub: String = chars[s..s + len].iter().collect();
+            let r = ga36::repair(&sub);
+            if let Some(c) = r.unique() {
+                let cand = (c.plate.as_str().to_string(), c.fixes.len(), trimmed);
+                let better = match &best {
+                    None => true,
+                    Some(b) => (cand.2, cand.1) < (b.2, b.1),
+                };
+                if better {
+                    best = Some(cand);
+                }
+            }
+        }
+    }
+    match best {
+        Some((t, fixes, _)) => (t, true, fixes),
+        None => (n, false, 0),
+    }
 }
 
 /// Split a two-row plate crop into its rows at the widest ink gap between
@@ -210,7 +268,6 @@ pub fn read_crop(
     rec: &Rec,
     crop: &RgbImage,
     bbox: Option<Rect>,
-    prior: Option<ProvincePrior>,
 ) -> Result<Option<PlateRead>, OcrError> {
     let t0 = std::time::Instant::now();
     let (w, h) = crop.dimensions();
@@ -218,8 +275,10 @@ pub fn read_crop(
         return Err(OcrError::Image(format!("plate crop {w}x{h} too small")));
     }
     let colour = ColourEvidence::of(crop);
-    let sure = |reads: &[LineRead]| {
-        best_read(reads, colour, bbox, t0).is_some_and(|r| r.valid && r.confidence >= READ_SURE)
+    let provinces = rec.class_set(ga36::PROVINCES.chars());
+    let sure = |reads: &[(String, f32)]| {
+        best_read(reads.to_vec(), colour, bbox, t0)
+            .is_some_and(|r| r.valid && r.confidence >= READ_SURE)
     };
     // A plate seen at an angle is read straightened first; the crop as it
     // is when that gives nothing sure.
@@ -230,24 +289,24 @@ pub fn read_crop(
         let aspect = w as f32 / h as f32;
         let one_row_first = aspect >= TWO_ROW_FIRST_ASPECT;
         if one_row_first {
-            reads.push(read_line(rec, img, prior)?);
+            reads.extend(with_province(&rec.read_watching(img, &provinces)?));
             if sure(&reads) {
                 break;
             }
         }
         if !one_row_first || aspect < TWO_ROW_MAX_ASPECT {
             if let Some((top, bottom)) = split_rows(img) {
-                reads.push(two_rows(rec, &top, &bottom, prior)?);
+                reads.extend(two_rows(rec, &top, &bottom, &provinces)?);
             }
             if !one_row_first && !sure(&reads) {
-                reads.push(read_line(rec, img, prior)?);
+                reads.extend(with_province(&rec.read_watching(img, &provinces)?));
             }
         }
         if sure(&reads) {
             break;
         }
     }
-    Ok(best_read(&reads, colour, bbox, t0))
+    Ok(best_read(reads, colour, bbox, t0))
 }
 
 /// A plate seen at an angle, straightened ([`imgops::straighten`]): the
@@ -280,24 +339,24 @@ pub fn rectify(crop: &RgbImage) -> Option<RgbImage> {
     imgops::straighten(crop, &plate, 0.1)
 }
 
-/// The read of a two-row plate: the upper row's output and the lower
-/// row's joined (a sure blank between) and decoded as one line.
+/// The reads of a two-row plate: the upper row (province mended) joined
+/// to the lower, confidence weighted by each row's characters.
 fn two_rows(
     rec: &Rec,
     top: &RgbImage,
     bottom: &RgbImage,
-    prior: Option<ProvincePrior>,
-) -> Result<LineRead, OcrError> {
-    let a = rec.probs(top)?;
-    let b = rec.probs(bottom)?;
-    let both = a.then(&b);
-    let g = rec.greedy(&both);
-    let decoding = rec.decode_plate(&both, &g.text, prior);
-    Ok(LineRead {
-        raw: g.text,
-        greedy_conf: g.confidence,
-        decoding,
-    })
+    provinces: &ClassSet,
+) -> Result<Vec<(String, f32)>, OcrError> {
+    let a = rec.read_watching(top, provinces)?;
+    let b = rec.read(bottom)?;
+    let (na, nb) = (a.probs.len() as f32, b.probs.len() as f32);
+    Ok(with_province(&a)
+        .into_iter()
+        .map(|(text, conf)| {
+            let conf = (conf * na + b.confidence * nb) / (na + nb).max(1.0);
+            (format!("{text}{}", b.text), conf)
+        })
+        .collect())
 }
 
 /// Whether read `a` beats `b`: grammatical first, then confidence.
@@ -305,52 +364,33 @@ pub fn better(a: &PlateRead, b: &PlateRead) -> bool {
     (a.valid, a.confidence) > (b.valid, b.confidence)
 }
 
-/// The plate a line read stands for: the grammar's most probable plate
-/// when its confidence is at least [`MIN_VALID`]; else the read as it is
-/// (normalised), invalid, at half its greedy confidence.
-pub fn plate_of(read: &LineRead, colour: ColourEvidence, bbox: Option<Rect>) -> Option<PlateRead> {
-    let candidates: Vec<Candidate> = read
-        .decoding
-        .iter()
-        .flat_map(|d| d.candidates.iter())
-        .map(|(text, p)| Candidate {
-            text: text.clone(),
-            p: *p,
-        })
-        .collect();
-    let normal: String = ga36::normalise(&read.raw)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect();
-    let (text, valid, confidence) = match candidates.first() {
-        Some(c) if c.p >= MIN_VALID => (c.text.clone(), true, c.p),
-        _ if normal.is_empty() => return None,
-        _ => (normal.clone(), false, read.greedy_conf * 0.5),
-    };
-    let kind = ga36::parse(&text).ok().map(|p| p.kind());
-    Some(PlateRead {
-        repaired: valid && !normal.contains(&text),
-        text,
-        raw: read.raw.clone(),
-        colour: colour.decide(kind),
-        confidence: confidence.clamp(0.0, 1.0),
-        valid,
-        candidates,
-        bbox,
-        micros: 0,
-    })
-}
-
 fn best_read(
-    reads: &[LineRead],
+    reads: Vec<(String, f32)>,
     colour: ColourEvidence,
     bbox: Option<Rect>,
     t0: std::time::Instant,
 ) -> Option<PlateRead> {
     let mut best: Option<PlateRead> = None;
-    for read in reads {
-        let Some(cand) = plate_of(read, colour, bbox) else {
+    for (raw, conf) in reads {
+        if raw.trim().is_empty() {
             continue;
+        }
+        let (text, valid, fixes) = interpret(&raw);
+        let kind = ga36::parse(&text).ok().map(|p| p.kind());
+        let confidence = if valid {
+            conf * 0.9f32.powi(fixes as i32)
+        } else {
+            conf * 0.5
+        };
+        let cand = PlateRead {
+            text,
+            raw,
+            colour: colour.decide(kind),
+            confidence: confidence.clamp(0.0, 1.0),
+            valid,
+            repaired: fixes > 0,
+            bbox,
+            micros: 0,
         };
         if best.as_ref().is_none_or(|b| better(&cand, b)) {
             best = Some(cand);
@@ -477,12 +517,7 @@ const MAX_COLOUR_CANDIDATES: usize = 3;
 /// Read the plate in one colour candidate: the region with a margin of a
 /// tenth of its size (the search grid is coarse; the border is trimmed by
 /// the reader's grammar).
-pub fn read_candidate(
-    rec: &Rec,
-    frame: &RgbImage,
-    r: Rect,
-    prior: Option<ProvincePrior>,
-) -> Result<Option<PlateRead>, OcrError> {
+pub fn read_candidate(rec: &Rec, frame: &RgbImage, r: Rect) -> Result<Option<PlateRead>, OcrError> {
     let (mx, my) = (r.w as f32 * 0.06 + 2.0, r.h as f32 * 0.12 + 2.0);
     let Some((crop, rect)) = imgops::crop(
         frame,
@@ -493,7 +528,7 @@ pub fn read_candidate(
     ) else {
         return Ok(None);
     };
-    read_crop(rec, &crop, Some(rect), prior)
+    read_crop(rec, &crop, Some(rect))
 }
 
 /// Read the plate of a full frame: the best read among the located
@@ -503,9 +538,9 @@ pub fn read_frame(
     frame: &RgbImage,
     boxes: &[TextBox],
     t0: std::time::Instant,
-    prior: Option<ProvincePrior>,
 ) -> Result<Option<PlateRead>, OcrError> {
     let mut best: Option<PlateRead> = None;
+    let provinces = rec.class_set(ga36::PROVINCES.chars());
     for (u, members, located) in locate(frame, boxes) {
         let Some((crop, rect)) = imgops::crop(frame, u.x0, u.y0, u.x1, u.y1) else {
             continue;
@@ -522,11 +557,11 @@ pub fn read_frame(
             rows.get(1).and_then(|r| row_crop(&r.0)),
         ) {
             (Some(top), Some(bottom)) if rows.len() == 2 => {
-                reads.push(two_rows(rec, &top, &bottom, prior)?);
+                reads.extend(two_rows(rec, &top, &bottom, &provinces)?);
             }
-            _ => reads.push(read_line(rec, &crop, prior)?),
+            _ => reads.extend(with_province(&rec.read_watching(&crop, &provinces)?)),
         }
-        if let Some(r) = best_read(&reads, colour, Some(rect), t0) {
+        if let Some(r) = best_read(reads, colour, Some(rect), t0) {
             if best.as_ref().is_none_or(|b| better(&r, b)) {
                 best = Some(r);
             }
@@ -541,6 +576,16 @@ pub fn read_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpret_trims_and_repairs() {
+        assert_eq!(interpret("琼A·12345"), ("琼A12345".into(), true, 0));
+        assert_eq!(interpret("1琼A12345"), ("琼A12345".into(), true, 0));
+        assert_eq!(interpret("琼E：80B69"), ("琼E80B69".into(), true, 0));
+        let (t, v, f) = interpret("琼AI2345");
+        assert!(v && f == 1 && t == "琼A12345", "{t} {v} {f}");
+        assert!(!interpret("HELLO").1);
+    }
 
     #[test]
     fn colours_of_flat_plates() {
@@ -564,6 +609,47 @@ mod tests {
         assert_eq!(colour(&mk([245; 3], [15; 3])), Some(PlateColour::White));
         assert_eq!(colour(&mk([15; 3], [245; 3])), Some(PlateColour::Black));
         assert_eq!(colour(&mk([170, 30, 30], [245; 3])), None);
+    }
+
+    fn decoded(text: &str, watched: Vec<(char, f32)>) -> Decoded {
+        let n = text.chars().count();
+        Decoded {
+            text: text.into(),
+            confidence: 0.9,
+            probs: vec![0.9; n],
+            // One character every two steps, from step 4.
+            spans: (0..n).map(|i| (4 + 2 * i, 5 + 2 * i)).collect(),
+            watched,
+        }
+    }
+
+    #[test]
+    fn province_mended_in_place_and_when_dropped() {
+        // A look-alike (`球`) where `琼` was second likeliest.
+        let mut w = vec![(' ', 0.0); 24];
+        w[4] = ('琼', 0.3);
+        let reads = with_province(&decoded("球A12345", w));
+        assert!(reads.iter().any(|r| r.0 == "琼A12345"), "{reads:?}");
+        let best = best_read(
+            reads,
+            ColourEvidence::of(&RgbImage::new(8, 8)),
+            None,
+            std::time::Instant::now(),
+        );
+        assert_eq!(best.map(|b| b.text), Some("琼A12345".into()));
+        // Dropped before the letter.
+        let mut w = vec![(' ', 0.0); 24];
+        w[2] = ('琼', 0.05);
+        let reads = with_province(&decoded("A12345", w));
+        assert!(reads.iter().any(|r| r.0 == "琼A12345"), "{reads:?}");
+        // Too faint: nothing is made up.
+        let mut w = vec![(' ', 0.0); 24];
+        w[2] = ('琼', 0.001);
+        w[4] = ('琼', 0.001);
+        assert_eq!(with_province(&decoded("A12345", w)).len(), 1);
+        // A province already read is left alone.
+        let w = vec![('琼', 0.5); 24];
+        assert_eq!(with_province(&decoded("粤A12345", w)).len(), 1);
     }
 
     #[test]

@@ -97,7 +97,6 @@ mod tests {
             confidence: conf,
             valid,
             repaired: false,
-            candidates: Vec::new(),
             bbox: None,
             micros: 1,
         }
@@ -111,7 +110,6 @@ mod tests {
             layout: Layout::Horizontal,
             check_ok: ok,
             repaired: false,
-            candidates: Vec::new(),
             bbox: None,
             micros: 1,
         }

@@ -75,24 +75,13 @@ impl FrameReads {
 
 /// Loaded models, shared by every lane of the process that uses the same
 /// directory (the simulator runs several agents in one process).
-/// (Keyed by directory and province prior.)
-type Loaded = (
-    PathBuf,
-    Option<gate_ocr::ProvincePrior>,
-    Weak<gate_ocr::Ocr>,
-);
-static LOADED: Mutex<Vec<Loaded>> = Mutex::new(Vec::new());
+static LOADED: Mutex<Vec<(PathBuf, Weak<gate_ocr::Ocr>)>> = Mutex::new(Vec::new());
 
 /// The production reader: the models from the first of `dirs` that holds
 /// them verified (when none does and `fetch`: fetched into the first),
-/// loaded once; plates decoded with `prior` (the site's province, the
-/// configuration's `[recognition] province_prior`). Blocking (pip
-/// download, model optimisation): call it on a worker thread.
-pub fn load_gate_ocr(
-    dirs: &[PathBuf],
-    fetch: bool,
-    prior: Option<gate_ocr::ProvincePrior>,
-) -> Result<Arc<dyn FrameReader>, String> {
+/// loaded once. Blocking (pip download, model optimisation): call it on a
+/// worker thread.
+pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReader>, String> {
     let paths = gate_ocr::models::obtain(dirs, fetch)?;
     let dir = paths
         .det
@@ -100,19 +89,18 @@ pub fn load_gate_ocr(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let mut cache = LOADED.lock().unwrap_or_else(|p| p.into_inner());
-    cache.retain(|(_, _, w)| w.strong_count() > 0);
+    cache.retain(|(_, w)| w.strong_count() > 0);
     if let Some(ocr) = cache
         .iter()
-        .find(|(d, p, _)| *d == dir && *p == prior)
-        .and_then(|(_, _, w)| w.upgrade())
+        .find(|(d, _)| *d == dir)
+        .and_then(|(_, w)| w.upgrade())
     {
         return Ok(ocr);
     }
     let ocr = Arc::new(
         gate_ocr::Ocr::load(&paths)
-            .map_err(|e| format!("loading the models in {}: {e}", dir.display()))?
-            .with_province_prior(prior),
+            .map_err(|e| format!("loading the models in {}: {e}", dir.display()))?,
     );
-    cache.push((dir, prior, Arc::downgrade(&ocr)));
+    cache.push((dir, Arc::downgrade(&ocr)));
     Ok(ocr)
 }

@@ -307,14 +307,10 @@ fn start_recogniser(
     // directory, then the packaged models.
     let dirs = gate_ocr::models::dirs_for(r.models_dir.as_deref());
     let fetch = r.fetch;
-    let prior = r.province_prior.map(|province| gate_ocr::ProvincePrior {
-        province,
-        weight: r.province_prior_weight,
-    });
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, ?prior, "on-board recognition: loading models");
+    info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
     Recogniser::start_with_metrics(
-        move || crate::recognition::load_gate_ocr(&dirs, fetch, prior),
+        move || crate::recognition::load_gate_ocr(&dirs, fetch),
         r.workers,
         r.queue_depth,
         registry.register("recogniser"),
