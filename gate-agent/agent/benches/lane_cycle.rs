@@ -693,7 +693,7 @@ fn set_truck(d: &LaneDevices, t: Option<&Truck>, frame: u64) -> [Instant; 3] {
         }
         b
     });
-    let set_at = {
+    let etag_at = {
         let mut g = d.etag.lock().expect("etag");
         set_tag(&mut g.mem, 1, t.map(|t| &t.etag), false);
         Instant::now()
@@ -711,7 +711,7 @@ fn set_truck(d: &LaneDevices, t: Option<&Truck>, frame: u64) -> [Instant; 3] {
         };
         st.lock().expect("camera").recognition = json;
     }
-    [wb_at, set_at, seal_at]
+    [wb_at, etag_at, seal_at]
 }
 
 /// Drive `trucks` through the lane; `during` is called once per truck.
@@ -721,7 +721,7 @@ fn drive(lane: &str, d: &LaneDevices, trucks: &[Truck]) -> Result<CycleMarks> {
     for (k, t) in trucks.iter().enumerate() {
         d.board.lock().expect("board").arm();
         let placed = Instant::now();
-        let tags_set = set_truck(d, Some(t), k as u64);
+        let [wb_set, etag_set, eseal_set] = set_truck(d, Some(t), k as u64);
         set_inputs(d, |i| i.arrival_loop = true);
         wait_for("raise", lane, || {
             d.board.lock().expect("board").raise.get().is_some()
@@ -768,13 +768,8 @@ fn drive(lane: &str, d: &LaneDevices, trucks: &[Truck]) -> Result<CycleMarks> {
         // the weight before the arrival; one that reads on arrival gets it
         // after. A datum first delivered after the raise was not waited for
         // (the lane decided on an earlier read): counted, not timed.
-        let wb =
-            d.wb.lock()
-                .expect("wb")
-                .log
-                .borrow()
-                .first_after(tags_set[0]);
-        let tags = [(&d.etag, tags_set[1]), (&d.eseal, tags_set[2])]
+        let wb = d.wb.lock().expect("wb").log.borrow().first_after(wb_set);
+        let tags = [(&d.etag, etag_set), (&d.eseal, eseal_set)]
             .map(|(r, at)| r.lock().expect("rfid").log.borrow().first_after(at));
         let cams: Vec<Option<Instant>> = d
             .cams
@@ -1480,16 +1475,14 @@ fn main() -> Result<()> {
     row("seen->data", &a.seen_data, &f.seen_data);
     row("clear->finish", &a.clear_finish, &f.clear_finish);
     row("cycle", &a.cycle, &f.cycle);
+    let cpu_ratio = (floor_mem.cpu_per_truck_ms > 0.0)
+        .then(|| agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms);
     println!(
         "  agent overhead (data->raise p50 minus floor): {}; CPU per truck: agent {:.1} ms, floor {:.1} ms ({})",
         ms(pct(&a.data_raise, 0.5).saturating_sub(pct(&f.data_raise, 0.5))),
         agent_mem.cpu_per_truck_ms,
         floor_mem.cpu_per_truck_ms,
-        if floor_mem.cpu_per_truck_ms > 0.0 {
-            format!("{:.2}x", agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms)
-        } else {
-            "n/a".into()
-        },
+        cpu_ratio.map_or("n/a".into(), |r| format!("{r:.2}x")),
     );
     println!(
         "  data first delivered after the raise (decided on an earlier read; not timed): agent {} of {} reads, floor {} of {}",
@@ -1522,13 +1515,8 @@ fn main() -> Result<()> {
         (y > 0.0 && x / y > 1.2).then(|| format!("{name} {:.2}x", x / y))
     })
     .collect();
-    if floor_mem.cpu_per_truck_ms > 0.0
-        && agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms > 1.2
-    {
-        over.push(format!(
-            "CPU per truck {:.2}x",
-            agent_mem.cpu_per_truck_ms / floor_mem.cpu_per_truck_ms
-        ));
+    if let Some(r) = cpu_ratio.filter(|r| *r > 1.2) {
+        over.push(format!("CPU per truck {r:.2}x"));
     }
     println!(
         "  goal: every figure within 1.2x of the floor (p50): {}",

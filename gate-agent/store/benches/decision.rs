@@ -58,18 +58,7 @@ impl Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        records: 1_000_000,
-        lookups: 20_000,
-        delta: 10_000,
-        chunk: 50_000,
-        deltas: 5,
-        writer_cache_kib: StoreConfig::default().writer_cache_kib,
-        reader_cache_kib: StoreConfig::default().reader_cache_kib,
-        page_size: StoreConfig::default().page_size,
-        mmap: StoreConfig::default().mmap_bytes,
-        dir: None,
-    };
+    let mut a = Args::new(1_000_000);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut num = |name: &str| -> Result<u64, String> {

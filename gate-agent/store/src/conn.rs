@@ -184,6 +184,14 @@ pub(crate) fn open_check(conn: &Connection, path: &Path, check: OpenCheck) -> Re
     })
 }
 
+/// `sqlite3_db_release_memory` on one connection (its unused page cache),
+/// logged when it fails: best effort, the cache is only memory.
+pub(crate) fn release_memory(conn: &Connection, what: &str) {
+    if let Err(e) = conn.release_memory() {
+        tracing::debug!(%e, what, "page cache not released");
+    }
+}
+
 /// A fixed set of reader connections; `get` waits for a free one.
 pub(crate) struct Pool {
     free: Mutex<Vec<Connection>>,
@@ -204,9 +212,7 @@ impl Pool {
     /// Release the page caches of the connections not in use.
     pub(crate) fn release_memory(&self) {
         for c in lock(&self.free).iter() {
-            if let Err(e) = c.release_memory() {
-                tracing::debug!(%e, "reader page cache not released");
-            }
+            release_memory(c, "reader");
         }
     }
 

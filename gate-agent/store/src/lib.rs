@@ -292,9 +292,9 @@ impl Store {
     /// read pages an idle lane never reads again); the next statement reads
     /// its pages from the OS cache again. Best effort: a connection that
     /// cannot shrink keeps its cache.
-    pub fn release_memory(&self) {
-        release(&lock(&self.inner.wl_writer).conn, "whitelist writer");
-        release(&lock(&self.inner.main).w.conn, "main writer");
+    fn release_memory(&self) {
+        conn::release_memory(&lock(&self.inner.wl_writer).conn, "whitelist writer");
+        conn::release_memory(&lock(&self.inner.main).w.conn, "main writer");
         self.inner.wl_readers.release_memory();
         self.inner.main_readers.release_memory();
     }
@@ -666,13 +666,6 @@ fn checkpoint(w: &Writer) -> Result<()> {
     w.conn
         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         .map_err(|e| StoreError::sqlite(format!("checkpointing {}", w.path.display()), e))
-}
-
-/// `sqlite3_db_release_memory` on one connection, logged when it fails.
-fn release(conn: &rusqlite::Connection, what: &str) {
-    if let Err(e) = conn.release_memory() {
-        tracing::debug!(%e, what, "page cache not released");
-    }
 }
 
 #[cfg(test)]
