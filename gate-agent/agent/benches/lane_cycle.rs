@@ -983,6 +983,7 @@ bus = "etag"
 unit_id = 1
 profile = "rfid-etag"
 poll_interval_ms = {POLL_MS}
+idle_poll_interval_ms = 500
 
 [[devices.rfid]]
 name = "eseal-reader"
@@ -991,6 +992,7 @@ bus = "eseal"
 unit_id = 1
 profile = "rfid-eseal"
 poll_interval_ms = {POLL_MS}
+idle_poll_interval_ms = 500
 {cams}"#,
         db = db.display(),
         key = support::PLATFORM_KEY,

@@ -461,3 +461,92 @@ async fn restart_reopens_the_bus() {
     restart_and_poll(&u1, &line).await;
     pty.stop();
 }
+
+/// An RFID reader between vehicles is polled at its idle period; a
+/// vehicle's identification (the `fast_poll` guard) polls it at once and
+/// then at its fast period, and dropping the guard slows it down again.
+/// Served by the firmware host's register bank (80 zero registers: a
+/// reader with no tag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_is_polled_fast_only_while_a_vehicle_is_identified() {
+    use gate_agent::drivers::config::{RfidConfig, RfidKind};
+    use lane_io_host::{serve_tcp, FaultSwitch, MemoryModel};
+    use std::sync::{Arc, Mutex};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let bank = Arc::new(Mutex::new(MemoryModel::new(0, 0, 80, 0)));
+    tokio::spawn(serve_tcp(
+        listener,
+        bank,
+        None,
+        Arc::new(FaultSwitch::default()),
+    ));
+    let reg = HealthRegistry::new();
+    let (bus, _task) = spawn_bus(
+        fast_bus(ModbusBusConfig::tcp("rf", &format!("127.0.0.1:{port}"))),
+        &reg,
+    )
+    .expect("bus");
+    let cfg: RfidConfig = toml::from_str(
+        r#"
+name = "etag-reader"
+kind = "e-tag"
+bus = "rf"
+unit_id = 1
+profile = "rfid-etag"
+poll_interval_ms = 20
+idle_poll_interval_ms = 3000
+"#,
+    )
+    .expect("reader config");
+    assert_eq!(cfg.kind, RfidKind::ETag);
+    let profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
+    let (reader, _t) =
+        gate_agent::drivers::rfid::spawn_rfid(&cfg, &profiles, &bus, &reg).expect("reader starts");
+    let polls = || reg.get("etag-reader").map_or(0, |h| h.total_ok);
+    wait_for(
+        &mut reader.subscribe(),
+        LIMIT,
+        "first reading",
+        Option::is_some,
+    )
+    .await;
+    // Idle: the next poll is 3 s after the first one.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let idle = polls();
+    assert!(
+        idle <= 2,
+        "{idle} polls in the first 400 ms at a 3 s idle period"
+    );
+
+    // A vehicle arrives: a reading made after it, long before the idle tick.
+    let t0 = Instant::now();
+    let guard = reader.fast_poll();
+    let fresh = wait_for(&mut reader.subscribe(), LIMIT, "a fresh reading", |r| {
+        r.as_ref().is_some_and(|r| r.at >= t0)
+    })
+    .await
+    .expect("reading");
+    assert!(
+        fresh.at.duration_since(t0) < Duration::from_millis(1500),
+        "first poll after the arrival took {:?}",
+        fresh.at.duration_since(t0)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fast = polls() - idle;
+    assert!(fast >= 5, "only {fast} polls in 500 ms at a 20 ms period");
+
+    // Its verdict given: back to the idle period.
+    drop(guard);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = polls();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        polls() - before <= 1,
+        "{} polls in 600 ms after the guard was dropped",
+        polls() - before
+    );
+}

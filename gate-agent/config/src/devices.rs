@@ -632,6 +632,12 @@ pub struct RfidConfig {
     /// Poll period, ms (default 200).
     #[serde(default = "default_scale_poll")]
     pub poll_interval_ms: u64,
+    /// Poll period while no vehicle is being identified, ms (default: the
+    /// same as `poll_interval_ms`). Between vehicles a reader is polled only
+    /// to know it answers; when a vehicle's identification starts it is
+    /// polled at once and then every `poll_interval_ms` until its verdict.
+    #[serde(default)]
+    pub idle_poll_interval_ms: Option<u64>,
     /// Consecutive failed polls before the reading is withdrawn (default 3).
     #[serde(default = "default_offline_after")]
     pub offline_after_errors: u32,
@@ -651,12 +657,25 @@ fn default_read_window() -> u64 {
 }
 
 impl RfidConfig {
+    /// The poll period between vehicles, ms.
+    pub fn idle_poll_ms(&self) -> u64 {
+        self.idle_poll_interval_ms.unwrap_or(self.poll_interval_ms)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let ctx = |m: String| format!("rfid `{}`: {m}", self.name);
         check_unit(self.unit_id).map_err(ctx)?;
         check_interval("poll_interval_ms", self.poll_interval_ms).map_err(ctx)?;
         if self.offline_after_errors == 0 {
             return Err(ctx("offline_after_errors must be > 0".into()));
+        }
+        if let Some(idle) = self.idle_poll_interval_ms {
+            if idle < self.poll_interval_ms || idle > 60_000 {
+                return Err(ctx(format!(
+                    "idle_poll_interval_ms = {idle} must be between poll_interval_ms ({}) and 60000",
+                    self.poll_interval_ms
+                )));
+            }
         }
         if self.read_window_ms < self.poll_interval_ms || self.read_window_ms > 60_000 {
             return Err(ctx(format!(

@@ -12,6 +12,7 @@
 //! nothing about what a tag means.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -156,9 +157,31 @@ pub struct RfidHandle {
     rx: watch::Receiver<Option<RfidReading>>,
     health: HealthCell,
     bus: BusHandle,
+    /// How many identifications watch the reader now (its poll pace).
+    watchers: Arc<watch::Sender<usize>>,
+}
+
+/// While alive, the reader is polled at its `poll_interval_ms` (at once
+/// when the first one is taken); with none, at its idle period. Taken by
+/// each identification that watches the reader, dropped with it (also when
+/// its task is aborted).
+#[derive(Debug)]
+pub struct FastPoll(Arc<watch::Sender<usize>>);
+
+impl Drop for FastPoll {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl RfidHandle {
+    /// Poll the reader at once and then at its fast period while the
+    /// returned guard lives.
+    pub fn fast_poll(&self) -> FastPoll {
+        self.watchers.send_modify(|n| *n += 1);
+        FastPoll(self.watchers.clone())
+    }
+
     /// The latest poll; `None` until the first and while the reader is offline.
     pub fn subscribe(&self) -> watch::Receiver<Option<RfidReading>> {
         self.rx.clone()
@@ -199,12 +222,14 @@ pub fn spawn_rfid_with_profile(
     let health = registry.register(&cfg.name);
     let dev = bus.device(cfg.unit_id, health.clone());
     let (tx, rx) = watch::channel(None);
-    let task = tokio::spawn(poll_task(cfg.clone(), profile, prefixes, dev, tx));
+    let (watchers, pace) = watch::channel(0usize);
+    let task = tokio::spawn(poll_task(cfg.clone(), profile, prefixes, dev, tx, pace));
     Ok((
         RfidHandle {
             rx,
             health,
             bus: bus.clone(),
+            watchers: Arc::new(watchers),
         },
         task,
     ))
@@ -216,13 +241,40 @@ async fn poll_task(
     prefixes: Vec<String>,
     dev: ModbusDevice,
     tx: watch::Sender<Option<RfidReading>>,
+    mut pace: watch::Receiver<usize>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_millis(cfg.poll_interval_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let fast = Duration::from_millis(cfg.poll_interval_ms);
+    let idle = Duration::from_millis(cfg.idle_poll_ms());
+    let every = |period: Duration, first: tokio::time::Instant| {
+        let mut t = tokio::time::interval_at(first, period);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    };
+    let mut active = *pace.borrow_and_update() > 0;
+    let mut tick = every(
+        if active { fast } else { idle },
+        tokio::time::Instant::now(),
+    );
     let mut failures = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            r = pace.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let now_active = *pace.borrow_and_update() > 0;
+                if now_active == active {
+                    continue;
+                }
+                active = now_active;
+                let period = if active { fast } else { idle };
+                tick = every(period, tokio::time::Instant::now() + period);
+                if !active {
+                    continue;
+                }
+                // A vehicle's identification began: poll at once.
+            }
             () = tx.closed() => break,
         }
         match dev.read_profile(&profile).await {

@@ -104,7 +104,18 @@ impl Runner {
         // Journal before barrier: a release whose record could not be
         // written is not acted on (its Raise is dropped, the lane holds).
         let mut raise_blocked = false;
-        for c in cmds {
+        // Identification (device reads) and a decision (a read-only
+        // lookup) start before the batch's journal write (the arrival, what
+        // was identified), so they run side by side with it. What they find
+        // comes back as lane inputs, taken only after this batch: the
+        // record is still written before anything acts on them.
+        let (start, cmds): (Vec<Command>, Vec<Command>) = cmds.into_iter().partition(|c| {
+            matches!(
+                c,
+                Command::StartIdentification { .. } | Command::Decide { .. }
+            )
+        });
+        for c in start.into_iter().chain(cmds) {
             debug!(?c, "lane command");
             match c {
                 Command::Journal { seq, step, passage } => {

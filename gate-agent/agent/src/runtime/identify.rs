@@ -254,6 +254,9 @@ pub(super) async fn identify_rfid(
     window: RfidWindow,
     tx: mpsc::Sender<Internal>,
 ) {
+    // Polled at once and at its fast period while this watches it.
+    let _fast = reader.fast_poll();
+    let started = Instant::now();
     let mut rx = reader.subscribe();
     let mut first = true;
     let deadline = tokio::time::Instant::from_std(window.deadline);
@@ -265,6 +268,17 @@ pub(super) async fn identify_rfid(
             if first {
                 let _ = tx.send(Internal::Ok(role)).await;
                 first = false;
+            }
+            // A poll from before this vehicle's arrival may show the tags of
+            // the one before it: only what was read since counts.
+            if r.at < started {
+                match tokio::time::timeout_at(deadline, rx.changed()).await {
+                    Ok(Ok(())) => continue,
+                    _ => {
+                        send_nothing_or_fault(&tx, seq, role, &name, &reader).await;
+                        return;
+                    }
+                }
             }
             let reads = devices::rfid_reads(role, &r);
             if !reads.is_empty() {
@@ -292,22 +306,35 @@ pub(super) async fn identify_rfid(
             // The read window ran out between two polls: judged at the top.
             continue;
         }
-        let offline = rx.borrow().is_none() && reader.health().get().consecutive_errors > 0;
-        let msg = if offline {
-            Internal::Fault {
-                seq,
-                device: role,
-                detail: format!("reader {name} offline"),
-            }
-        } else {
-            Internal::Read {
-                seq,
-                read: Read::Nothing(role),
-            }
-        };
-        let _ = tx.send(msg).await;
+        send_nothing_or_fault(&tx, seq, role, &name, &reader).await;
         return;
     }
+}
+
+/// A reader's verdict at its deadline: a fault if it is offline, else
+/// "nothing".
+async fn send_nothing_or_fault(
+    tx: &mpsc::Sender<Internal>,
+    seq: u64,
+    role: Device,
+    name: &str,
+    reader: &crate::drivers::rfid::RfidHandle,
+) {
+    let offline =
+        reader.subscribe().borrow().is_none() && reader.health().get().consecutive_errors > 0;
+    let msg = if offline {
+        Internal::Fault {
+            seq,
+            device: role,
+            detail: format!("reader {name} offline"),
+        }
+    } else {
+        Internal::Read {
+            seq,
+            read: Read::Nothing(role),
+        }
+    };
+    let _ = tx.send(msg).await;
 }
 
 impl Runner {

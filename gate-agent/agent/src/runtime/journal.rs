@@ -290,6 +290,102 @@ pub fn remove_copy(db: &std::path::Path) {
     }
 }
 
+/// Writes the passage copy off the lane's path, on its own thread: the
+/// journal step that asks for it does not wait for it (the copy is not
+/// fsynced and only matters when the database is quarantined at start, so
+/// it may lag its SQLite record by the time of one file replace; a crash in
+/// between resumes from the step before, as a power cut may). One slot,
+/// the latest wins: a write or removal superseded before the thread got to
+/// it is skipped; their order is kept.
+#[derive(Clone, Debug)]
+pub struct CopyWriter(std::sync::Arc<CopySlot>);
+
+#[derive(Debug, Default)]
+struct CopySlot {
+    job: std::sync::Mutex<Option<CopyJob>>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Debug)]
+enum CopyJob {
+    Write(Box<PassageRecord>),
+    Remove,
+    Stop,
+}
+
+impl CopyWriter {
+    /// Start the writer thread for the copy beside `db`. Without a thread
+    /// (the system refused one), each copy is written on the caller's
+    /// thread.
+    pub fn start(db: &std::path::Path) -> Self {
+        let slot = std::sync::Arc::new(CopySlot::default());
+        let (s, db) = (slot.clone(), db.to_path_buf());
+        let spawned = std::thread::Builder::new()
+            .name("passage-copy".into())
+            .spawn(move || loop {
+                let job = {
+                    let mut g = s.job.lock().unwrap_or_else(|p| p.into_inner());
+                    loop {
+                        if let Some(j) = g.take() {
+                            break j;
+                        }
+                        g = s.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                    }
+                };
+                match job {
+                    CopyJob::Write(r) => write_copy(&db, &r),
+                    CopyJob::Remove => remove_copy(&db),
+                    CopyJob::Stop => break,
+                }
+            });
+        if let Err(e) = spawned {
+            warn!(%e, "no thread for the passage copy: written inline");
+            return Self(std::sync::Arc::new(CopySlot {
+                job: std::sync::Mutex::new(Some(CopyJob::Stop)),
+                ready: std::sync::Condvar::new(),
+            }));
+        }
+        Self(slot)
+    }
+
+    fn put(&self, job: CopyJob) -> Option<CopyJob> {
+        let mut g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*g, Some(CopyJob::Stop)) {
+            return Some(job);
+        }
+        *g = Some(job);
+        self.0.ready.notify_one();
+        None
+    }
+
+    /// Replace the copy with `record` (soon, on the writer's thread).
+    pub fn write(&self, db: &std::path::Path, record: PassageRecord) {
+        if let Some(CopyJob::Write(r)) = self.put(CopyJob::Write(Box::new(record))) {
+            write_copy(db, &r);
+        }
+    }
+
+    /// Remove the copy (the passage finished).
+    pub fn remove(&self, db: &std::path::Path) {
+        if self.put(CopyJob::Remove).is_some() {
+            remove_copy(db);
+        }
+    }
+
+    /// Let the writer finish what it holds and stop.
+    pub fn stop(&self) {
+        let mut g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
+        // What it holds is written first: the stop waits behind it.
+        while g.is_some() && !matches!(*g, Some(CopyJob::Stop)) {
+            drop(g);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
+        }
+        *g = Some(CopyJob::Stop);
+        self.0.ready.notify_one();
+    }
+}
+
 /// The copy, when there is a readable one.
 pub fn read_copy(db: &std::path::Path) -> Option<PassageRecord> {
     let bytes = std::fs::read(copy_path(db)).ok()?;

@@ -411,6 +411,8 @@ struct Runner {
     /// When the last release (or inspect) decision was taken, until its
     /// raise goes to the board (decision → raise).
     raise_clock: Option<std::time::Instant>,
+    /// The passage copy beside the database, written on its own thread.
+    copies: journal::CopyWriter,
 }
 
 impl Runner {
@@ -548,6 +550,7 @@ impl Runner {
         // An event the store refused gets a few more seconds (the disk may
         // have room again).
         self.flush_unfinished(Duration::from_secs(3)).await;
+        self.copies.stop();
         // Leave the lane safe: red light, nothing else moved.
         let _ = self
             .board_tx

@@ -77,10 +77,9 @@ impl Runner {
         let store = self.store.clone();
         let lane = self.cfg.lane.lane.clone();
         let id = event_id.clone();
-        let db = self.cfg.store.path.clone();
+        let copy = record.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<()> {
             let v = serde_json::to_value(&record).context("encoding the passage record")?;
-            journal::write_copy(&db, &record);
             if first {
                 store.journal_start(&lane, &id, &arrived_at, &v)?;
             }
@@ -94,6 +93,11 @@ impl Runner {
         .await
         .map_err(anyhow::Error::from)
         .and_then(|r| r);
+        // The copy beside the database follows, off this path; never one
+        // that says the arm went up when its record could not be written.
+        if r.is_ok() || !matches!(step, Step::Raised | Step::Passing) {
+            self.copies.write(&self.cfg.store.path, copy);
+        }
         if let Err(e) = r {
             let detail = format!("{e:#}");
             warn!(error = %detail, %event_id, ?step, "journal write failed");
@@ -183,7 +187,7 @@ impl Runner {
             }
             Ok(Some(Ok(f))) => {
                 self.count_finished();
-                journal::remove_copy(&self.cfg.store.path);
+                self.copies.remove(&self.cfg.store.path);
                 info!(seq = f.seq, event_id = %ctx.event_id, outcome = ?rec.outcome, "event finished");
                 self.stats.pressure = Some(f.pressure);
                 if f.pressure == gate_store::Pressure::Warn {

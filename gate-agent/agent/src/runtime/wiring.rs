@@ -231,6 +231,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         devs.restarts.clone(),
     );
     let heartbeat = Arc::new(Heartbeat::new());
+    let copies = journal::CopyWriter::start(&cfg.store.path);
     let runner = Runner {
         cfg,
         clock,
@@ -257,6 +258,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         reload_rx,
         metrics: metrics.clone(),
         raise_clock: None,
+        copies,
     };
     let task = tokio::spawn(runner.run(shutdown_rx, internal_rx, officer_rx, link_rx.commands));
     Ok(AgentHandle {
