@@ -10,7 +10,6 @@ use rand::Rng;
 use crate::lane::DeviceId;
 
 use super::analysis::{DeviceWindow, FaultRecord};
-
 use super::{Chaos, Kind, DEVICES, RECOVERY_TIMEOUT};
 
 impl Chaos {

@@ -9,7 +9,6 @@ use anyhow::Result;
 use crate::lane::SimLane;
 
 use super::procs::StateDir;
-
 use super::{analysis, Chaos, ChaosReport};
 
 impl Chaos {

@@ -17,7 +17,6 @@ use crate::runner;
 use super::analysis::Tracker;
 use super::procs::{AgentProc, FakeTime, Mosquitto, StateDir};
 use super::witness::Witness;
-
 use super::{find_agent, fleet, procs, Chaos, ChaosOptions, STATE_MB};
 
 impl Chaos {

@@ -7,11 +7,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use crate::codec::{norm_opt, normalize_key, TextEnum};
 use crate::error::{Ctx, Result};
 
-use super::vehicle_params;
-
-use super::control_params;
-
-use super::{insert_pass_sql, split_containers, PassRow, CONTAINER_SEP};
+use super::{
+    control_params, insert_pass_sql, split_containers, vehicle_params, PassRow, CONTAINER_SEP,
+};
 
 pub(super) fn apply_delta(tx: &Transaction<'_>, batch: &WhitelistBatch) -> Result<u64> {
     let (u, d) = (&batch.upserts, &batch.deletes);
