@@ -174,7 +174,7 @@ fn add_demo_console(
 /// them is written to `cfg_path` (profiles in `profiles/` beside it, the
 /// database and control socket in the same directory; `cfg_path` absolute),
 /// and the run waits (up to
-/// [`EXTERNAL_AGENT_WAIT`]) for an agent started with it, by hand or as a
+/// [`EXTERNAL_AGENT_WAIT`](super::EXTERNAL_AGENT_WAIT)) for an agent started with it, by hand or as a
 /// service, to report the scenario's whitelist; then it plays and checks
 /// the scenario as `run` does. `ready` is told the configuration's path.
 pub async fn run_external(

@@ -90,10 +90,10 @@ pub struct OfficerAction {
     pub kind: OfficerKind,
 }
 
-/// Inputs to [`Lane::handle`].
+/// Inputs to [`Lane::handle`](super::Lane::handle).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// Time passed (call at [`Lane::poll_at`]).
+    /// Time passed (call at [`Lane::poll_at`](super::Lane::poll_at)).
     Tick,
     Board(BoardSnapshot),
     Read(Read),
@@ -180,7 +180,7 @@ pub struct EventRecord {
     pub alarms: Vec<AlarmKind>,
 }
 
-/// Outputs of [`Lane::handle`], to execute in order.
+/// Outputs of [`Lane::handle`](super::Lane::handle), to execute in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Journal the passage `seq` as it is now: one record per passage,

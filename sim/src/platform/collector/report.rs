@@ -86,7 +86,7 @@ pub struct SyncSeen {
     pub at_ms: i64,
 }
 
-/// Everything the platform saw, checked. Produced by [`Collector::report`].
+/// Everything the platform saw, checked. Produced by [`Collector::report`](super::Collector::report).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PlatformReport {
     pub site: String,
@@ -121,7 +121,7 @@ pub struct PlatformReport {
     pub sync_requests: Vec<SyncSeen>,
     /// Sync requests not answered because the answer queue was full.
     pub sync_dropped: u64,
-    /// Records not kept because a list reached [`MAX_RECORDS`].
+    /// Records not kept because a list reached [`MAX_RECORDS`](super::MAX_RECORDS).
     pub dropped: u64,
 }
 
