@@ -9,6 +9,9 @@
 //! the platform or scenarios: the scenario runner drives it through
 //! [`SimLane`]'s methods. No globals: several lanes can run in one process.
 
+mod spawn;
+mod step;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,23 +19,22 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lane_io_host::{FaultMode, FaultSwitch, Shared};
 use serde::{Deserialize, Deserializer, Serialize};
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::SimClock;
 use crate::devices::board::{BoardConfig, BoardDevice};
-use crate::devices::camera::{Camera, CameraConfig, CameraPosition, SceneTruck, VisualIdentity};
-use crate::devices::pty::{self, PtyHold};
-use crate::devices::rfid::{ReaderKind, RfidConfig, RfidReader, SealState, TagInLane};
+use crate::devices::camera::{Camera, CameraConfig, CameraPosition, VisualIdentity};
+use crate::devices::pty::PtyHold;
+use crate::devices::rfid::{RfidConfig, RfidReader, SealState};
 use crate::devices::weighbridge::{
-    self, ScaleModel, ScaleReading, WbModbus, WbModbusProfile, WbProtocol, WeighbridgeConfig,
+    ScaleModel, ScaleReading, WbModbus, WbModbusProfile, WbProtocol, WeighbridgeConfig,
 };
-use crate::physics::{Actuators, EventKind, Physics, PhysicsConfig, TruckId, Violation};
+use crate::physics::{Physics, PhysicsConfig, TruckId, Violation};
 
 /// Errors of the lane API.
 #[derive(Debug, thiserror::Error)]
@@ -329,196 +331,6 @@ fn sub_seed(seed: u64, what: &str) -> u64 {
 }
 
 impl SimLane {
-    /// Starts every device of `config` and the lane task. Must run inside a tokio runtime.
-    pub async fn spawn(config: LaneConfig, clock: SimClock) -> Result<SimLane, SimError> {
-        let cfg = config;
-        let ip = cfg.bind_ip;
-        let dir = tempfile::Builder::new()
-            .prefix("gate-sim-")
-            .tempdir()
-            .map_err(io_err("creating the pty directory"))?;
-        let mut tasks = Vec::new();
-        let mut ptys = Vec::new();
-        let now = clock.now_ms();
-
-        let (board, t) = BoardDevice::start(&cfg.board, ip, dir.path())
-            .await
-            .map_err(io_err("starting the board"))?;
-        tasks.extend(t);
-
-        let mut names = std::collections::HashSet::new();
-        let mut scales = Vec::new();
-        let mut wb_endpoints = Vec::new();
-        for (i, wb) in cfg.weighbridges.iter().enumerate() {
-            if !names.insert(wb.name.clone()) {
-                return Err(SimError::Config(format!(
-                    "two weighbridges named {:?}",
-                    wb.name
-                )));
-            }
-            wb.scale
-                .validate()
-                .map_err(|e| SimError::Config(format!("weighbridge {}: {e}", wb.name)))?;
-            let model =
-                ScaleModel::new(wb.scale.clone(), sub_seed(cfg.seed, &format!("wb{i}")), now);
-            let fault = Arc::new(FaultSwitch::default());
-            let mut ep = WeighbridgeEndpoint {
-                name: wb.name.clone(),
-                protocol: wb.protocol,
-                tcp: None,
-                serial: None,
-            };
-            let out = if let Some(profile) = wb.protocol.modbus_profile() {
-                let m: Shared<WbModbus> = Arc::new(Mutex::new(WbModbus::new(
-                    profile,
-                    wb.scale.division_kg,
-                    wb.scale.capacity_kg,
-                    wb.scale_kg,
-                )));
-                let listener = TcpListener::bind(SocketAddr::new(ip, wb.port.unwrap_or(0)))
-                    .await
-                    .map_err(io_err(format!("binding weighbridge {}", wb.name)))?;
-                ep.tcp = Some(listener.local_addr().map_err(io_err("local_addr"))?);
-                let (m2, f2, unit, name) = (m.clone(), fault.clone(), wb.unit_id, wb.name.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = lane_io_host::serve_tcp(listener, m2, unit, f2).await {
-                        tracing::warn!(weighbridge = %name, error = ?e, "Modbus TCP server stopped");
-                    }
-                }));
-                ScaleOut::Modbus(m)
-            } else {
-                let (master, hold) = pty::open(dir.path(), &format!("wb-{}", wb.name)).map_err(
-                    io_err(format!("opening the pty of weighbridge {}", wb.name)),
-                )?;
-                ep.serial = Some(hold.link_path().to_path_buf());
-                let hold = Arc::new(hold);
-                ptys.push(hold.clone());
-                let (tx, rx) = watch::channel(ScaleReading::default());
-                tasks.push(tokio::spawn(weighbridge::run_ascii_output(
-                    master,
-                    hold,
-                    wb.clone(),
-                    rx,
-                    clock.clone(),
-                    fault.clone(),
-                )));
-                ScaleOut::Ascii(tx)
-            };
-            wb_endpoints.push(ep);
-            scales.push(ScaleSlot {
-                name: wb.name.clone(),
-                model,
-                out,
-                fault,
-            });
-        }
-
-        let start_reader = |kind: ReaderKind, rc: &RfidConfig| {
-            let reader = RfidReader::new(
-                kind,
-                rc.clone(),
-                sub_seed(cfg.seed, &format!("{kind:?}")),
-                now,
-            );
-            (
-                Arc::new(Mutex::new(reader)),
-                Arc::new(FaultSwitch::default()),
-            )
-        };
-        let mut reader_eps = [None, None];
-        let mut readers = [None, None];
-        for (slot, (kind, rc)) in [
-            (ReaderKind::Etag, &cfg.etag_reader),
-            (ReaderKind::Eseal, &cfg.eseal_reader),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let Some(rc) = rc else { continue };
-            let (reader, fault) = start_reader(kind, rc);
-            let listener = TcpListener::bind(SocketAddr::new(ip, rc.port.unwrap_or(0)))
-                .await
-                .map_err(io_err(format!("binding the {kind:?} reader")))?;
-            reader_eps[slot] = Some(listener.local_addr().map_err(io_err("local_addr"))?);
-            let (r2, f2, unit) = (reader.clone(), fault.clone(), rc.unit_id);
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = lane_io_host::serve_tcp(listener, r2, unit, f2).await {
-                    tracing::warn!(reader = ?kind, error = ?e, "Modbus TCP server stopped");
-                }
-            }));
-            readers[slot] = Some(Reader { reader, fault });
-        }
-        let [etag, eseal] = readers;
-
-        let mut cameras = Vec::new();
-        let mut cam_eps = BTreeMap::new();
-        for (pos, cc) in &cfg.cameras {
-            let (cam, t) = Camera::start(
-                *pos,
-                cc.clone(),
-                ip,
-                clock.clone(),
-                sub_seed(cfg.seed, pos.name()),
-            )
-            .await
-            .map_err(io_err(format!("starting camera {}", pos.name())))?;
-            cam_eps.insert(*pos, cam.base_url());
-            cameras.push(cam);
-            tasks.push(t);
-        }
-
-        let endpoints = Endpoints {
-            board_tcp: board.tcp_addr(),
-            board_rtu: board.rtu_path().map(|p| p.to_path_buf()),
-            weighbridges: wb_endpoints,
-            etag_reader: reader_eps[0],
-            eseal_reader: reader_eps[1],
-            cameras: cam_eps,
-        };
-        let physics_cfg = PhysicsConfig {
-            seed: sub_seed(cfg.seed, "physics") ^ cfg.physics.seed,
-            ..cfg.physics.clone()
-        };
-        let (obs_tx, _) = broadcast::channel(OBS_CHANNEL);
-        let inner = Arc::new(Inner {
-            name: cfg.name.clone(),
-            clock: clock.clone(),
-            state: Mutex::new(State {
-                physics: Physics::new(physics_cfg, now),
-                scales,
-                trucks: BTreeMap::new(),
-                last_ms: now,
-                down_on_occupied: 0,
-                down_on_occupied_prev: false,
-            }),
-            board,
-            etag,
-            eseal,
-            cameras,
-            next_id: AtomicU64::new(1),
-            obs_tx,
-            history: Mutex::new(VecDeque::new()),
-        });
-        let tick = Duration::from_millis(cfg.tick_ms.clamp(1, 100));
-        let inner2 = inner.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut iv = tokio::time::interval(tick);
-            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                iv.tick().await;
-                inner2.step();
-            }
-        }));
-        tracing::info!(lane = %cfg.name, ?endpoints, "simulated lane started");
-        Ok(SimLane {
-            inner,
-            endpoints,
-            tasks,
-            _ptys: ptys,
-            _dir: dir,
-        })
-    }
-
     /// How to reach the devices.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
@@ -744,203 +556,6 @@ impl Drop for SimLane {
     }
 }
 
-impl Inner {
-    /// When the data a decision needs became available, device side: the
-    /// indicator's first stable reading of the truck waiting at the line
-    /// (within two divisions of the load on the platform), each reader's
-    /// first report of the truck's tags. Uses the devices' state of the
-    /// previous step (observed once per truck each).
-    fn data_observations(&self, st: &mut State, now: u64) -> Vec<crate::physics::Event> {
-        let mut out = Vec::new();
-        let waiting = st.physics.waiting_truck();
-        let load = st.physics.platform_load_kg();
-        if let (Some(id), Some(scale)) = (waiting, st.scales.first()) {
-            let r = scale.model.reading();
-            let d = f64::from(scale.model.config().division_kg.max(1));
-            if let Some(e) = st.trucks.get_mut(&id) {
-                if !e.seen[0]
-                    && r.stable
-                    && load > 0.0
-                    && (r.weight_kg as f64 - load).abs() <= 2.0 * d
-                {
-                    e.seen[0] = true;
-                    out.push(crate::physics::Event {
-                        t_ms: now,
-                        truck: id,
-                        kind: EventKind::ScaleSettled {
-                            gross_kg: r.weight_kg as f64,
-                        },
-                    });
-                }
-            }
-        }
-        // Only the trucks in the lane can be read (the map also remembers
-        // trucks gone long ago), and only those not yet seen by a reader.
-        let State {
-            physics, trucks, ..
-        } = st;
-        let unseen: Vec<TruckId> = physics
-            .trucks()
-            .map(|t| t.id)
-            .filter(|id| trucks.get(id).is_some_and(|e| !(e.seen[1] && e.seen[2])))
-            .collect();
-        if unseen.is_empty() {
-            return out;
-        }
-        let etags = self.etag.as_ref().map(|r| lock(&r.reader).reported());
-        let seals = self.eseal.as_ref().map(|r| lock(&r.reader).reported());
-        for id in &unseen {
-            let Some(e) = trucks.get_mut(id) else {
-                continue;
-            };
-            if let Some(rep) = &etags {
-                if !e.seen[1] && e.etags.iter().any(|(epc, _)| rep.contains(epc)) {
-                    e.seen[1] = true;
-                    out.push(crate::physics::Event {
-                        t_ms: now,
-                        truck: *id,
-                        kind: EventKind::TagFirstRead { eseal: false },
-                    });
-                }
-            }
-            if let (Some(rep), Some((epc, _))) = (&seals, e.eseal) {
-                if !e.seen[2] && rep.contains(&epc) {
-                    e.seen[2] = true;
-                    out.push(crate::physics::Event {
-                        t_ms: now,
-                        truck: *id,
-                        kind: EventKind::TagFirstRead { eseal: true },
-                    });
-                }
-            }
-        }
-        out
-    }
-
-    /// Steps the lane from its last time to the clock's now.
-    fn step(&self) {
-        let now = self.clock.now_ms();
-        let mut st = lock(&self.state);
-        if now <= st.last_ms {
-            return;
-        }
-        let st = &mut *st;
-        // Physics and board, in lock-step sub-steps of at most 10 lane ms.
-        {
-            let mut board = lock(self.board.board());
-            let mut t = st.last_ms;
-            while t < now {
-                let dt = (now - t).min(10);
-                t += dt;
-                let sensors = st.physics.sensors();
-                let raw = self.board.raw_inputs(&sensors);
-                let out = board.tick(t, raw);
-                let bad = out.motor_down && (sensors.safety_loop || sensors.photocell);
-                if bad && !st.down_on_occupied_prev {
-                    st.down_on_occupied += 1;
-                    tracing::error!(lane = %self.name, t_ms = t, "arm driven down onto an occupied safety loop / photocell");
-                }
-                st.down_on_occupied_prev = bad;
-                st.physics.set_actuators(Actuators {
-                    motor_up: out.motor_up,
-                    motor_down: out.motor_down,
-                    light_green: out.light_green,
-                });
-                st.physics.step(dt);
-            }
-        }
-        st.last_ms = now;
-
-        // Observations.
-        let mut events = st.physics.drain_events();
-        events.extend(self.data_observations(st, now));
-        if !events.is_empty() {
-            let mut hist = lock(&self.history);
-            for e in events {
-                let plate = st
-                    .trucks
-                    .get(&e.truck)
-                    .map(|x| x.spec.plate.clone())
-                    .unwrap_or_default();
-                let wall_ms = self
-                    .clock
-                    .wall_time(e.t_ms)
-                    .duration_since(UNIX_EPOCH)
-                    .map(crate::clock::duration_ms)
-                    .unwrap_or(0);
-                let o = Observation {
-                    t_ms: e.t_ms,
-                    wall_ms,
-                    truck: e.truck,
-                    plate,
-                    kind: e.kind,
-                };
-                tracing::debug!(lane = %self.name, truck = %o.truck, plate = %o.plate, kind = ?o.kind, "observation");
-                if matches!(o.kind, EventKind::StruckByArm | EventKind::HitArm) {
-                    tracing::error!(lane = %self.name, truck = %o.truck, plate = %o.plate, kind = ?o.kind, "SAFETY VIOLATION");
-                }
-                let _ = self.obs_tx.send(o.clone());
-                if hist.len() >= MAX_HISTORY {
-                    hist.pop_front();
-                }
-                hist.push_back(o);
-            }
-        }
-
-        // Weighbridges.
-        let load = st.physics.platform_load_kg();
-        for s in &mut st.scales {
-            s.model.advance(now, load);
-            let r = s.model.reading();
-            match &s.out {
-                ScaleOut::Modbus(m) => lock(m).set_reading(r),
-                ScaleOut::Ascii(tx) => {
-                    tx.send_replace(r);
-                }
-            }
-        }
-
-        // Tags in the lane.
-        let mut etags = Vec::new();
-        let mut seals = Vec::new();
-        let mut scene = Vec::new();
-        for t in st.physics.trucks() {
-            let Some(e) = st.trucks.get(&t.id) else {
-                continue;
-            };
-            for &(epc, off) in &e.etags {
-                etags.push(TagInLane {
-                    epc,
-                    x: t.front_x - off,
-                    seal: None,
-                });
-            }
-            if let Some((epc, state)) = e.eseal {
-                seals.push(TagInLane {
-                    epc,
-                    x: t.rear_x() + 0.1,
-                    seal: Some(state),
-                });
-            }
-            scene.push(SceneTruck {
-                front_x: t.front_x,
-                rear_x: t.rear_x(),
-                speed: t.speed,
-                ident: e.ident.clone(),
-            });
-        }
-        if let Some(r) = &self.etag {
-            lock(&r.reader).advance(now, &etags);
-        }
-        if let Some(r) = &self.eseal {
-            lock(&r.reader).advance(now, &seals);
-        }
-        for c in &self.cameras {
-            c.update_scene(&scene);
-        }
-    }
-}
-
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a wall-clock time, as a camera
 /// stamps its frames: the contract's RFC 3339 format
 /// (`gate_proto::time`) with a space for the `T` and no `Z`.
@@ -956,41 +571,4 @@ pub fn format_wall(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wall_format() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_766_016_000_123); // 2025-12-18 00:00:00.123 UTC
-        assert_eq!(format_wall(t), "2025-12-18 00:00:00.123");
-        assert_eq!(format_wall(UNIX_EPOCH), "1970-01-01 00:00:00.000");
-    }
-
-    #[test]
-    fn device_ids_parse() {
-        assert_eq!("board".parse::<DeviceId>().unwrap(), DeviceId::Board);
-        assert_eq!(
-            "weighbridge.mt".parse::<DeviceId>().unwrap(),
-            DeviceId::Weighbridge(Some("mt".into()))
-        );
-        assert_eq!(
-            "camera.plate_rear".parse::<DeviceId>().unwrap(),
-            DeviceId::Camera(CameraPosition::PlateRear)
-        );
-        assert_eq!(
-            "container_back".parse::<DeviceId>().unwrap(),
-            DeviceId::Camera(CameraPosition::ContainerBack)
-        );
-        assert!("toaster".parse::<DeviceId>().is_err());
-        for s in [
-            "board",
-            "weighbridge",
-            "weighbridge.x",
-            "etag_reader",
-            "eseal_reader",
-            "camera.plate_front",
-        ] {
-            assert_eq!(s.parse::<DeviceId>().unwrap().to_string(), s);
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,294 @@
+//! Transports: serial ports and Modbus buses (TCP or RTU), with their
+//! timeouts, retries and queue.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::BackoffConfig;
+
+/// Serial parity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+/// A serial port: an RS-485/RS-232 adapter or a pseudo-terminal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialPortConfig {
+    /// Device path, e.g. `/dev/ttyUSB0` or a pty link made by socat.
+    pub path: PathBuf,
+    /// Baud rate (default 9600).
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// "none" (default), "even" or "odd".
+    #[serde(default)]
+    pub parity: Parity,
+    /// Data bits, 5..=8 (default 8; Toledo indicators often use 7 with even parity).
+    #[serde(default = "default_data_bits")]
+    pub data_bits: u8,
+    /// Stop bits, 1 or 2 (default 1).
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+}
+
+fn default_baud() -> u32 {
+    9600
+}
+fn default_data_bits() -> u8 {
+    8
+}
+fn default_stop_bits() -> u8 {
+    1
+}
+
+impl SerialPortConfig {
+    /// A port with the defaults (9600 8N1).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            baud: default_baud(),
+            parity: Parity::None,
+            data_bits: default_data_bits(),
+            stop_bits: default_stop_bits(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.path.as_os_str().is_empty() {
+            return Err("serial port path is empty".into());
+        }
+        if !(50..=4_000_000).contains(&self.baud) {
+            return Err(format!("baud {} not in 50..=4000000", self.baud));
+        }
+        if !(5..=8).contains(&self.data_bits) {
+            return Err(format!("data_bits {} not in 5..=8", self.data_bits));
+        }
+        if !(1..=2).contains(&self.stop_bits) {
+            return Err(format!("stop_bits {} must be 1 or 2", self.stop_bits));
+        }
+        Ok(())
+    }
+
+    /// Bits on the wire per character (start + data + parity + stop).
+    pub fn bits_per_char(&self) -> u32 {
+        1 + u32::from(self.data_bits)
+            + u32::from(self.parity != Parity::None)
+            + u32::from(self.stop_bits)
+    }
+
+    /// The tokio-serial builder for this port.
+    #[cfg(feature = "serial")]
+    pub fn builder(&self) -> tokio_serial::SerialPortBuilder {
+        let path = self.path.to_string_lossy().into_owned();
+        tokio_serial::new(path, self.baud)
+            .parity(match self.parity {
+                Parity::None => tokio_serial::Parity::None,
+                Parity::Even => tokio_serial::Parity::Even,
+                Parity::Odd => tokio_serial::Parity::Odd,
+            })
+            .data_bits(match self.data_bits {
+                5 => tokio_serial::DataBits::Five,
+                6 => tokio_serial::DataBits::Six,
+                7 => tokio_serial::DataBits::Seven,
+                _ => tokio_serial::DataBits::Eight,
+            })
+            .stop_bits(if self.stop_bits == 2 {
+                tokio_serial::StopBits::Two
+            } else {
+                tokio_serial::StopBits::One
+            })
+    }
+}
+
+/// One Modbus bus: a TCP connection or an RS-485 line. One task serves it
+/// and serialises the requests of every device on it.
+///
+/// ```toml
+/// [[buses]]
+/// name = "rs485-1"
+/// rtu = { path = "/dev/ttyUSB0", baud = 19200, parity = "even" }
+///
+/// [[buses]]
+/// name = "board"
+/// tcp = "127.0.0.1:1502"
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusBusConfig {
+    /// Bus name, referenced by devices (`bus = "..."`).
+    pub name: String,
+    /// Modbus TCP: `host:port` of the device or gateway. Exactly one of
+    /// `tcp` and `rtu` must be given.
+    #[serde(default)]
+    pub tcp: Option<String>,
+    /// Modbus RTU on a serial line.
+    #[serde(default)]
+    pub rtu: Option<SerialPortConfig>,
+    /// Time allowed for one request's answer, ms (default 300).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Time allowed to open the connection / port, ms (default 2000).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// Extra attempts after a timeout or transport error (default 1). Never
+    /// after a Modbus exception, never for momentary commands (a retried
+    /// "raise" could admit two vehicles). A unit that timed out 3 times in a
+    /// row gets no retries until it answers again, so a dead unit does not
+    /// slow the rest of the line.
+    #[serde(default = "default_retries")]
+    pub retries: u8,
+    /// Requests waiting for the bus, at most (default 32). A full queue
+    /// fails new requests at once.
+    #[serde(default = "default_queue_depth")]
+    pub queue_depth: usize,
+    /// A request not started within this time is dropped (default 1000 ms):
+    /// a late write (e.g. a raise) is worse than none.
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
+    /// RTU only: silence kept between two transactions, ms. Default: 3.5
+    /// characters at the line's speed, at least 2 ms.
+    #[serde(default)]
+    pub frame_gap_ms: Option<u64>,
+    /// Reconnect delays.
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+}
+
+fn default_request_timeout() -> u64 {
+    300
+}
+fn default_connect_timeout() -> u64 {
+    2000
+}
+fn default_retries() -> u8 {
+    1
+}
+fn default_queue_depth() -> usize {
+    32
+}
+fn default_queue_timeout() -> u64 {
+    1000
+}
+
+/// The transport of a bus, once validated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transport {
+    Tcp(String),
+    Rtu(SerialPortConfig),
+}
+
+impl ModbusBusConfig {
+    /// A TCP bus with default timings.
+    pub fn tcp(name: &str, address: &str) -> Self {
+        Self::with(name, Some(address.to_owned()), None)
+    }
+
+    /// An RTU bus with default timings.
+    pub fn rtu(name: &str, port: SerialPortConfig) -> Self {
+        Self::with(name, None, Some(port))
+    }
+
+    fn with(name: &str, tcp: Option<String>, rtu: Option<SerialPortConfig>) -> Self {
+        Self {
+            name: name.to_owned(),
+            tcp,
+            rtu,
+            request_timeout_ms: default_request_timeout(),
+            connect_timeout_ms: default_connect_timeout(),
+            retries: default_retries(),
+            queue_depth: default_queue_depth(),
+            queue_timeout_ms: default_queue_timeout(),
+            frame_gap_ms: None,
+            backoff: BackoffConfig::default(),
+        }
+    }
+
+    /// The transport; errors unless exactly one of `tcp` / `rtu` is set.
+    pub fn transport(&self) -> Result<Transport, String> {
+        match (&self.tcp, &self.rtu) {
+            (Some(a), None) => Ok(Transport::Tcp(a.clone())),
+            (None, Some(p)) => Ok(Transport::Rtu(p.clone())),
+            _ => Err(format!(
+                "bus `{}`: give exactly one of `tcp` and `rtu`",
+                self.name
+            )),
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.queue_timeout_ms)
+    }
+
+    /// RTU inter-transaction silence (see `frame_gap_ms`).
+    pub fn frame_gap(&self) -> Duration {
+        if let Some(ms) = self.frame_gap_ms {
+            return Duration::from_millis(ms);
+        }
+        match &self.rtu {
+            Some(p) => {
+                let secs = 3.5 * f64::from(p.bits_per_char()) / f64::from(p.baud.max(1));
+                Duration::from_secs_f64(secs).max(Duration::from_millis(2))
+            }
+            None => Duration::ZERO,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let ctx = |m: String| format!("bus `{}`: {m}", self.name);
+        if self.name.trim().is_empty() {
+            return Err("bus name is empty".into());
+        }
+        match self.transport()? {
+            Transport::Tcp(a) => {
+                let ok = a
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                if !ok {
+                    return Err(ctx(format!("tcp address `{a}` is not host:port")));
+                }
+            }
+            Transport::Rtu(p) => p.validate().map_err(ctx)?,
+        }
+        if !(10..=60_000).contains(&self.request_timeout_ms) {
+            return Err(ctx(format!(
+                "request_timeout_ms {} not in 10..=60000",
+                self.request_timeout_ms
+            )));
+        }
+        if !(10..=60_000).contains(&self.connect_timeout_ms) {
+            return Err(ctx(format!(
+                "connect_timeout_ms {} not in 10..=60000",
+                self.connect_timeout_ms
+            )));
+        }
+        if self.retries > 5 {
+            return Err(ctx(format!("retries {} > 5", self.retries)));
+        }
+        if !(1..=1024).contains(&self.queue_depth) {
+            return Err(ctx(format!(
+                "queue_depth {} not in 1..=1024",
+                self.queue_depth
+            )));
+        }
+        if self.queue_timeout_ms == 0 {
+            return Err(ctx("queue_timeout_ms must be > 0".into()));
+        }
+        if self.frame_gap_ms.is_some_and(|g| g > 1000) {
+            return Err(ctx("frame_gap_ms > 1000".into()));
+        }
+        self.backoff.validate().map_err(ctx)
+    }
+}

@@ -1,0 +1,214 @@
+//! Weighbridge indicators (Modbus or ASCII) and how their readings are judged
+//! stable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::BackoffConfig;
+
+use gate_wire::weighbridge::AsciiProtocol;
+
+use super::{check_interval, check_unit, default_offline_after, SerialPortConfig};
+
+/// How a weighbridge reading is judged stable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StabilityMode {
+    /// The device's flag when it has one (a stable bit, a motion bit, the
+    /// Toledo motion status), else detection. Default.
+    #[default]
+    Auto,
+    /// Only the device's flag (error at start if the device has none).
+    Device,
+    /// Only the agent's detection (readings within tolerance for a window).
+    Detect,
+    /// Both must agree.
+    Both,
+}
+
+/// Stability detection: the last `min_samples` or more readings all within
+/// +-`tolerance_divisions` x `division_kg` of the newest, spanning at least
+/// `window_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StabilityConfig {
+    /// See [`StabilityMode`] (default "auto").
+    #[serde(default)]
+    pub mode: StabilityMode,
+    /// Scale division (display increment), kg (default 20: a 60 t truck scale).
+    #[serde(default = "default_division")]
+    pub division_kg: f64,
+    /// Allowed deviation, in divisions (default 1).
+    #[serde(default = "default_tolerance")]
+    pub tolerance_divisions: f64,
+    /// Time the readings must stay within tolerance, ms (default 1500).
+    #[serde(default = "default_window")]
+    pub window_ms: u64,
+    /// Readings needed inside the window, at least (default 5).
+    #[serde(default = "default_min_samples")]
+    pub min_samples: usize,
+    /// A gap between readings longer than this restarts detection, ms (default 1000).
+    #[serde(default = "default_max_gap")]
+    pub max_gap_ms: u64,
+}
+
+fn default_division() -> f64 {
+    20.0
+}
+fn default_tolerance() -> f64 {
+    1.0
+}
+fn default_window() -> u64 {
+    1500
+}
+fn default_min_samples() -> usize {
+    5
+}
+fn default_max_gap() -> u64 {
+    1000
+}
+
+impl Default for StabilityConfig {
+    fn default() -> Self {
+        Self {
+            mode: StabilityMode::Auto,
+            division_kg: default_division(),
+            tolerance_divisions: default_tolerance(),
+            window_ms: default_window(),
+            min_samples: default_min_samples(),
+            max_gap_ms: default_max_gap(),
+        }
+    }
+}
+
+impl StabilityConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.division_kg.is_finite() && self.division_kg > 0.0) {
+            return Err(format!(
+                "stability.division_kg {} must be > 0",
+                self.division_kg
+            ));
+        }
+        if !(self.tolerance_divisions.is_finite() && self.tolerance_divisions >= 0.0) {
+            return Err(format!(
+                "stability.tolerance_divisions {} must be >= 0",
+                self.tolerance_divisions
+            ));
+        }
+        if !(2..=1000).contains(&self.min_samples) {
+            return Err(format!(
+                "stability.min_samples {} not in 2..=1000",
+                self.min_samples
+            ));
+        }
+        if self.window_ms > 60_000 || self.max_gap_ms == 0 {
+            return Err("stability: window_ms <= 60000 and max_gap_ms > 0 required".into());
+        }
+        Ok(())
+    }
+}
+
+/// A Modbus weighbridge indicator described by a register profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusScaleConfig {
+    /// Bus name.
+    pub bus: String,
+    /// Unit id.
+    pub unit_id: u8,
+    /// Profile name (`<profiles_dir>/<name>.toml`) or a path ending in `.toml`.
+    /// It must define a numeric point `gross` in kg (after scale/offset) and
+    /// may define flags `stable`, `motion`, `overload`, `underload`, `error`.
+    pub profile: String,
+    /// Poll period, ms (default 200).
+    #[serde(default = "default_scale_poll")]
+    pub poll_interval_ms: u64,
+}
+
+pub(super) fn default_scale_poll() -> u64 {
+    200
+}
+
+/// A weighbridge indicator streaming ASCII frames on a serial line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsciiScaleConfig {
+    /// The serial line.
+    pub port: SerialPortConfig,
+    /// "toledo" or "xk3190".
+    pub protocol: AsciiProtocol,
+    /// Toledo: frames carry a checksum byte after CR (default false).
+    /// Ignored for XK3190 (always checked).
+    #[serde(default)]
+    pub checksum: bool,
+    /// Kilograms per displayed unit (default 1; 1000 if the indicator shows tonnes).
+    #[serde(default = "one")]
+    pub kg_per_unit: f64,
+    /// No valid frame for this long = reading withdrawn and an error
+    /// recorded, ms (default 2000).
+    #[serde(default = "default_stale")]
+    pub stale_after_ms: u64,
+    /// Reopen delays after the port fails (unplugged adapter).
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+}
+
+pub(super) fn one() -> f64 {
+    1.0
+}
+fn default_stale() -> u64 {
+    2000
+}
+
+/// The weighbridge: exactly one of `modbus` and `ascii`.
+///
+/// ```toml
+/// [weighbridge]
+/// modbus = { bus = "wb", unit_id = 1, profile = "wb-f32-cdab" }
+/// stability = { division_kg = 20 }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeighbridgeConfig {
+    /// Device name (default "weighbridge").
+    #[serde(default = "default_wb_name")]
+    pub name: String,
+    #[serde(default)]
+    pub modbus: Option<ModbusScaleConfig>,
+    #[serde(default)]
+    pub ascii: Option<AsciiScaleConfig>,
+    /// Stability judgement.
+    #[serde(default)]
+    pub stability: StabilityConfig,
+    /// Modbus only: consecutive failed polls before the reading is withdrawn (default 3).
+    #[serde(default = "default_offline_after")]
+    pub offline_after_errors: u32,
+}
+
+fn default_wb_name() -> String {
+    "weighbridge".into()
+}
+
+impl WeighbridgeConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let ctx = |m: String| format!("weighbridge `{}`: {m}", self.name);
+        match (&self.modbus, &self.ascii) {
+            (Some(m), None) => {
+                check_unit(m.unit_id).map_err(ctx)?;
+                check_interval("poll_interval_ms", m.poll_interval_ms).map_err(ctx)?;
+            }
+            (None, Some(a)) => {
+                a.port.validate().map_err(ctx)?;
+                if !(a.kg_per_unit.is_finite() && a.kg_per_unit > 0.0) {
+                    return Err(ctx(format!("kg_per_unit {} must be > 0", a.kg_per_unit)));
+                }
+                check_interval("stale_after_ms", a.stale_after_ms).map_err(ctx)?;
+                a.backoff.validate().map_err(ctx)?;
+            }
+            _ => return Err(ctx("give exactly one of `modbus` and `ascii`".into())),
+        }
+        if self.offline_after_errors == 0 {
+            return Err(ctx("offline_after_errors must be > 0".into()));
+        }
+        self.stability.validate().map_err(ctx)
+    }
+}
