@@ -534,7 +534,10 @@ fn main() -> Result<()> {
             .read_holding_register(hr::LED_LEN)
             != Ok(0)
     })
-    .map_err(|e| anyhow!("{e}\n{}", log_tail(&log)))?;
+    .map_err(|e| {
+        let err = log_tail(&agent_dir.join("agent.err"));
+        anyhow!("{e}\n{}\nagent stderr:\n{err}", log_tail(&log))
+    })?;
     let (agent_marks, agent_mem) = measure(
         "agent",
         apid,

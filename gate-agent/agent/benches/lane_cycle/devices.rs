@@ -171,7 +171,7 @@ description = "bench indicator: u32 gross kg at HR 0 (ABCD), status HR 2 bit 0 s
 name = "gross"
 function = "holding"
 address = 0
-pub(super) type = "u32"
+type = "u32"
 order = "ABCD"
 unit = "kg"
 
@@ -179,7 +179,7 @@ unit = "kg"
 name = "status"
 function = "holding"
 address = 2
-pub(super) type = "u16"
+type = "u16"
 bits = [{ name = "stable", mask = 0x0001 }]
 "#;
 
