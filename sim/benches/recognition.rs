@@ -43,8 +43,9 @@
 //! only these categories, comma-separated; the peer still reads the whole
 //! set), --no-peer, --split-frames N gen2 frames of each kind per split
 //! (150), --no-split (skip the splits),
-//! --failures K examples per category (8), --keep (keep the generated set;
-//! by default it is removed after the run: a few hundred MB of PNG).
+//! --failures K examples per category (8), --keep (keep the generated sets;
+//! by default they are removed after the run: a few hundred MB of PNG; with
+//! --keep, gen2 sets already there from the same seed and count are reused).
 //! `cargo bench` adds `--bench`: ignored.
 //!
 //! Layer: benchmark tooling; knows the set format and the public API of
