@@ -350,7 +350,7 @@ pub(crate) fn run(
             })?);
         }
         parts.push(Part {
-            split: *split,
+            split,
             name: "gen2".into(),
             rows,
             ours_rss,
