@@ -9,7 +9,8 @@ rapidocr_onnxruntime==1.4.4` when it is missing and runs this script with it.
 
 Usage: ocr_peer.py --set DIR [--warmup N] [--limit N]
 
-Reads DIR/labels.json (written by `gate-sim eval`), then for each sample:
+Reads DIR/labels.json (written by `gate-sim eval`, or by sim/eval/gen2.py:
+frames only), then for each sample:
 - single-row plate crops and horizontal code crops: recognition only
   (use_det=False, use_cls=False), as gate-ocr's read_*_crop is;
 - vertical code crops and two-row plate crops: detection + recognition
@@ -28,7 +29,9 @@ times. onnxruntime runs with intra_op_num_threads=1 and inter_op_num_threads=1
 
 Output: one JSON object per line on stdout. First a header
 {"peer": ..., "rapidocr": ..., "onnxruntime": ..., "threads": {...}}, then
-per sample {"id", "text", "ms", "lines": [{"text", "score", "box"}]}: `text`
+per sample {"id", "text", "ms", "lines": [{"text", "score", "box"}]}, last
+{"cpu_per_wall", "peak_rss_kib"} (the process's peak RSS over the timed
+loop, its high-water mark reset after the warm-up): `text`
 is the single line of a crop read, or the lines joined by a space for det+rec
 (the benchmark normalises and picks candidates itself: the peer reports raw
 text only). Errors go to stderr; exit status 2 on a setup error.
@@ -143,6 +146,12 @@ def main():
             run(img, m)
             warmed[m] = warmed.get(m, 0) + 1
 
+    # Peak RSS over the timed loop: reset the high-water mark (Linux).
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for s in samples:
         path = os.path.join(args.set, s["file"])
@@ -160,7 +169,22 @@ def main():
         )
     # CPU seconds over wall seconds of the loop: about 1.0 means one core.
     wall = time.perf_counter() - wall0
-    print(json.dumps({"cpu_per_wall": (time.process_time() - cpu0) / max(wall, 1e-9)}), flush=True)
+    print(
+        json.dumps({"cpu_per_wall": (time.process_time() - cpu0) / max(wall, 1e-9), "peak_rss_kib": peak_rss_kib()}),
+        flush=True,
+    )
+
+
+def peak_rss_kib():
+    """VmHWM of this process (since the reset before the timed loop), KiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 if __name__ == "__main__":

@@ -30,12 +30,22 @@
 //!   with the best mean score, else the best uniquely repaired one; codes
 //!   count when any candidate is the truth (as ours count any read).
 //!
+//! 5. The splits (issue 17 item 1, recognition_parts/split.rs): the fixed
+//!    split file sim/eval/split.toml makes the tune split of this set's
+//!    frames and the tune part of the second renderer (sim/eval/gen2.py,
+//!    Pillow/FreeType), the report split of gen2's report part (typefaces
+//!    and setting values never in the tune split); ours and the peer on
+//!    both, printed side by side: plates and codes exact %, confident wrong
+//!    reads, p50 per frame, peak RSS.
+//!
 //! Options: --seed S (1), --count N crops of each kind (1000), --frames M of
 //! each kind (100), --set DIR (read an existing set), --only CATS (score
 //! only these categories, comma-separated; the peer still reads the whole
-//! set), --no-peer,
-//! --failures K examples per category (8), --keep (keep the generated set;
-//! by default it is removed after the run: a few hundred MB of PNG).
+//! set), --no-peer, --split-frames N gen2 frames of each kind per split
+//! (150), --no-split (skip the splits),
+//! --failures K examples per category (8), --keep (keep the generated sets;
+//! by default they are removed after the run: a few hundred MB of PNG; with
+//! --keep, gen2 sets already there from the same seed and count are reused).
 //! `cargo bench` adds `--bench`: ignored.
 //!
 //! Layer: benchmark tooling; knows the set format and the public API of
@@ -53,8 +63,15 @@ use gate_proto::formats::{iso6346, plate as plate_fmt};
 use serde::Serialize;
 use sim::eval::{self, Category, CodeLayout, Counts, Distortion, Label};
 
+#[path = "recognition_parts/split.rs"]
+mod split;
+
 /// The peer, pinned.
 const PEER_WHEEL: &str = "rapidocr_onnxruntime==1.4.4";
+/// The second renderer's Pillow (sim/eval/gen2.py), pinned: another
+/// Pillow/FreeType may draw other bytes from the same seed.
+const PILLOW_WHEEL: &str = "Pillow==13.0.0";
+const PILLOW_VERSION: &str = "13.0.0";
 /// Untimed reads per category before the clock.
 const WARMUP: usize = 3;
 
@@ -68,6 +85,8 @@ struct Opts {
     keep: bool,
     /// Score only these categories (`--only plate_crop,code_frame`).
     only: Option<Vec<Category>>,
+    /// gen2 frames of each kind per split (`--split-frames`); 0: no splits.
+    split_frames: usize,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -80,6 +99,7 @@ fn parse_args() -> Result<Opts> {
         failures: 8,
         keep: false,
         only: None,
+        split_frames: 150,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -93,6 +113,10 @@ fn parse_args() -> Result<Opts> {
             "--failures" => o.failures = val("--failures")?.parse().context("--failures")?,
             "--no-peer" => o.peer = false,
             "--keep" => o.keep = true,
+            "--split-frames" => {
+                o.split_frames = val("--split-frames")?.parse().context("--split-frames")?
+            }
+            "--no-split" => o.split_frames = 0,
             "--only" => {
                 let v = val("--only")?;
                 let mut cats = Vec::new();
@@ -108,7 +132,7 @@ fn parse_args() -> Result<Opts> {
                 o.only = Some(cats);
             }
             other => bail!(
-                "unknown option `{other}` (have --seed --count --frames --set --only --no-peer --failures --keep)"
+                "unknown option `{other}` (have --seed --count --frames --set --only --no-peer --failures --keep --split-frames --no-split)"
             ),
         }
     }
@@ -135,6 +159,9 @@ struct Outcome {
     colour_ok: Option<bool>,
     /// Code frames: reads that pass the check digit but are not the truth.
     false_codes: usize,
+    /// Frames: confident wrong reads, valid by the grammar (plates: GA 36;
+    /// codes: ISO 6346 with the check digit) but not the truth.
+    wrong_valid: usize,
     error: Option<String>,
 }
 
@@ -154,16 +181,15 @@ fn code_layout(l: &Label) -> Layout {
 
 /// Runs gate-ocr on one sample (image already decoded); times the call.
 fn ours_one(ocr: &Ocr, l: &Label, img: &image::RgbImage) -> Outcome {
+    if l.category.is_frame() {
+        return ours_frame(ocr, l.category, l.truth(), l.colour.as_deref(), img);
+    }
     let truth = l.truth();
     let t0 = Instant::now();
     let mut o = Outcome::default();
     match l.category {
-        Category::PlateCrop | Category::PlateFrame => {
-            let r = if l.category == Category::PlateCrop {
-                ocr.read_plate_crop(img)
-            } else {
-                ocr.read_plate(img)
-            };
+        Category::PlateCrop => {
+            let r = ocr.read_plate_crop(img);
             o.ms = t0.elapsed().as_secs_f64() * 1e3;
             match r {
                 Ok(Some(p)) => {
@@ -191,7 +217,40 @@ fn ours_one(ocr: &Ocr, l: &Label, img: &image::RgbImage) -> Outcome {
                 Err(e) => o.error = Some(e.to_string()),
             }
         }
-        Category::CodeFrame => {
+        Category::PlateFrame | Category::CodeFrame => unreachable!("frames: ours_frame"),
+    }
+    o
+}
+
+/// Runs gate-ocr on one frame (`read_plate` or `read_containers`, image
+/// already decoded); times the call. Shared by both renderers' frames.
+fn ours_frame(
+    ocr: &Ocr,
+    category: Category,
+    truth: &str,
+    colour: Option<&str>,
+    img: &image::RgbImage,
+) -> Outcome {
+    let t0 = Instant::now();
+    let mut o = Outcome::default();
+    match category {
+        Category::PlateFrame | Category::PlateCrop => {
+            let r = ocr.read_plate(img);
+            o.ms = t0.elapsed().as_secs_f64() * 1e3;
+            match r {
+                Ok(Some(p)) => {
+                    o.exact = p.text == truth;
+                    o.exact_raw = plate_fmt::normalise(&p.raw) == truth;
+                    o.colour_ok = Some(Some(p.colour.as_str()) == colour);
+                    o.wrong_valid = usize::from(p.valid && p.text != truth);
+                    o.text = p.text;
+                    o.raw = p.raw;
+                }
+                Ok(None) => {}
+                Err(e) => o.error = Some(e.to_string()),
+            }
+        }
+        Category::CodeFrame | Category::CodeCrop => {
             let r = ocr.read_containers(img);
             o.ms = t0.elapsed().as_secs_f64() * 1e3;
             match r {
@@ -202,6 +261,7 @@ fn ours_one(ocr: &Ocr, l: &Label, img: &image::RgbImage) -> Outcome {
                         .iter()
                         .filter(|c| c.check_ok && c.text != truth)
                         .count();
+                    o.wrong_valid = o.false_codes;
                     o.text = reads
                         .iter()
                         .map(|c| c.text.as_str())
@@ -230,10 +290,36 @@ fn process_cpu_s() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn run_ours(dir: &Path, labels: &[Label]) -> Result<(Vec<Outcome>, f64)> {
+/// Resets this process's peak resident set (VmHWM) to its current RSS
+/// (Linux: `5` to /proc/self/clear_refs); false where it cannot.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// This process's peak resident set since the last reset, MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// gate-ocr with its models loaded (fetched on first use).
+fn load_ocr() -> Result<Ocr> {
     let paths = gate_ocr::models::ensure(&gate_ocr::models::default_dir())
         .map_err(|e| anyhow!("gate-ocr models: {e}"))?;
-    let ocr = Ocr::load(&paths).map_err(|e| anyhow!("gate-ocr load: {e}"))?;
+    Ocr::load(&paths).map_err(|e| anyhow!("gate-ocr load: {e}"))
+}
+
+/// Ours over the set: outcomes, CPU/wall over the timed loop, and the peak
+/// RSS (MiB) over the loop, models loaded.
+fn run_ours(dir: &Path, labels: &[Label]) -> Result<(Vec<Outcome>, f64, f64)> {
+    let ocr = load_ocr()?;
     // Warm-up: the first reads of each category, untimed.
     let mut warmed: BTreeMap<Category, usize> = BTreeMap::new();
     for l in labels {
@@ -244,6 +330,7 @@ fn run_ours(dir: &Path, labels: &[Label]) -> Result<(Vec<Outcome>, f64)> {
             let _ = ours_one(&ocr, l, &img);
         }
     }
+    reset_peak_rss();
     let cpu0 = process_cpu_s();
     let wall0 = Instant::now();
     let mut out = Vec::with_capacity(labels.len());
@@ -251,22 +338,26 @@ fn run_ours(dir: &Path, labels: &[Label]) -> Result<(Vec<Outcome>, f64)> {
         let img = eval::load_image(dir, l)?;
         out.push(ours_one(&ocr, l, &img));
     }
+    let rss = peak_rss_mib();
     // CPU seconds over wall seconds of the loop: about 1.0 means one core.
     let wall = wall0.elapsed().as_secs_f64();
     let cpu = match (cpu0, process_cpu_s()) {
         (Some(a), Some(b)) => b - a,
         _ => f64::NAN,
     };
-    Ok((out, cpu / wall.max(1e-9)))
+    Ok((out, cpu / wall.max(1e-9), rss))
 }
 
 /// Makes the peer's venv when missing; returns its python.
 fn peer_python() -> Result<PathBuf> {
     let venv = target_dir().join("ocr-peer-venv");
     let py = venv.join("bin/python");
+    let probe = format!(
+        "import rapidocr_onnxruntime, PIL, numpy; assert PIL.__version__ == '{PILLOW_VERSION}'"
+    );
     let ok = py.exists()
         && Command::new(&py)
-            .args(["-c", "import rapidocr_onnxruntime"])
+            .args(["-c", &probe])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -275,21 +366,29 @@ fn peer_python() -> Result<PathBuf> {
     if ok {
         return Ok(py);
     }
-    eprintln!("peer: creating {} with {PEER_WHEEL} (once)", venv.display());
-    let st = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .context("python3 -m venv (python3 with the venv module is needed for the peer)")?;
-    if !st.success() {
-        bail!("python3 -m venv {} failed", venv.display());
+    eprintln!(
+        "peer: creating {} with {PEER_WHEEL} {PILLOW_WHEEL} (once)",
+        venv.display()
+    );
+    if !py.exists() {
+        let st = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("python3 -m venv (python3 with the venv module is needed for the peer)")?;
+        if !st.success() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
     }
     let st = Command::new(&py)
-        .args(["-m", "pip", "install", "-q", PEER_WHEEL])
+        .args(["-m", "pip", "install", "-q", PEER_WHEEL, PILLOW_WHEEL])
         .status()
         .context("pip install")?;
     if !st.success() {
-        bail!("pip install {PEER_WHEEL} into {} failed", venv.display());
+        bail!(
+            "pip install {PEER_WHEEL} {PILLOW_WHEEL} into {} failed",
+            venv.display()
+        );
     }
     Ok(py)
 }
@@ -307,6 +406,8 @@ struct PeerRun {
     header: serde_json::Value,
     reads: BTreeMap<String, PeerRead>,
     cpu_per_wall: f64,
+    /// Peak RSS of the peer's process over its timed loop, MiB.
+    peak_rss_mib: f64,
 }
 
 fn run_peer(dir: &Path) -> Result<PeerRun> {
@@ -328,6 +429,7 @@ fn run_peer(dir: &Path) -> Result<PeerRun> {
     let mut header = serde_json::Value::Null;
     let mut reads = BTreeMap::new();
     let mut cpu_per_wall = f64::NAN;
+    let mut peak_rss_mib = f64::NAN;
     for line in BufReader::new(stdout).lines() {
         let line = line.context("peer output")?;
         let v: serde_json::Value = match serde_json::from_str(&line) {
@@ -340,6 +442,9 @@ fn run_peer(dir: &Path) -> Result<PeerRun> {
         }
         if let Some(c) = v.get("cpu_per_wall").and_then(|c| c.as_f64()) {
             cpu_per_wall = c;
+            if let Some(k) = v.get("peak_rss_kib").and_then(|k| k.as_f64()) {
+                peak_rss_mib = k / 1024.0;
+            }
             continue;
         }
         let Some(id) = v.get("id").and_then(|i| i.as_str()) else {
@@ -384,6 +489,7 @@ fn run_peer(dir: &Path) -> Result<PeerRun> {
         header,
         reads,
         cpu_per_wall,
+        peak_rss_mib,
     })
 }
 
@@ -426,14 +532,13 @@ fn peer_codes_by_grammar(lines: &[(String, f64)]) -> Vec<String> {
     out
 }
 
-fn score_peer(l: &Label, p: &PeerRead) -> Outcome {
-    let truth = l.truth();
+fn score_peer(category: Category, truth: &str, p: &PeerRead) -> Outcome {
     let mut o = Outcome {
         ms: p.ms,
         error: p.error.clone(),
         ..Outcome::default()
     };
-    let plate = l.category.is_plate();
+    let plate = category.is_plate();
     let norm = |s: &str| {
         if plate {
             plate_fmt::normalise(s)
@@ -442,15 +547,18 @@ fn score_peer(l: &Label, p: &PeerRead) -> Outcome {
         }
     };
     o.raw = norm(&p.text);
-    if l.category.is_frame() {
+    if category.is_frame() {
         o.exact_raw = p.lines.iter().any(|(t, _)| norm(t) == truth);
         if plate {
             o.text = peer_plate_by_grammar(&p.lines).unwrap_or_default();
             o.exact = o.text == truth;
+            // The grammar's pick is a valid plate: a wrong one is confident.
+            o.wrong_valid = usize::from(!o.text.is_empty() && !o.exact);
         } else {
             let codes = peer_codes_by_grammar(&p.lines);
             o.exact = codes.iter().any(|c| c == truth);
             o.false_codes = codes.iter().filter(|c| *c != truth).count();
+            o.wrong_valid = o.false_codes;
             o.text = codes.join(" ");
         }
     } else {
@@ -600,10 +708,10 @@ fn main() -> Result<()> {
 
     eprintln!("ours: gate-ocr on {} samples, one thread", labels.len());
     let t0 = Instant::now();
-    let (ours, ours_cpu) = run_ours(&dir, labels)?;
+    let (ours, ours_cpu, ours_rss) = run_ours(&dir, labels)?;
     let ours_wall = t0.elapsed().as_secs_f64();
 
-    let (peer, peer_header, peer_cpu, peer_wall) = if o.peer {
+    let (peer, peer_header, peer_cpu, peer_wall, peer_rss) = if o.peer {
         eprintln!("peer: RapidOCR on the same files");
         let t0 = Instant::now();
         let run = run_peer(&dir)?;
@@ -612,9 +720,10 @@ fn main() -> Result<()> {
             run.header,
             run.cpu_per_wall,
             t0.elapsed().as_secs_f64(),
+            run.peak_rss_mib,
         )
     } else {
-        (None, serde_json::Value::Null, f64::NAN, 0.0)
+        (None, serde_json::Value::Null, f64::NAN, 0.0, f64::NAN)
     };
 
     let rows: Vec<Row<'_>> = labels
@@ -623,7 +732,7 @@ fn main() -> Result<()> {
         .map(|(l, ours)| Row {
             label: l,
             peer: peer.as_ref().map(|p| match p.get(&l.id) {
-                Some(r) => score_peer(l, r),
+                Some(r) => score_peer(l.category, l.truth(), r),
                 None => Outcome {
                     ms: f64::NAN,
                     error: Some("no answer from the peer".into()),
@@ -818,12 +927,20 @@ fn main() -> Result<()> {
         }
     }
 
+    // The tune and report splits (sim/eval/split.toml), both renderers.
     std::fs::create_dir_all(&bench_dir).with_context(|| bench_dir.display().to_string())?;
+    let gen2_rows = if o.split_frames > 0 {
+        split::run(&o, &bench_dir, &rows, (ours_rss, peer_rss))?
+    } else {
+        serde_json::Value::Null
+    };
+
     let out = bench_dir.join(format!("results-{}.json", set.seed));
     let json = serde_json::to_vec_pretty(&serde_json::json!({
         "set": dir,
         "peer": peer_header,
         "rows": rows,
+        "gen2_rows": gen2_rows,
     }))?;
     std::fs::write(&out, json).with_context(|| out.display().to_string())?;
     println!();

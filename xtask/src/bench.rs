@@ -1,7 +1,7 @@
 //! `cargo xtask bench [NAME]`: runs the benchmark binaries in release mode.
 //! Each prints its figures beside a baseline or peer measured in the same run.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::sh;
 
@@ -17,7 +17,11 @@ const GROUPS: &[(&str, &[&str])] = &[
     // (gate-agent/link/benches).
     ("link", &["bench", "-p", "gate-link", "--bench", "drain"]),
     // gate-ocr beside RapidOCR (onnxruntime) on the generated evaluation set:
-    // accuracy and latency per crop and per frame (sim/benches/recognition.rs).
+    // accuracy and latency per crop and per frame, and the tune and report
+    // splits of sim/eval/split.toml with the second renderer's frames
+    // (sim/benches/recognition.rs). Before it: the split's font packages
+    // (apt, below); the bench itself makes its Python venv (RapidOCR and
+    // Pillow, pinned, with pip).
     (
         "recognition",
         &["bench", "-p", "sim", "--bench", "recognition"],
@@ -30,7 +34,14 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
-pub fn run(name: &str) -> Result<()> {
+/// Runs the group `name` (or all); `extra` (after an optional `--`) goes to
+/// the benchmark binary.
+pub fn run(name: &str, extra: &[String]) -> Result<()> {
+    let extra: Vec<&str> = extra
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a == "--")
+        .collect();
     let selected: Vec<_> = GROUPS
         .iter()
         .filter(|(group, _)| name == "all" || *group == name)
@@ -42,7 +53,93 @@ pub fn run(name: &str) -> Result<()> {
     let cargo = sh::cargo();
     for (group, args) in selected {
         eprintln!("== bench {group}");
-        sh::run(&cargo, args)?;
+        if *group == "recognition" {
+            install_split_fonts()?;
+        }
+        let mut args = args.to_vec();
+        if !extra.is_empty() {
+            args.push("--");
+            args.extend(extra.iter().copied());
+        }
+        sh::run(&cargo, &args)?;
     }
     Ok(())
+}
+
+/// The Debian font packages of the recognition split file
+/// (sim/eval/split.toml, `[[fonts]]`: `file` and `package`) whose files are
+/// missing, installed with apt-get (as `cargo xtask install` installs the
+/// test suites' packages). Nothing when they are all there.
+fn install_split_fonts() -> Result<()> {
+    let path = sh::project_root().join("sim/eval/split.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let missing = missing_font_packages(&text, |f| std::path::Path::new(f).exists());
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "installing the evaluation's font packages: {}",
+        missing.join(" ")
+    );
+    sh::run("apt-get", &["update", "-qq"]).context("apt-get update (are you root?)")?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing.iter().map(String::as_str));
+    sh::run_env("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])
+}
+
+/// Packages of the `[[fonts]]` entries whose `file` is not there
+/// (`exists`), each once, in the file's order. A line scan of the split
+/// file's simple `key = "value"` lines: xtask has no TOML parser.
+fn missing_font_packages(toml: &str, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    let value = |line: &str, key: &str| -> Option<String> {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut file: Option<String> = None;
+    let mut package: Option<String> = None;
+    let mut flush = |file: &mut Option<String>, package: &mut Option<String>| {
+        if let (Some(f), Some(p)) = (file.take(), package.take()) {
+            if !exists(&f) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    };
+    for line in toml.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            flush(&mut file, &mut package);
+        } else if let Some(f) = value(line, "file") {
+            file = Some(f);
+        } else if let Some(p) = value(line, "package") {
+            package = Some(p);
+        }
+    }
+    flush(&mut file, &mut package);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_files_missing_font_packages() {
+        let toml = "version = 1\n[[fonts]]\nfamily = \"A\"\nfile = \"/a.ttf\"\npackage = \"fonts-a\"\n\n[[fonts]]\nfile = \"/b.ttf\"\npackage = \"fonts-b\"\n[[fonts]]\nfile = \"/b2.ttf\"\npackage = \"fonts-b\"\n[settings.x]\ntune = [[1, 2]]\n";
+        assert_eq!(missing_font_packages(toml, |_| true), Vec::<String>::new());
+        assert_eq!(
+            missing_font_packages(toml, |f| f == "/a.ttf"),
+            vec!["fonts-b"]
+        );
+        assert_eq!(
+            missing_font_packages(toml, |_| false),
+            vec!["fonts-a", "fonts-b"]
+        );
+        // The repository's split file names a package for every font.
+        let real = std::fs::read_to_string(sh::project_root().join("sim/eval/split.toml"))
+            .expect("sim/eval/split.toml");
+        let all = missing_font_packages(&real, |_| false);
+        assert!(all.len() >= 10, "{all:?}");
+        assert!(all.iter().all(|p| p.starts_with("fonts-")), "{all:?}");
+    }
 }

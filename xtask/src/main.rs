@@ -6,7 +6,9 @@
 //!   simulator scenario.
 //! - `firmware`: builds the MCU binary, checks flash/RAM against the budget.
 //! - `qemu`: runs the MCU self-test under qemu-system-arm.
-//! - `bench [NAME]`: the benchmarks, each figure beside its baseline.
+//! - `bench [NAME] [-- ARGS]`: the benchmarks, each figure beside its
+//!   baseline; ARGS go to the benchmark binary (e.g. `cargo xtask bench
+//!   recognition -- --count 200 --split-frames 150`).
 //! - `install`: only the install step of `test`.
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]`: builds the cargo-fuzz
 //!   targets of `fuzz/` and runs each for N seconds (fuzz.rs).
@@ -33,7 +35,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]|arm64-smoke>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all] [-- BENCH ARGS]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]|arm64-smoke>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,7 +45,10 @@ fn main() -> Result<()> {
         Some("test") => test::run(&args[1..]),
         Some("firmware") => firmware::firmware(),
         Some("qemu") => qemu::qemu(),
-        Some("bench") => bench::run(args.get(1).map(String::as_str).unwrap_or("all")),
+        Some("bench") => bench::run(
+            args.get(1).map(String::as_str).unwrap_or("all"),
+            args.get(2..).unwrap_or_default(),
+        ),
         Some("install") => install::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),

@@ -59,6 +59,30 @@ fn recognize_reads_a_plate_and_a_container_code_with_json_too() {
 }
 
 #[test]
+fn recognize_exits_0_when_every_file_was_processed_read_or_not() {
+    // An empty lane: nothing to read is a result, not a failure (issue 17
+    // item 6: it used to exit 1).
+    let empty = fixture("empty_lane.jpg");
+    let e = empty.to_str().expect("utf-8 path");
+    let (code, out, err) = gatectl(&["recognize", "--json", "plate", e]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert!(v["error"].is_null(), "{v}");
+    assert!(v["plate"].is_null() || v["plate"]["valid"] == false, "{v}");
+    let (code, out, err) = gatectl(&["recognize", "container", e]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    // One file that cannot be processed among good ones: 1, every file
+    // still reported.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("truncated.png");
+    std::fs::write(&bad, b"\x89PNG\r\n").expect("write");
+    let b = bad.to_str().expect("utf-8 path");
+    let (code, out, err) = gatectl(&["recognize", "--json", "plate", e, b]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+#[test]
 fn recognize_reports_a_bad_file_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("not-an-image.jpg");

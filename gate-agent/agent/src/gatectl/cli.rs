@@ -187,6 +187,14 @@ pub enum Cmd {
     Camera(CameraCmd),
     /// Read plates or container codes in image files with the on-board
     /// recogniser (fetches the models on first use).
+    ///
+    /// A file where nothing (or nothing valid) was read is a result too:
+    /// `(nothing found)`, or the read marked invalid.
+    ///
+    /// Exit status: 0 when every file was processed (read or not), 1 when
+    /// a file could not be processed (not an image, unreadable, a
+    /// recognition error) or the models could not be loaded, 2 on bad
+    /// arguments.
     Recognize {
         #[arg(value_enum)]
         kind: RecognizeKind,

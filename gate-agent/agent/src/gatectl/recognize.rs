@@ -65,8 +65,9 @@ fn one(ocr: &Ocr, kind: RecognizeKind, file: &Path) -> FileResult {
     r
 }
 
-/// Run `gatectl recognize`. Exit 0 when every file gave a valid read
-/// (plate passing GA 36, code with a good check digit), 1 otherwise.
+/// Run `gatectl recognize`. Exit 0 when every file was processed (a file
+/// with no read, or an invalid read, is a result, not a failure), 1 when a
+/// file could not be (not an image, unreadable, a recognition error).
 pub(crate) fn run(
     ctx: &Ctx,
     kind: RecognizeKind,
@@ -80,11 +81,7 @@ pub(crate) fn run(
     let ocr = load(models_dir)?;
     let load_ms = t0.elapsed().as_millis();
     let results: Vec<FileResult> = files.iter().map(|f| one(&ocr, kind, f)).collect();
-    let all_ok = results.iter().all(|r| match (&r.plate, &r.codes) {
-        (Some(p), _) => p.valid,
-        (None, Some(c)) => c.iter().any(|c| c.check_ok),
-        _ => false,
-    });
+    let all_processed = results.iter().all(|r| r.error.is_none());
     let out = &ctx.out;
     if out.json {
         for r in &results {
@@ -152,7 +149,11 @@ pub(crate) fn run(
         out.table(&["FILE", "TEXT", second, "CONF", "CHECK", "MS"], &rows);
         out.line(&out.paint(&format!("models loaded in {load_ms} ms"), Style::Dim));
     }
-    Ok(if all_ok { exit::OK } else { exit::FAILED })
+    Ok(if all_processed {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 fn validity(valid: bool, repaired: bool, raw: &str) -> String {
