@@ -35,9 +35,9 @@ pub use config::{agent_config, lane_config};
 use config::{camera_pos, device_id, norm};
 pub use play::EXTERNAL_AGENT_WAIT;
 use play::{play, RECOGNISER_LOAD_TIMEOUT};
+pub use port::PortLanes;
 pub use report::{data_floor_s, decided_after_arrival_s, line, summary, write_report};
 use report::{lane_events, print_new};
-pub use port::PortLanes;
 pub use start::{run_external, start_lane, write_profiles};
 
 /// The register profiles the agent uses for the simulator's devices, embedded
