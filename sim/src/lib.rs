@@ -4,6 +4,7 @@
 //!
 //! Layer: test and demo tooling around the product; the agent it drives is
 //! the real `gate-agent`, unchanged.
+pub mod bridge;
 pub mod broker;
 pub mod chaos;
 pub mod clock;

@@ -11,6 +11,7 @@
 mod check;
 mod config;
 mod play;
+mod port;
 mod report;
 mod start;
 
@@ -34,6 +35,7 @@ pub use config::{agent_config, lane_config};
 use config::{camera_pos, device_id, norm};
 pub use play::EXTERNAL_AGENT_WAIT;
 use play::{play, RECOGNISER_LOAD_TIMEOUT};
+pub use port::PortLanes;
 pub use report::{data_floor_s, decided_after_arrival_s, line, summary, write_report};
 use report::{lane_events, print_new};
 pub use start::{run_external, start_lane, write_profiles};
@@ -457,6 +459,19 @@ impl Site {
         central: &BrokerAddr,
         lanes: Vec<String>,
     ) -> Result<Site> {
+        Self::start_with(s, addr, central, lanes, true).await
+    }
+
+    /// [`Site::start`]; `consume_single_use_passes` as in
+    /// [`PlatformConfig`] (false when every lane plays the same trucks on
+    /// the same passes).
+    async fn start_with(
+        s: &Scenario,
+        addr: &BrokerAddr,
+        central: &BrokerAddr,
+        lanes: Vec<String>,
+        consume_single_use_passes: bool,
+    ) -> Result<Site> {
         let run_id = crate::isolation::run_id();
         crate::isolation::prepare(addr, &run_id, &s.lane.site, &lanes).await?;
         let platform_id = format!("platform-sim-{}-{run_id}", s.lane.site);
@@ -468,6 +483,7 @@ impl Site {
         pc.command_ttl = Duration::from_secs_f64(s.platform.command_ttl_s);
         pc.expect_first_seq = s.platform.expect_first_seq;
         pc.client_id = Some(platform_id.clone());
+        pc.consume_single_use_passes = consume_single_use_passes;
         let platform = std::rc::Rc::new(
             Platform::start_with(pc, fixture)
                 .await

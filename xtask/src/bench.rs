@@ -32,6 +32,12 @@ const GROUPS: &[(&str, &[&str])] = &[
         "agent",
         &["bench", "-p", "gate-agent", "--bench", "lane_cycle"],
     ),
+    // A whole port (issue 21): N agents, each its own process and store,
+    // with simulated devices, through a port Mosquitto bridged to a central
+    // one (config/mosquitto/), the platform simulator at the centre
+    // (sim/benches/port.rs). `cargo xtask bench port --lanes 10,30
+    // [--outage-s LANE_S]`; the release gate-agent binary is built first.
+    ("port", &["bench", "-p", "sim", "--bench", "port"]),
 ];
 
 /// Runs the group `name` (or all); `extra` (after an optional `--`) goes to
@@ -56,14 +62,73 @@ pub fn run(name: &str, extra: &[String]) -> Result<()> {
         if *group == "recognition" {
             install_split_fonts()?;
         }
+        let mut extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        if *group == "port" {
+            sh::run(
+                &cargo,
+                &[
+                    "build",
+                    "--release",
+                    "-p",
+                    "gate-agent",
+                    "--bin",
+                    "gate-agent",
+                ],
+            )?;
+            let bin = target_dir().join("release").join("gate-agent");
+            extra = port_args(&extra, &bin)?;
+        }
         let mut args = args.to_vec();
         if !extra.is_empty() {
             args.push("--");
-            args.extend(extra.iter().copied());
+            args.extend(extra.iter().map(String::as_str));
         }
         sh::run(&cargo, &args)?;
     }
     Ok(())
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| sh::project_root().join("target"))
+}
+
+/// The port bench's arguments: `--lanes` checked (a comma list of lane
+/// counts, e.g. `10,30,100`), the release agent binary added unless given;
+/// the rest is passed as it is (the bench checks it).
+fn port_args(extra: &[String], agent_bin: &std::path::Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut it = extra.iter();
+    let mut have_bin = false;
+    while let Some(a) = it.next() {
+        out.push(a.clone());
+        match a.as_str() {
+            "--lanes" => {
+                let v = it.next().context("--lanes needs a list, e.g. 10,30,100")?;
+                let ok = !v.is_empty()
+                    && v.split(',').all(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .is_ok_and(|n| (1..=999).contains(&n))
+                    });
+                if !ok {
+                    bail!("--lanes `{v}`: a comma list of lane counts 1..=999, e.g. 10,30,100");
+                }
+                out.push(v.clone());
+            }
+            "--agent-bin" => {
+                have_bin = true;
+                out.extend(it.next().cloned());
+            }
+            _ => {}
+        }
+    }
+    if !have_bin {
+        out.push("--agent-bin".into());
+        out.push(agent_bin.display().to_string());
+    }
+    Ok(out)
 }
 
 /// The Debian font packages of the recognition split file
@@ -122,6 +187,37 @@ fn missing_font_packages(toml: &str, exists: impl Fn(&str) -> bool) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_bench_arguments() {
+        let bin = std::path::Path::new("/t/release/gate-agent");
+        let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            port_args(&s(&["--lanes", "10,30,100"]), bin).unwrap(),
+            s(&[
+                "--lanes",
+                "10,30,100",
+                "--agent-bin",
+                "/t/release/gate-agent"
+            ])
+        );
+        assert_eq!(
+            port_args(
+                &s(&["--lanes", "5", "--outage-s", "600", "--agent-bin", "/x"]),
+                bin
+            )
+            .unwrap(),
+            s(&["--lanes", "5", "--outage-s", "600", "--agent-bin", "/x"])
+        );
+        assert_eq!(
+            port_args(&[], bin).unwrap(),
+            s(&["--agent-bin", "/t/release/gate-agent"])
+        );
+        for bad in ["", "10,,30", "0", "ten", "10;30", "1000"] {
+            assert!(port_args(&s(&["--lanes", bad]), bin).is_err(), "{bad:?}");
+        }
+        assert!(port_args(&s(&["--lanes"]), bin).is_err());
+    }
 
     #[test]
     fn the_split_files_missing_font_packages() {

@@ -8,7 +8,8 @@
 //! - `qemu`: runs the MCU self-test under qemu-system-arm.
 //! - `bench [NAME] [-- ARGS]`: the benchmarks, each figure beside its
 //!   baseline; ARGS go to the benchmark binary (e.g. `cargo xtask bench
-//!   recognition -- --count 200 --split-frames 150`).
+//!   recognition -- --count 200 --split-frames 150`; `cargo xtask bench
+//!   port --lanes 10,30`).
 //! - `install`: only the install step of `test`.
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]`: builds the cargo-fuzz
 //!   targets of `fuzz/` and runs each for N seconds (fuzz.rs).
@@ -35,7 +36,7 @@ mod test;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|all] [-- BENCH ARGS]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]|arm64-smoke>";
+    "usage: cargo xtask <test|firmware|qemu|bench [decision|link|agent|recognition|port|all] [-- BENCH ARGS]|install|fuzz [--seconds N] [TARGET...]|props|chaos [--faults N] [--seed S]|dist [--target TRIPLE]|arm64-smoke>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

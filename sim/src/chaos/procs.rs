@@ -280,6 +280,11 @@ impl AgentProc {
         self.child.is_some()
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts the agent (does not wait for it to be ready).
     pub fn spawn(&mut self) -> Result<()> {
         if self.child.is_some() {

@@ -37,6 +37,23 @@ struct StoredEvent {
     event: LaneEvent,
     raw: Value,
     copies: u64,
+    /// The `now` the first copy came with (the platform's clock, Unix ms).
+    received_ms: i64,
+}
+
+/// When the platform first received an event: its `decided_at` and
+/// `finished_at` (the lane's clock) beside the platform's clock at
+/// receipt, all Unix ms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub lane: String,
+    pub event_id: String,
+    pub seq: u64,
+    pub decided_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub received_ms: i64,
+    /// Copies received beyond the first.
+    pub extra_copies: u64,
 }
 
 struct PhotoSeen {
@@ -144,7 +161,7 @@ impl Collector {
             }
         };
         match kind {
-            LaneTopic::Event => return self.on_event(topic, &lane, value, payload),
+            LaneTopic::Event => return self.on_event(topic, &lane, value, payload, now_ms),
             LaneTopic::Alarm => match serde_json::from_value::<Alarm>(value) {
                 Ok(alarm) => self.push_alarm(LaneAlarm { lane, alarm }),
                 Err(e) => {
@@ -224,6 +241,19 @@ impl Collector {
     /// Valid events, de-duplicated, in the order first received.
     pub fn events(&self) -> impl Iterator<Item = &LaneEvent> {
         self.events.iter().map(|e| &e.event)
+    }
+
+    /// Each valid event's first receipt, in the order first received.
+    pub fn receipts(&self) -> impl Iterator<Item = Receipt> + '_ {
+        self.events.iter().map(|e| Receipt {
+            lane: e.lane.clone(),
+            event_id: e.event.event_id.clone(),
+            seq: e.event.seq,
+            decided_at_ms: gate_proto::time::parse_unix_ms(&e.event.decided_at),
+            finished_at_ms: gate_proto::time::parse_unix_ms(&e.event.finished_at),
+            received_ms: e.received_ms,
+            extra_copies: e.copies - 1,
+        })
     }
 
     pub fn event(&self, event_id: &str) -> Option<&LaneEvent> {
@@ -372,6 +402,7 @@ impl Collector {
         lane: &str,
         value: Value,
         payload: &[u8],
+        now_ms: i64,
     ) -> Option<Action> {
         let ev = match validate_event(&value) {
             Ok(ev) => ev,
@@ -446,6 +477,7 @@ impl Collector {
             event: ev,
             raw: value,
             copies: 1,
+            received_ms: now_ms,
         });
         action
     }

@@ -42,7 +42,7 @@ use crate::fixture::{Delta, Fixture, FixtureError, SyncAnswer};
 
 pub use collector::{
     Collector, Conflict, DuplicateEvent, LaneAlarm, LaneReply, PhotoProblem, PlatformReport,
-    SchemaError, SeqGap, SyncSeen,
+    Receipt, SchemaError, SeqGap, SyncSeen,
 };
 pub use key::{KeyError, PlatformKey, TEST_KID};
 
@@ -500,6 +500,12 @@ impl Platform {
     /// Valid events received so far, de-duplicated, in the order first received.
     pub fn events(&self) -> Vec<LaneEvent> {
         lock(&self.shared.collector).events().cloned().collect()
+    }
+
+    /// When each valid event first reached the platform (its clock), in
+    /// the order first received.
+    pub fn receipts(&self) -> Vec<Receipt> {
+        lock(&self.shared.collector).receipts().collect()
     }
 
     /// The checked summary of everything received so far.

@@ -20,7 +20,7 @@ use super::{
 /// the configuration goes to `cfg_path`, the register profiles it names to
 /// `profiles/` beside it, the lane's database and control socket are in
 /// the same directory.
-async fn lane_parts(
+pub(super) async fn lane_parts(
     s: &Scenario,
     broker: &BrokerAddr,
     opts: &RunOptions,
