@@ -370,7 +370,12 @@ async fn one(a: &Args, s: &Scenario, n: usize, outage: Option<Outage>, dir: &Pat
         })
     };
     let ((played, cut), busy) = measure(&pids, tck, async {
-        tokio::join!(lanes.play(&opts, Duration::from_secs_f64(stagger)), cutter)
+        // After a cut the port broker's backlog drains for a while.
+        let drain = Duration::from_secs(if outage.is_some() { 600 } else { 60 });
+        tokio::join!(
+            lanes.play(&opts, Duration::from_secs_f64(stagger), drain),
+            cutter
+        )
     })
     .await;
     drop(platform);
@@ -442,7 +447,7 @@ async fn one(a: &Args, s: &Scenario, n: usize, outage: Option<Outage>, dir: &Pat
         .map(|r| r.trucks.iter().filter(|t| t.ok).count())
         .sum();
     println!(
-        "  events: {expected} trucks, {at_centre} distinct events at the centre; lost: {missing} trucks without an event, {gap_seqs} seqs missing (gaps); duplicated: {copies} extra copies received (de-duplicated by event id), {conflicts} conflicting; {as_expected}/{expected} trucks as the scenario expects"
+        "  events (as each lane's run ended, 10 s after its scenario): {expected} trucks, {at_centre} distinct events at the centre; lost: {missing} trucks without an event, {gap_seqs} seqs missing (gaps); duplicated: {copies} extra copies received (de-duplicated by event id), {conflicts} conflicting; {as_expected}/{expected} trucks as the scenario expects"
     );
     let mut shown = 0;
     for r in &reports {
@@ -550,9 +555,11 @@ fn outage_figures(
             out_of_order.push(r.lane.clone());
         }
     }
+    // From the receipts, taken once the backlog drained (or the drain
+    // bound passed), not from the lanes' checks at their runs' ends.
     let lost: usize = reports
         .iter()
-        .map(|r| trucks.saturating_sub(r.platform.events.len()) + r.platform.gaps.len())
+        .map(|r| trucks.saturating_sub(receipts.iter().filter(|x| x.lane == r.lane).count()))
         .sum();
     let lanes_held = held
         .iter()
@@ -560,12 +567,14 @@ fn outage_figures(
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     println!(
-        "  outage: uplink cut {:.1} s real ({:.0} lane-s at x{scale}) once every lane's first event was at the centre; {} events finished during the cut on {lanes_held}/{} lanes ({early} of them reached the centre before the restoration); the last at the centre {:.2} s after the uplink returned; lost: {lost}; order per lane kept: {}",
+        "  outage: uplink cut {:.1} s real ({:.0} lane-s at x{scale}) once every lane's first event was at the centre; {} events finished during the cut on {lanes_held}/{} lanes ({early} of them reached the centre before the restoration); the last at the centre {:.2} s after the uplink returned; {} of {} events at the centre after the drain, lost: {lost}; order per lane kept: {}",
         (c.restored_ms - c.cut_ms) as f64 / 1000.0,
         o.lane_s,
         held.len(),
         reports.len(),
         drained as f64 / 1000.0,
+        receipts.len(),
+        reports.len() * trucks,
         if out_of_order.is_empty() {
             "yes".to_string()
         } else {

@@ -139,14 +139,19 @@ impl PortLanes {
 
     /// Play the scenario on every lane at once, lane k starting `k *
     /// stagger` after the first (lanes of a port are not in step), check
-    /// each as `run` does, then stop the platform. The agents stay up.
-    /// Returns the lanes' reports and when each event first reached the
-    /// platform.
+    /// each as `run` does, then wait up to `drain` for every truck's event
+    /// to reach the platform (a lane's run ends 10 s after its scenario;
+    /// after an uplink cut the backlog takes longer), then stop the
+    /// platform. The agents stay up. Returns the lanes' reports (checked
+    /// when each lane's run ended) and when each event first reached the
+    /// platform (by the end of the drain).
     pub async fn play(
         self,
         opts: &RunOptions,
         stagger: Duration,
+        drain: Duration,
     ) -> Result<(Vec<RunReport>, Vec<Receipt>)> {
+        let expected = self.lanes.len() * self.scenario.trucks.len();
         let PortLanes {
             scenario,
             site,
@@ -195,6 +200,10 @@ impl PortLanes {
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        let t0 = Instant::now();
+        while site.platform.receipts().len() < expected && t0.elapsed() < drain {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let receipts = site.platform.receipts();
         site.end(&scenario, &addr, &central).await;
