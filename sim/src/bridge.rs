@@ -1,13 +1,13 @@
 //! A port broker bridged to a central broker, both Mosquitto child
 //! processes running the configuration shipped in `config/mosquitto/`
 //! (port-bridge.conf, central.conf) with only what a test machine needs
-//! changed, as tests/tests/port_bridge.rs does: loopback ports, a
+//! changed: loopback ports, a
 //! persistence directory of the run, a log file, anonymous plain MQTT
 //! instead of TLS with client certificates (the TLS and ACL lines are
 //! dropped; docs/deployment.md shows them in use), and the bridge's
 //! `address` pointed at a relay in front of the central broker: the
 //! uplink, which [`BridgedPort::uplink`] can cut. Used by the port bench
-//! (sim/benches/port.rs).
+//! (sim/benches/port.rs) and the outage test (tests/tests/port_bridge.rs).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -22,12 +22,12 @@
 //! the restoration to the last held-back event at the centre is printed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use sim::broker::{BrokerAddr, BrokerRelay};
+use sim::bridge::BridgedPort;
+use sim::broker::BrokerAddr;
 use sim::runner::{self, RunOptions};
 use sim::scenario::Scenario;
 
@@ -202,117 +202,6 @@ cargo_kg = 22000
 expect = { decision = "release", reasons = ["R00"], outcome = "passed" }
 "#;
 
-/// A Mosquitto child process on a configuration file; killed on drop.
-struct Broker {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start(dir: &Path, conf: &str, port: u16) -> Broker {
-        std::fs::create_dir_all(dir).expect("broker dir");
-        let path = dir.join("mosquitto.conf");
-        std::fs::write(&path, conf).expect("write conf");
-        let prog = if Path::new("/usr/sbin/mosquitto").exists() {
-            "/usr/sbin/mosquitto"
-        } else {
-            "mosquitto"
-        };
-        let log = std::fs::File::create(dir.join("stdout.log")).expect("log");
-        let mut child = Command::new(prog)
-            .arg("-c")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto (Debian package `mosquitto`; `cargo xtask install`)");
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("mosquitto exited at start ({st}): {}", Self::logs(dir));
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "mosquitto not listening on {addr}: {}",
-                Self::logs(dir)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn logs(dir: &Path) -> String {
-        ["stdout.log", "mosquitto.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The shipped configuration `name`, made runnable here: every directive in
-/// `replace` is replaced (it must be in the file), every one in `drop` is
-/// removed (each must be in the file too: a test that no longer changes
-/// what it says it changes fails).
-fn render(name: &str, replace: &[(&str, String)], drop: &[&str]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../config/mosquitto")
-        .join(name);
-    let text = std::fs::read_to_string(&path).expect("shipped configuration");
-    let mut out = String::from("# rendered for tests/tests/port_bridge.rs\nuser root\n");
-    let mut seen = BTreeSet::new();
-    for line in text.lines() {
-        let key = line.split_whitespace().next().unwrap_or("");
-        if line.trim_start().starts_with('#') || key.is_empty() {
-            out.push_str(line);
-        } else if let Some((k, v)) = replace.iter().find(|(k, _)| *k == key) {
-            seen.insert(*k);
-            out.push_str(&format!("{k} {v}"));
-        } else if drop.contains(&key) {
-            seen.insert(key);
-            out.push_str(&format!("# (test) {line}"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    for k in replace.iter().map(|(k, _)| *k).chain(drop.iter().copied()) {
-        assert!(seen.contains(k), "{name} has no `{k}` directive any more");
-    }
-    out
-}
-
-/// TLS and authentication directives the test leaves out (plain MQTT on
-/// loopback, anonymous).
-const TLS_AND_AUTH: &[&str] = &[
-    "cafile",
-    "certfile",
-    "keyfile",
-    "require_certificate",
-    "use_identity_as_username",
-    "tls_version",
-    "acl_file",
-];
-const BRIDGE_TLS: &[&str] = &[
-    "bridge_cafile",
-    "bridge_certfile",
-    "bridge_keyfile",
-    "bridge_tls_version",
-    "bridge_insecure",
-];
-
 /// An event as the centre saw it, in arrival order.
 #[derive(Clone, Debug)]
 struct Seen {
@@ -398,43 +287,14 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
     assert_eq!(s.lane.time_scale, SCALE);
     let dir = std::env::temp_dir().join(format!("gate-port-bridge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let free = || sim::chaos::procs::free_port().expect("port");
-    let (central_port, port_port) = (free(), free());
-    let central_addr = BrokerAddr::new("127.0.0.1", central_port);
-    let port_addr = BrokerAddr::new("127.0.0.1", port_port);
-
-    let cdir = dir.join("central");
-    let central_conf = render(
-        "central.conf",
-        &[
-            ("listener", format!("{central_port} 127.0.0.1")),
-            ("allow_anonymous", "true".into()),
-            ("persistence_location", format!("{}/", cdir.display())),
-            ("log_dest", format!("file {}/mosquitto.log", cdir.display())),
-        ],
-        TLS_AND_AUTH,
-    );
-    let _central = Broker::start(&cdir, &central_conf, central_port);
-    // The uplink: the bridge reaches the centre through this relay.
-    let uplink = BrokerRelay::start(&central_addr).expect("relay");
-    let pdir = dir.join("port");
-    let drops: Vec<&str> = TLS_AND_AUTH.iter().chain(BRIDGE_TLS).copied().collect();
-    let port_conf = render(
-        "port-bridge.conf",
-        &[
-            ("listener", format!("{port_port} 127.0.0.1")),
-            ("allow_anonymous", "true".into()),
-            ("persistence_location", format!("{}/", pdir.display())),
-            ("log_dest", format!("file {}/mosquitto.log", pdir.display())),
-            ("address", uplink.addr().to_string()),
-        ],
-        &drops,
-    );
-    let port = Broker::start(&pdir, &port_conf, port_port);
+    // The shipped files made runnable on loopback, the bridge through the
+    // uplink relay this test cuts (sim::bridge).
+    let ports = BridgedPort::start(&dir).expect("the port and central brokers");
+    let (central_addr, port_addr, uplink) = (&ports.central, &ports.port, &ports.uplink);
 
     let centre = Arc::new(Mutex::new(Centre::default()));
     let outcome = rt.block_on(async {
-        let observer = observe(&central_addr, centre.clone());
+        let observer = observe(central_addr, centre.clone());
         // The bridge up before the lanes start (their first sync goes
         // through it).
         let t0 = Instant::now();
@@ -448,7 +308,7 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
             assert!(
                 t0.elapsed() < Duration::from_secs(20),
                 "the bridge did not connect: {}",
-                Broker::logs(&port.dir)
+                ports.port_broker.logs()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -489,7 +349,7 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
             panic!(
                 "the run did not finish within {} s; port broker log:\n{}",
                 limit.as_secs(),
-                Broker::logs(&port.dir)
+                ports.port_broker.logs()
             )
         });
         // Late copies (a resend after the reconnect) still count.
@@ -501,7 +361,7 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
     let reports = reports.unwrap_or_else(|e| {
         panic!(
             "run failed: {e:#}\nport broker log:\n{}",
-            Broker::logs(&port.dir)
+            ports.port_broker.logs()
         )
     });
     println!("{}", runner::summary(&reports));
@@ -646,6 +506,6 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
         reconnected.map_or_else(|| "?".into(), |d| format!("{:.2} s", d.as_secs_f64())),
     );
     drop(c);
-    drop(port);
+    drop(ports);
     let _ = std::fs::remove_dir_all(&dir);
 }
