@@ -302,15 +302,24 @@ pub struct CopyWriter(std::sync::Arc<CopySlot>);
 
 #[derive(Debug, Default)]
 struct CopySlot {
-    job: std::sync::Mutex<Option<CopyJob>>,
+    state: std::sync::Mutex<CopyState>,
     ready: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CopyState {
+    /// The latest job not yet taken by the thread.
+    job: Option<CopyJob>,
+    /// No thread (any more): jobs run on the caller's thread.
+    inline: bool,
+    /// The thread ends once it has done the job it holds.
+    stop: bool,
 }
 
 #[derive(Debug)]
 enum CopyJob {
     Write(Box<PassageRecord>),
     Remove,
-    Stop,
 }
 
 impl CopyWriter {
@@ -324,10 +333,14 @@ impl CopyWriter {
             .name("passage-copy".into())
             .spawn(move || loop {
                 let job = {
-                    let mut g = s.job.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut g = s.state.lock().unwrap_or_else(|p| p.into_inner());
                     loop {
-                        if let Some(j) = g.take() {
+                        if let Some(j) = g.job.take() {
                             break j;
+                        }
+                        if g.stop {
+                            g.inline = true;
+                            return;
                         }
                         g = s.ready.wait(g).unwrap_or_else(|p| p.into_inner());
                     }
@@ -335,25 +348,22 @@ impl CopyWriter {
                 match job {
                     CopyJob::Write(r) => write_copy(&db, &r),
                     CopyJob::Remove => remove_copy(&db),
-                    CopyJob::Stop => break,
                 }
             });
         if let Err(e) = spawned {
             warn!(%e, "no thread for the passage copy: written inline");
-            return Self(std::sync::Arc::new(CopySlot {
-                job: std::sync::Mutex::new(Some(CopyJob::Stop)),
-                ready: std::sync::Condvar::new(),
-            }));
+            slot.state.lock().unwrap_or_else(|p| p.into_inner()).inline = true;
         }
         Self(slot)
     }
 
+    /// Hand `job` to the thread; given back when there is none.
     fn put(&self, job: CopyJob) -> Option<CopyJob> {
-        let mut g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(*g, Some(CopyJob::Stop)) {
+        let mut g = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        if g.inline {
             return Some(job);
         }
-        *g = Some(job);
+        g.job = Some(job);
         self.0.ready.notify_one();
         None
     }
@@ -374,14 +384,8 @@ impl CopyWriter {
 
     /// Let the writer finish what it holds and stop.
     pub fn stop(&self) {
-        let mut g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
-        // What it holds is written first: the stop waits behind it.
-        while g.is_some() && !matches!(*g, Some(CopyJob::Stop)) {
-            drop(g);
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            g = self.0.job.lock().unwrap_or_else(|p| p.into_inner());
-        }
-        *g = Some(CopyJob::Stop);
+        let mut g = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        g.stop = true;
         self.0.ready.notify_one();
     }
 }
