@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Usage: python3 tests/mutations.py   (from anywhere; takes ~20 min on 2 cores)
 # Applies each mutation to the source tree in turn, runs the scenarios that
-# must catch it (cargo test --workspace --test scenarios), restores the file.
+# must catch it (cargo test -p gate-tests --test it scenarios::), restores the file.
 # Results: docs/scenarios.md, "Mutation run".
 # Hand-made mutations of the lane (issue 16): each one breaks a rule or
 # silences an alarm; the scenario library must fail on each.
@@ -45,7 +45,7 @@ for name,path,old,new,tests in M:
     open(p,'w').write(src.replace(old,new))
     try:
         t0=time.time()
-        r=subprocess.run(['cargo','test','--workspace','--test','scenarios','--']+tests,cwd=ROOT,capture_output=True,text=True,timeout=2400)
+        r=subprocess.run(['cargo','test','-p','gate-tests','--test','it','--']+tests,cwd=ROOT,capture_output=True,text=True,timeout=2400)
         txt=r.stdout+r.stderr
         failed = r.returncode!=0
         lines=[l for l in txt.splitlines() if re.search(r'(FAIL$|: (decision|reasons|outcome|alarm|unexpected|no event)|expected)',l) and 'test result' not in l]

@@ -3,7 +3,7 @@
 //!
 //! - a port Mosquitto bridged to a central Mosquitto, both on the files
 //!   shipped in `config/mosquitto/` made runnable on loopback without TLS
-//!   ([`sim::bridge`], as tests/tests/port_bridge.rs), the bridge through
+//!   ([`sim::bridge`], as tests/tests/it/port_bridge.rs), the bridge through
 //!   a relay (the uplink, which `--outage-s` cuts);
 //! - N lanes of simulated devices (board, weighbridge, readers, four
 //!   cameras giving their own recognition) and the site's simulated

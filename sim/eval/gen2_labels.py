@@ -2,7 +2,7 @@
 """gen2's labels (issue 17 item 1): random plates valid under GA 36 and
 container codes valid under ISO 6346, with the check digit computed here,
 independently of the project's Rust code (gate_proto). Pure Python, no
-third-party module: sim/tests/eval_split.rs runs it with the system
+third-party module: sim/tests/it/eval_split.rs runs it with the system
 python3 and checks what it draws against gate_proto.
 
 Usage: gen2_labels.py --sample N [--seed S]   # N plates and N codes, one a line

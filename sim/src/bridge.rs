@@ -7,7 +7,7 @@
 //! dropped; docs/deployment.md shows them in use), and the bridge's
 //! `address` pointed at a relay in front of the central broker: the
 //! uplink, which [`BridgedPort::uplink`] can cut. Used by the port bench
-//! (sim/benches/port.rs) and the outage test (tests/tests/port_bridge.rs).
+//! (sim/benches/port.rs) and the outage test (tests/tests/it/port_bridge.rs).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

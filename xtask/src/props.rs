@@ -1,7 +1,7 @@
 //! `cargo xtask props [--cases N] [--seed S|random] [--runs R | --minutes M]
 //! [--suite barrier|lane|all]`: long runs of the property tests of the
-//! barrier board (firmware/core/tests/barrier_props.rs) and of the lane core
-//! (gate-agent/core/tests/lane_props.rs), in release mode. Not part of CI:
+//! barrier board (firmware/core/tests/it/barrier_props.rs) and of the lane core
+//! (gate-agent/core/tests/it/lane_props.rs), in release mode. Not part of CI:
 //! CI runs the same suites with their fixed seeds (`cargo xtask test`).
 //!
 //! Each run sets `PROPTEST_CASES` and `PROPTEST_RNG_SEED` (proptest applies
@@ -30,7 +30,8 @@ const USAGE: &str = "usage: cargo xtask props [--cases N] [--seed S|random] \
 struct Suite {
     name: &'static str,
     package: &'static str,
-    test: &'static str,
+    /// The suite's module in the package's `it` test binary.
+    module: &'static str,
     /// Mean generated steps per case, summed over the suite's properties.
     steps_per_case: u64,
 }
@@ -39,13 +40,13 @@ const SUITES: [Suite; 2] = [
     Suite {
         name: "barrier",
         package: "lane-io",
-        test: "barrier_props",
+        module: "barrier_props",
         steps_per_case: 2 * 200,
     },
     Suite {
         name: "lane",
         package: "gate-core",
-        test: "lane_props",
+        module: "lane_props",
         steps_per_case: 40,
     },
 ];
@@ -148,7 +149,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "-p",
                 s.package,
                 "--test",
-                s.test,
+                "it",
                 "--no-run",
             ],
         )?;
@@ -160,8 +161,10 @@ pub fn run(args: &[String]) -> Result<()> {
         let seed = o.seed.unwrap_or_else(random_seed);
         for (s, total) in o.suites.iter().zip(totals.iter_mut()) {
             let t = Instant::now();
+            let filter = format!("{}::", s.module);
             let status = Command::new(&cargo)
-                .args(["test", "-q", "--release", "-p", s.package, "--test", s.test])
+                .args(["test", "-q", "--release", "-p", s.package, "--test", "it"])
+                .arg(&filter)
                 .env("PROPTEST_CASES", o.cases.to_string())
                 .env("PROPTEST_RNG_SEED", seed.to_string())
                 .status()
@@ -179,12 +182,12 @@ pub fn run(args: &[String]) -> Result<()> {
                 bail!(
                     "{} failed with seed {seed}; replay: cargo xtask props --suite {} \
                      --cases {} --seed {seed} (the shrunk case is kept in {}'s \
-                     proptest-regressions/{}.txt: commit it)",
+                     tests/it/{}.proptest-regressions: commit it)",
                     s.name,
                     s.name,
                     o.cases,
                     s.package,
-                    s.test
+                    s.module
                 );
             }
             total.0 += u64::from(o.cases);

@@ -31,11 +31,11 @@
 //! Memory: VmRSS / VmHWM of the agent and of the floor process idle (after
 //! start, settled) and during the truck stream; Mosquitto's RSS beside.
 
-#[path = "../tests/gatectl_support/mod.rs"]
+#[path = "../tests/it/gatectl_support/mod.rs"]
 mod support;
 // Shared with gate-store's tests, which keep the workspace MSRV (1.85).
 #[allow(clippy::manual_is_multiple_of)]
-#[path = "../../store/tests/common/mod.rs"]
+#[path = "../../store/tests/it/common/mod.rs"]
 mod wl;
 
 use std::cell::{Cell, RefCell};
@@ -298,99 +298,57 @@ fn drive(lane: &str, d: &LaneDevices, trucks: &[Truck]) -> Result<CycleMarks> {
 // ------------------------------------------------------------------ agent
 
 fn agent_config(dir: &Path, db: &Path, p: &Ports, broker: u16) -> Result<PathBuf> {
+    use gate_agent::config::build::ConfigBuilder;
+    use gate_agent::config::devices::{RecognitionMode, RfidKind};
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
     let wb_profile = dir.join("wb-bench.toml");
     std::fs::write(&wb_profile, WB_PROFILE)?;
-    let mut cams = String::new();
-    for (name, url) in &p.cams {
-        cams.push_str(&format!(
-            "\n[[devices.cameras]]\nname = \"{name}\"\nsnapshot_url = \"{url}/snapshot.jpg\"\nrecognition_url = \"{url}/recognition\"\n"
-        ));
+    let mut b = ConfigBuilder::new(SITE, LANE, db, &format!("mqtt://127.0.0.1:{broker}"));
+    b.key("platform-test-1", support::PLATFORM_KEY)
+        .control(dir.join("gatectl.sock"))
+        .assume_synced()
+        .profiles_dir(profiles)
+        .tcp_bus("board", &format!("127.0.0.1:{}", p.board))
+        .tcp_bus("wb", &format!("127.0.0.1:{}", p.wb))
+        .tcp_bus("etag", &format!("127.0.0.1:{}", p.etag))
+        .tcp_bus("eseal", &format!("127.0.0.1:{}", p.eseal))
+        .board("board", 1)
+        .modbus_scale("wb", 1, &wb_profile.display().to_string());
+    if let Some(board) = b.board_mut() {
+        board.poll_interval_ms = POLL_MS;
     }
-    let text = format!(
-        r#"
-[lane]
-site = "{SITE}"
-lane = "{LANE}"
-
-[store]
-path = "{db}"
-
-[platform]
-broker = "mqtt://127.0.0.1:{broker}"
-keys = {{ platform-test-1 = "{key}" }}
-
-[control]
-socket = "{socket}"
-mode = 0o600
-
-[clock]
-assume_synced = true
-
-[roles]
-plate_front = "plate-front"
-plate_rear = "plate-rear"
-container_front = "container-front"
-container_back = "container-back"
-etag = "etag-reader"
-eseal = "eseal-reader"
-
-[devices]
-profiles_dir = "{profiles}"
-
-[[devices.buses]]
-name = "board"
-tcp = "127.0.0.1:{board}"
-
-[[devices.buses]]
-name = "wb"
-tcp = "127.0.0.1:{wb}"
-
-[[devices.buses]]
-name = "etag"
-tcp = "127.0.0.1:{etag}"
-
-[[devices.buses]]
-name = "eseal"
-tcp = "127.0.0.1:{eseal}"
-
-[devices.board]
-bus = "board"
-poll_interval_ms = {POLL_MS}
-
-[devices.weighbridge]
-modbus = {{ bus = "wb", unit_id = 1, profile = "{wb_profile}", poll_interval_ms = {POLL_MS} }}
-
-[[devices.rfid]]
-name = "etag-reader"
-kind = "e-tag"
-bus = "etag"
-unit_id = 1
-profile = "rfid-etag"
-poll_interval_ms = {POLL_MS}
-idle_poll_interval_ms = 500
-
-[[devices.rfid]]
-name = "eseal-reader"
-kind = "e-seal"
-bus = "eseal"
-unit_id = 1
-profile = "rfid-eseal"
-poll_interval_ms = {POLL_MS}
-idle_poll_interval_ms = 500
-{cams}"#,
-        db = db.display(),
-        key = support::PLATFORM_KEY,
-        socket = dir.join("gatectl.sock").display(),
-        profiles = profiles.display(),
-        board = p.board,
-        wb = p.wb,
-        etag = p.etag,
-        eseal = p.eseal,
-        wb_profile = wb_profile.display(),
-    );
+    if let Some(modbus) = b.scale_mut().and_then(|w| w.modbus.as_mut()) {
+        modbus.poll_interval_ms = POLL_MS;
+    }
+    for (name, kind, bus, profile) in [
+        ("etag-reader", RfidKind::ETag, "etag", "rfid-etag"),
+        ("eseal-reader", RfidKind::ESeal, "eseal", "rfid-eseal"),
+    ] {
+        let r = b.rfid(name, kind, bus, 1, profile);
+        r.poll_interval_ms = POLL_MS;
+        r.idle_poll_interval_ms = Some(500);
+    }
+    for (name, url) in &p.cams {
+        // The camera reads itself (recognition left to its URL, as a lane's
+        // file that gives only `recognition_url`).
+        b.snapshot_camera(
+            name,
+            &format!("{url}/snapshot.jpg"),
+            RecognitionMode::Camera,
+            Some(&format!("{url}/recognition")),
+        )
+        .recognition = None;
+    }
+    b.edit(|c| {
+        c.roles.plate_front = Some("plate-front".into());
+        c.roles.plate_rear = Some("plate-rear".into());
+        c.roles.container_front = Some("container-front".into());
+        c.roles.container_back = Some("container-back".into());
+        c.roles.etag = Some("etag-reader".into());
+        c.roles.eseal = Some("eseal-reader".into());
+    });
     let path = dir.join("lane.toml");
-    std::fs::write(&path, text)?;
+    b.write(&path)?;
     Ok(path)
 }
 

@@ -207,7 +207,7 @@ impl RfidConfig {
 }
 
 /// Everything the drivers need. The lane configuration embeds it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriversConfig {
     /// Where profile names are looked up (default `config/profiles`,
@@ -233,6 +233,22 @@ pub struct DriversConfig {
 
 fn default_profiles_dir() -> PathBuf {
     PathBuf::from("config/profiles")
+}
+
+/// The same defaults as a `[devices]` table without keys (a derived
+/// `Default` would leave the profiles directory empty: the file's own
+/// directory instead of `config/profiles` when `[devices]` is absent).
+impl Default for DriversConfig {
+    fn default() -> Self {
+        Self {
+            profiles_dir: default_profiles_dir(),
+            buses: Vec::new(),
+            board: None,
+            weighbridge: None,
+            rfid: Vec::new(),
+            cameras: Vec::new(),
+        }
+    }
 }
 
 impl DriversConfig {

@@ -12,6 +12,7 @@
 //! on one TCP port with the same unit id).
 
 pub mod backoff;
+pub mod build;
 pub mod devices;
 pub mod toml_load;
 

@@ -12,7 +12,7 @@
 //! The outbox is the tests' SQLite outbox, or the lane's `gate_store::Store`
 //! with `--gate-store`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

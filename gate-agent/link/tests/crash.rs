@@ -6,6 +6,9 @@
 //! that the orchestrator starts and kills.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+// The support module of the `it` suites (this binary cannot join them: it
+// has its own `main`).
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

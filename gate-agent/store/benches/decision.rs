@@ -14,7 +14,7 @@
 //! Goals (docs/store.md): snapshot 1 M <= 3 s, delta 10 k <= 100 ms,
 //! lookup p99 <= 1 ms at 1 M and 10 M records.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,13 @@
+//! The integration tests of this crate, one binary (one link) for all:
+//! each suite is a module; `cargo test -p PACKAGE --test it SUITE::` runs one.
+
+mod common;
+
+mod admin;
+mod atomicity;
+mod crash;
+mod decision_small;
+mod journal;
+mod open;
+mod outbox;
+mod whitelist;

@@ -1,0 +1,5 @@
+//! The integration tests of this crate, one binary (one link) for all:
+//! each suite is a module; `cargo test -p PACKAGE --test it SUITE::` runs one.
+
+mod port_bridge;
+mod scenarios;
