@@ -282,7 +282,7 @@ pub fn spawn_board(
     bus: &BusHandle,
     registry: &HealthRegistry,
 ) -> Result<(BoardHandle, Vec<JoinHandle<()>>), String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     let device = bus.device(cfg.unit_id, registry.register(&cfg.name));
     let (tx, rx) = watch::channel(None);
     let poll_now = Arc::new(Notify::new());

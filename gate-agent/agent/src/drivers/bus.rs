@@ -287,8 +287,8 @@ pub fn spawn_bus(
     cfg: ModbusBusConfig,
     registry: &HealthRegistry,
 ) -> Result<(BusHandle, JoinHandle<()>), String> {
-    cfg.validate()?;
-    let transport = cfg.transport()?;
+    cfg.validate().map_err(|e| e.to_string())?;
+    let transport = cfg.transport().map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
     let (restarter, restarts) = restart_channel();
     let shared = Arc::new(BusShared::default());

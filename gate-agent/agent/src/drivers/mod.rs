@@ -71,7 +71,7 @@ impl Drivers {
         profiles_dir: &Path,
         registry: HealthRegistry,
     ) -> Result<Self, String> {
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.to_string())?;
         // Load profiles first: a bad profile must not leave half the lane running.
         let wb_profile = match cfg.weighbridge.as_ref().and_then(|w| w.modbus.as_ref()) {
             Some(m) => Some(profile::resolve(profiles_dir, &m.profile).map_err(|e| e.to_string())?),

@@ -214,7 +214,7 @@ pub fn spawn_rfid_with_profile(
     bus: &BusHandle,
     registry: &HealthRegistry,
 ) -> Result<(RfidHandle, JoinHandle<()>), String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     let prefixes = slot_prefixes(&profile);
     if prefixes.is_empty() {
         return Err(format!("profile `{}` has no `epc` point", profile.name));

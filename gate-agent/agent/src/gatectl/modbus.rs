@@ -85,7 +85,7 @@ fn bus_config(
     c.queue_timeout_ms = 1000;
     c.backoff.initial_ms = 50;
     c.backoff.max_ms = 200;
-    c.validate().map_err(Failure::Usage)?;
+    c.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let shown = match (&t.tcp, &t.rtu) {
         (Some(a), _) => format!("tcp {a}"),
         (_, Some(p)) => format!(

@@ -29,7 +29,7 @@ use crate::recognition::{Recogniser, RecogniserState};
 
 /// The link configuration from the lane configuration.
 pub fn link_config(cfg: &Config, base: &std::path::Path) -> Result<gate_link::LinkConfig> {
-    let (tls, host, port) = parse_broker_url(&cfg.platform.broker).map_err(|e| anyhow!(e))?;
+    let (tls, host, port) = parse_broker_url(&cfg.platform.broker).map_err(|e| anyhow!("{e}"))?;
     let mut lc: gate_link::LinkConfig = serde_json::from_value(serde_json::json!({
         "site": cfg.lane.site,
         "lane": cfg.lane.lane,

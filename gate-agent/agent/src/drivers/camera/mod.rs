@@ -203,7 +203,7 @@ impl std::fmt::Debug for Camera {
 /// Start a camera from its configuration (inside a tokio runtime: MJPEG
 /// and USB sources run a background reader).
 pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Camera, String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     let health = registry.register(&cfg.name);
     let source: Option<Arc<dyn FrameSource>> = if let Some(url) = &cfg.snapshot_url {
         Some(Arc::new(http::SnapshotSource::new(cfg, url, health)?))

@@ -169,7 +169,7 @@ pub fn spawn_weighbridge(
     bus_of: impl Fn(&str) -> Option<BusHandle>,
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     match (&cfg.modbus, &cfg.ascii) {
         (Some(m), _) => {
             let profile =
@@ -190,7 +190,7 @@ pub fn spawn_modbus_weighbridge(
     bus: &BusHandle,
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     let m = cfg
         .modbus
         .as_ref()
@@ -275,7 +275,7 @@ pub fn spawn_ascii_weighbridge(
     cfg: &WeighbridgeConfig,
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     let a = cfg
         .ascii
         .as_ref()
