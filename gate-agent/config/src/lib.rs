@@ -538,7 +538,7 @@ impl Config {
         }
         for (kid, key) in &self.platform.keys {
             if let Err(e) = gate_proto::sign::parse_public_key(key) {
-                p.push((format!("platform.keys.{kid}"), e));
+                p.push((format!("platform.keys.{kid}"), e.to_string()));
             }
         }
         if let Some(c) = &self.console {
