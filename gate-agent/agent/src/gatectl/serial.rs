@@ -172,7 +172,7 @@ fn event_line(t_ms: u64, e: AsciiEvent) -> SerialLine {
         AsciiEvent::Bad(m) => SerialLine {
             t_ms,
             kind: "bad".into(),
-            error: Some(m),
+            error: Some(m.to_string()),
             ..SerialLine::default()
         },
         AsciiEvent::Garbage(n) => SerialLine {

@@ -385,7 +385,7 @@ async fn ascii_task(
                                 backoff.reset();
                                 tx.send_replace(Some(judge.judge(raw, now.into_std())));
                             }
-                            AsciiEvent::Bad(e) => health.err_text(ErrorClass::Data, e),
+                            AsciiEvent::Bad(e) => health.err_text(ErrorClass::Data, e.to_string()),
                             AsciiEvent::Garbage(_) => {}
                         }
                     }
