@@ -312,7 +312,7 @@ fn start_recogniser(
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
     Recogniser::start_with_metrics(
-        move || crate::recognition::load_gate_ocr(&dirs, fetch),
+        move || crate::recognition::load_gate_ocr(&dirs, fetch).map_err(|e| e.to_string()),
         r.workers,
         r.queue_depth,
         registry.register("recogniser"),
