@@ -534,41 +534,59 @@ pub struct WhitelistBatch {
 
 impl WhitelistBatch {
     /// Structural checks beyond serde: schema name, chunk bounds, versions.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BatchError> {
         if self.schema != WHITELIST_SCHEMA {
-            return Err(format!(
-                "schema `{}` is not `{WHITELIST_SCHEMA}`",
-                self.schema
-            ));
+            return Err(BatchError::Schema(self.schema.clone()));
         }
         if self.chunk.count == 0 || self.chunk.index >= self.chunk.count {
-            return Err(format!(
-                "chunk {}/{} out of range",
-                self.chunk.index, self.chunk.count
-            ));
+            return Err(BatchError::ChunkRange(self.chunk));
         }
         if self.chunk.count > 100_000 {
-            return Err(format!("chunk count {} too large", self.chunk.count));
+            return Err(BatchError::ChunkCount(self.chunk.count));
         }
         match (self.kind, self.from_version) {
-            (BatchKind::Delta, None) => return Err("delta without from_version".into()),
+            (BatchKind::Delta, None) => return Err(BatchError::DeltaWithoutFrom),
             (BatchKind::Delta, Some(f)) if f >= self.version => {
-                return Err(format!(
-                    "delta from {f} to {} does not advance",
-                    self.version
-                ))
+                return Err(BatchError::DeltaNotAdvancing {
+                    from: f,
+                    to: self.version,
+                })
             }
             (BatchKind::Delta, Some(_)) if self.chunk.count != 1 => {
-                return Err("a delta is a single chunk".into())
+                return Err(BatchError::DeltaChunked(self.chunk.count))
             }
-            (BatchKind::Snapshot, Some(_)) => return Err("snapshot with from_version".into()),
+            (BatchKind::Snapshot, Some(f)) => return Err(BatchError::SnapshotWithFrom(f)),
             _ => {}
         }
         if crate::time::parse_unix_ms(&self.issued_at).is_none() {
-            return Err(format!("issued_at `{}` is not RFC 3339", self.issued_at));
+            return Err(BatchError::IssuedAt(self.issued_at.clone()));
         }
         Ok(())
     }
+}
+
+/// A whitelist batch that breaks the contract's structure
+/// ([`WhitelistBatch::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("schema `{0}` is not `{WHITELIST_SCHEMA}`")]
+    Schema(String),
+    #[error("chunk {}/{} out of range", .0.index, .0.count)]
+    ChunkRange(Chunk),
+    #[error("chunk count {0} too large")]
+    ChunkCount(u32),
+    #[error("delta without from_version")]
+    DeltaWithoutFrom,
+    #[error("delta from {from} to {to} does not advance")]
+    DeltaNotAdvancing { from: u64, to: u64 },
+    /// A delta in several chunks (the chunk count).
+    #[error("a delta is a single chunk")]
+    DeltaChunked(u32),
+    /// A snapshot with a `from_version` (its value).
+    #[error("snapshot with from_version")]
+    SnapshotWithFrom(u64),
+    #[error("issued_at `{0}` is not RFC 3339")]
+    IssuedAt(String),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -738,22 +756,22 @@ pub struct Command {
 
 impl Command {
     /// Schema-level checks (not signature, replay or expiry).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CommandError> {
         if self.schema != COMMAND_SCHEMA {
-            return Err(format!(
-                "schema `{}` is not `{COMMAND_SCHEMA}`",
-                self.schema
-            ));
+            return Err(CommandError::Schema(self.schema.clone()));
         }
         if self.id.is_empty() || self.id.len() > 128 {
-            return Err("id empty or too long".into());
+            return Err(CommandError::Id);
         }
-        for (n, t) in [
+        for (field, t) in [
             ("issued_at", &self.issued_at),
             ("expires_at", &self.expires_at),
         ] {
             if crate::time::parse_unix_ms(t).is_none() {
-                return Err(format!("{n} `{t}` is not RFC 3339"));
+                return Err(CommandError::Time {
+                    field,
+                    value: t.clone(),
+                });
             }
         }
         let needs_officer = matches!(
@@ -761,18 +779,36 @@ impl Command {
             CommandKind::Raise | CommandKind::Release | CommandKind::Hold
         );
         if needs_officer && self.officer.as_deref().is_none_or(str::is_empty) {
-            return Err(format!("{:?} requires an officer", self.kind));
+            return Err(CommandError::NeedsOfficer(self.kind));
         }
         if self.kind == CommandKind::Release && self.note.as_deref().is_none_or(str::is_empty) {
-            return Err("an exceptional release requires a note".into());
+            return Err(CommandError::ReleaseWithoutNote);
         }
         if self.kind == CommandKind::RestartDevice
             && self.device.as_deref().is_none_or(str::is_empty)
         {
-            return Err("restart_device requires a device".into());
+            return Err(CommandError::RestartWithoutDevice);
         }
         Ok(())
     }
+}
+
+/// A command body that breaks the contract's schema ([`Command::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("schema `{0}` is not `{COMMAND_SCHEMA}`")]
+    Schema(String),
+    #[error("id empty or too long")]
+    Id,
+    /// `issued_at` or `expires_at` (`field`) is not a timestamp.
+    #[error("{field} `{value}` is not RFC 3339")]
+    Time { field: &'static str, value: String },
+    #[error("{0:?} requires an officer")]
+    NeedsOfficer(CommandKind),
+    #[error("an exceptional release requires a note")]
+    ReleaseWithoutNote,
+    #[error("restart_device requires a device")]
+    RestartWithoutDevice,
 }
 
 #[cfg(test)]

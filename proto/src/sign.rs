@@ -59,28 +59,58 @@ pub fn sign(body: &str, kid: &str, key: &SigningKey) -> Envelope {
     }
 }
 
-/// Parse a public key given as base64 (standard alphabet) of its 32 bytes.
-pub fn parse_public_key(b64: &str) -> Result<VerifyingKey, String> {
+/// Which half of a key pair a [`KeyError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyHalf {
+    Public,
+    Secret,
+}
+
+impl std::fmt::Display for KeyHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Public => "public",
+            Self::Secret => "secret",
+        })
+    }
+}
+
+/// A key that [`parse_public_key`] or [`parse_secret_key`] refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{half} key is not base64: {source}")]
+    Base64 {
+        half: KeyHalf,
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// The decoded key is not 32 bytes long (`len` bytes).
+    #[error("{half} key is {len} bytes, expected 32")]
+    Length { half: KeyHalf, len: usize },
+    #[error("not an Ed25519 public key: {0}")]
+    NotEd25519(#[source] ed25519_dalek::SignatureError),
+}
+
+/// The 32 bytes of a base64 key.
+fn key_bytes(b64: &str, half: KeyHalf) -> Result<[u8; 32], KeyError> {
     let bytes = B64
         .decode(b64.trim())
-        .map_err(|e| format!("public key is not base64: {e}"))?;
-    let arr: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("public key is {} bytes, expected 32", bytes.len()))?;
-    VerifyingKey::from_bytes(&arr).map_err(|e| format!("not an Ed25519 public key: {e}"))
+        .map_err(|source| KeyError::Base64 { half, source })?;
+    bytes.as_slice().try_into().map_err(|_| KeyError::Length {
+        half,
+        len: bytes.len(),
+    })
+}
+
+/// Parse a public key given as base64 (standard alphabet) of its 32 bytes.
+pub fn parse_public_key(b64: &str) -> Result<VerifyingKey, KeyError> {
+    let arr = key_bytes(b64, KeyHalf::Public)?;
+    VerifyingKey::from_bytes(&arr).map_err(KeyError::NotEd25519)
 }
 
 /// Parse a secret key given as base64 of its 32-byte seed.
-pub fn parse_secret_key(b64: &str) -> Result<SigningKey, String> {
-    let bytes = B64
-        .decode(b64.trim())
-        .map_err(|e| format!("secret key is not base64: {e}"))?;
-    let arr: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("secret key is {} bytes, expected 32", bytes.len()))?;
-    Ok(SigningKey::from_bytes(&arr))
+pub fn parse_secret_key(b64: &str) -> Result<SigningKey, KeyError> {
+    Ok(SigningKey::from_bytes(&key_bytes(b64, KeyHalf::Secret)?))
 }
 
 /// Base64 of a public key, the form used in configurations.
@@ -187,8 +217,15 @@ mod tests {
     fn key_parsing() {
         let k = key(3);
         let b64 = public_key_b64(&k.verifying_key());
-        assert_eq!(parse_public_key(&b64), Ok(k.verifying_key()));
-        assert!(parse_public_key("AAAA").is_err());
+        assert_eq!(parse_public_key(&b64).ok(), Some(k.verifying_key()));
+        assert_eq!(
+            parse_public_key("AAAA").unwrap_err().to_string(),
+            "public key is 3 bytes, expected 32"
+        );
+        assert_eq!(
+            parse_secret_key("AAAA").unwrap_err().to_string(),
+            "secret key is 3 bytes, expected 32"
+        );
         assert!(parse_public_key("not base64!").is_err());
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Layer: pure functions (time is passed in); no I/O, no store, no MQTT.
 
-use crate::messages::{Command, WhitelistBatch};
+use crate::messages::{BatchError, Command, CommandError, WhitelistBatch};
 
 /// Longest command id accepted (the schema's bound).
 const MAX_ID: usize = 128;
@@ -38,6 +38,38 @@ pub fn printable(s: &str, max: usize) -> String {
     out
 }
 
+/// Why [`check_command`] refuses a command body.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandCheckError {
+    /// Not JSON, or not the command's shape.
+    #[error("invalid command: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The schema-level checks ([`Command::validate`]).
+    #[error("invalid command: {0}")]
+    Invalid(#[source] CommandError),
+    /// Addressed to another site or lane (`to_site`/`to_lane`, as sent,
+    /// printed made safe).
+    #[error(
+        "wrong lane: addressed to {}/{}, this is {site}/{lane}",
+        printable(.to_site, 32),
+        printable(.to_lane, 32)
+    )]
+    WrongLane {
+        to_site: String,
+        to_lane: String,
+        site: String,
+        lane: String,
+    },
+    #[error("invalid command: expires_at is before issued_at")]
+    Inverted,
+    #[error(
+        "issued in the future: issued_at {issued_at} is more than {skew_ms} ms ahead of the lane clock"
+    )]
+    IssuedInFuture { issued_at: String, skew_ms: i64 },
+    #[error("expired at {expires_at}")]
+    Expired { expires_at: String },
+}
+
 /// A verified command body: schema, the lane's own site and lane, and the
 /// validity window (`issued_at` not after now + skew, `expires_at` not before
 /// now - skew).
@@ -47,47 +79,63 @@ pub fn check_command(
     lane: &str,
     now_ms: i64,
     skew_ms: i64,
-) -> Result<Command, String> {
-    let cmd: Command = serde_json::from_str(body).map_err(|e| format!("invalid command: {e}"))?;
-    cmd.validate()
-        .map_err(|e| format!("invalid command: {e}"))?;
+) -> Result<Command, CommandCheckError> {
+    let cmd: Command = serde_json::from_str(body).map_err(CommandCheckError::Json)?;
+    cmd.validate().map_err(CommandCheckError::Invalid)?;
     if cmd.site != site || cmd.lane != lane {
-        return Err(format!(
-            "wrong lane: addressed to {}/{}, this is {site}/{lane}",
-            printable(&cmd.site, 32),
-            printable(&cmd.lane, 32)
-        ));
+        return Err(CommandCheckError::WrongLane {
+            to_site: cmd.site,
+            to_lane: cmd.lane,
+            site: site.to_owned(),
+            lane: lane.to_owned(),
+        });
     }
     // validate() checked both parse.
     let issued = crate::time::parse_unix_ms(&cmd.issued_at).unwrap_or(i64::MAX);
     let expires = crate::time::parse_unix_ms(&cmd.expires_at).unwrap_or(i64::MIN);
     if expires < issued {
-        return Err("invalid command: expires_at is before issued_at".into());
+        return Err(CommandCheckError::Inverted);
     }
     if issued > now_ms.saturating_add(skew_ms) {
-        return Err(format!(
-            "issued in the future: issued_at {} is more than {skew_ms} ms ahead of the lane clock",
-            cmd.issued_at
-        ));
+        return Err(CommandCheckError::IssuedInFuture {
+            issued_at: cmd.issued_at,
+            skew_ms,
+        });
     }
     if expires < now_ms.saturating_sub(skew_ms) {
-        return Err(format!("expired at {}", cmd.expires_at));
+        return Err(CommandCheckError::Expired {
+            expires_at: cmd.expires_at,
+        });
     }
     Ok(cmd)
 }
 
+/// Why [`check_batch`] refuses a whitelist batch body.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchCheckError {
+    /// Not JSON, or not the batch's shape.
+    #[error("invalid whitelist batch: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The structural checks ([`WhitelistBatch::validate`]).
+    #[error("invalid whitelist batch: {0}")]
+    Invalid(#[source] BatchError),
+    /// For another site (`to_site` as sent, printed made safe).
+    #[error(
+        "wrong site: batch for {}, this lane is at {site}",
+        printable(.to_site, 32)
+    )]
+    WrongSite { to_site: String, site: String },
+}
+
 /// A verified whitelist batch body: schema and structure, and the site.
-pub fn check_batch(body: &str, site: &str) -> Result<WhitelistBatch, String> {
-    let batch: WhitelistBatch =
-        serde_json::from_str(body).map_err(|e| format!("invalid whitelist batch: {e}"))?;
-    batch
-        .validate()
-        .map_err(|e| format!("invalid whitelist batch: {e}"))?;
+pub fn check_batch(body: &str, site: &str) -> Result<WhitelistBatch, BatchCheckError> {
+    let batch: WhitelistBatch = serde_json::from_str(body).map_err(BatchCheckError::Json)?;
+    batch.validate().map_err(BatchCheckError::Invalid)?;
     if batch.site != site {
-        return Err(format!(
-            "wrong site: batch for {}, this lane is at {site}",
-            printable(&batch.site, 32)
-        ));
+        return Err(BatchCheckError::WrongSite {
+            to_site: batch.site,
+            site: site.to_owned(),
+        });
     }
     Ok(batch)
 }
@@ -117,10 +165,13 @@ mod tests {
         assert!(check_command(&cmd(NOW - 60_000, NOW - 20_000), "HK", "L1", NOW, 30_000).is_ok());
         // Expired beyond the skew.
         let e = check_command(&cmd(NOW - 60_000, NOW - 31_000), "HK", "L1", NOW, 30_000);
-        assert!(e.unwrap_err().starts_with("expired"));
+        assert!(e.unwrap_err().to_string().starts_with("expired"));
         // Issued in the future beyond the skew.
         let e = check_command(&cmd(NOW + 31_000, NOW + 90_000), "HK", "L1", NOW, 30_000);
-        assert!(e.unwrap_err().starts_with("issued in the future"));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("issued in the future"));
         assert!(check_command(&cmd(NOW + 29_000, NOW + 90_000), "HK", "L1", NOW, 30_000).is_ok());
         // Inverted window.
         assert!(check_command(&cmd(NOW, NOW - 1), "HK", "L1", NOW, 30_000).is_err());
@@ -129,12 +180,16 @@ mod tests {
     #[test]
     fn command_addressing_and_schema() {
         let body = cmd(NOW, NOW + 60_000);
-        let e = check_command(&body, "HK", "L2", NOW, 0).unwrap_err();
-        assert!(e.starts_with("wrong lane"), "{e}");
+        let e = check_command(&body, "HK", "L2", NOW, 0)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "wrong lane: addressed to HK/L1, this is HK/L2");
         assert!(check_command(&body, "HK2", "L1", NOW, 0).is_err());
         let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
         v["kind"] = json!("raise"); // needs an officer
-        let e = check_command(&v.to_string(), "HK", "L1", NOW, 0).unwrap_err();
+        let e = check_command(&v.to_string(), "HK", "L1", NOW, 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("officer"), "{e}");
         assert!(check_command("[]", "HK", "L1", NOW, 0).is_err());
     }
@@ -164,6 +219,7 @@ mod tests {
         assert_eq!(check_batch(&b.to_string(), "HK").unwrap().version, 2);
         assert!(check_batch(&b.to_string(), "HZ")
             .unwrap_err()
+            .to_string()
             .starts_with("wrong site"));
         let mut bad = b.clone();
         bad["from_version"] = json!(2);

@@ -43,6 +43,20 @@ fn default_jitter() -> f64 {
     0.2
 }
 
+/// A [`BackoffConfig`] value out of range ([`BackoffConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BackoffError {
+    /// `initial_ms` is 0 or above `max_ms`.
+    #[error("backoff: need 0 < initial_ms ({initial_ms}) <= max_ms ({max_ms})")]
+    InitialMs { initial_ms: u64, max_ms: u64 },
+    /// `multiplier` not in 1..=100 (or not finite).
+    #[error("backoff: multiplier {0} not in 1..=100")]
+    Multiplier(f64),
+    /// `jitter` not in 0..=1 (or not finite).
+    #[error("backoff: jitter {0} not in 0..=1")]
+    Jitter(f64),
+}
+
 impl Default for BackoffConfig {
     fn default() -> Self {
         Self {
@@ -55,22 +69,19 @@ impl Default for BackoffConfig {
 }
 
 impl BackoffConfig {
-    /// Check the values; the message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Check the values; the error names the offending field.
+    pub fn validate(&self) -> Result<(), BackoffError> {
         if self.initial_ms == 0 || self.initial_ms > self.max_ms {
-            return Err(format!(
-                "backoff: need 0 < initial_ms ({}) <= max_ms ({})",
-                self.initial_ms, self.max_ms
-            ));
+            return Err(BackoffError::InitialMs {
+                initial_ms: self.initial_ms,
+                max_ms: self.max_ms,
+            });
         }
         if !(self.multiplier.is_finite() && self.multiplier >= 1.0 && self.multiplier <= 100.0) {
-            return Err(format!(
-                "backoff: multiplier {} not in 1..=100",
-                self.multiplier
-            ));
+            return Err(BackoffError::Multiplier(self.multiplier));
         }
         if !(self.jitter.is_finite() && (0.0..=1.0).contains(&self.jitter)) {
-            return Err(format!("backoff: jitter {} not in 0..=1", self.jitter));
+            return Err(BackoffError::Jitter(self.jitter));
         }
         Ok(())
     }

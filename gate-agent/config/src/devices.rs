@@ -20,12 +20,15 @@ use serde::{Deserialize, Serialize};
 /// in `gate-wire`).
 pub use gate_wire::weighbridge::AsciiProtocol;
 
-pub use bus::{ModbusBusConfig, Parity, SerialPortConfig, Transport};
+pub use bus::{ModbusBusConfig, Parity, SerialPortConfig, SerialPortError, Transport};
 pub use camera::{CameraConfig, RecognitionMode, UsbCameraConfig};
 use weighbridge::default_scale_poll;
 pub use weighbridge::{
-    AsciiScaleConfig, ModbusScaleConfig, StabilityConfig, StabilityMode, WeighbridgeConfig,
+    AsciiScaleConfig, ModbusScaleConfig, StabilityConfig, StabilityError, StabilityMode,
+    WeighbridgeConfig,
 };
+
+use crate::backoff::BackoffError;
 
 /// Optional board settings written to the holding registers whenever the
 /// board comes online (after start-up and after every reconnect). Absent =
@@ -104,21 +107,21 @@ impl BoardConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        let ctx = |m: String| format!("board `{}`: {m}", self.name);
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Board, &self.name);
         check_unit(self.unit_id).map_err(ctx)?;
         check_interval("poll_interval_ms", self.poll_interval_ms).map_err(ctx)?;
         check_interval("heartbeat_interval_ms", self.heartbeat_interval_ms).map_err(ctx)?;
         if let Some(t) = self.settings.heartbeat_timeout_ms {
             if t != 0 && u64::from(t) <= self.heartbeat_interval_ms {
-                return Err(ctx(format!(
-                    "settings.heartbeat_timeout_ms {t} must exceed heartbeat_interval_ms {}",
-                    self.heartbeat_interval_ms
-                )));
+                return Err(ctx(Problem::HeartbeatTimeout {
+                    timeout_ms: t,
+                    interval_ms: self.heartbeat_interval_ms,
+                }));
             }
         }
         if self.offline_after_errors == 0 {
-            return Err(ctx("offline_after_errors must be > 0".into()));
+            return Err(ctx(Problem::OfflineAfterErrors));
         }
         Ok(())
     }
@@ -181,26 +184,26 @@ impl RfidConfig {
         self.idle_poll_interval_ms.unwrap_or(self.poll_interval_ms)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        let ctx = |m: String| format!("rfid `{}`: {m}", self.name);
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Rfid, &self.name);
         check_unit(self.unit_id).map_err(ctx)?;
         check_interval("poll_interval_ms", self.poll_interval_ms).map_err(ctx)?;
         if self.offline_after_errors == 0 {
-            return Err(ctx("offline_after_errors must be > 0".into()));
+            return Err(ctx(Problem::OfflineAfterErrors));
         }
         if let Some(idle) = self.idle_poll_interval_ms {
             if idle < self.poll_interval_ms || idle > 60_000 {
-                return Err(ctx(format!(
-                    "idle_poll_interval_ms = {idle} must be between poll_interval_ms ({}) and 60000",
-                    self.poll_interval_ms
-                )));
+                return Err(ctx(Problem::IdlePollInterval {
+                    idle_ms: idle,
+                    poll_ms: self.poll_interval_ms,
+                }));
             }
         }
         if self.read_window_ms < self.poll_interval_ms || self.read_window_ms > 60_000 {
-            return Err(ctx(format!(
-                "read_window_ms = {} must be between poll_interval_ms ({}) and 60000",
-                self.read_window_ms, self.poll_interval_ms
-            )));
+            return Err(ctx(Problem::RfidReadWindow {
+                window_ms: self.read_window_ms,
+                poll_ms: self.poll_interval_ms,
+            }));
         }
         Ok(())
     }
@@ -266,47 +269,54 @@ impl DriversConfig {
 
     /// Semantic checks: every section's own values, unique names, bus
     /// references, one device per (bus, unit id), one user per serial port.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
         let mut buses: BTreeMap<&str, &ModbusBusConfig> = BTreeMap::new();
         for b in &self.buses {
             b.validate()?;
             if buses.insert(b.name.as_str(), b).is_some() {
-                return Err(format!("bus `{}` defined twice", b.name));
+                return Err(ConfigCheckError::BusDefinedTwice(b.name.clone()));
             }
         }
         let mut names = BTreeSet::new();
         let mut units = BTreeSet::new();
-        let mut resources: BTreeMap<String, String> = BTreeMap::new();
-        let mut claim = |res: String, who: String| -> Result<(), String> {
-            match resources.insert(res.clone(), who.clone()) {
-                Some(prev) => Err(format!("{who} and {prev} both use {res}")),
+        let mut resources: BTreeMap<String, SectionRef> = BTreeMap::new();
+        let mut claim = |resource: Resource, user: SectionRef| -> Result<(), ConfigCheckError> {
+            match resources.insert(resource.to_string(), user.clone()) {
+                Some(previous) => Err(ConfigCheckError::SharedResource {
+                    user,
+                    previous,
+                    resource,
+                }),
                 None => Ok(()),
             }
         };
         for b in &self.buses {
+            let user = SectionRef::new(Section::Bus, &b.name);
             match b.transport()? {
-                Transport::Rtu(p) => claim(
-                    format!("serial port {}", p.path.display()),
-                    format!("bus `{}`", b.name),
-                )?,
-                Transport::Tcp(a) => claim(format!("tcp {a}"), format!("bus `{}`", b.name))?,
+                Transport::Rtu(p) => claim(Resource::SerialPort(p.path), user)?,
+                Transport::Tcp(a) => claim(Resource::Tcp(a), user)?,
             }
         }
-        let mut device = |name: &str, ep: Option<(&str, u8)>| -> Result<(), String> {
+        let mut device = |name: &str, ep: Option<(&str, u8)>| -> Result<(), ConfigCheckError> {
             if name.trim().is_empty() {
-                return Err("device name is empty".into());
+                return Err(ConfigCheckError::EmptyDeviceName);
             }
             if !names.insert(name.to_owned()) {
-                return Err(format!("device name `{name}` used twice"));
+                return Err(ConfigCheckError::DeviceNameTwice(name.to_owned()));
             }
             if let Some((bus, unit)) = ep {
                 if !buses.contains_key(bus) {
-                    return Err(format!("device `{name}`: no bus named `{bus}`"));
+                    return Err(ConfigCheckError::NoSuchBus {
+                        device: name.to_owned(),
+                        bus: bus.to_owned(),
+                    });
                 }
                 if !units.insert((bus.to_owned(), unit)) {
-                    return Err(format!(
-                        "device `{name}`: unit {unit} on bus `{bus}` is taken"
-                    ));
+                    return Err(ConfigCheckError::UnitTaken {
+                        device: name.to_owned(),
+                        bus: bus.to_owned(),
+                        unit,
+                    });
                 }
             }
             Ok(())
@@ -323,8 +333,8 @@ impl DriversConfig {
             )?;
             if let Some(a) = &w.ascii {
                 claim(
-                    format!("serial port {}", a.port.path.display()),
-                    format!("weighbridge `{}`", w.name),
+                    Resource::SerialPort(a.port.path.clone()),
+                    SectionRef::new(Section::Weighbridge, &w.name),
                 )?;
             }
         }
@@ -340,16 +350,201 @@ impl DriversConfig {
     }
 }
 
-fn check_unit(unit: u8) -> Result<(), String> {
+/// The kind of a named section of [`DriversConfig`], as error messages
+/// name it (`bus`, `board`, `weighbridge`, `rfid`, `camera`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Bus,
+    Board,
+    Weighbridge,
+    Rfid,
+    Camera,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bus => "bus",
+            Self::Board => "board",
+            Self::Weighbridge => "weighbridge",
+            Self::Rfid => "rfid",
+            Self::Camera => "camera",
+        }
+    }
+}
+
+impl std::fmt::Display for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named section: prints as ``bus `rs485` ``.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectionRef {
+    pub section: Section,
+    pub name: String,
+}
+
+impl SectionRef {
+    pub fn new(section: Section, name: &str) -> Self {
+        Self {
+            section,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for SectionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`", self.section, self.name)
+    }
+}
+
+/// A resource only one section may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// A serial port, by path.
+    SerialPort(PathBuf),
+    /// A Modbus TCP address (`host:port`).
+    Tcp(String),
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SerialPort(p) => write!(f, "serial port {}", p.display()),
+            Self::Tcp(a) => write!(f, "tcp {a}"),
+        }
+    }
+}
+
+/// What is wrong inside one section (the [`ConfigCheckError::Section`]
+/// error names the section).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("unit_id {0} not in 1..=247 (or 255)")]
+    UnitId(u8),
+    /// A period (`poll_interval_ms`, `timeout_ms`, ...) out of range.
+    #[error("{field} {ms} not in 10..=600000")]
+    Interval { field: &'static str, ms: u64 },
+    #[error("offline_after_errors must be > 0")]
+    OfflineAfterErrors,
+    #[error(
+        "settings.heartbeat_timeout_ms {timeout_ms} must exceed heartbeat_interval_ms {interval_ms}"
+    )]
+    HeartbeatTimeout { timeout_ms: u16, interval_ms: u64 },
+    #[error(
+        "idle_poll_interval_ms = {idle_ms} must be between poll_interval_ms ({poll_ms}) and 60000"
+    )]
+    IdlePollInterval { idle_ms: u64, poll_ms: u64 },
+    #[error("read_window_ms = {window_ms} must be between poll_interval_ms ({poll_ms}) and 60000")]
+    RfidReadWindow { window_ms: u64, poll_ms: u64 },
+    #[error("read_window_ms = {0} must be between 100 and 60000")]
+    CameraReadWindow(u64),
+    /// A bus with both or neither of `tcp` and `rtu`.
+    #[error("give exactly one of `tcp` and `rtu`")]
+    BusTransport,
+    #[error("tcp address `{0}` is not host:port")]
+    TcpAddress(String),
+    #[error("request_timeout_ms {0} not in 10..=60000")]
+    RequestTimeout(u64),
+    #[error("connect_timeout_ms {0} not in 10..=60000")]
+    ConnectTimeout(u64),
+    #[error("retries {0} > 5")]
+    Retries(u8),
+    #[error("queue_depth {0} not in 1..=1024")]
+    QueueDepth(usize),
+    #[error("queue_timeout_ms must be > 0")]
+    QueueTimeout,
+    /// `frame_gap_ms` (the value) over 1000.
+    #[error("frame_gap_ms > 1000")]
+    FrameGap(u64),
+    /// A weighbridge with both or neither of `modbus` and `ascii`.
+    #[error("give exactly one of `modbus` and `ascii`")]
+    ScaleSource,
+    #[error("kg_per_unit {0} must be > 0")]
+    KgPerUnit(f64),
+    /// A camera with no frame source (and no recognition), or several.
+    #[error("give exactly one of `snapshot_url`, `mjpeg_url` and `usb`")]
+    CameraSource,
+    #[error("url `{0}` must start with http://")]
+    Url(String),
+    #[error("usb: give `name` or `serial`")]
+    UsbSelector,
+    #[error("usb: width, height, fps > 0 and jpeg_quality 1..=100")]
+    UsbFormat,
+    #[error("max_frame_bytes {0} not in 1 KiB..=64 MiB")]
+    MaxFrameBytes(usize),
+    #[error("recognition = \"camera\" needs `recognition_url`")]
+    RecognitionNeedsUrl,
+    #[error("recognition = \"onboard\" needs frames (`snapshot_url`, `mjpeg_url` or `usb`)")]
+    RecognitionNeedsFrames,
+    #[error(transparent)]
+    SerialPort(#[from] SerialPortError),
+    #[error(transparent)]
+    Backoff(#[from] BackoffError),
+    #[error(transparent)]
+    Stability(#[from] StabilityError),
+}
+
+/// A semantic problem in the drivers' configuration ([`DriversConfig::validate`]
+/// and the sections' own `validate`). The lane configuration check reports
+/// it by its message (`Display`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ConfigCheckError {
+    /// A problem inside the named section, e.g. ``board `board`: unit_id 0
+    /// not in 1..=247 (or 255)``.
+    #[error("{section} `{name}`: {problem}")]
+    Section {
+        section: Section,
+        name: String,
+        problem: Problem,
+    },
+    #[error("bus name is empty")]
+    EmptyBusName,
+    #[error("bus `{0}` defined twice")]
+    BusDefinedTwice(String),
+    /// Two sections on one serial port or TCP address.
+    #[error("{user} and {previous} both use {resource}")]
+    SharedResource {
+        user: SectionRef,
+        previous: SectionRef,
+        resource: Resource,
+    },
+    #[error("device name is empty")]
+    EmptyDeviceName,
+    #[error("device name `{0}` used twice")]
+    DeviceNameTwice(String),
+    #[error("device `{device}`: no bus named `{bus}`")]
+    NoSuchBus { device: String, bus: String },
+    #[error("device `{device}`: unit {unit} on bus `{bus}` is taken")]
+    UnitTaken {
+        device: String,
+        bus: String,
+        unit: u8,
+    },
+}
+
+/// Locates a [`Problem`] in the section `name`.
+fn in_section(section: Section, name: &str) -> impl Fn(Problem) -> ConfigCheckError + Copy + '_ {
+    move |problem| ConfigCheckError::Section {
+        section,
+        name: name.to_owned(),
+        problem,
+    }
+}
+
+fn check_unit(unit: u8) -> Result<(), Problem> {
     if unit == 0 || (248..255).contains(&unit) {
-        return Err(format!("unit_id {unit} not in 1..=247 (or 255)"));
+        return Err(Problem::UnitId(unit));
     }
     Ok(())
 }
 
-fn check_interval(field: &str, ms: u64) -> Result<(), String> {
+fn check_interval(field: &'static str, ms: u64) -> Result<(), Problem> {
     if !(10..=600_000).contains(&ms) {
-        return Err(format!("{field} {ms} not in 10..=600000"));
+        return Err(Problem::Interval { field, ms });
     }
     Ok(())
 }

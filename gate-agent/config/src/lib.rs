@@ -240,28 +240,49 @@ impl ConsoleSection {
     }
 }
 
+/// A broker URL that [`parse_broker_url`] refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerUrlError {
+    #[error("broker `{url}` must start with mqtt:// or mqtts://")]
+    Scheme { url: String },
+    #[error("broker `{url}`: bad port `{port}`")]
+    Port {
+        url: String,
+        port: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("broker `{url}` has no host")]
+    NoHost { url: String },
+}
+
 /// Parse a broker URL `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
-pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
+pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), BrokerUrlError> {
     let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("mqtt://") {
         (false, r)
     } else {
-        return Err(format!(
-            "broker `{url}` must start with mqtt:// or mqtts://"
-        ));
+        return Err(BrokerUrlError::Scheme {
+            url: url.to_owned(),
+        });
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (
             h,
-            p.parse::<u16>()
-                .map_err(|_| format!("broker `{url}`: bad port `{p}`"))?,
+            p.parse::<u16>().map_err(|source| BrokerUrlError::Port {
+                url: url.to_owned(),
+                port: p.to_owned(),
+                source,
+            })?,
         ),
         None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() {
-        return Err(format!("broker `{url}` has no host"));
+        return Err(BrokerUrlError::NoHost {
+            url: url.to_owned(),
+        });
     }
     Ok((tls, host.to_owned(), port))
 }
@@ -508,7 +529,7 @@ impl Config {
                 "mqtts:// needs a [platform.tls] section".into(),
             )),
             Ok(_) => {}
-            Err(e) => p.push(("platform.broker".into(), e)),
+            Err(e) => p.push(("platform.broker".into(), e.to_string())),
         }
         if self.platform.keys.is_empty() {
             p.push((
@@ -518,7 +539,7 @@ impl Config {
         }
         for (kid, key) in &self.platform.keys {
             if let Err(e) = gate_proto::sign::parse_public_key(key) {
-                p.push((format!("platform.keys.{kid}"), e));
+                p.push((format!("platform.keys.{kid}"), e.to_string()));
             }
         }
         if let Some(c) = &self.console {
@@ -600,11 +621,13 @@ impl Config {
                 } else {
                     format!("devices.cameras[{i}]")
                 };
+                let e = e.to_string();
                 camera_problems.push(e.clone());
                 p.push((key, e));
             }
         }
         if let Err(e) = self.devices.validate() {
+            let e = e.to_string();
             if !camera_problems.contains(&e) {
                 p.push(("devices".into(), e));
             }

@@ -257,7 +257,7 @@ async fn command(
                 format!("command {} refused: {reason}", printable(&id, 64)),
             )
             .await;
-            answer(shared, &id, false, &reason).await;
+            answer(shared, &id, false, &reason.to_string()).await;
             return Handled::Ack;
         }
     };

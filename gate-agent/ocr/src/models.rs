@@ -88,19 +88,46 @@ pub fn dirs_for(configured: Option<&Path>) -> Vec<PathBuf> {
 /// The models from the first of `dirs` that holds them verified; when none
 /// does, fetched into the first (`fetch`), else an error naming every
 /// place and why it was not used.
-pub fn obtain(dirs: &[PathBuf], fetch: bool) -> Result<ModelPaths, String> {
-    let first = dirs.first().ok_or("no models directory")?;
+pub fn obtain(dirs: &[PathBuf], fetch: bool) -> Result<ModelPaths, ObtainError> {
+    let first = dirs.first().ok_or(ObtainError::NoDirectory)?;
     match locate(dirs) {
         Ok(p) => Ok(p),
-        Err(_) if fetch => ensure(first).map_err(|e| format!("models in {}: {e}", first.display())),
-        Err(why) => Err(format!(
-            "no verified models ({}); install them: the gate-agent-models package, or `gate-agent models install FILE|DIR`",
-            why.iter()
-                .map(|(d, e)| format!("{}: {e}", d.display()))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
+        Err(_) if fetch => ensure(first).map_err(|source| ObtainError::Fetch {
+            dir: first.clone(),
+            source,
+        }),
+        Err(tried) => Err(ObtainError::NotInstalled { tried }),
     }
+}
+
+/// Why [`obtain`] gives no models.
+#[derive(Debug, thiserror::Error)]
+pub enum ObtainError {
+    /// No directory to look in.
+    #[error("no models directory")]
+    NoDirectory,
+    /// Fetching into the first directory failed.
+    #[error("models in {}: {source}", .dir.display())]
+    Fetch {
+        dir: PathBuf,
+        #[source]
+        source: OcrError,
+    },
+    /// No directory holds them verified, and fetching is off: every
+    /// directory with why it was not used.
+    #[error(
+        "no verified models ({}); install them: the gate-agent-models package, or `gate-agent models install FILE|DIR`",
+        tried_list(.tried)
+    )]
+    NotInstalled { tried: Vec<(PathBuf, OcrError)> },
+}
+
+fn tried_list(tried: &[(PathBuf, OcrError)]) -> String {
+    tried
+        .iter()
+        .map(|(d, e)| format!("{}: {e}", d.display()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The first of `dirs` that holds both models, verified; else every

@@ -121,7 +121,9 @@ pub(crate) fn apply_batch(
     batch: &WhitelistBatch,
     now_ms: i64,
 ) -> Result<ApplyOutcome> {
-    batch.validate().map_err(StoreError::InvalidBatch)?;
+    batch
+        .validate()
+        .map_err(|e| StoreError::InvalidBatch(e.to_string()))?;
     let tx = w.begin(false)?;
     let have = current_version(&tx)?;
     let outcome = match batch.kind {

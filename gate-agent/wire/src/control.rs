@@ -341,7 +341,7 @@ impl Request {
     }
 
     /// Check argument values serde cannot (lengths, ranges, characters).
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ArgError> {
         match self {
             Self::Barrier(a) => {
                 check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
@@ -351,7 +351,7 @@ impl Request {
                 check_text("officer", &a.officer, MAX_OFFICER_LEN, false)?;
                 check_text("reason", &a.reason, MAX_REASON_LEN, true)?;
                 match (a.action, &a.entry) {
-                    (OfficerActionKind::Entry, None) => Err("entry needs `entry` data".into()),
+                    (OfficerActionKind::Entry, None) => Err(ArgError::EntryMissing),
                     (OfficerActionKind::Entry, Some(e)) => {
                         let values: Vec<&String> =
                             [&e.plate, &e.trailer_plate, &e.etag, &e.pass_no]
@@ -360,17 +360,17 @@ impl Request {
                                 .chain(&e.containers)
                                 .collect();
                         if values.is_empty() {
-                            return Err("entry needs at least one value".into());
+                            return Err(ArgError::EntryEmpty);
                         }
                         if e.containers.len() > 4 {
-                            return Err("at most 4 containers".into());
+                            return Err(ArgError::TooManyContainers(e.containers.len()));
                         }
                         for v in values {
                             check_text("entry value", v, 32, false)?;
                         }
                         Ok(())
                     }
-                    (_, Some(_)) => Err("`entry` data only with action entry".into()),
+                    (_, Some(_)) => Err(ArgError::EntryNotExpected),
                     (_, None) => Ok(()),
                 }
             }
@@ -386,13 +386,17 @@ impl Request {
             Self::Capture(a) => check_text("camera", &a.camera, 64, false),
             Self::Lookup(a) => check_text("key", &a.key, 64, false),
             Self::Events(a) => match a.limit {
-                Some(n) if n == 0 || n > MAX_EVENTS => {
-                    Err(format!("limit must be within 1..={MAX_EVENTS}"))
-                }
+                Some(n) if n == 0 || n > MAX_EVENTS => Err(ArgError::Limit {
+                    limit: n,
+                    max: MAX_EVENTS,
+                }),
                 _ => Ok(()),
             },
             Self::Alarms(a) => match a.limit {
-                Some(n) if n == 0 || n > 1000 => Err("limit must be within 1..=1000".into()),
+                Some(n) if n == 0 || n > 1000 => Err(ArgError::Limit {
+                    limit: n,
+                    max: 1000,
+                }),
                 _ => Ok(()),
             },
             _ => Ok(()),
@@ -400,20 +404,45 @@ impl Request {
     }
 }
 
+/// An argument value that serde accepts and the protocol does not
+/// ([`Request::validate`]; the request is refused with `bad_request`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum ArgError {
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} contains control characters")]
+    Control { field: &'static str },
+    #[error("{field} contains white space")]
+    WhiteSpace { field: &'static str },
+    #[error("entry needs `entry` data")]
+    EntryMissing,
+    #[error("entry needs at least one value")]
+    EntryEmpty,
+    /// More than 4 containers (how many).
+    #[error("at most 4 containers")]
+    TooManyContainers(usize),
+    #[error("`entry` data only with action entry")]
+    EntryNotExpected,
+    #[error("limit must be within 1..={max}")]
+    Limit { limit: usize, max: usize },
+}
+
 /// Non-empty after trimming, at most `max` characters, no control
 /// characters (spaces allowed only where `spaces`).
-fn check_text(field: &str, s: &str, max: usize, spaces: bool) -> Result<(), String> {
+fn check_text(field: &'static str, s: &str, max: usize, spaces: bool) -> Result<(), ArgError> {
     if s.trim().is_empty() {
-        return Err(format!("{field} is empty"));
+        return Err(ArgError::Empty { field });
     }
     if s.chars().count() > max {
-        return Err(format!("{field} is longer than {max} characters"));
+        return Err(ArgError::TooLong { field, max });
     }
     if s.chars().any(char::is_control) {
-        return Err(format!("{field} contains control characters"));
+        return Err(ArgError::Control { field });
     }
     if !spaces && s.chars().any(char::is_whitespace) {
-        return Err(format!("{field} contains white space"));
+        return Err(ArgError::WhiteSpace { field });
     }
     Ok(())
 }
@@ -648,24 +677,35 @@ impl Response {
     }
 
     /// Parse a response line.
-    pub fn parse(line: &[u8]) -> Result<Self, String> {
+    pub fn parse(line: &[u8]) -> Result<Self, ResponseError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let r: Self = serde_json::from_slice(line)
-            .map_err(|e| format!("bad response from the agent: {e}"))?;
+        let r: Self = serde_json::from_slice(line).map_err(ResponseError::Json)?;
         if r.v != VERSION {
-            return Err(format!(
-                "the agent speaks protocol version {}, this gatectl {VERSION}",
-                r.v
-            ));
+            return Err(ResponseError::Version(r.v));
         }
         Ok(r)
     }
 
     /// The typed data of a successful answer.
-    pub fn data<T: DeserializeOwned>(&self) -> Result<T, String> {
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ResponseError> {
         let v = self.data.clone().unwrap_or(Value::Null);
-        serde_json::from_value(v).map_err(|e| format!("unexpected answer from the agent: {e}"))
+        serde_json::from_value(v).map_err(ResponseError::Data)
     }
+}
+
+/// A response line `gatectl` cannot use ([`Response::parse`],
+/// [`Response::data`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// Not JSON, or not a response.
+    #[error("bad response from the agent: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Another protocol version (the agent's).
+    #[error("the agent speaks protocol version {0}, this gatectl {VERSION}")]
+    Version(u32),
+    /// The data is not what the command answers.
+    #[error("unexpected answer from the agent: {0}")]
+    Data(#[source] serde_json::Error),
 }
 
 #[cfg(test)]

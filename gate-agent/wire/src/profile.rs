@@ -315,18 +315,26 @@ impl Point {
 
     /// The registers that hold engineering value `x` (numeric register
     /// points): the inverse of decoding, for writes, tests and simulators.
-    pub fn encode_number(&self, x: f64) -> Result<Vec<u16>, String> {
+    pub fn encode_number(&self, x: f64) -> Result<Vec<u16>, EncodeError> {
         if self.function.is_bit() || !(self.ty.is_integer() || self.ty == ValueType::F32) {
-            return Err(format!("{}: not a numeric register point", self.name));
+            return Err(EncodeError::NotNumeric {
+                point: self.name.clone(),
+            });
         }
         let raw = (x - self.offset) / self.scale;
         if !raw.is_finite() {
-            return Err(format!("{}: {x} is not representable", self.name));
+            return Err(EncodeError::NotRepresentable {
+                point: self.name.clone(),
+                value: x,
+            });
         }
-        let in_range = |lo: f64, hi: f64| -> Result<f64, String> {
+        let in_range = |lo: f64, hi: f64| -> Result<f64, EncodeError> {
             let r = raw.round();
             if r < lo || r > hi {
-                Err(format!("{}: raw value {r} out of range", self.name))
+                Err(EncodeError::OutOfRange {
+                    point: self.name.clone(),
+                    raw: r,
+                })
             } else {
                 Ok(r)
             }
@@ -550,7 +558,7 @@ impl Profile {
         for sp in file.points {
             let at = sp.span().start;
             let def = sp.into_inner();
-            let point = validate_point(def).map_err(|m| err(at, m))?;
+            let point = validate_point(def).map_err(|e| err(at, e.to_string()))?;
             if !seen_points.insert(point.name.clone()) {
                 return Err(err(at, format!("duplicate point name `{}`", point.name)));
             }
@@ -580,7 +588,8 @@ impl Profile {
             }
             None => None,
         };
-        let (blocks, placement) = plan(&points, file.max_gap, max_block).map_err(|m| err(0, m))?;
+        let (blocks, placement) =
+            plan(&points, file.max_gap, max_block).map_err(|e| err(0, e.to_string()))?;
         Ok(Self {
             name,
             description: file.description,
@@ -654,39 +663,85 @@ pub fn resolve(profiles_dir: &Path, reference: &str) -> Result<Profile, ProfileE
     }
 }
 
-fn validate_point(d: PointDef) -> Result<Point, String> {
+/// A value [`Point::encode_number`] cannot put in the point's registers.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    /// A bit, text or hex point.
+    #[error("{point}: not a numeric register point")]
+    NotNumeric { point: String },
+    /// The value maps to no finite raw value (scale and offset undone).
+    #[error("{point}: {value} is not representable")]
+    NotRepresentable { point: String, value: f64 },
+    /// The rounded raw value does not fit the point's type.
+    #[error("{point}: raw value {raw} out of range")]
+    OutOfRange { point: String, raw: f64 },
+}
+
+/// A point definition the profile loader refuses (reported located, by its
+/// message, in a [`ProfileError`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+enum PointError {
+    #[error("point name is empty")]
+    EmptyName,
+    #[error("point `{point}`: {problem}")]
+    Invalid {
+        point: String,
+        problem: PointProblem,
+    },
+}
+
+/// What is wrong with the point named by [`PointError::Invalid`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+enum PointProblem {
+    #[error("{} points must have type \"bool\"", format!("{:?}", .0).to_lowercase())]
+    BitNotBool(Function),
+    #[error("scale {0} must be finite and non-zero")]
+    Scale(f64),
+    #[error("offset {0} must be finite")]
+    Offset(f64),
+    #[error("length {0} not in 1..={MAX_TEXT_BYTES}")]
+    Length(u16),
+    #[error("string and hex points need `length` (bytes)")]
+    LengthMissing,
+    #[error("`length` is only for string and hex points")]
+    LengthNotExpected,
+    #[error("`bits` are only for integer points (u16, i16, u32, i32)")]
+    BitsNotInteger,
+    #[error("bit name is empty")]
+    EmptyBitName,
+    #[error("bit `{bit}`: mask 0x{mask:X} is zero or wider than the value")]
+    BitMask { bit: String, mask: u32 },
+    #[error("address {address} + {width} runs past 65535")]
+    PastEnd { address: u16, width: u16 },
+}
+
+fn validate_point(d: PointDef) -> Result<Point, PointError> {
     let name = d.name.trim().to_owned();
     if name.is_empty() {
-        return Err("point name is empty".into());
+        return Err(PointError::EmptyName);
     }
-    let ctx = |m: String| format!("point `{name}`: {m}");
+    let ctx = |problem: PointProblem| PointError::Invalid {
+        point: name.clone(),
+        problem,
+    };
     if d.function.is_bit() && d.ty != ValueType::Bool {
-        return Err(ctx(format!(
-            "{:?} points must have type \"bool\"",
-            d.function
-        )
-        .to_lowercase()));
+        return Err(ctx(PointProblem::BitNotBool(d.function)));
     }
     if !(d.scale.is_finite() && d.scale != 0.0) {
-        return Err(ctx(format!(
-            "scale {} must be finite and non-zero",
-            d.scale
-        )));
+        return Err(ctx(PointProblem::Scale(d.scale)));
     }
     if !d.offset.is_finite() {
-        return Err(ctx(format!("offset {} must be finite", d.offset)));
+        return Err(ctx(PointProblem::Offset(d.offset)));
     }
     let length = match (d.ty.is_text(), d.length) {
         (true, Some(l)) if (1..=MAX_TEXT_BYTES).contains(&l) => l,
-        (true, Some(l)) => return Err(ctx(format!("length {l} not in 1..={MAX_TEXT_BYTES}"))),
-        (true, None) => return Err(ctx("string and hex points need `length` (bytes)".into())),
-        (false, Some(_)) => return Err(ctx("`length` is only for string and hex points".into())),
+        (true, Some(l)) => return Err(ctx(PointProblem::Length(l))),
+        (true, None) => return Err(ctx(PointProblem::LengthMissing)),
+        (false, Some(_)) => return Err(ctx(PointProblem::LengthNotExpected)),
         (false, None) => 0,
     };
     if !d.bits.is_empty() && !d.ty.is_integer() {
-        return Err(ctx(
-            "`bits` are only for integer points (u16, i16, u32, i32)".into(),
-        ));
+        return Err(ctx(PointProblem::BitsNotInteger));
     }
     let width_mask: u32 = if d.ty.bit_width() == 32 {
         u32::MAX
@@ -697,13 +752,13 @@ fn validate_point(d: PointDef) -> Result<Point, String> {
     for b in d.bits {
         let bname = b.name.trim().to_owned();
         if bname.is_empty() {
-            return Err(ctx("bit name is empty".into()));
+            return Err(ctx(PointProblem::EmptyBitName));
         }
         if b.mask == 0 || b.mask & !width_mask != 0 {
-            return Err(ctx(format!(
-                "bit `{bname}`: mask 0x{:X} is zero or wider than the value",
-                b.mask
-            )));
+            return Err(ctx(PointProblem::BitMask {
+                bit: bname,
+                mask: b.mask,
+            }));
         }
         bits.push(BitFlag {
             name: bname,
@@ -726,21 +781,30 @@ fn validate_point(d: PointDef) -> Result<Point, String> {
         bits,
     };
     if u32::from(point.address) + u32::from(point.width()) > 0x1_0000 {
-        return Err(ctx(format!(
-            "address {} + {} runs past 65535",
-            point.address,
-            point.width()
-        )));
+        return Err(ctx(PointProblem::PastEnd {
+            address: point.address,
+            width: point.width(),
+        }));
     }
     Ok(point)
 }
 
 type Plan = (Vec<ReadBlock>, Vec<(usize, u16)>);
 
+/// A point too wide for one read request (`width` registers or bits over
+/// the block `limit`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("point `{point}` ({width} registers) exceeds the block limit {limit}")]
+struct BlockLimitError {
+    point: String,
+    width: u16,
+    limit: u16,
+}
+
 /// Group points into read blocks: per function, by address, merging points
 /// that are adjacent or at most `max_gap` apart while the block stays within
 /// the Modbus limit (or `max_block`).
-fn plan(points: &[Point], max_gap: u16, max_block: Option<u16>) -> Result<Plan, String> {
+fn plan(points: &[Point], max_gap: u16, max_block: Option<u16>) -> Result<Plan, BlockLimitError> {
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_by_key(|i| (points[*i].function, points[*i].address));
     let mut blocks: Vec<ReadBlock> = Vec::new();
@@ -758,11 +822,11 @@ fn plan(points: &[Point], max_gap: u16, max_block: Option<u16>) -> Result<Plan, 
             u32::from(p.address) + u32::from(p.width()),
         );
         if end - start > u32::from(limit) {
-            return Err(format!(
-                "point `{}` ({} registers) exceeds the block limit {limit}",
-                p.name,
-                p.width()
-            ));
+            return Err(BlockLimitError {
+                point: p.name.clone(),
+                width: p.width(),
+                limit,
+            });
         }
         if let Some(last) = blocks.last_mut() {
             let (bs, be) = (

@@ -99,7 +99,7 @@ fn command_validation() {
     }))
     .expect("parse");
     assert_eq!(
-        c.validate(),
+        c.validate().map_err(|e| e.to_string()),
         Err("an exceptional release requires a note".into())
     );
     let mut ok = c.clone();

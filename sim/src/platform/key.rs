@@ -74,8 +74,10 @@ impl PlatformKey {
             path: p.clone(),
             source,
         })?;
-        let key =
-            sign::parse_secret_key(&text).map_err(|reason| KeyError::Bad { path: p, reason })?;
+        let key = sign::parse_secret_key(&text).map_err(|e| KeyError::Bad {
+            path: p,
+            reason: e.to_string(),
+        })?;
         Ok(Self::new(kid, key))
     }
 

@@ -461,7 +461,8 @@ impl Platform {
             event_id: req.event_id,
             device: req.device,
         };
-        cmd.validate().map_err(PlatformError::BadCommand)?;
+        cmd.validate()
+            .map_err(|e| PlatformError::BadCommand(e.to_string()))?;
         self.send_command_body(&cmd).await?;
         Ok(cmd)
     }

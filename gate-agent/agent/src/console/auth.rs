@@ -24,12 +24,23 @@ pub const LIMIT_WINDOW: Duration = Duration::from_secs(300);
 pub const MAX_SESSIONS: usize = 64;
 
 /// The argon2 hash (PHC string) of `password`, with a random salt.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("hashing: {e}"))
+        .map_err(HashError::Hashing)
+}
+
+/// Why a password hash could not be made or is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// [`hash_password`] failed.
+    #[error("hashing: {0}")]
+    Hashing(#[source] argon2::password_hash::Error),
+    /// [`check_hash`]: not a PHC string.
+    #[error("not a PHC password hash: {0}")]
+    NotPhc(#[source] argon2::password_hash::Error),
 }
 
 /// Whether `password` matches the PHC `hash` (false for a malformed hash).
@@ -44,10 +55,10 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// Whether `hash` is a PHC string argon2 can verify against.
-pub fn check_hash(hash: &str) -> Result<(), String> {
+pub fn check_hash(hash: &str) -> Result<(), HashError> {
     PasswordHash::new(hash)
         .map(|_| ())
-        .map_err(|e| format!("not a PHC password hash: {e}"))
+        .map_err(HashError::NotPhc)
 }
 
 /// A logged-in officer.

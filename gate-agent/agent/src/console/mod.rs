@@ -102,7 +102,7 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
     };
     for a in &c.accounts {
         auth::check_hash(&a.password_hash)
-            .map_err(anyhow::Error::msg)
+            .map_err(|e| anyhow::Error::msg(e.to_string()))
             .with_context(|| format!("console account `{}`", a.id))?;
     }
     let tls = match &c.tls {
@@ -128,7 +128,7 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
             tokio::task::spawn_blocking(move || auth::hash_password(&random))
                 .await
                 .context("hashing")?
-                .map_err(anyhow::Error::msg)?
+                .map_err(|e| anyhow::Error::msg(e.to_string()))?
                 .into()
         },
     };

@@ -251,7 +251,7 @@ pub fn weight_view(w: &WeightReading, now: Instant) -> WeightView {
 /// writer connection (and would migrate an older schema), but nothing here
 /// writes. `quota_bytes`: the lane's outbox quota (from its configuration;
 /// the store's default otherwise), so pressure is judged as the agent does.
-pub fn open_for_reading(path: &Path, quota_bytes: Option<u64>) -> Result<Store, String> {
+pub fn open_for_reading(path: &Path, quota_bytes: Option<u64>) -> Result<Store, OpenDbError> {
     let defaults = StoreConfig::default();
     let cfg = StoreConfig {
         outbox_quota_bytes: quota_bytes.unwrap_or(defaults.outbox_quota_bytes),
@@ -264,10 +264,27 @@ pub fn open_for_reading(path: &Path, quota_bytes: Option<u64>) -> Result<Store, 
     let wl = cfg.whitelist_path_for(path);
     for p in [path, wl.as_path()] {
         if !p.is_file() {
-            return Err(format!("no lane database at {}", p.display()));
+            return Err(OpenDbError::Missing(p.to_path_buf()));
         }
     }
-    Store::open(path, cfg).map_err(|e| format!("opening {}: {e}", path.display()))
+    Store::open(path, cfg).map_err(|source| OpenDbError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Why [`open_for_reading`] gives no store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenDbError {
+    /// The database file, or its whitelist file beside it, is missing.
+    #[error("no lane database at {}", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error("opening {}: {source}", .path.display())]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: gate_store::StoreError,
+    },
 }
 
 /// What the database alone says about the lane (the agent is down).

@@ -18,8 +18,9 @@ use tracing::{info, warn};
 
 use super::bus::{BusHandle, ModbusDevice};
 use super::config::BoardConfig;
-use super::error::DeviceError;
+use super::error::{DeviceError, SpawnError};
 use super::health::HealthRegistry;
+use super::restart::RestartVerdict;
 
 /// LED message capacity, bytes.
 pub const LED_MAX_BYTES: usize = hr::LED_TEXT_REGS as usize * 2;
@@ -93,15 +94,23 @@ pub struct BoardSnapshot {
     pub uptime_s: u32,
 }
 
+/// Fewer inputs or registers than a board snapshot needs
+/// ([`BoardSnapshot::decode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("short read: {inputs} inputs, {registers} registers")]
+pub struct ShortRead {
+    pub inputs: usize,
+    pub registers: usize,
+}
+
 impl BoardSnapshot {
     /// Decode DI 0..8 and IR 0..13 as read from the board.
-    pub fn decode(dis: &[bool], irs: &[u16], at: Instant) -> Result<Self, String> {
+    pub fn decode(dis: &[bool], irs: &[u16], at: Instant) -> Result<Self, ShortRead> {
         if dis.len() < usize::from(di::COUNT) || irs.len() < usize::from(ir::COUNT) {
-            return Err(format!(
-                "short read: {} inputs, {} registers",
-                dis.len(),
-                irs.len()
-            ));
+            return Err(ShortRead {
+                inputs: dis.len(),
+                registers: irs.len(),
+            });
         }
         let d = |a: u16| dis[usize::from(a)];
         let r = |a: u16| irs[usize::from(a)];
@@ -242,7 +251,7 @@ impl BoardHandle {
     /// Restart the board's connection: its bus is reopened. The board keeps
     /// the barrier safe on its own meanwhile (its firmware enforces the
     /// safety rules; a missed heartbeat only makes it fail safe).
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         self.device.bus().restart().await
     }
 
@@ -281,7 +290,7 @@ pub fn spawn_board(
     cfg: BoardConfig,
     bus: &BusHandle,
     registry: &HealthRegistry,
-) -> Result<(BoardHandle, Vec<JoinHandle<()>>), String> {
+) -> Result<(BoardHandle, Vec<JoinHandle<()>>), SpawnError> {
     cfg.validate()?;
     let device = bus.device(cfg.unit_id, registry.register(&cfg.name));
     let (tx, rx) = watch::channel(None);
@@ -302,7 +311,8 @@ pub fn spawn_board(
 async fn read_snapshot(dev: &ModbusDevice) -> Result<BoardSnapshot, DeviceError> {
     let dis = dev.read_discrete(0, di::COUNT).await?;
     let irs = dev.read_input(0, ir::COUNT).await?;
-    BoardSnapshot::decode(&dis, &irs, Instant::now()).map_err(DeviceError::Decode)
+    BoardSnapshot::decode(&dis, &irs, Instant::now())
+        .map_err(|e| DeviceError::Decode(e.to_string()))
 }
 
 async fn write_settings(cfg: &BoardConfig, dev: &ModbusDevice) -> Result<(), DeviceError> {

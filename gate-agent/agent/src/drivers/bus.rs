@@ -30,10 +30,10 @@ use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::config::{ModbusBusConfig, Transport};
-use super::error::DeviceError;
+use super::error::{DeviceError, SpawnError};
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{BlockData, Function, Profile, ReadBlock, Sample};
-use super::restart::{restart_channel, RestartRequests, Restarter};
+use super::restart::{restart_channel, RestartError, RestartRequests, RestartVerdict, Restarter};
 
 /// A Modbus request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,7 +123,7 @@ impl BusHandle {
     /// Close the transport and open it again at once (every device on the
     /// bus sees the gap). `Ok` once it is open again; `Err` when opening
     /// failed (the bus then goes on retrying on its backoff).
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         let limit = self.connect_timeout + self.budget + Duration::from_secs(1);
         self.restarter.restart(limit).await
     }
@@ -286,7 +286,7 @@ impl ModbusDevice {
 pub fn spawn_bus(
     cfg: ModbusBusConfig,
     registry: &HealthRegistry,
-) -> Result<(BusHandle, JoinHandle<()>), String> {
+) -> Result<(BusHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
     let transport = cfg.transport()?;
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
@@ -381,10 +381,7 @@ impl BusTask {
         let result = timeout(self.cfg.connect_timeout(), open(&self.transport)).await;
         let result = match result {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "connect timed out after {} ms",
-                self.cfg.connect_timeout_ms
-            )),
+            Err(_) => Err(OpenError::TimedOut(self.cfg.connect_timeout_ms)),
         };
         match result {
             Ok(ctx) => {
@@ -397,6 +394,7 @@ impl BusTask {
             Err(e) => {
                 let delay = self.backoff.next_delay();
                 warn!(bus = %self.cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64, "connect failed");
+                let e = e.to_string();
                 self.health.err(&DeviceError::Transport(e.clone()));
                 self.last_connect_error = e;
                 self.next_connect = Instant::now() + delay;
@@ -406,7 +404,7 @@ impl BusTask {
 
     /// Close the transport and open it again now, backoff reset; the
     /// verdict for the restart's caller.
-    async fn restart(&mut self) -> Result<String, String> {
+    async fn restart(&mut self) -> RestartVerdict {
         info!(bus = %self.cfg.name, "restart requested: reopening the transport");
         self.disconnect("restart requested", true);
         self.unit_timeouts.clear();
@@ -420,10 +418,10 @@ impl BusTask {
                 started.elapsed().as_millis()
             ))
         } else {
-            Err(format!(
-                "bus `{}`: reopening failed: {}",
-                self.cfg.name, self.last_connect_error
-            ))
+            Err(RestartError::BusReopen {
+                bus: self.cfg.name.clone(),
+                reason: self.last_connect_error.clone(),
+            })
         }
     }
 
@@ -573,27 +571,63 @@ impl BusTask {
     }
 }
 
-async fn open(transport: &Transport) -> Result<Context, String> {
+/// Why a bus's transport could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("connect timed out after {0} ms")]
+    TimedOut(u64),
+    #[error("resolve `{addr}`: {source}")]
+    Resolve {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address resolved to nothing.
+    #[error("cannot resolve `{0}`")]
+    NoAddress(String),
+    /// The last address tried refused (or failed) the connection.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("open {}: {source}", .path.display())]
+    Serial {
+        path: std::path::PathBuf,
+        #[source]
+        source: tokio_serial::Error,
+    },
+}
+
+async fn open(transport: &Transport) -> Result<Context, OpenError> {
     match transport {
         Transport::Tcp(addr) => {
-            let mut last = format!("cannot resolve `{addr}`");
+            let mut last = OpenError::NoAddress(addr.clone());
             let addrs = tokio::net::lookup_host(addr.as_str())
                 .await
-                .map_err(|e| format!("resolve `{addr}`: {e}"))?;
+                .map_err(|source| OpenError::Resolve {
+                    addr: addr.clone(),
+                    source,
+                })?;
             for sa in addrs {
                 match tokio::net::TcpStream::connect(sa).await {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
                         return Ok(tokio_modbus::client::tcp::attach(stream));
                     }
-                    Err(e) => last = format!("connect {sa}: {e}"),
+                    Err(source) => last = OpenError::Connect { addr: sa, source },
                 }
             }
             Err(last)
         }
         Transport::Rtu(port) => {
-            let stream = tokio_serial::SerialStream::open(&port.builder())
-                .map_err(|e| format!("open {}: {e}", port.path.display()))?;
+            let stream = tokio_serial::SerialStream::open(&port.builder()).map_err(|source| {
+                OpenError::Serial {
+                    path: port.path.clone(),
+                    source,
+                }
+            })?;
             Ok(tokio_modbus::client::rtu::attach(stream))
         }
     }

@@ -39,6 +39,62 @@ pub enum DeviceError {
     Decode(String),
 }
 
+/// Why a driver could not be started (nothing of it runs).
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The device's configuration fails its checks.
+    #[error(transparent)]
+    Config(#[from] gate_config::devices::ConfigCheckError),
+    /// Its register profile cannot be loaded.
+    #[error(transparent)]
+    Profile(#[from] gate_wire::profile::ProfileError),
+    /// A device names a bus that is not running.
+    #[error("no bus `{0}`")]
+    NoBus(String),
+    /// The weighbridge names a bus that is not running.
+    #[error("weighbridge `{weighbridge}`: no bus `{bus}`")]
+    WeighbridgeNoBus { weighbridge: String, bus: String },
+    /// A weighbridge with neither `modbus` nor `ascii`.
+    #[error("weighbridge: no source")]
+    NoScaleSource,
+    #[error("weighbridge: not a Modbus weighbridge")]
+    NotModbus,
+    #[error("weighbridge: not an ASCII weighbridge")]
+    NotAscii,
+    /// A weighbridge profile without its weight.
+    #[error("profile `{profile}` has no numeric point `gross`")]
+    NoGross { profile: String },
+    /// Stability mode `device` with a profile that has no stability flag.
+    #[error(
+        "weighbridge `{weighbridge}`: stability mode \"device\" but profile `{profile}` has no `stable` or `motion` flag"
+    )]
+    NoStabilityFlag {
+        weighbridge: String,
+        profile: String,
+    },
+    /// Stability mode `device` on an XK3190 indicator (it has no flag).
+    #[error(
+        "weighbridge `{0}`: XK3190 has no stable flag; use stability mode \"auto\" or \"detect\""
+    )]
+    Xk3190Stability(String),
+    /// An RFID profile without an `epc` point.
+    #[error("profile `{profile}` has no `epc` point")]
+    NoEpc { profile: String },
+    /// A USB camera in a build without the `usb-camera` feature.
+    #[error("camera `{0}`: USB cameras need the `usb-camera` feature")]
+    UsbCameraFeature(String),
+    /// A camera's reader thread could not be started.
+    #[error("camera `{camera}`: cannot start thread: {source}")]
+    Thread {
+        camera: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client of a camera could not be built.
+    #[error("http client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
 /// Coarse class of a [`DeviceError`], for counters and health reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

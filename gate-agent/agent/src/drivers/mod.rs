@@ -37,7 +37,7 @@ pub mod rfid;
 pub mod weighbridge;
 
 pub use bus::{spawn_bus, BusHandle, ModbusDevice};
-pub use error::DeviceError;
+pub use error::{DeviceError, SpawnError};
 pub use health::{DeviceHealth, HealthRegistry, HealthReport};
 
 use std::collections::BTreeMap;
@@ -70,17 +70,16 @@ impl Drivers {
         cfg: &config::DriversConfig,
         profiles_dir: &Path,
         registry: HealthRegistry,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SpawnError> {
         cfg.validate()?;
         // Load profiles first: a bad profile must not leave half the lane running.
         let wb_profile = match cfg.weighbridge.as_ref().and_then(|w| w.modbus.as_ref()) {
-            Some(m) => Some(profile::resolve(profiles_dir, &m.profile).map_err(|e| e.to_string())?),
+            Some(m) => Some(profile::resolve(profiles_dir, &m.profile)?),
             None => None,
         };
         let mut rfid_profiles = Vec::new();
         for r in &cfg.rfid {
-            rfid_profiles
-                .push(profile::resolve(profiles_dir, &r.profile).map_err(|e| e.to_string())?);
+            rfid_profiles.push(profile::resolve(profiles_dir, &r.profile)?);
         }
         let mut d = Self {
             registry,
@@ -96,11 +95,11 @@ impl Drivers {
             d.buses.insert(b.name.clone(), h);
             d.tasks.push(t);
         }
-        let bus = |name: &str| -> Result<BusHandle, String> {
+        let bus = |name: &str| -> Result<BusHandle, SpawnError> {
             d.buses
                 .get(name)
                 .cloned()
-                .ok_or_else(|| format!("no bus `{name}`"))
+                .ok_or_else(|| SpawnError::NoBus(name.to_owned()))
         };
         if let Some(b) = &cfg.board {
             let (h, t) = board::spawn_board(b.clone(), &bus(&b.bus)?, &d.registry)?;

@@ -17,13 +17,58 @@
 //! limit. A restart never bypasses anything a driver does for safety: it is
 //! the same close-and-reopen a transport failure causes, only at once.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
+use super::camera::CameraError;
+
+/// Why a restart was not done, or did not bring the connection back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// Another restart of this driver waits for its verdict.
+    #[error("a restart is already in progress")]
+    InProgress,
+    /// The driver task has ended.
+    #[error("the driver has stopped")]
+    DriverStopped,
+    /// The driver task ended with the request pending.
+    #[error("the driver stopped before answering")]
+    NoAnswer,
+    /// No verdict within the caller's limit; the driver goes on.
+    #[error(
+        "no verdict within {} ms (the driver goes on reconnecting)",
+        .0.as_millis()
+    )]
+    NoVerdict(Duration),
+    /// A Modbus bus could not be reopened (the last connection error).
+    #[error("bus `{bus}`: reopening failed: {reason}")]
+    BusReopen { bus: String, reason: String },
+    /// A serial port (an ASCII scale's) could not be opened.
+    #[error("open {}: {source}", .path.display())]
+    SerialOpen {
+        path: PathBuf,
+        #[source]
+        source: tokio_serial::Error,
+    },
+    /// An MJPEG stream could not be reopened.
+    #[error("reopening the stream failed: {0}")]
+    Stream(#[source] CameraError),
+    /// A USB camera could not be reopened (the session's failure).
+    #[error("reopening the camera failed: {0}")]
+    UsbCamera(String),
+    /// A camera without a standing connection gave no frame when checked.
+    #[error(transparent)]
+    Grab(#[from] CameraError),
+}
+
+/// What a driver task answers to one restart: `Ok(what was done)`.
+pub type RestartVerdict = Result<String, RestartError>;
+
 /// Where a driver task sends its verdict on one restart.
-type RestartReply = oneshot::Sender<Result<String, String>>;
+type RestartReply = oneshot::Sender<RestartVerdict>;
 
 /// Asks one driver task to restart its connection. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -47,19 +92,16 @@ pub fn restart_channel() -> (Restarter, RestartRequests) {
 
 impl Restarter {
     /// Ask for a restart and wait for the driver's verdict (at most `limit`).
-    pub async fn restart(&self, limit: Duration) -> Result<String, String> {
+    pub async fn restart(&self, limit: Duration) -> RestartVerdict {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(reply).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => "a restart is already in progress".to_owned(),
-            mpsc::error::TrySendError::Closed(_) => "the driver has stopped".to_owned(),
+            mpsc::error::TrySendError::Full(_) => RestartError::InProgress,
+            mpsc::error::TrySendError::Closed(_) => RestartError::DriverStopped,
         })?;
         match timeout(limit, rx).await {
             Ok(Ok(verdict)) => verdict,
-            Ok(Err(_)) => Err("the driver stopped before answering".into()),
-            Err(_) => Err(format!(
-                "no verdict within {} ms (the driver goes on reconnecting)",
-                limit.as_millis()
-            )),
+            Ok(Err(_)) => Err(RestartError::NoAnswer),
+            Err(_) => Err(RestartError::NoVerdict(limit)),
         }
     }
 }
@@ -91,7 +133,7 @@ impl RestartRequests {
     }
 
     /// Send the pending request its verdict (nothing when none is pending).
-    pub fn answer(&mut self, verdict: Result<String, String>) {
+    pub fn answer(&mut self, verdict: RestartVerdict) {
         if let Some(r) = self.pending.take() {
             let _ = r.send(verdict);
         }
@@ -109,21 +151,26 @@ mod tests {
             req.requested().await;
             assert!(req.pending());
             req.answer(Ok("reopened".into()));
-            req.answer(Err("nothing pending: not sent".into()));
+            req.answer(Err(RestartError::UsbCamera(
+                "nothing pending: not sent".into(),
+            )));
             // The second request is never answered.
             req.requested().await;
             std::future::pending::<()>().await;
         });
         assert_eq!(
-            r.restart(Duration::from_secs(5)).await,
-            Ok("reopened".into())
+            r.restart(Duration::from_secs(5)).await.ok(),
+            Some("reopened".into())
         );
         let slow = r.restart(Duration::from_millis(50)).await;
-        assert!(slow.is_err_and(|e| e.contains("no verdict")));
+        assert!(slow.is_err_and(|e| e.to_string().contains("no verdict")));
         task.abort();
         let _ = task.await;
         let gone = r.restart(Duration::from_secs(1)).await;
-        assert!(gone.is_err_and(|e| e.contains("stopped")), "closed channel");
+        assert!(
+            gone.is_err_and(|e| e.to_string().contains("stopped")),
+            "closed channel"
+        );
     }
 
     #[tokio::test]
@@ -135,7 +182,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let second = r.restart(Duration::from_millis(300)).await;
-        assert!(second.is_err_and(|e| e.contains("already in progress")));
+        assert!(second.is_err_and(|e| e.to_string().contains("already in progress")));
         assert!(first.await.is_ok_and(|v| v.is_err()));
     }
 }

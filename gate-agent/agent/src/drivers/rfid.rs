@@ -21,9 +21,10 @@ use tracing::warn;
 
 use super::bus::{BusHandle, ModbusDevice};
 use super::config::{RfidConfig, RfidKind};
-use super::error::DeviceError;
+use super::error::{DeviceError, SpawnError};
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{Profile, Sample};
+use super::restart::RestartVerdict;
 
 /// State of an electronic seal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,7 +192,7 @@ impl RfidHandle {
     }
     /// Restart the reader's connection: its bus is reopened (with every
     /// other device on it).
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         self.bus.restart().await
     }
 }
@@ -202,8 +203,8 @@ pub fn spawn_rfid(
     profiles_dir: &Path,
     bus: &BusHandle,
     registry: &HealthRegistry,
-) -> Result<(RfidHandle, JoinHandle<()>), String> {
-    let profile = super::profile::resolve(profiles_dir, &cfg.profile).map_err(|e| e.to_string())?;
+) -> Result<(RfidHandle, JoinHandle<()>), SpawnError> {
+    let profile = super::profile::resolve(profiles_dir, &cfg.profile)?;
     spawn_rfid_with_profile(cfg, profile, bus, registry)
 }
 
@@ -213,11 +214,13 @@ pub fn spawn_rfid_with_profile(
     profile: Profile,
     bus: &BusHandle,
     registry: &HealthRegistry,
-) -> Result<(RfidHandle, JoinHandle<()>), String> {
+) -> Result<(RfidHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
     let prefixes = slot_prefixes(&profile);
     if prefixes.is_empty() {
-        return Err(format!("profile `{}` has no `epc` point", profile.name));
+        return Err(SpawnError::NoEpc {
+            profile: profile.name,
+        });
     }
     let health = registry.register(&cfg.name);
     let dev = bus.device(cfg.unit_id, health.clone());

@@ -235,7 +235,8 @@ fn capture(
         .build()
         .map_err(|e| Failure::Failed(format!("async runtime: {e}")))?;
     let jpeg = rt.block_on(async {
-        let cam = spawn_camera(&cfg, &HealthRegistry::new()).map_err(Failure::Usage)?;
+        let cam = spawn_camera(&cfg, &HealthRegistry::new())
+            .map_err(|e| Failure::Usage(e.to_string()))?;
         let src = cam
             .source
             .ok_or_else(|| Failure::Usage("no image source".into()))?;

@@ -98,7 +98,7 @@ impl Client {
                 "truncated answer".to_owned()
             }));
         }
-        let r = Response::parse(&line).map_err(ClientError::Failed)?;
+        let r = Response::parse(&line).map_err(|e| ClientError::Failed(e.to_string()))?;
         if r.id.is_some() && r.id != Some(id) {
             return Err(ClientError::Failed(format!(
                 "answer for request {:?}, expected {id}",

@@ -353,7 +353,7 @@ fn client_failure(e: ClientError) -> Failure {
 /// The typed data of an answer, or the failure it carries.
 fn typed<T: DeserializeOwned>(r: crate::control::protocol::Response) -> Result<T, Failure> {
     if r.ok {
-        r.data().map_err(Failure::Failed)
+        r.data().map_err(|e| Failure::Failed(e.to_string()))
     } else {
         Err(Failure::Agent(
             r.code.unwrap_or(ErrorCode::Internal),

@@ -85,7 +85,7 @@ fn bus_config(
     c.queue_timeout_ms = 1000;
     c.backoff.initial_ms = 50;
     c.backoff.max_ms = 200;
-    c.validate().map_err(Failure::Usage)?;
+    c.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let shown = match (&t.tcp, &t.rtu) {
         (Some(a), _) => format!("tcp {a}"),
         (_, Some(p)) => format!(
@@ -231,7 +231,8 @@ fn read_write(ctx: &Ctx, a: ModbusRw, write: bool) -> Result<u8, Failure> {
     let unit = a.unit;
     let rt = runtime()?;
     let resp = rt.block_on(async move {
-        let (bus, _task) = spawn_bus(cfg, &HealthRegistry::new()).map_err(Failure::Usage)?;
+        let (bus, _task) =
+            spawn_bus(cfg, &HealthRegistry::new()).map_err(|e| Failure::Usage(e.to_string()))?;
         let dev = bus.device(unit, HealthCell::detached("gatectl"));
         // Writes are sent once: never retried (a momentary coil could act twice).
         dev.call(request, false)
@@ -311,7 +312,8 @@ fn scan(ctx: &Ctx, a: ScanArgs) -> Result<u8, Failure> {
     let (from, to) = (a.from, a.to);
     let rt = runtime()?;
     let found = rt.block_on(async move {
-        let (bus, _task) = spawn_bus(cfg, &HealthRegistry::new()).map_err(Failure::Usage)?;
+        let (bus, _task) =
+            spawn_bus(cfg, &HealthRegistry::new()).map_err(|e| Failure::Usage(e.to_string()))?;
         let mut found = Vec::new();
         let mut transport_errors = 0u32;
         for unit in from..=to {

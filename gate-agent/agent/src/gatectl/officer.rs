@@ -47,7 +47,7 @@ pub fn add(out: &Out, id: &str, role: RoleArg, name: &str) -> Result<u8, Failure
             "a password has at least 8 characters".into(),
         ));
     }
-    let hash = hash_password(&password).map_err(Failure::Failed)?;
+    let hash = hash_password(&password).map_err(|e| Failure::Failed(e.to_string()))?;
     let role = match role {
         RoleArg::Officer => "officer",
         RoleArg::Engineer => "engineer",

@@ -34,7 +34,8 @@ pub struct FileResult {
 /// The models as the agent finds them (the named directory, else its
 /// places), fetched into the first when none holds them.
 fn load(models_dir: Option<&Path>) -> Result<Ocr, Failure> {
-    let paths = models::obtain(&models::dirs_for(models_dir), true).map_err(Failure::Failed)?;
+    let paths = models::obtain(&models::dirs_for(models_dir), true)
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     Ocr::load(&paths).map_err(|e| Failure::Failed(format!("loading the models: {e}")))
 }
 

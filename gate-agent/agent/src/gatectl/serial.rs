@@ -56,7 +56,7 @@ pub(super) fn run(ctx: &Ctx, c: SerialCmd) -> Result<u8, Failure> {
         data_bits: line.data_bits,
         stop_bits: line.stop_bits,
     };
-    pc.validate().map_err(Failure::Usage)?;
+    pc.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     if !(kg_per_unit.is_finite() && kg_per_unit > 0.0) {
         return Err(Failure::Usage("--kg-per-unit must be > 0".into()));
     }
@@ -172,7 +172,7 @@ fn event_line(t_ms: u64, e: AsciiEvent) -> SerialLine {
         AsciiEvent::Bad(m) => SerialLine {
             t_ms,
             kind: "bad".into(),
-            error: Some(m),
+            error: Some(m.to_string()),
             ..SerialLine::default()
         },
         AsciiEvent::Garbage(n) => SerialLine {

@@ -73,6 +73,21 @@ impl FrameReads {
     }
 }
 
+/// Why [`load_gate_ocr`] gives no reader.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No directory holds the models (and they could not be fetched).
+    #[error(transparent)]
+    Obtain(#[from] gate_ocr::models::ObtainError),
+    /// The models are there but do not load.
+    #[error("loading the models in {}: {source}", .dir.display())]
+    Load {
+        dir: PathBuf,
+        #[source]
+        source: gate_ocr::OcrError,
+    },
+}
+
 /// Loaded models, shared by every lane of the process that uses the same
 /// directory (the simulator runs several agents in one process).
 static LOADED: Mutex<Vec<(PathBuf, Weak<gate_ocr::Ocr>)>> = Mutex::new(Vec::new());
@@ -81,7 +96,7 @@ static LOADED: Mutex<Vec<(PathBuf, Weak<gate_ocr::Ocr>)>> = Mutex::new(Vec::new(
 /// them verified (when none does and `fetch`: fetched into the first),
 /// loaded once. Blocking (pip download, model optimisation): call it on a
 /// worker thread.
-pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReader>, String> {
+pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReader>, LoadError> {
     let paths = gate_ocr::models::obtain(dirs, fetch)?;
     let dir = paths
         .det
@@ -98,8 +113,10 @@ pub fn load_gate_ocr(dirs: &[PathBuf], fetch: bool) -> Result<Arc<dyn FrameReade
         return Ok(ocr);
     }
     let ocr = Arc::new(
-        gate_ocr::Ocr::load(&paths)
-            .map_err(|e| format!("loading the models in {}: {e}", dir.display()))?,
+        gate_ocr::Ocr::load(&paths).map_err(|source| LoadError::Load {
+            dir: dir.clone(),
+            source,
+        })?,
     );
     cache.push((dir, Arc::downgrade(&ocr)));
     Ok(ocr)

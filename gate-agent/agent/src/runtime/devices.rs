@@ -15,6 +15,7 @@ use crate::drivers::board::{spawn_board, BoardHandle, BoardSnapshot};
 use crate::drivers::camera::recognition::Recognition;
 use crate::drivers::camera::{spawn_camera, Camera};
 use crate::drivers::config::{DriversConfig, RfidKind};
+use crate::drivers::restart::RestartVerdict;
 use crate::drivers::rfid::{spawn_rfid, RfidHandle, RfidReading, SealState};
 use crate::drivers::weighbridge::{spawn_weighbridge, WeighbridgeHandle, WeightReading};
 use crate::drivers::{spawn_bus, BusHandle, HealthRegistry};
@@ -48,7 +49,7 @@ pub enum RestartTarget {
 impl RestartTarget {
     /// Close the device's connection and open it again; the driver's
     /// verdict (what was reopened, or why it could not be).
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         match self {
             Self::Bus(b) => b.restart().await,
             Self::Board(b) => b.restart().await,
@@ -72,7 +73,7 @@ pub struct RestartTargets {
 
 impl RestartTargets {
     /// The device `name` names, with its configured name.
-    pub fn find(&self, name: &str) -> Result<(String, RestartTarget), String> {
+    pub fn find(&self, name: &str) -> Result<(String, RestartTarget), UnknownDevice> {
         let name = name.trim();
         let device = if self.by_name.contains_key(name) {
             name
@@ -81,13 +82,29 @@ impl RestartTargets {
         };
         match self.by_name.get(device) {
             Some(t) => Ok((device.to_owned(), t.clone())),
-            None => Err(format!(
-                "no device `{name}` on this lane (devices: {}; roles: {})",
-                self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
-                self.roles.keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
+            None => Err(UnknownDevice {
+                name: name.to_owned(),
+                devices: self.by_name.keys().cloned().collect(),
+                roles: self.roles.keys().cloned().collect(),
+            }),
         }
     }
+}
+
+/// A restart names no device or role of this lane ([`RestartTargets::find`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no device `{name}` on this lane (devices: {}; roles: {})",
+    .devices.join(", "),
+    .roles.join(", ")
+)]
+pub struct UnknownDevice {
+    /// The name asked for.
+    pub name: String,
+    /// The restartable devices (and `bus/<name>`), by name.
+    pub devices: Vec<String>,
+    /// The role names.
+    pub roles: Vec<String>,
 }
 
 /// Why a person's device restart was not done.
@@ -115,7 +132,9 @@ pub async fn restart_audited(
     reason: &str,
     event_id: Option<String>,
 ) -> Result<(String, String), RestartRefusal> {
-    let (name, target) = targets.find(device).map_err(RestartRefusal::NotFound)?;
+    let (name, target) = targets
+        .find(device)
+        .map_err(|e| RestartRefusal::NotFound(e.to_string()))?;
     let (store, who, detail) = (
         store.clone(),
         officer.to_owned(),
@@ -193,18 +212,18 @@ impl Devices {
         let registry = HealthRegistry::with_metrics(metrics.clone());
         let mut buses = BTreeMap::new();
         for b in &d.buses {
-            let (h, _task) = spawn_bus(b.clone(), &registry).map_err(|e| anyhow!(e))?;
+            let (h, _task) = spawn_bus(b.clone(), &registry).map_err(|e| anyhow!("{e}"))?;
             buses.insert(b.name.clone(), h);
         }
         let board_cfg = d.board.clone().context("no [devices.board]")?;
         let bus = buses
             .get(&board_cfg.bus)
             .with_context(|| format!("board: no bus `{}`", board_cfg.bus))?;
-        let (board, _tasks) = spawn_board(board_cfg, bus, &registry).map_err(|e| anyhow!(e))?;
+        let (board, _tasks) = spawn_board(board_cfg, bus, &registry).map_err(|e| anyhow!("{e}"))?;
         let weighbridge = match &d.weighbridge {
             Some(w) => Some(
                 spawn_weighbridge(w, &d.profiles_dir, |n| buses.get(n).cloned(), &registry)
-                    .map_err(|e| anyhow!(e))?
+                    .map_err(|e| anyhow!("{e}"))?
                     .0,
             ),
             None => None,
@@ -214,12 +233,13 @@ impl Devices {
             let bus = buses
                 .get(&r.bus)
                 .with_context(|| format!("rfid `{}`: no bus `{}`", r.name, r.bus))?;
-            let (h, _t) = spawn_rfid(r, &d.profiles_dir, bus, &registry).map_err(|e| anyhow!(e))?;
+            let (h, _t) =
+                spawn_rfid(r, &d.profiles_dir, bus, &registry).map_err(|e| anyhow!("{e}"))?;
             readers_by_name.insert(r.name.clone(), (r.kind, h));
         }
         let mut all_cameras = BTreeMap::new();
         for c in &d.cameras {
-            let cam = spawn_camera(c, &registry).map_err(|e| anyhow!(e))?;
+            let cam = spawn_camera(c, &registry).map_err(|e| anyhow!("{e}"))?;
             all_cameras.insert(c.name.clone(), Arc::new(cam));
         }
         let mut restarts = RestartTargets::default();

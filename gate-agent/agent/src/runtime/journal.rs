@@ -57,12 +57,12 @@ impl PassageRecord {
     }
 
     /// Read a journal row's record strictly: the right format, every field.
-    pub fn parse(context: Option<&serde_json::Value>) -> Result<Self, String> {
-        let v = context.ok_or("the journal row has no record")?;
+    pub fn parse(context: Option<&serde_json::Value>) -> Result<Self, RecordError> {
+        let v = context.ok_or(RecordError::Missing)?;
         let r: PassageRecord =
-            serde_json::from_value(v.clone()).map_err(|e| format!("unreadable record: {e}"))?;
+            serde_json::from_value(v.clone()).map_err(RecordError::Unreadable)?;
         if r.format != RECORD_FORMAT {
-            return Err(format!("record format `{}`, not {RECORD_FORMAT}", r.format));
+            return Err(RecordError::Format(r.format));
         }
         Ok(r)
     }
@@ -74,6 +74,18 @@ impl PassageRecord {
         p.decided_ms = self.decided_unix_ms.map(|ms| clock.lane_ms_of_wall(ms));
         p
     }
+}
+
+/// A journal row whose record cannot be resumed ([`PassageRecord::parse`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the journal row has no record")]
+    Missing,
+    #[error("unreadable record: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    /// Another record format (the one found).
+    #[error("record format `{0}`, not {RECORD_FORMAT}")]
+    Format(String),
 }
 
 /// What recovery found.
@@ -110,7 +122,10 @@ pub async fn recover(
                 let why = format!("record names event {}", r.event_id);
                 settle_unreadable(store, cfg, clock, topic, &entry, &why, &mut out).await?;
             }
-            Err(why) => settle_unreadable(store, cfg, clock, topic, &entry, &why, &mut out).await?,
+            Err(why) => {
+                let why = why.to_string();
+                settle_unreadable(store, cfg, clock, topic, &entry, &why, &mut out).await?;
+            }
         }
     }
     // The newest is the passage the lane was in; any older one was left by

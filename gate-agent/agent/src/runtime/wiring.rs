@@ -29,7 +29,7 @@ use crate::recognition::{Recogniser, RecogniserState};
 
 /// The link configuration from the lane configuration.
 pub fn link_config(cfg: &Config, base: &std::path::Path) -> Result<gate_link::LinkConfig> {
-    let (tls, host, port) = parse_broker_url(&cfg.platform.broker).map_err(|e| anyhow!(e))?;
+    let (tls, host, port) = parse_broker_url(&cfg.platform.broker).map_err(|e| anyhow!("{e}"))?;
     let mut lc: gate_link::LinkConfig = serde_json::from_value(serde_json::json!({
         "site": cfg.lane.site,
         "lane": cfg.lane.lane,
@@ -312,7 +312,7 @@ fn start_recogniser(
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     info!(models = ?shown, fetch, workers = r.workers, frames = r.frames, "on-board recognition: loading models");
     Recogniser::start_with_metrics(
-        move || crate::recognition::load_gate_ocr(&dirs, fetch),
+        move || crate::recognition::load_gate_ocr(&dirs, fetch).map_err(|e| e.to_string()),
         r.workers,
         r.queue_depth,
         registry.register("recogniser"),

@@ -275,7 +275,7 @@ async fn restart_reopens_the_serial_port() {
     pty.stop();
     wait_for(&mut rx, LIMIT, "withdrawn", Option::is_none).await;
     let t0 = Instant::now();
-    let err = wb.restart().await.expect_err("no port");
+    let err = wb.restart().await.expect_err("no port").to_string();
     assert!(err.contains("open "), "{err}");
     assert!(t0.elapsed() < LIMIT);
 }

@@ -331,7 +331,11 @@ async fn restart_reopens_a_stream_and_checks_a_snapshot_camera() {
     cfg.backoff.max_ms = 20_000;
     let gone = spawn_camera(&cfg, &reg).expect("camera");
     let t0 = Instant::now();
-    let err = gone.restart().await.expect_err("nothing to reopen");
+    let err = gone
+        .restart()
+        .await
+        .expect_err("nothing to reopen")
+        .to_string();
     assert!(err.contains("reopening the stream failed"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
 }

@@ -394,7 +394,8 @@ stability = {{ mode = "device" }}
         toml::from_str(&text.replace("profile = \"wb-dcba\"", "profile = \"wb-nope\""))
             .expect("config");
     let e = gate_agent::drivers::Drivers::spawn(&bad, &peers_dir(), HealthRegistry::new())
-        .expect_err("missing profile");
+        .expect_err("missing profile")
+        .to_string();
     assert!(e.contains("wb-nope.toml"), "{e}");
     drivers.abort();
 }
@@ -434,7 +435,7 @@ async fn restart_reopens_the_bus() {
 
     peer.kill();
     let t0 = Instant::now();
-    let err = bus.restart().await.expect_err("nobody listens");
+    let err = bus.restart().await.expect_err("nobody listens").to_string();
     assert!(err.contains("reopening failed"), "{err}");
     assert!(t0.elapsed() < LIMIT, "{:?}", t0.elapsed());
     let _peer = modbus_peer(&["--tcp", &port.to_string(), "--units", "1"]);

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
 
+use super::{in_section, ConfigCheckError, Problem, Section};
+
 /// Serial parity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,18 +62,18 @@ impl SerialPortConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SerialPortError> {
         if self.path.as_os_str().is_empty() {
-            return Err("serial port path is empty".into());
+            return Err(SerialPortError::EmptyPath);
         }
         if !(50..=4_000_000).contains(&self.baud) {
-            return Err(format!("baud {} not in 50..=4000000", self.baud));
+            return Err(SerialPortError::Baud(self.baud));
         }
         if !(5..=8).contains(&self.data_bits) {
-            return Err(format!("data_bits {} not in 5..=8", self.data_bits));
+            return Err(SerialPortError::DataBits(self.data_bits));
         }
         if !(1..=2).contains(&self.stop_bits) {
-            return Err(format!("stop_bits {} must be 1 or 2", self.stop_bits));
+            return Err(SerialPortError::StopBits(self.stop_bits));
         }
         Ok(())
     }
@@ -105,6 +107,19 @@ impl SerialPortConfig {
                 tokio_serial::StopBits::One
             })
     }
+}
+
+/// A [`SerialPortConfig`] value out of range ([`SerialPortConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SerialPortError {
+    #[error("serial port path is empty")]
+    EmptyPath,
+    #[error("baud {0} not in 50..=4000000")]
+    Baud(u32),
+    #[error("data_bits {0} not in 5..=8")]
+    DataBits(u8),
+    #[error("stop_bits {0} must be 1 or 2")]
+    StopBits(u8),
 }
 
 /// One Modbus bus: a TCP connection or an RS-485 line. One task serves it
@@ -211,14 +226,11 @@ impl ModbusBusConfig {
     }
 
     /// The transport; errors unless exactly one of `tcp` / `rtu` is set.
-    pub fn transport(&self) -> Result<Transport, String> {
+    pub fn transport(&self) -> Result<Transport, ConfigCheckError> {
         match (&self.tcp, &self.rtu) {
             (Some(a), None) => Ok(Transport::Tcp(a.clone())),
             (None, Some(p)) => Ok(Transport::Rtu(p.clone())),
-            _ => Err(format!(
-                "bus `{}`: give exactly one of `tcp` and `rtu`",
-                self.name
-            )),
+            _ => Err(in_section(Section::Bus, &self.name)(Problem::BusTransport)),
         }
     }
 
@@ -246,10 +258,10 @@ impl ModbusBusConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        let ctx = |m: String| format!("bus `{}`: {m}", self.name);
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Bus, &self.name);
         if self.name.trim().is_empty() {
-            return Err("bus name is empty".into());
+            return Err(ConfigCheckError::EmptyBusName);
         }
         match self.transport()? {
             Transport::Tcp(a) => {
@@ -257,38 +269,29 @@ impl ModbusBusConfig {
                     .rsplit_once(':')
                     .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
                 if !ok {
-                    return Err(ctx(format!("tcp address `{a}` is not host:port")));
+                    return Err(ctx(Problem::TcpAddress(a)));
                 }
             }
-            Transport::Rtu(p) => p.validate().map_err(ctx)?,
+            Transport::Rtu(p) => p.validate().map_err(|e| ctx(e.into()))?,
         }
         if !(10..=60_000).contains(&self.request_timeout_ms) {
-            return Err(ctx(format!(
-                "request_timeout_ms {} not in 10..=60000",
-                self.request_timeout_ms
-            )));
+            return Err(ctx(Problem::RequestTimeout(self.request_timeout_ms)));
         }
         if !(10..=60_000).contains(&self.connect_timeout_ms) {
-            return Err(ctx(format!(
-                "connect_timeout_ms {} not in 10..=60000",
-                self.connect_timeout_ms
-            )));
+            return Err(ctx(Problem::ConnectTimeout(self.connect_timeout_ms)));
         }
         if self.retries > 5 {
-            return Err(ctx(format!("retries {} > 5", self.retries)));
+            return Err(ctx(Problem::Retries(self.retries)));
         }
         if !(1..=1024).contains(&self.queue_depth) {
-            return Err(ctx(format!(
-                "queue_depth {} not in 1..=1024",
-                self.queue_depth
-            )));
+            return Err(ctx(Problem::QueueDepth(self.queue_depth)));
         }
         if self.queue_timeout_ms == 0 {
-            return Err(ctx("queue_timeout_ms must be > 0".into()));
+            return Err(ctx(Problem::QueueTimeout));
         }
-        if self.frame_gap_ms.is_some_and(|g| g > 1000) {
-            return Err(ctx("frame_gap_ms > 1000".into()));
+        if let Some(gap) = self.frame_gap_ms.filter(|g| *g > 1000) {
+            return Err(ctx(Problem::FrameGap(gap)));
         }
-        self.backoff.validate().map_err(ctx)
+        self.backoff.validate().map_err(|e| ctx(e.into()))
     }
 }

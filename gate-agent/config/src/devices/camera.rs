@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
 
-use super::{check_interval, default_read_window, DEFAULT_READ_WINDOW_MS};
+use super::{
+    check_interval, default_read_window, in_section, ConfigCheckError, Problem, Section,
+    DEFAULT_READ_WINDOW_MS,
+};
 
 /// A USB (UVC) camera, found by name or serial (feature `usb-camera`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,66 +172,55 @@ impl CameraConfig {
 
     /// The recognition mode's own requirements (a problem here is reported
     /// at the camera's `recognition` key by the lane configuration check).
-    pub fn validate_recognition(&self) -> Result<(), String> {
+    pub fn validate_recognition(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Camera, &self.name);
         match self.recognition_mode() {
-            RecognitionMode::Camera if self.recognition_url.is_none() => Err(format!(
-                "camera `{}`: recognition = \"camera\" needs `recognition_url`",
-                self.name
-            )),
-            RecognitionMode::Onboard if !self.has_frames() => Err(format!(
-                "camera `{}`: recognition = \"onboard\" needs frames (`snapshot_url`, `mjpeg_url` or `usb`)",
-                self.name
-            )),
+            RecognitionMode::Camera if self.recognition_url.is_none() => {
+                Err(ctx(Problem::RecognitionNeedsUrl))
+            }
+            RecognitionMode::Onboard if !self.has_frames() => {
+                Err(ctx(Problem::RecognitionNeedsFrames))
+            }
             _ => Ok(()),
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        let ctx = |m: String| format!("camera `{}`: {m}", self.name);
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Camera, &self.name);
         let n = usize::from(self.snapshot_url.is_some())
             + usize::from(self.mjpeg_url.is_some())
             + usize::from(self.usb.is_some());
         if n != 1 && !(n == 0 && self.recognition_url.is_some()) {
-            return Err(ctx(
-                "give exactly one of `snapshot_url`, `mjpeg_url` and `usb`".into(),
-            ));
+            return Err(ctx(Problem::CameraSource));
         }
         if !(100..=60_000).contains(&self.read_window_ms) {
-            return Err(ctx(format!(
-                "read_window_ms = {} must be between 100 and 60000",
-                self.read_window_ms
-            )));
+            return Err(ctx(Problem::CameraReadWindow(self.read_window_ms)));
         }
         for u in [&self.snapshot_url, &self.mjpeg_url, &self.recognition_url]
             .into_iter()
             .flatten()
         {
             if !u.starts_with("http://") {
-                return Err(ctx(format!("url `{u}` must start with http://")));
+                return Err(ctx(Problem::Url(u.clone())));
             }
         }
         if let Some(usb) = &self.usb {
             if usb.name.is_none() && usb.serial.is_none() {
-                return Err(ctx("usb: give `name` or `serial`".into()));
+                return Err(ctx(Problem::UsbSelector));
             }
             if !(1..=100).contains(&usb.jpeg_quality)
                 || usb.width == 0
                 || usb.height == 0
                 || usb.fps == 0
             {
-                return Err(ctx(
-                    "usb: width, height, fps > 0 and jpeg_quality 1..=100".into()
-                ));
+                return Err(ctx(Problem::UsbFormat));
             }
         }
         self.validate_recognition()?;
         check_interval("timeout_ms", self.timeout_ms).map_err(ctx)?;
         if !(1024..=64 * 1024 * 1024).contains(&self.max_frame_bytes) {
-            return Err(ctx(format!(
-                "max_frame_bytes {} not in 1 KiB..=64 MiB",
-                self.max_frame_bytes
-            )));
+            return Err(ctx(Problem::MaxFrameBytes(self.max_frame_bytes)));
         }
-        self.backoff.validate().map_err(ctx)
+        self.backoff.validate().map_err(|e| ctx(e.into()))
     }
 }

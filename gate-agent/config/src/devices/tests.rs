@@ -71,6 +71,7 @@ fn semantic_errors() {
     assert!(c
         .validate()
         .expect_err("clash")
+        .to_string()
         .contains("unit 3 on bus `rs485` is taken"));
     let c: DriversConfig =
         toml::from_str(&FULL.replace("bus = \"board\"\nsettings", "bus = \"nope\"\nsettings"))
@@ -78,23 +79,36 @@ fn semantic_errors() {
     assert!(c
         .validate()
         .expect_err("ref")
+        .to_string()
         .contains("no bus named `nope`"));
     let c: DriversConfig = toml::from_str(&FULL.replace(
         "tcp = \"127.0.0.1:1502\"",
         "tcp = \"127.0.0.1:1502\"\nrtu = { path = \"/dev/x\" }",
     ))
     .expect("parse");
-    assert!(c.validate().expect_err("both").contains("exactly one"));
+    assert!(c
+        .validate()
+        .expect_err("both")
+        .to_string()
+        .contains("exactly one"));
     let c: DriversConfig =
         toml::from_str(&FULL.replace("heartbeat_timeout_ms = 3000", "heartbeat_timeout_ms = 500"))
             .expect("parse");
-    assert!(c.validate().expect_err("hb").contains("heartbeat"));
+    assert!(c
+        .validate()
+        .expect_err("hb")
+        .to_string()
+        .contains("heartbeat"));
     let ascii = FULL.replace(
         "modbus = { bus = \"rs485\", unit_id = 3, profile = \"wb-f32-cdab\" }",
         "ascii = { port = { path = \"/dev/ttyUSB0\" }, protocol = \"xk3190\" }",
     );
     let c: DriversConfig = toml::from_str(&ascii).expect("parse");
-    assert!(c.validate().expect_err("port").contains("/dev/ttyUSB0"));
+    assert!(c
+        .validate()
+        .expect_err("port")
+        .to_string()
+        .contains("/dev/ttyUSB0"));
     let c: DriversConfig =
         toml::from_str(&FULL.replace("snapshot_url = \"http", "mjpeg_url = \"https"))
             .expect("parse");
@@ -129,12 +143,14 @@ fn camera_recognition_modes() {
     let e = cam(&format!("{snap}recognition = \"camera\"\n"))
         .expect("parse")
         .validate()
-        .expect_err("camera without url");
+        .expect_err("camera without url")
+        .to_string();
     assert!(e.contains("needs `recognition_url`"), "{e}");
     let e = cam(&format!("{rec}recognition = \"onboard\"\n"))
         .expect("parse")
         .validate()
-        .expect_err("onboard without frames");
+        .expect_err("onboard without frames")
+        .to_string();
     assert!(e.contains("needs frames"), "{e}");
     let e = cam(&format!("{snap}recognition = \"ocr\"\n")).expect_err("bad value");
     assert!(e.contains("unknown variant `ocr`"), "{e}");
@@ -151,4 +167,41 @@ fn unknown_keys_are_errors() {
     .expect_err("unknown");
     assert!(e.message().contains("baudrate"), "{e}");
     assert!(e.span().is_some());
+}
+
+#[test]
+fn messages_keep_their_wording() {
+    let c: DriversConfig = toml::from_str(&FULL.replace(
+        "bus = \"board\"\nsettings",
+        "bus = \"board\"\nunit_id = 0\nsettings",
+    ))
+    .expect("parse");
+    assert_eq!(
+        c.validate().expect_err("unit").to_string(),
+        "board `board`: unit_id 0 not in 1..=247 (or 255)"
+    );
+    let twice = FULL.replace("name = \"rs485\"", "name = \"board\"");
+    let c: DriversConfig = toml::from_str(&twice).expect("parse");
+    assert_eq!(
+        c.validate().expect_err("twice").to_string(),
+        "bus `board` defined twice"
+    );
+    let mut c: DriversConfig = toml::from_str(FULL).expect("parse");
+    c.buses[1] = ModbusBusConfig::tcp("rs485", "127.0.0.1:1502");
+    assert_eq!(
+        c.validate().expect_err("shared").to_string(),
+        "bus `rs485` and bus `board` both use tcp 127.0.0.1:1502"
+    );
+    let mut c: DriversConfig = toml::from_str(FULL).expect("parse");
+    c.buses[1].backoff.jitter = 2.0;
+    assert_eq!(
+        c.validate().expect_err("jitter").to_string(),
+        "bus `rs485`: backoff: jitter 2 not in 0..=1"
+    );
+    c.buses[1].backoff.jitter = 0.2;
+    c.buses[1].rtu.as_mut().expect("rtu").baud = 7;
+    assert_eq!(
+        c.validate().expect_err("baud").to_string(),
+        "bus `rs485`: baud 7 not in 50..=4000000"
+    );
 }

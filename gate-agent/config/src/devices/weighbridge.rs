@@ -7,7 +7,10 @@ use crate::backoff::BackoffConfig;
 
 use gate_wire::weighbridge::AsciiProtocol;
 
-use super::{check_interval, check_unit, default_offline_after, SerialPortConfig};
+use super::{
+    check_interval, check_unit, default_offline_after, in_section, ConfigCheckError, Problem,
+    Section, SerialPortConfig,
+};
 
 /// How a weighbridge reading is judged stable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,30 +84,38 @@ impl Default for StabilityConfig {
 }
 
 impl StabilityConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), StabilityError> {
         if !(self.division_kg.is_finite() && self.division_kg > 0.0) {
-            return Err(format!(
-                "stability.division_kg {} must be > 0",
-                self.division_kg
-            ));
+            return Err(StabilityError::DivisionKg(self.division_kg));
         }
         if !(self.tolerance_divisions.is_finite() && self.tolerance_divisions >= 0.0) {
-            return Err(format!(
-                "stability.tolerance_divisions {} must be >= 0",
-                self.tolerance_divisions
-            ));
+            return Err(StabilityError::ToleranceDivisions(self.tolerance_divisions));
         }
         if !(2..=1000).contains(&self.min_samples) {
-            return Err(format!(
-                "stability.min_samples {} not in 2..=1000",
-                self.min_samples
-            ));
+            return Err(StabilityError::MinSamples(self.min_samples));
         }
         if self.window_ms > 60_000 || self.max_gap_ms == 0 {
-            return Err("stability: window_ms <= 60000 and max_gap_ms > 0 required".into());
+            return Err(StabilityError::WindowOrGap {
+                window_ms: self.window_ms,
+                max_gap_ms: self.max_gap_ms,
+            });
         }
         Ok(())
     }
+}
+
+/// A [`StabilityConfig`] value out of range ([`StabilityConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StabilityError {
+    #[error("stability.division_kg {0} must be > 0")]
+    DivisionKg(f64),
+    #[error("stability.tolerance_divisions {0} must be >= 0")]
+    ToleranceDivisions(f64),
+    #[error("stability.min_samples {0} not in 2..=1000")]
+    MinSamples(usize),
+    /// `window_ms` over 60000 or `max_gap_ms` 0 (the values as given).
+    #[error("stability: window_ms <= 60000 and max_gap_ms > 0 required")]
+    WindowOrGap { window_ms: u64, max_gap_ms: u64 },
 }
 
 /// A Modbus weighbridge indicator described by a register profile.
@@ -189,26 +200,26 @@ fn default_wb_name() -> String {
 }
 
 impl WeighbridgeConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        let ctx = |m: String| format!("weighbridge `{}`: {m}", self.name);
+    pub fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Weighbridge, &self.name);
         match (&self.modbus, &self.ascii) {
             (Some(m), None) => {
                 check_unit(m.unit_id).map_err(ctx)?;
                 check_interval("poll_interval_ms", m.poll_interval_ms).map_err(ctx)?;
             }
             (None, Some(a)) => {
-                a.port.validate().map_err(ctx)?;
+                a.port.validate().map_err(|e| ctx(e.into()))?;
                 if !(a.kg_per_unit.is_finite() && a.kg_per_unit > 0.0) {
-                    return Err(ctx(format!("kg_per_unit {} must be > 0", a.kg_per_unit)));
+                    return Err(ctx(Problem::KgPerUnit(a.kg_per_unit)));
                 }
                 check_interval("stale_after_ms", a.stale_after_ms).map_err(ctx)?;
-                a.backoff.validate().map_err(ctx)?;
+                a.backoff.validate().map_err(|e| ctx(e.into()))?;
             }
-            _ => return Err(ctx("give exactly one of `modbus` and `ascii`".into())),
+            _ => return Err(ctx(Problem::ScaleSource)),
         }
         if self.offline_after_errors == 0 {
-            return Err(ctx("offline_after_errors must be > 0".into()));
+            return Err(ctx(Problem::OfflineAfterErrors));
         }
-        self.stability.validate().map_err(ctx)
+        self.stability.validate().map_err(|e| ctx(e.into()))
     }
 }

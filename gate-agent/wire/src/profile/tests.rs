@@ -110,7 +110,10 @@ fn integers_scale_offset_and_bytes() {
     assert_eq!(p.encode_number(-123.0).expect("enc"), vec![0x85FF]);
     p.ty = ValueType::U16;
     p.order = Order::Abcd;
-    assert!(p.encode_number(70000.0).is_err());
+    assert_eq!(
+        p.encode_number(70000.0).expect_err("too big").to_string(),
+        "w: raw value 70000 out of range"
+    );
     assert!(p.encode_number(-1.0).is_err());
 }
 
@@ -308,7 +311,10 @@ fn errors_name_file_line_and_column() {
     // Located at the point's `[[points]]` header.
     assert_eq!(e.line, Some(13), "{e}");
     let e = parse(&WB.replace("type = \"bool\"", "type = \"u16\"")).expect_err("coil type");
-    assert!(e.message.contains("bool"), "{e}");
+    assert_eq!(
+        e.message, "point `zero`: discrete points must have type \"bool\"",
+        "{e}"
+    );
     let e = parse("name = \"x\"\n[[points]]\nname = \"s\"\nfunction = \"input\"\naddress = 0\ntype = \"string\"\n")
             .expect_err("no length");
     assert!(e.message.contains("length"), "{e}");

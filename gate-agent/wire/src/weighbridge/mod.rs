@@ -41,9 +41,19 @@ pub enum AsciiEvent {
     /// A valid frame.
     Weight(RawWeight),
     /// A frame-shaped run of bytes that failed validation (bad checksum...).
-    Bad(String),
+    Bad(FrameError),
     /// Bytes outside any frame were skipped.
     Garbage(usize),
+}
+
+/// Why a frame-shaped run of bytes is not a valid frame of the framer's
+/// protocol (the protocol's own error, same message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Toledo(#[from] toledo::ToledoError),
+    #[error(transparent)]
+    Xk3190(#[from] xk3190::Xk3190Error),
 }
 
 /// Finds frames in a continuous-output byte stream: resynchronises on STX,
@@ -66,10 +76,10 @@ impl AsciiFramer {
         }
     }
 
-    fn parse(&self, frame: &[u8]) -> Result<RawWeight, String> {
+    fn parse(&self, frame: &[u8]) -> Result<RawWeight, FrameError> {
         match self.protocol {
             AsciiProtocol::Toledo => {
-                let r = toledo::parse(frame, self.checksum).map_err(|e| e.to_string())?;
+                let r = toledo::parse(frame, self.checksum)?;
                 Ok(RawWeight {
                     gross_kg: r.gross_kg(),
                     tare_kg: Some(r.tare_kg()),
@@ -80,7 +90,7 @@ impl AsciiFramer {
                 })
             }
             AsciiProtocol::Xk3190 => {
-                let r = xk3190::parse(frame).map_err(|e| e.to_string())?;
+                let r = xk3190::parse(frame)?;
                 Ok(RawWeight {
                     gross_kg: r.display_value() * self.kg_per_unit,
                     tare_kg: None,
@@ -187,7 +197,7 @@ mod tests {
         let ev = f.push(&bad);
         assert!(weights(&ev).is_empty());
         assert!(
-            matches!(&ev[0], AsciiEvent::Bad(m) if m.contains("checksum")),
+            matches!(&ev[0], AsciiEvent::Bad(m) if m.to_string().contains("checksum")),
             "{ev:?}"
         );
         // Two frames in one read, byte by byte works too.

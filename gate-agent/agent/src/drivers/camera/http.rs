@@ -20,17 +20,17 @@ use super::mjpeg::{boundary_from_content_type, MjpegEvent, MjpegParser};
 use super::{is_jpeg, CameraError, Frame, FrameSource, LatestFrame};
 use crate::drivers::backoff::Backoff;
 use crate::drivers::config::CameraConfig;
-use crate::drivers::error::ErrorClass;
+use crate::drivers::error::{ErrorClass, SpawnError};
 use crate::drivers::health::HealthCell;
-use crate::drivers::restart::{restart_channel, RestartRequests};
+use crate::drivers::restart::{restart_channel, RestartError, RestartRequests};
 
 /// An HTTP client for lane devices: no proxy, bounded connect time.
-pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, SpawnError> {
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(connect_timeout)
         .build()
-        .map_err(|e| format!("http client: {e}"))
+        .map_err(SpawnError::HttpClient)
 }
 
 fn http_err(e: reqwest::Error) -> CameraError {
@@ -104,7 +104,7 @@ pub struct SnapshotSource {
 }
 
 impl SnapshotSource {
-    pub fn new(cfg: &CameraConfig, url: &str, health: HealthCell) -> Result<Self, String> {
+    pub fn new(cfg: &CameraConfig, url: &str, health: HealthCell) -> Result<Self, SpawnError> {
         let timeout = Duration::from_millis(cfg.timeout_ms);
         Ok(Self {
             name: cfg.name.as_str().into(),
@@ -156,7 +156,7 @@ pub fn spawn_mjpeg(
     cfg: &CameraConfig,
     url: &str,
     health: HealthCell,
-) -> Result<LatestFrame, String> {
+) -> Result<LatestFrame, SpawnError> {
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let client = client(timeout)?;
     let (tx, rx) = watch::channel(None);
@@ -268,7 +268,7 @@ async fn reader(
         if let Err(e) = &result {
             warn!(camera = %name, error = %e, "mjpeg stream failed");
             record(&health, started, &result);
-            restarts.answer(Err(format!("reopening the stream failed: {e}")));
+            restarts.answer(Err(RestartError::Stream(e.clone())));
         }
         if restarts.pending() {
             // Asked to restart while streaming: reopen at once.

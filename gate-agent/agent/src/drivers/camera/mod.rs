@@ -25,8 +25,9 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 
 use super::config::CameraConfig;
+use super::error::SpawnError;
 use super::health::HealthRegistry;
-use super::restart::Restarter;
+use super::restart::{RestartVerdict, Restarter};
 
 /// One JPEG image from a camera.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,10 +76,10 @@ pub trait FrameSource: Send + Sync {
     /// done)` once frames can come again. A source without a standing
     /// connection (one request per frame) has nothing to reopen: it checks
     /// the camera with one grab instead.
-    fn restart(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn restart(&self) -> BoxFuture<'_, RestartVerdict> {
         Box::pin(async move {
             let t0 = Instant::now();
-            let f = self.grab().await.map_err(|e| e.to_string())?;
+            let f = self.grab().await?;
             Ok(format!(
                 "no standing connection to reopen; a frame came ({} bytes in {} ms)",
                 f.jpeg.len(),
@@ -159,7 +160,7 @@ impl FrameSource for LatestFrame {
     fn grab(&self) -> BoxFuture<'_, Result<Frame, CameraError>> {
         Box::pin(self.latest())
     }
-    fn restart(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn restart(&self) -> BoxFuture<'_, RestartVerdict> {
         // Reopening takes at most the connect/answer timeout; a second more
         // for the reader to get there.
         let limit = self.timeout + Duration::from_secs(1);
@@ -181,7 +182,7 @@ pub struct Camera {
 
 impl Camera {
     /// Restart the camera's frame source (see [`FrameSource::restart`]).
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         match &self.source {
             Some(s) => s.restart().await,
             None => {
@@ -202,7 +203,7 @@ impl std::fmt::Debug for Camera {
 
 /// Start a camera from its configuration (inside a tokio runtime: MJPEG
 /// and USB sources run a background reader).
-pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Camera, String> {
+pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Camera, SpawnError> {
     cfg.validate()?;
     let health = registry.register(&cfg.name);
     let source: Option<Arc<dyn FrameSource>> = if let Some(url) = &cfg.snapshot_url {
@@ -217,10 +218,7 @@ pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Cam
         #[cfg(not(feature = "usb-camera"))]
         {
             let _ = (usb, health);
-            return Err(format!(
-                "camera `{}`: USB cameras need the `usb-camera` feature",
-                cfg.name
-            ));
+            return Err(SpawnError::UsbCameraFeature(cfg.name.clone()));
         }
     } else {
         None

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::http::{client, get_bounded, record};
 use super::CameraError;
 use crate::drivers::config::CameraConfig;
+use crate::drivers::error::SpawnError;
 use crate::drivers::health::HealthCell;
 
 /// Largest recognition document accepted, bytes.
@@ -65,12 +66,33 @@ pub struct RecognitionRead {
     pub result: Recognition,
 }
 
-fn opt_f64(v: &Value, k: &str) -> Result<Option<f64>, String> {
+/// A recognition document that is not one ([`parse_recognition`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RecognitionError {
+    /// Not JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("expected an object or null")]
+    NotObject,
+    #[error("`plate` is not a string")]
+    PlateNotString,
+    /// A field that must be a (finite) number.
+    #[error("`{0}` is not a number")]
+    NotNumber(&'static str),
+    #[error("`codes` is not an array")]
+    CodesNotArray,
+    #[error("code without `text`")]
+    CodeWithoutText,
+    #[error("neither `plate` nor `codes`")]
+    Unknown,
+}
+
+fn opt_f64(v: &Value, k: &'static str) -> Result<Option<f64>, RecognitionError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => match x.as_f64() {
             Some(f) if f.is_finite() => Ok(Some(f)),
-            _ => Err(format!("`{k}` is not a number")),
+            _ => Err(RecognitionError::NotNumber(k)),
         },
     }
 }
@@ -80,19 +102,19 @@ fn opt_str(v: &Value, k: &str) -> Option<String> {
 }
 
 /// Parse a recognition document.
-pub fn parse_recognition(body: &[u8]) -> Result<Recognition, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_recognition(body: &[u8]) -> Result<Recognition, RecognitionError> {
+    let v: Value = serde_json::from_slice(body)?;
     if v.is_null() {
         return Ok(Recognition::Nothing);
     }
     if !v.is_object() {
-        return Err("expected an object or null".into());
+        return Err(RecognitionError::NotObject);
     }
     let frame = v.get("frame").and_then(Value::as_u64);
     if let Some(p) = v.get("plate") {
         let plate = p
             .as_str()
-            .ok_or("`plate` is not a string")?
+            .ok_or(RecognitionError::PlateNotString)?
             .trim()
             .to_owned();
         if plate.is_empty() {
@@ -108,13 +130,13 @@ pub fn parse_recognition(body: &[u8]) -> Result<Recognition, String> {
         }));
     }
     if let Some(c) = v.get("codes") {
-        let arr = c.as_array().ok_or("`codes` is not an array")?;
+        let arr = c.as_array().ok_or(RecognitionError::CodesNotArray)?;
         let mut codes = Vec::with_capacity(arr.len().min(16));
         for item in arr.iter().take(16) {
             let text = item
                 .get("text")
                 .and_then(Value::as_str)
-                .ok_or("code without `text`")?;
+                .ok_or(RecognitionError::CodeWithoutText)?;
             codes.push(CodeRecognition {
                 text: text.trim().to_owned(),
                 confidence: opt_f64(item, "confidence")?,
@@ -123,7 +145,7 @@ pub fn parse_recognition(body: &[u8]) -> Result<Recognition, String> {
         }
         return Ok(Recognition::Codes { codes, frame });
     }
-    Err("neither `plate` nor `codes`".into())
+    Err(RecognitionError::Unknown)
 }
 
 /// Client of one camera's recognition endpoint.
@@ -137,7 +159,7 @@ pub struct RecognitionClient {
 }
 
 impl RecognitionClient {
-    pub fn new(cfg: &CameraConfig, url: &str, health: HealthCell) -> Result<Self, String> {
+    pub fn new(cfg: &CameraConfig, url: &str, health: HealthCell) -> Result<Self, SpawnError> {
         let timeout = Duration::from_millis(cfg.timeout_ms);
         Ok(Self {
             camera: cfg.name.as_str().into(),
@@ -153,7 +175,9 @@ impl RecognitionClient {
         let started = Instant::now();
         let r = get_bounded(&self.client, &self.url, MAX_JSON_BYTES, self.timeout)
             .await
-            .and_then(|body| parse_recognition(&body).map_err(CameraError::Recognition))
+            .and_then(|body| {
+                parse_recognition(&body).map_err(|e| CameraError::Recognition(e.to_string()))
+            })
             .map(|result| RecognitionRead {
                 camera: Arc::clone(&self.camera),
                 at: SystemTime::now(),
@@ -170,7 +194,7 @@ mod tests {
 
     #[test]
     fn documents() {
-        assert_eq!(parse_recognition(b"null"), Ok(Recognition::Nothing));
+        assert_eq!(parse_recognition(b"null").ok(), Some(Recognition::Nothing));
         let r = parse_recognition(
             "{\"plate\":\"琼A12345\",\"colour\":\"yellow\",\"confidence\":0.93,\"frame\":42,\"vendor\":1}".as_bytes(),
         )

@@ -23,9 +23,9 @@ use tracing::{info, warn};
 use super::{is_jpeg, CameraError, Frame, LatestFrame};
 use crate::drivers::backoff::Backoff;
 use crate::drivers::config::{CameraConfig, UsbCameraConfig};
-use crate::drivers::error::ErrorClass;
+use crate::drivers::error::{ErrorClass, SpawnError};
 use crate::drivers::health::HealthCell;
-use crate::drivers::restart::{restart_channel, RestartRequests};
+use crate::drivers::restart::{restart_channel, RestartError, RestartRequests};
 
 /// A USB camera: starts the dedicated thread that reads it and keeps the
 /// latest frame.
@@ -33,7 +33,7 @@ pub fn spawn_usb(
     cfg: &CameraConfig,
     usb: &UsbCameraConfig,
     health: HealthCell,
-) -> Result<LatestFrame, String> {
+) -> Result<LatestFrame, SpawnError> {
     let name: Arc<str> = cfg.name.as_str().into();
     let (tx, rx) = watch::channel(None);
     let (restarter, restarts) = restart_channel();
@@ -49,7 +49,10 @@ pub fn spawn_usb(
     std::thread::Builder::new()
         .name(format!("usb-cam-{}", cfg.name))
         .spawn(move || thread.run())
-        .map_err(|e| format!("camera `{}`: cannot start thread: {e}", cfg.name))?;
+        .map_err(|source| SpawnError::Thread {
+            camera: cfg.name.clone(),
+            source,
+        })?;
     Ok(LatestFrame::new(
         name,
         rx,
@@ -93,7 +96,7 @@ impl Worker {
                 End::Failed(e) => {
                     warn!(camera = %self.name, error = %e, "usb camera failed");
                     self.restarts
-                        .answer(Err(format!("reopening the camera failed: {e}")));
+                        .answer(Err(RestartError::UsbCamera(e.clone())));
                     self.health.err_text(ErrorClass::Transport, e);
                     self.tx.send_if_modified(|f| f.take().is_some());
                     std::thread::sleep(self.backoff.next_delay());

@@ -26,10 +26,10 @@ use super::bus::{BusHandle, ModbusDevice};
 use super::config::{
     AsciiProtocol, AsciiScaleConfig, StabilityConfig, StabilityMode, WeighbridgeConfig,
 };
-use super::error::{DeviceError, ErrorClass};
+use super::error::{DeviceError, ErrorClass, SpawnError};
 use super::health::{HealthCell, HealthRegistry};
 use super::profile::{Profile, Sample};
-use super::restart::{restart_channel, RestartRequests, Restarter};
+use super::restart::{restart_channel, RestartError, RestartRequests, RestartVerdict, Restarter};
 use stability::StabilityDetector;
 
 /// One weighbridge reading.
@@ -102,14 +102,24 @@ impl Judge {
     }
 }
 
+/// Why a profile sample gives no weight ([`weight_from_sample`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SampleWeightError {
+    /// The sample's first decoding problem, as the profile decoder put it.
+    #[error("{0}")]
+    Decode(String),
+    #[error("profile sample has no numeric `gross`")]
+    NoGross,
+}
+
 /// Read a weight out of a profile sample: point `gross` (kg), flags
 /// `stable` / `motion` (either gives the device's stability; `stable` wins),
 /// `overload` or `error` (an overload), `underload` (its own flag).
-pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, String> {
+pub fn weight_from_sample(s: &Sample) -> Result<RawWeight, SampleWeightError> {
     let Some(gross) = s.number("gross") else {
         return Err(match s.problems.first() {
-            Some(p) => p.clone(),
-            None => "profile sample has no numeric `gross`".into(),
+            Some(p) => SampleWeightError::Decode(p.clone()),
+            None => SampleWeightError::NoGross,
         });
     };
     let device_stable = s.flag("stable").or_else(|| s.flag("motion").map(|m| !m));
@@ -153,7 +163,7 @@ impl WeighbridgeHandle {
     }
     /// Restart the weighbridge's connection: its Modbus bus, or its serial
     /// port reopened at once.
-    pub async fn restart(&self) -> Result<String, String> {
+    pub async fn restart(&self) -> RestartVerdict {
         match &self.link {
             WeighbridgeLink::Bus(bus) => bus.restart().await,
             WeighbridgeLink::Serial(r, limit) => r.restart(*limit).await,
@@ -168,18 +178,19 @@ pub fn spawn_weighbridge(
     profiles_dir: &Path,
     bus_of: impl Fn(&str) -> Option<BusHandle>,
     registry: &HealthRegistry,
-) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
     match (&cfg.modbus, &cfg.ascii) {
         (Some(m), _) => {
-            let profile =
-                super::profile::resolve(profiles_dir, &m.profile).map_err(|e| e.to_string())?;
-            let bus = bus_of(&m.bus)
-                .ok_or_else(|| format!("weighbridge `{}`: no bus `{}`", cfg.name, m.bus))?;
+            let profile = super::profile::resolve(profiles_dir, &m.profile)?;
+            let bus = bus_of(&m.bus).ok_or_else(|| SpawnError::WeighbridgeNoBus {
+                weighbridge: cfg.name.clone(),
+                bus: m.bus.clone(),
+            })?;
             spawn_modbus_weighbridge(cfg, profile, &bus, registry)
         }
         (None, Some(_)) => spawn_ascii_weighbridge(cfg, registry),
-        (None, None) => Err("weighbridge: no source".into()),
+        (None, None) => Err(SpawnError::NoScaleSource),
     }
 }
 
@@ -189,26 +200,22 @@ pub fn spawn_modbus_weighbridge(
     profile: Profile,
     bus: &BusHandle,
     registry: &HealthRegistry,
-) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    let m = cfg
-        .modbus
-        .as_ref()
-        .ok_or("weighbridge: not a Modbus weighbridge")?;
+    let m = cfg.modbus.as_ref().ok_or(SpawnError::NotModbus)?;
     let gross_ok = profile.point("gross").is_some_and(|p| !p.function.is_bit());
     if !gross_ok {
-        return Err(format!(
-            "profile `{}` has no numeric point `gross`",
-            profile.name
-        ));
+        return Err(SpawnError::NoGross {
+            profile: profile.name,
+        });
     }
     if cfg.stability.mode == StabilityMode::Device
         && !(profile.has_flag("stable") || profile.has_flag("motion"))
     {
-        return Err(format!(
-            "weighbridge `{}`: stability mode \"device\" but profile `{}` has no `stable` or `motion` flag",
-            cfg.name, profile.name
-        ));
+        return Err(SpawnError::NoStabilityFlag {
+            weighbridge: cfg.name.clone(),
+            profile: profile.name,
+        });
     }
     let health = registry.register(&cfg.name);
     let device = bus.device(m.unit_id, health.clone());
@@ -249,7 +256,7 @@ async fn modbus_task(
         let result = dev
             .read_profile(&profile)
             .await
-            .and_then(|s| weight_from_sample(&s).map_err(DeviceError::Decode));
+            .and_then(|s| weight_from_sample(&s).map_err(|e| DeviceError::Decode(e.to_string())));
         match result {
             Ok(raw) => {
                 failures = 0;
@@ -274,17 +281,11 @@ async fn modbus_task(
 pub fn spawn_ascii_weighbridge(
     cfg: &WeighbridgeConfig,
     registry: &HealthRegistry,
-) -> Result<(WeighbridgeHandle, JoinHandle<()>), String> {
+) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    let a = cfg
-        .ascii
-        .as_ref()
-        .ok_or("weighbridge: not an ASCII weighbridge")?;
+    let a = cfg.ascii.as_ref().ok_or(SpawnError::NotAscii)?;
     if cfg.stability.mode == StabilityMode::Device && a.protocol == AsciiProtocol::Xk3190 {
-        return Err(format!(
-            "weighbridge `{}`: XK3190 has no stable flag; use stability mode \"auto\" or \"detect\"",
-            cfg.name
-        ));
+        return Err(SpawnError::Xk3190Stability(cfg.name.clone()));
     }
     let health = registry.register(&cfg.name);
     let (tx, rx) = watch::channel(None);
@@ -327,9 +328,12 @@ async fn ascii_task(
         }
         let mut port = match tokio_serial::SerialStream::open(&a.port.builder()) {
             Ok(p) => p,
-            Err(e) => {
-                let why = format!("open {}: {e}", a.port.path.display());
-                health.err_text(ErrorClass::Transport, why.clone());
+            Err(source) => {
+                let why = RestartError::SerialOpen {
+                    path: a.port.path.clone(),
+                    source,
+                };
+                health.err_text(ErrorClass::Transport, why.to_string());
                 restarts.answer(Err(why));
                 tx.send_if_modified(|r| r.take().is_some());
                 let delay = backoff.next_delay();
@@ -385,7 +389,7 @@ async fn ascii_task(
                                 backoff.reset();
                                 tx.send_replace(Some(judge.judge(raw, now.into_std())));
                             }
-                            AsciiEvent::Bad(e) => health.err_text(ErrorClass::Data, e),
+                            AsciiEvent::Bad(e) => health.err_text(ErrorClass::Data, e.to_string()),
                             AsciiEvent::Garbage(_) => {}
                         }
                     }
