@@ -302,7 +302,8 @@ fn agent_config(dir: &Path, db: &Path, p: &Ports, broker: u16) -> Result<PathBuf
     use gate_agent::config::devices::{RecognitionMode, RfidKind};
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
     let wb_profile = dir.join("wb-bench.toml");
-    std::fs::write(&wb_profile, WB_PROFILE)?;
+    // The tests' indicator map (u32 gross kg at HR 0, HR 2 bit 0 stable).
+    std::fs::write(&wb_profile, support::WB_PROFILE)?;
     let mut b = ConfigBuilder::new(SITE, LANE, db, &format!("mqtt://127.0.0.1:{broker}"));
     b.key("platform-test-1", support::PLATFORM_KEY)
         .control(dir.join("gatectl.sock"))

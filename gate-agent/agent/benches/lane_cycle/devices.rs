@@ -162,27 +162,6 @@ impl DataModel for BankProbe {
     }
 }
 
-/// The weighbridge register map (u32 gross kg at HR 0, HR 2 bit 0 stable).
-pub(super) const WB_PROFILE: &str = r#"
-name = "wb-bench"
-description = "bench indicator: u32 gross kg at HR 0 (ABCD), status HR 2 bit 0 stable"
-
-[[points]]
-name = "gross"
-function = "holding"
-address = 0
-type = "u32"
-order = "ABCD"
-unit = "kg"
-
-[[points]]
-name = "status"
-function = "holding"
-address = 2
-type = "u16"
-bits = [{ name = "stable", mask = 0x0001 }]
-"#;
-
 pub(super) fn set_weight(m: &mut MemoryModel, kg: u32) {
     m.holding_registers[0] = (kg >> 16) as u16;
     m.holding_registers[1] = (kg & 0xFFFF) as u16;
