@@ -330,24 +330,24 @@ fn agent_config(dir: &Path, db: &Path, p: &Ports, broker: u16) -> Result<PathBuf
         r.idle_poll_interval_ms = Some(500);
     }
     for (name, url) in &p.cams {
-        // The camera reads itself (recognition left to its URL, as a lane's
-        // file that gives only `recognition_url`).
+        // The camera reads itself.
         b.snapshot_camera(
             name,
             &format!("{url}/snapshot.jpg"),
             RecognitionMode::Camera,
             Some(&format!("{url}/recognition")),
-        )
-        .recognition = None;
+        );
     }
-    b.edit(|c| {
-        c.roles.plate_front = Some("plate-front".into());
-        c.roles.plate_rear = Some("plate-rear".into());
-        c.roles.container_front = Some("container-front".into());
-        c.roles.container_back = Some("container-back".into());
-        c.roles.etag = Some("etag-reader".into());
-        c.roles.eseal = Some("eseal-reader".into());
-    });
+    for (device, name) in [
+        (Device::PlateFront, "plate-front"),
+        (Device::PlateRear, "plate-rear"),
+        (Device::ContainerFront, "container-front"),
+        (Device::ContainerBack, "container-back"),
+        (Device::Etag, "etag-reader"),
+        (Device::Eseal, "eseal-reader"),
+    ] {
+        b.role(device, name);
+    }
     let path = dir.join("lane.toml");
     b.write(&path)?;
     Ok(path)

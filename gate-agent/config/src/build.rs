@@ -73,6 +73,15 @@ impl ConfigBuilder {
         Self { cfg }
     }
 
+    /// The configured device `name` plays `device`'s role in the lane
+    /// sequence (the scale and the barrier have none: ignored).
+    pub fn role(&mut self, device: gate_core::identified::Device, name: &str) -> &mut Self {
+        if let Some(slot) = self.cfg.roles.slot_mut(device) {
+            *slot = Some(name.to_owned());
+        }
+        self
+    }
+
     /// Any field, typed (for what has no method of its own).
     pub fn edit(&mut self, f: impl FnOnce(&mut Config)) -> &mut Self {
         f(&mut self.cfg);

@@ -335,6 +335,24 @@ impl Roles {
         .filter_map(|(d, n)| n.as_deref().map(|n| (d, n)))
         .collect()
     }
+
+    /// The role of an identification device (`None` for the scale and the
+    /// barrier, which have no role to fill).
+    pub fn slot_mut(
+        &mut self,
+        device: gate_core::identified::Device,
+    ) -> Option<&mut Option<String>> {
+        use gate_core::identified::Device as D;
+        match device {
+            D::PlateFront => Some(&mut self.plate_front),
+            D::PlateRear => Some(&mut self.plate_rear),
+            D::ContainerFront => Some(&mut self.container_front),
+            D::ContainerBack => Some(&mut self.container_back),
+            D::Etag => Some(&mut self.etag),
+            D::Eseal => Some(&mut self.eseal),
+            D::Scale | D::Barrier => None,
+        }
+    }
 }
 
 /// How the agent writes its log (stdout; the journal under systemd).

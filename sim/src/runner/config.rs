@@ -75,6 +75,7 @@ pub fn agent_config(
     use crate::devices::weighbridge::WbProtocol;
     use gate_agent::config::build::ConfigBuilder;
     use gate_agent::config::devices::{RecognitionMode, RfidKind};
+    use gate_core::identified::Device;
     let mut b = ConfigBuilder::new(
         &s.lane.site,
         lane_id,
@@ -140,21 +141,26 @@ pub fn agent_config(
         if let Some(addr) = addr {
             b.tcp_bus(name, &addr.to_string())
                 .rfid(name, kind, name, 1, profile);
-            b.edit(|c| match kind {
-                RfidKind::ETag => c.roles.etag = Some(name.into()),
-                RfidKind::ESeal => c.roles.eseal = Some(name.into()),
-            });
+            b.role(
+                match kind {
+                    RfidKind::ETag => Device::Etag,
+                    RfidKind::ESeal => Device::Eseal,
+                },
+                name,
+            );
         }
     }
     // The cameras: on-board recognition reads the frames itself and is not
     // told where the camera's own results are.
     for (pos, url) in &ep.cameras {
-        let role = match pos {
-            CameraPosition::PlateFront => "plate_front",
-            CameraPosition::PlateRear => "plate_rear",
-            CameraPosition::ContainerFront => "container_front",
-            CameraPosition::ContainerBack => "container_back",
+        let device = match pos {
+            CameraPosition::PlateFront => Device::PlateFront,
+            CameraPosition::PlateRear => Device::PlateRear,
+            CameraPosition::ContainerFront => Device::ContainerFront,
+            CameraPosition::ContainerBack => Device::ContainerBack,
         };
+        // The camera is named after its role.
+        let role = device.as_str();
         let snapshot = format!("{url}/snapshot.jpg");
         let own = format!("{url}/recognition");
         match s.lane.recognition {
@@ -165,15 +171,7 @@ pub fn agent_config(
                 b.snapshot_camera(role, &snapshot, RecognitionMode::Camera, Some(&own))
             }
         };
-        b.edit(|c| {
-            let slot = match pos {
-                CameraPosition::PlateFront => &mut c.roles.plate_front,
-                CameraPosition::PlateRear => &mut c.roles.plate_rear,
-                CameraPosition::ContainerFront => &mut c.roles.container_front,
-                CameraPosition::ContainerBack => &mut c.roles.container_back,
-            };
-            *slot = Some(role.into());
-        });
+        b.role(device, role);
     }
     let text = b.to_toml()?;
     Ok(format!(

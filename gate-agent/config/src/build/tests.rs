@@ -7,6 +7,7 @@ use std::path::Path;
 use super::ConfigBuilder;
 use crate::devices::{AsciiProtocol, RecognitionMode, RfidKind};
 use crate::Config;
+use gate_core::identified::Device;
 
 const KEY: &str = "/Bk1XwRk/dZW0AZjIvUjz+h9+/hR5O4fs8ilHOzBXm0=";
 
@@ -105,10 +106,8 @@ fn built() -> ConfigBuilder {
         RecognitionMode::Camera,
         Some("http://127.0.0.1:8081/recognition"),
     );
-    b.edit(|c| {
-        c.roles.plate_front = Some("plate-front".into());
-        c.roles.etag = Some("etag-reader".into());
-    });
+    b.role(Device::PlateFront, "plate-front")
+        .role(Device::Etag, "etag-reader");
     b
 }
 

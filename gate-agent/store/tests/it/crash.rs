@@ -60,20 +60,13 @@ fn child(spec: &str) {
     out.flush().expect("flush");
 }
 
-/// The full name of a test of this module in the `it` binary
-/// (`crash::NAME`).
-fn suite_test(test: &str) -> String {
-    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
-    format!("{module}::{test}")
-}
-
 /// Run the child, kill it `delay` after READY; returns whether it had
 /// already printed APPLIED (then the kill came too late to test anything).
 fn run_and_kill(test: &str, spec: &str, delay: Duration) -> bool {
     let exe = std::env::current_exe().expect("exe");
     let mut c = Command::new(exe)
         .args([
-            &suite_test(test),
+            &crate::test_path(module_path!(), test),
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -20,10 +20,12 @@ const ALONE: &str = "GATE_STORE_DECISION_ALONE";
 #[test]
 fn decision_bench_small_is_bounded_by_configuration() {
     if std::env::var_os(ALONE).is_none() {
-        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
         let out = std::process::Command::new(std::env::current_exe().expect("own path"))
             .args([
-                &format!("{module}::decision_bench_small_is_bounded_by_configuration"),
+                &crate::test_path(
+                    module_path!(),
+                    "decision_bench_small_is_bounded_by_configuration",
+                ),
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

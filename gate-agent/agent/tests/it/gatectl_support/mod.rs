@@ -368,7 +368,7 @@ pub fn write_config(
         RecognitionMode::None,
         None,
     );
-    b.edit(|c| c.roles.plate_front = Some("plate-front".into()));
+    b.role(gate_core::identified::Device::PlateFront, "plate-front");
     let config = dir.join("lane.toml");
     b.write(&config).expect("config");
     LanePaths {
