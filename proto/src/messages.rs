@@ -507,6 +507,5 @@ pub struct DeviceStatus {
     pub detail: Option<String>,
 }
 
-
 #[cfg(test)]
 mod tests;
