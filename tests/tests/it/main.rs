@@ -1,5 +1,62 @@
-//! The integration tests of this crate, one binary (one link) for all:
-//! each suite is a module; `cargo test -p PACKAGE --test it SUITE::` runs one.
+//! The end-to-end suites of this crate, one binary (one link) for all:
+//! each suite is a module; `cargo test -p gate-tests --test it SUITE::` runs
+//! one, `-- --list` lists them.
+//!
+//! Its own harness (libtest-mimic, `harness = false` in Cargo.toml) for one
+//! reason: its tests wait on lane time (a scenario at time scale 2-10 is
+//! minutes of real time at a fifth of one core), so it runs
+//! [`DEFAULT_THREADS`] of them at once instead of libtest's one per core.
+//! Each test has its own brokers, ports and directories, so they do not
+//! meet. `--test-threads N` or `RUST_TEST_THREADS` still choose. The
+//! harness does not capture output: the tests print nothing on success and
+//! put what they know in their failure message.
 
 mod port_bridge;
 mod scenarios;
+
+/// Held by the tests that load the CPU for most of their run (the lane
+/// that runs on-board recognition, the five lanes of the port bridge): one
+/// at a time, beside the tests that mostly wait. Two at once on 2 cores
+/// slowed recognition past the lane's identification bound (a truck held
+/// H08 in the demo).
+static CPU_HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` holding [`CPU_HEAVY`] (a failed test that held it does not
+/// stop the others).
+pub fn cpu_heavy<T>(f: impl FnOnce() -> T) -> T {
+    let _slot = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
+/// A test of this binary: its name (`suite::test`) and its body, which
+/// panics on failure.
+pub type Test = (&'static str, fn());
+
+/// Tests run at once unless told otherwise. Measured on 2 cores (docs/
+/// benchmarks.md, "Build and test time"): the scenario suite took 617 s at
+/// 2 at a time, 297 s at 6, with the on-board recognition scenarios still
+/// reading in time.
+const DEFAULT_THREADS: usize = 6;
+
+fn main() {
+    let mut args = libtest_mimic::Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(
+            std::env::var("RUST_TEST_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_THREADS),
+        );
+    }
+    let trials = port_bridge::TESTS
+        .iter()
+        .chain(scenarios::TESTS)
+        .map(|&(name, body)| {
+            libtest_mimic::Trial::test(name, move || {
+                body();
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -276,7 +276,12 @@ fn unix_ms(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-#[test]
+/// This suite's tests (see main.rs); five agents load the CPU.
+pub const TESTS: &[crate::Test] = &[(
+    "port_bridge::five_lanes_through_the_bridge_survive_a_cut_uplink",
+    || crate::cpu_heavy(five_lanes_through_the_bridge_survive_a_cut_uplink),
+)];
+
 fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -364,7 +369,6 @@ fn five_lanes_through_the_bridge_survive_a_cut_uplink() {
             ports.port_broker.logs()
         )
     });
-    println!("{}", runner::summary(&reports));
     let c = centre.lock().expect("centre");
 
     // The platform's collector: every truck as the scenario expects, one

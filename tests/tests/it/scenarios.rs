@@ -10,8 +10,21 @@
 
 use std::path::Path;
 
+/// `[scenario files...], [other tests...]` as `(name, body)` pairs.
+macro_rules! scenarios {
+    ([$($file:ident),* $(,)?], [$($test:ident),* $(,)?]) => {
+        [
+            $((
+                concat!("scenarios::", stringify!($file)),
+                (|| run_scenario(stringify!($file))) as fn(),
+            ),)*
+            $((concat!("scenarios::", stringify!($test)), $test as fn()),)*
+        ]
+    };
+}
+
 use sim::runner::{self, RunOptions};
-use sim::scenario::Scenario;
+use sim::scenario::{RecognitionSetup, Scenario};
 
 fn options(time_scale: Option<f64>) -> RunOptions {
     RunOptions {
@@ -39,12 +52,17 @@ fn run_scenario(name: &str) {
     let limit = std::time::Duration::from_secs_f64(
         (s.end_s() / s.lane.time_scale * 2.0 + 120.0).max(300.0),
     );
-    let reports = rt
-        .block_on(async { tokio::time::timeout(limit, runner::run(&s, &options(None), 1)).await })
-        .unwrap_or_else(|_| panic!("{name}: did not finish within {} s", limit.as_secs()))
-        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let run = || {
+        rt.block_on(async { tokio::time::timeout(limit, runner::run(&s, &options(None), 1)).await })
+    };
+    let reports = if s.lane.recognition == RecognitionSetup::Onboard {
+        crate::cpu_heavy(run)
+    } else {
+        run()
+    }
+    .unwrap_or_else(|_| panic!("{name}: did not finish within {} s", limit.as_secs()))
+    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
     let summary = runner::summary(&reports);
-    println!("{summary}");
     let r = &reports[0];
     assert!(
         r.violations.is_empty(),
@@ -69,38 +87,36 @@ fn run_scenario(name: &str) {
     assert!(r.passed, "{name}: expectations not met:{summary}");
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                run_scenario(stringify!($name));
-            }
-        )*
-    };
-}
-
-scenarios!(
-    demo,
-    behaviours,
-    commands,
-    reasons_risk,
-    reasons_identity,
-    reasons_cargo,
-    whitelist_deltas,
-    fault_broker_down,
-    fault_camera_dark,
-    fault_device_offline,
-    fault_device_timeout,
-    fault_each_device,
-    stray_messages,
-    console,
+/// This suite's tests, the longest first (the binary runs several at once:
+/// see main.rs): one per scenario file, then the runs of other shapes.
+pub const TESTS: &[crate::Test] = &scenarios!(
+    [
+        demo,
+        reasons_cargo,
+        fault_each_device,
+        fault_device_offline,
+        fault_broker_down,
+        reasons_identity,
+        reasons_risk,
+        whitelist_deltas,
+        stray_messages,
+        fault_device_timeout,
+        behaviours,
+        commands,
+        console,
+        fault_camera_dark,
+    ],
+    [
+        two_lanes_with_their_evidence,
+        runs_on_one_external_broker_are_isolated,
+        the_readme_hand_run_steps_work_as_written,
+        drives_an_agent_it_did_not_start,
+    ]
 );
 
 /// Two independent lanes of one port in one process (`--lanes 2`, one
 /// platform); every photo an event lists reaches the platform with the same
 /// sha256 and size.
-#[test]
 fn two_lanes_with_their_evidence() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/scenarios/fault_camera_dark.toml");
@@ -176,7 +192,6 @@ expect = { decision = "release", reasons = ["R00"], outcome = "passed", alarms =
 /// retained status is cleared after each, and a retained whitelist batch
 /// that another party left on the site's topic stops the run with an error
 /// naming the topic instead of feeding it to the lane.
-#[test]
 fn runs_on_one_external_broker_are_isolated() {
     use sim::chaos::procs::{free_port, Mosquitto};
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -197,8 +212,11 @@ fn runs_on_one_external_broker_are_isolated() {
         o.broker = Some(broker.clone());
         for n in 1..=2 {
             let r = runner::run(&s, &o, 1).await.expect("run");
-            println!("{}", runner::summary(&r));
-            assert!(r[0].passed, "run {n} on the shared broker failed");
+            assert!(
+                r[0].passed,
+                "run {n} on the shared broker failed:{}",
+                runner::summary(&r)
+            );
             let status = sim::isolation::retained(
                 &broker,
                 "test-probe",
@@ -264,7 +282,6 @@ fn rumqttc_client(b: &sim::broker::BrokerAddr) -> (rumqttc::AsyncClient, rumqttc
 /// a separate process with the configuration the simulator wrote (as a field
 /// engineer would start it by hand, or systemd would); the run checks the
 /// truck's event as `run` does.
-#[test]
 fn drives_an_agent_it_did_not_start() {
     let agent_bin = std::env::current_exe()
         .ok()
@@ -302,8 +319,11 @@ fn drives_an_agent_it_did_not_start() {
             std::fs::read_to_string(&log).unwrap_or_default()
         )
     });
-    println!("{}", runner::summary(std::slice::from_ref(&r)));
-    assert!(r.passed, "the driven agent's run failed");
+    assert!(
+        r.passed,
+        "the driven agent's run failed:{}",
+        runner::summary(std::slice::from_ref(&r))
+    );
     assert_eq!(r.platform.events.len(), 1);
     assert!(
         cfg.parent()
@@ -337,7 +357,6 @@ fn tempdir() -> std::path::PathBuf {
 /// configuration, the agent starts on it as-is, and `gatectl -c` on the
 /// same file finds the agent, which is idle, connected to the simulated
 /// platform and holding its whitelist.
-#[test]
 fn the_readme_hand_run_steps_work_as_written() {
     use std::process::{Command, Stdio};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -417,7 +436,7 @@ fn the_readme_hand_run_steps_work_as_written() {
             .expect("gate-agent"),
     );
     let waited = std::time::Instant::now();
-    let status = loop {
+    loop {
         let out = step(2)
             .stdin(Stdio::null())
             .output()
@@ -434,7 +453,7 @@ fn the_readme_hand_run_steps_work_as_written() {
             && row("link") == "connected"
             && row("whitelist").starts_with("version ")
         {
-            break text;
+            break;
         }
         if let Ok(Some(exit)) = agent.0.try_wait() {
             panic!(
@@ -450,8 +469,7 @@ fn the_readme_hand_run_steps_work_as_written() {
             std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
-    };
-    println!("{status}");
+    }
     assert!(
         lane.join("profiles")
             .read_dir()
