@@ -51,7 +51,8 @@ use rand::{Rng, SeedableRng};
 
 pub use body::{Axle, Behaviour, TrailerBody, TruckBody, TruckId};
 pub use config::{ArmConfig, DriverConfig, LaneGeometry, PhysicsConfig, Span};
-pub use events::{Actuators, Event, EventKind, Sensors, Violation, ViolationKind};
+pub use events::{Actuators, Event, EventKind, Violation, ViolationKind};
+use lane_io::board::RawInputs;
 
 /// What a truck is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,14 +232,15 @@ impl Physics {
         self.trucks.iter().find(|t| t.id == id && t.active())
     }
 
-    /// Current field inputs.
-    pub fn sensors(&self) -> Sensors {
+    /// Current field inputs: loops, photocell and limits (the manual key
+    /// and the motor fault are the board's own switches: off here).
+    pub fn sensors(&self) -> RawInputs {
         let g = &self.cfg.geometry;
         let band = self.cfg.arm.limit_band_deg;
-        let mut s = Sensors {
+        let mut s = RawInputs {
             up_limit: self.angle_deg >= 90.0 - band,
             down_limit: self.angle_deg <= band,
-            ..Sensors::default()
+            ..RawInputs::default()
         };
         for t in self.trucks() {
             s.arrival_loop |= t.overlaps(g.arrival_loop.start, g.arrival_loop.end);

@@ -17,14 +17,17 @@
 //! - [`MemoryModel`]: a plain register bank, for simulated devices and tests.
 //! - [`FaultSwitch`]: flips a served device between normal, silent and
 //!   offline while it runs.
+//! - [`Arm`]: a barrier arm without hardware that follows the board's motor.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod arm;
 mod memory;
 mod rtu;
 mod tcp;
 
+pub use arm::Arm;
 pub use memory::MemoryModel;
 pub use rtu::{open_serial, serve_rtu, serve_rtu_line, serve_rtu_multi, RtuDevice, RtuLine};
 pub use tcp::{serve_tcp, MAX_TCP_CONNECTIONS};

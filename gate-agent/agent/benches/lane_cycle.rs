@@ -61,7 +61,7 @@ use gate_store::{Store, StoreConfig};
 use lane_io::board::{Board, RawInputs};
 use lane_io::modbus::{DataModel, Exception};
 use lane_io::regmap::{coil, di, hr, ir};
-use lane_io_host::{serve_tcp, FaultSwitch, MemoryModel, Shared};
+use lane_io_host::{serve_tcp, Arm, FaultSwitch, MemoryModel, Shared};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -17,9 +17,9 @@ use serde_json::Value;
 
 pub use data::{
     AlarmRow, AlarmsData, BarrierData, BoardIo, CaptureData, CheckRow, DeviceRow, DevicesData,
-    EventRow, EventsData, HoldRow, IoCounters, IoData, IoInputs, IoOutputs, IoStatus, LaneBoard,
-    LinkView, LookupData, OutboxData, ReloadData, RestartData, SelftestData, Source, StagingView,
-    StatusData, SyncData, VersionData, WeighData, WeightView, WhitelistCountsView,
+    EventRow, EventsData, HoldRow, IoCounters, IoData, IoStatus, LaneBoard, LinkView, LookupData,
+    OutboxData, ReloadData, RestartData, SelftestData, Source, StagingView, StatusData, SyncData,
+    VersionData, WeighData, WeightView, WhitelistCountsView,
 };
 
 /// Protocol version spoken by this build (`"v"` of every line).

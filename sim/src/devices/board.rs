@@ -21,7 +21,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::devices::pty::{self, PtyHold};
-use crate::physics::Sensors;
 
 /// Board transports.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -135,17 +134,13 @@ impl BoardDevice {
         self.motor_fault.store(on, Ordering::SeqCst);
     }
 
-    /// The board's raw inputs for the given field sensors.
-    pub fn raw_inputs(&self, s: &Sensors) -> RawInputs {
+    /// The board's raw inputs: the field's (from the physics) with this
+    /// board's manual key and motor fault switches.
+    pub fn raw_inputs(&self, field: &RawInputs) -> RawInputs {
         RawInputs {
-            arrival_loop: s.arrival_loop,
-            safety_loop: s.safety_loop,
-            exit_loop: s.exit_loop,
-            photocell: s.photocell,
-            up_limit: s.up_limit,
-            down_limit: s.down_limit,
             manual_key: self.manual_key.load(Ordering::SeqCst),
             motor_fault: self.motor_fault.load(Ordering::SeqCst),
+            ..*field
         }
     }
 }

@@ -13,18 +13,6 @@ pub struct Actuators {
     pub light_green: bool,
 }
 
-/// The field inputs the physics produces.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sensors {
-    pub arrival_loop: bool,
-    pub safety_loop: bool,
-    pub exit_loop: bool,
-    /// Beam broken.
-    pub photocell: bool,
-    pub up_limit: bool,
-    pub down_limit: bool,
-}
-
 /// Something that physically happened to a truck.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

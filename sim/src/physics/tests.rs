@@ -86,7 +86,7 @@ fn a_passing_truck_sets_loops_in_order_and_leaves() {
         passed_since_raise: false,
     });
     let mut seq: Vec<&'static str> = Vec::new();
-    let mut prev = Sensors::default();
+    let mut prev = lane_io::board::RawInputs::default();
     let mut max_load: f64 = 0.0;
     run(&mut p, &mut gate, 120_000, |p| {
         let s = p.sensors();

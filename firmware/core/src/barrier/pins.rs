@@ -6,6 +6,7 @@ use crate::regmap::ir;
 /// Field inputs, true = active / occupied / beam broken. The controller
 /// debounces them itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RawInputs {
     pub arrival_loop: bool,
     pub safety_loop: bool,
@@ -52,6 +53,7 @@ pub const INPUTS: usize = crate::regmap::di::COUNT as usize;
 
 /// Output pins driven by the board.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Outputs {
     pub motor_up: bool,
     pub motor_down: bool,
@@ -76,5 +78,15 @@ impl Outputs {
             b |= ir::OUT_BUZZER;
         }
         b
+    }
+
+    /// The inverse of [`Outputs::bits`] (other bits ignored).
+    pub fn from_bits(b: u16) -> Self {
+        Self {
+            motor_up: b & ir::OUT_MOTOR_UP != 0,
+            motor_down: b & ir::OUT_MOTOR_DOWN != 0,
+            light_green: b & ir::OUT_LIGHT_GREEN != 0,
+            buzzer: b & ir::OUT_BUZZER != 0,
+        }
     }
 }

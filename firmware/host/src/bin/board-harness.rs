@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use lane_io::board::{Board, Outputs, RawInputs};
+use lane_io::board::{Board, RawInputs};
 use lane_io::regmap;
-use lane_io_host::{open_serial, serve_rtu, serve_tcp, FaultSwitch, Shared};
+use lane_io_host::{open_serial, serve_rtu, serve_tcp, Arm, FaultSwitch, Shared};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,29 +48,6 @@ struct Args {
     /// Time the simulated arm takes between its limits, in ms (0: no arm model).
     #[arg(long, default_value_t = 3000)]
     travel_ms: u64,
-}
-
-/// Arm position between the down (0) and up (`travel_ms`) limits.
-struct Arm {
-    pos_ms: u64,
-    travel_ms: u64,
-}
-
-impl Arm {
-    fn step(&mut self, dt_ms: u64, out: Outputs) {
-        if out.motor_up && !out.motor_down {
-            self.pos_ms = (self.pos_ms + dt_ms).min(self.travel_ms);
-        } else if out.motor_down && !out.motor_up {
-            self.pos_ms = self.pos_ms.saturating_sub(dt_ms);
-        }
-    }
-    fn inputs(&self) -> RawInputs {
-        RawInputs {
-            up_limit: self.travel_ms > 0 && self.pos_ms >= self.travel_ms,
-            down_limit: self.travel_ms > 0 && self.pos_ms == 0,
-            ..RawInputs::default()
-        }
-    }
 }
 
 #[tokio::main]
@@ -116,21 +93,15 @@ async fn main() -> anyhow::Result<()> {
         let (tick_ms, travel_ms) = (args.tick_ms.max(1), args.travel_ms);
         tasks.spawn(async move {
             let start = Instant::now();
-            let mut arm = Arm {
-                pos_ms: 0,
-                travel_ms,
-            };
-            let mut last_ms = 0;
+            let mut arm = Arm::new(travel_ms);
             let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
             loop {
                 tick.tick().await;
                 let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let out = match board.lock() {
-                    Ok(mut b) => b.tick(now_ms, arm.inputs()),
+                match board.lock() {
+                    Ok(mut b) => arm.tick(&mut b, now_ms, RawInputs::default()),
                     Err(_) => anyhow::bail!("board mutex poisoned"),
                 };
-                arm.step(now_ms.saturating_sub(last_ms), out);
-                last_ms = now_ms;
             }
         });
     }

@@ -445,7 +445,13 @@ async fn bad_input_at_the_tcp_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_dropped() {
     let s = start(None).await;
-    let mut flood = TcpStream::connect(s.addr).await.expect("connect");
+    // A small receive buffer: the kernel may let one grow to tens of MB
+    // (net.ipv4.tcp_rmem; 32 MB on a CI machine), enough to take every
+    // answer to what the flood could send, and then the server is never
+    // kept waiting to write, which is what this test is about.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut flood = socket.connect(s.addr).await.expect("connect");
     let burst: Vec<u8> = READ_IR.iter().copied().cycle().take(12 * 4096).collect();
     // Write until the socket is full both ways (bounded by the write timeout).
     let mut sent = 0usize;
@@ -459,11 +465,21 @@ async fn a_client_that_never_reads_is_dropped() {
         assert!(sent < 256 << 20, "the server takes requests without bound");
     }
     served_promptly(s.addr, "while a client does not read").await;
-    // Not reading for longer than the server's write timeout (5 s): it
-    // must have given up on this client. Reading now drains what it sent
-    // before, then sees the end; a server still waiting would be unblocked
+    // Not reading: the server must give up on this client once a write has
+    // waited its write timeout (5 s). It may still be answering what it had
+    // read when the flood stopped (seconds of work on a loaded machine), so
+    // the test watches without reading (a read would unblock it) for the
+    // reset the server's close sends (its socket holds unread requests),
+    // as the socket's pending error. Then reading drains what it sent
+    // before and sees the end; a server still waiting would be unblocked
     // by the reads and answer until the requests run out, then wait.
-    tokio::time::sleep(std::time::Duration::from_millis(5600)).await;
+    let watched = std::time::Instant::now();
+    while watched.elapsed() < std::time::Duration::from_secs(30) {
+        if flood.take_error().expect("SO_ERROR").is_some() {
+            break;
+        }
+        tokio::time::sleep(SHORT).await;
+    }
     served_promptly(s.addr, "while a client does not read, later").await;
     let mut buf = vec![0u8; 64 * 1024];
     let mut answered = 0usize;

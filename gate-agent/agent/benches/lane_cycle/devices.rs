@@ -309,23 +309,14 @@ pub(super) async fn lane_devices(jpeg: Arc<Vec<u8>>) -> LaneDevices {
         );
         std::thread::spawn(move || {
             let t0 = Instant::now();
-            let (mut pos, mut last) = (0u64, 0u64);
+            let mut arm = Arm::new(TRAVEL_MS);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(1));
                 let now = t0.elapsed().as_millis() as u64;
-                let dt = now - last;
-                last = now;
-                let mut raw = *i.lock().expect("inputs");
-                raw.up_limit = pos >= TRAVEL_MS;
-                raw.down_limit = pos == 0;
+                let field = *i.lock().expect("inputs");
+                let raw = arm.tick(&mut b.lock().expect("board").board, now, field);
                 up.store(raw.up_limit, Ordering::Relaxed);
                 down.store(raw.down_limit, Ordering::Relaxed);
-                let out = b.lock().expect("board").board.tick(now, raw);
-                if out.motor_up && !out.motor_down {
-                    pos = (pos + dt).min(TRAVEL_MS);
-                } else if out.motor_down && !out.motor_up {
-                    pos = pos.saturating_sub(dt);
-                }
             }
         });
     }

@@ -14,9 +14,9 @@ use gate_store::{EventRecord, LookupKey, OutboxStats, Store, StoreConfig};
 use serde::Serialize;
 
 use super::protocol::{
-    BoardIo, DeviceRow, EventRow, EventsArgs, EventsData, IoCounters, IoInputs, IoOutputs,
-    IoStatus, LinkView, LookupBy, LookupData, OutboxData, Source, StagingView, StatusData,
-    SyncData, WeightView, WhitelistCountsView, MAX_EVENTS,
+    BoardIo, DeviceRow, EventRow, EventsArgs, EventsData, IoCounters, IoStatus, LinkView, LookupBy,
+    LookupData, OutboxData, Source, StagingView, StatusData, SyncData, WeightView,
+    WhitelistCountsView, MAX_EVENTS,
 };
 use crate::drivers::board::BoardSnapshot;
 use crate::drivers::health::DeviceHealth;
@@ -192,22 +192,8 @@ fn named<T: std::fmt::Debug>(v: Option<T>, raw: u16) -> String {
 pub fn board_io(s: &BoardSnapshot, now: Instant) -> BoardIo {
     BoardIo {
         age_ms: ms(now.saturating_duration_since(s.at)),
-        inputs: IoInputs {
-            arrival_loop: s.loops.arrival,
-            safety_loop: s.loops.safety,
-            exit_loop: s.loops.exit,
-            photocell: s.photocell,
-            up_limit: s.up_limit,
-            down_limit: s.down_limit,
-            manual_key: s.manual_key,
-            motor_fault: s.motor_fault,
-        },
-        outputs: IoOutputs {
-            motor_up: s.outputs.motor_up,
-            motor_down: s.outputs.motor_down,
-            light_green: s.outputs.light_green,
-            buzzer: s.outputs.buzzer,
-        },
+        inputs: s.inputs,
+        outputs: s.outputs,
         barrier: named(s.barrier, s.barrier_raw),
         fault: named(s.fault, s.fault_raw),
         last_command: named(s.last_command, s.last_command_raw),

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lane_io::board::{Outputs, RawInputs};
 use lane_io::regmap::{coil, di, hr, ir, BarrierState, CommandResult, FaultCode};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -24,14 +25,6 @@ use super::restart::RestartVerdict;
 
 /// LED message capacity, bytes.
 pub const LED_MAX_BYTES: usize = hr::LED_TEXT_REGS as usize * 2;
-
-/// The three induction loops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Loops {
-    pub arrival: bool,
-    pub safety: bool,
-    pub exit: bool,
-}
 
 /// Counters since the board's power-up (each wraps at 65536).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,27 +48,13 @@ pub struct BoardStatus {
     pub raw: u16,
 }
 
-/// IR OUTPUTS bits (what the board drives).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BoardOutputs {
-    pub motor_up: bool,
-    pub motor_down: bool,
-    pub light_green: bool,
-    pub buzzer: bool,
-}
-
 /// One poll of the board.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoardSnapshot {
     /// When the poll completed.
     pub at: Instant,
-    pub loops: Loops,
-    /// Anti-smash photocell beam broken.
-    pub photocell: bool,
-    pub up_limit: bool,
-    pub down_limit: bool,
-    pub manual_key: bool,
-    pub motor_fault: bool,
+    /// The field inputs (loops, photocell, limits, manual key, motor fault).
+    pub inputs: RawInputs,
     /// Barrier state; `None` if the board reported a value this agent does
     /// not know (see `barrier_raw`).
     pub barrier: Option<BarrierState>,
@@ -88,7 +67,8 @@ pub struct BoardSnapshot {
     pub last_command: Option<CommandResult>,
     pub last_command_raw: u16,
     pub status: BoardStatus,
-    pub outputs: BoardOutputs,
+    /// What the board drives.
+    pub outputs: Outputs,
     /// major << 8 | minor.
     pub fw_version: u16,
     pub uptime_s: u32,
@@ -112,22 +92,11 @@ impl BoardSnapshot {
                 registers: irs.len(),
             });
         }
-        let d = |a: u16| dis[usize::from(a)];
         let r = |a: u16| irs[usize::from(a)];
         let st = r(ir::STATUS);
-        let out = r(ir::OUTPUTS);
         Ok(Self {
             at,
-            loops: Loops {
-                arrival: d(di::ARRIVAL_LOOP),
-                safety: d(di::SAFETY_LOOP),
-                exit: d(di::EXIT_LOOP),
-            },
-            photocell: d(di::PHOTOCELL),
-            up_limit: d(di::UP_LIMIT),
-            down_limit: d(di::DOWN_LIMIT),
-            manual_key: d(di::MANUAL_KEY),
-            motor_fault: d(di::MOTOR_FAULT),
+            inputs: RawInputs::from_array(std::array::from_fn(|i| dis[i])),
             barrier: BarrierState::from_u16(r(ir::BARRIER_STATE)),
             barrier_raw: r(ir::BARRIER_STATE),
             fault: FaultCode::from_u16(r(ir::FAULT_CODE)),
@@ -149,12 +118,7 @@ impl BoardSnapshot {
                 manual: st & ir::ST_MANUAL != 0,
                 raw: st,
             },
-            outputs: BoardOutputs {
-                motor_up: out & ir::OUT_MOTOR_UP != 0,
-                motor_down: out & ir::OUT_MOTOR_DOWN != 0,
-                light_green: out & ir::OUT_LIGHT_GREEN != 0,
-                buzzer: out & ir::OUT_BUZZER != 0,
-            },
+            outputs: Outputs::from_bits(r(ir::OUTPUTS)),
             fw_version: r(ir::FW_VERSION),
             uptime_s: u32::from(r(ir::UPTIME_LO)) | (u32::from(r(ir::UPTIME_HI)) << 16),
         })
@@ -445,7 +409,12 @@ mod tests {
         irs[usize::from(ir::FW_VERSION)] = 0x0100;
         let at = Instant::now();
         let s = BoardSnapshot::decode(&dis, &irs, at).expect("decode");
-        assert!(s.loops.arrival && !s.loops.safety && s.down_limit && !s.up_limit);
+        assert!(
+            s.inputs.arrival_loop
+                && !s.inputs.safety_loop
+                && s.inputs.down_limit
+                && !s.inputs.up_limit
+        );
         assert_eq!(s.barrier, Some(BarrierState::Closed));
         assert_eq!(s.fault, Some(FaultCode::None));
         assert_eq!(s.counters.vehicles, 7);

@@ -342,10 +342,10 @@ fn board_name(d: &DriversConfig) -> String {
 /// The lane core's view of a board poll.
 pub fn core_board(s: &BoardSnapshot) -> CoreBoard {
     CoreBoard {
-        arrival: s.loops.arrival,
-        safety: s.loops.safety,
-        exit: s.loops.exit,
-        photocell: s.photocell,
+        arrival: s.inputs.arrival_loop,
+        safety: s.inputs.safety_loop,
+        exit: s.inputs.exit_loop,
+        photocell: s.inputs.photocell,
         barrier: match s.barrier {
             Some(BarrierState::Closed) => BarrierPos::Closed,
             Some(BarrierState::Opening) => BarrierPos::Opening,

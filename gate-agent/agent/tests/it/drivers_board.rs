@@ -103,7 +103,7 @@ async fn snapshot_commands_led_and_settings() {
 
     let s = wait_for(&mut rx, LIMIT, "closed barrier", |s| {
         s.as_ref()
-            .is_some_and(|s| s.barrier == Some(BarrierState::Closed) && s.down_limit)
+            .is_some_and(|s| s.barrier == Some(BarrierState::Closed) && s.inputs.down_limit)
     })
     .await
     .expect("snapshot");
@@ -121,7 +121,7 @@ async fn snapshot_commands_led_and_settings() {
     // Inputs reach the snapshot.
     lane.inputs.lock().expect("inputs").arrival_loop = true;
     wait_for(&mut rx, LIMIT, "arrival loop", |s| {
-        s.as_ref().is_some_and(|s| s.loops.arrival)
+        s.as_ref().is_some_and(|s| s.inputs.arrival_loop)
     })
     .await;
 
@@ -248,7 +248,7 @@ async fn board_and_another_unit_share_an_rtu_line() {
 
     let mut rx = handle.subscribe();
     wait_for(&mut rx, LIMIT, "board over RTU", |s| {
-        s.as_ref().is_some_and(|s| s.down_limit)
+        s.as_ref().is_some_and(|s| s.inputs.down_limit)
     })
     .await;
     for v in [11u16, 22, 33] {

@@ -2,6 +2,7 @@
 //! `gatectl` (which reads them): status, devices, board I/O, weights, events,
 //! outbox, sync, alarms, self-test.
 
+use lane_io::board::{Outputs, RawInputs};
 use serde::{Deserialize, Serialize};
 
 use super::BarrierAction;
@@ -123,26 +124,6 @@ pub struct DevicesData {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IoInputs {
-    pub arrival_loop: bool,
-    pub safety_loop: bool,
-    pub exit_loop: bool,
-    pub photocell: bool,
-    pub up_limit: bool,
-    pub down_limit: bool,
-    pub manual_key: bool,
-    pub motor_fault: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IoOutputs {
-    pub motor_up: bool,
-    pub motor_down: bool,
-    pub light_green: bool,
-    pub buzzer: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IoCounters {
     pub vehicles: u16,
     pub raises: u16,
@@ -167,8 +148,9 @@ pub struct BoardIo {
     /// Since the driver last published a change (the board is polled
     /// continuously; an unchanged poll is not republished).
     pub age_ms: u64,
-    pub inputs: IoInputs,
-    pub outputs: IoOutputs,
+    /// The board's field inputs and outputs, as its firmware names them.
+    pub inputs: RawInputs,
+    pub outputs: Outputs,
     /// closed, opening, open, closing, stopped, fault, or `unknown(N)`.
     pub barrier: String,
     pub fault: String,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lane_io::board::{Board, RawInputs};
-use lane_io_host::{serve_tcp, FaultSwitch, MemoryModel, Shared};
+use lane_io_host::{serve_tcp, Arm, FaultSwitch, MemoryModel, Shared};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -221,25 +221,14 @@ pub async fn board_sim() -> BoardSim {
     tokio::spawn(serve_tcp(l, board.clone(), None, fault.clone()));
     let (b, i) = (board.clone(), inputs.clone());
     tokio::spawn(async move {
-        const TRAVEL_MS: u64 = 300;
         let t0 = Instant::now();
-        let mut pos = 0u64; // 0 = down
-        let mut last = 0u64;
+        let mut arm = Arm::new(300);
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
             tick.tick().await;
             let now = t0.elapsed().as_millis() as u64;
-            let dt = now - last;
-            last = now;
-            let mut raw = *i.lock().expect("inputs");
-            raw.up_limit = pos >= TRAVEL_MS;
-            raw.down_limit = pos == 0;
-            let out = b.lock().expect("board").tick(now, raw);
-            if out.motor_up && !out.motor_down {
-                pos = (pos + dt).min(TRAVEL_MS);
-            } else if out.motor_down && !out.motor_up {
-                pos = pos.saturating_sub(dt);
-            }
+            let field = *i.lock().expect("inputs");
+            arm.tick(&mut b.lock().expect("board"), now, field);
         }
     });
     BoardSim {
