@@ -12,7 +12,7 @@
 //!   browser test) with fonts-noto-cjk (the console's Chinese text).
 //! - prometheus (promtool) for the metrics check; gcc-aarch64-linux-gnu,
 //!   libc6-dev-arm64-cross and qemu-user for the arm64 build and its smoke
-//!   run.
+//!   run; libclang-dev for the `usb-camera` feature's check (bindgen).
 //! - The rust targets thumbv7em-none-eabihf (the MCU binary) and
 //!   aarch64-unknown-linux-gnu (arm64 lane computers).
 
@@ -66,6 +66,9 @@ const APT: &[(&str, &str)] = &[
     ("adduser", "adduser"),
     // Throwaway TLS files for the configuration checks (dist.rs, arm.rs).
     ("openssl", "openssl"),
+    // The `usb-camera` feature's check: nokhwa's V4L2 bindings are made by
+    // bindgen, which loads libclang.
+    ("file:/usr/share/doc/libclang-dev/copyright", "libclang-dev"),
 ];
 
 /// Rust targets: the MCU binary's and the arm64 lane computer's.

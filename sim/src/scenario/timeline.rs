@@ -14,6 +14,13 @@ use super::{alarms, via_platform, yellow, yes, Device};
 // ---------------------------------------------------------------- trucks
 
 /// One truck arriving at the lane, and what the platform must receive for it.
+///
+/// It repeats [`TruckSpec`]'s fields rather than flattening one in: serde
+/// does not support `deny_unknown_fields` with `flatten`, and a mistyped
+/// key must stay an error that names the key, its line and the keys
+/// expected. [`TruckEntry::to_spec`] is the one place that maps them: a
+/// field added to [`TruckSpec`] fails to compile there until the entry has
+/// it too.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TruckEntry {
