@@ -140,7 +140,7 @@ impl WhitelistSink for MemWhitelist {
                 g.applied.push(batch.version);
                 Ok(ApplyOutcome::Applied {
                     version: batch.version,
-                    records: records(batch),
+                    records: batch.records(),
                 })
             }
             BatchKind::Snapshot => {
@@ -166,25 +166,11 @@ impl WhitelistSink for MemWhitelist {
                 g.applied.push(batch.version);
                 Ok(ApplyOutcome::Applied {
                     version: batch.version,
-                    records: chunks.values().map(records).sum(),
+                    records: chunks.values().map(WhitelistBatch::records).sum(),
                 })
             }
         }
     }
-}
-
-/// Upserts + deletes of a batch (what [`ApplyOutcome::Applied`] counts).
-fn records(b: &WhitelistBatch) -> u64 {
-    let (u, d) = (&b.upserts, &b.deletes);
-    let n = u.gate_passes.len()
-        + u.vehicles.len()
-        + u.enterprises.len()
-        + u.controls.len()
-        + d.gate_passes.len()
-        + d.vehicles.len()
-        + d.enterprises.len()
-        + d.controls.len();
-    n as u64
 }
 
 #[derive(Default)]
