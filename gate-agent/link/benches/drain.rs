@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gate_link::memory::{MemCommandLog, MemOutbox, MemWhitelist};
-use gate_link::{Link, LinkConfig, LinkDeps, Outbox, OutboxMessage};
+use gate_link::{Link, LinkConfig, LinkDeps, Outbox, OutboxKind, OutboxMessage};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use support::sqlite_outbox::SqliteOutbox;
 use support::{event_payload, Broker, LANE, SITE};
@@ -87,9 +87,7 @@ fn filled_outbox(dir: &std::path::Path, run: usize, msgs: &[OutboxMessage]) -> A
         let store = gate_store::Store::open(&path, gate_store::StoreConfig::default())
             .expect("open gate-store");
         for m in msgs {
-            store
-                .outbox_enqueue(gate_store::OutboxKind::Event, &m.topic, &m.payload)
-                .expect("enqueue");
+            store.outbox_enqueue(m).expect("enqueue");
         }
         Arc::new(store)
     } else {
@@ -158,10 +156,7 @@ fn main() {
     let payloads: Vec<Vec<u8>> = (1..=events as u64).map(event_payload).collect();
     let msgs: Vec<OutboxMessage> = payloads
         .iter()
-        .map(|p| OutboxMessage {
-            topic: topic.clone(),
-            payload: p.clone(),
-        })
+        .map(|p| OutboxMessage::new(OutboxKind::Event, topic.clone(), p.clone()))
         .collect();
     let bytes: usize = payloads.iter().map(Vec::len).sum();
     println!(

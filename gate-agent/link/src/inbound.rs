@@ -149,7 +149,7 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
     let sink = shared.whitelist.clone();
     let version = batch.version;
     match blocking(move || sink.apply(&batch)).await {
-        Ok(ApplyOutcome::Applied { version }) => {
+        Ok(ApplyOutcome::Applied { version, .. }) => {
             info!(version, "whitelist applied");
             shared.observer.whitelist_applied(version);
             shared.update_wl(|w| {
@@ -158,15 +158,15 @@ async fn whitelist(shared: &Arc<Shared>, payload: &[u8]) -> Handled {
                 w.progress += 1;
             });
         }
-        Ok(ApplyOutcome::Partial {
+        Ok(ApplyOutcome::Staged {
             version,
-            have,
+            received,
             count,
         }) => {
-            debug!(version, have, count, "snapshot chunk stored");
+            debug!(version, received, count, "snapshot chunk stored");
             shared.update_wl(|w| w.progress += 1);
         }
-        Ok(ApplyOutcome::Stale { have }) => {
+        Ok(ApplyOutcome::Ignored { have, .. }) => {
             shared.update_wl(|w| w.version = have);
         }
         Ok(ApplyOutcome::NeedResync { have }) => {
@@ -327,16 +327,12 @@ pub(crate) async fn answer(shared: &Arc<Shared>, id: &str, ok: bool, detail: &st
         ok,
         detail: detail.to_owned(),
     };
-    let payload = match serde_json::to_vec(&reply) {
-        Ok(p) => p,
+    let msg = match OutboxMessage::reply(&shared.topics, &reply) {
+        Ok(m) => m,
         Err(e) => {
             error!("reply not encoded: {e}");
             return;
         }
-    };
-    let msg = OutboxMessage {
-        topic: shared.topics.reply(),
-        payload,
     };
     let log = shared.commands.clone();
     let id2 = id.to_owned();
@@ -355,14 +351,10 @@ pub(crate) async fn answer(shared: &Arc<Shared>, id: &str, ok: bool, detail: &st
 async fn reject(shared: &Arc<Shared>, detail: String) {
     warn!("{detail}");
     shared.state.send_modify(|s| s.rejected += 1);
-    if let Err(e) = shared.alarm(REJECTED, Severity::Warning, detail).await {
-        error!("alarm not stored: {e}");
-    }
+    shared.alarm(REJECTED, Severity::Warning, detail).await;
 }
 
 async fn store_failure(shared: &Arc<Shared>, detail: String) {
     shared.note_error(detail.clone());
-    if let Err(e) = shared.alarm(STORE_ERROR, Severity::Critical, detail).await {
-        error!("alarm not stored: {e}");
-    }
+    shared.alarm(STORE_ERROR, Severity::Critical, detail).await;
 }

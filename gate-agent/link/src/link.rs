@@ -28,7 +28,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, Packet};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::LinkConfig;
@@ -183,13 +183,16 @@ impl Shared {
         self.state.send_modify(|s| s.last_error = Some(e));
     }
 
-    /// Put an alarm in the outbox and wake the drain.
+    /// Put an alarm in the outbox (an `Alarm` message) and wake the drain:
+    /// the one way the lane's alarms, the link's and the agent's, are
+    /// raised. Returns its `alarm_id`; `None` when it could not be stored,
+    /// which is logged here at error level (nothing else will tell of it).
     pub(crate) async fn alarm(
         &self,
         kind: &str,
         severity: Severity,
         detail: String,
-    ) -> Result<String, LinkError> {
+    ) -> Option<String> {
         let now = gate_proto::time::now_unix_ms();
         let alarm = Alarm {
             alarm_id: format!("A{now:012x}{:016x}", rand::random::<u64>()),
@@ -198,16 +201,28 @@ impl Shared {
             at: gate_proto::time::format_unix_ms(now),
             detail,
         };
-        let payload = serde_json::to_vec(&alarm)
-            .map_err(|e| LinkError::Store(StoreError::new(format!("alarm not encoded: {e}"))))?;
-        let msg = OutboxMessage {
-            topic: self.topics.alarm(),
-            payload,
+        let stored = match OutboxMessage::alarm(&self.topics, &alarm) {
+            Ok(msg) => {
+                let outbox = self.outbox.clone();
+                blocking(move || outbox.enqueue(&msg)).await
+            }
+            Err(e) => Err(StoreError::new(format!("alarm not encoded: {e}"))),
         };
-        let outbox = self.outbox.clone();
-        blocking(move || outbox.enqueue(&msg)).await?;
-        self.drain.notify_one();
-        Ok(alarm.alarm_id)
+        match stored {
+            Ok(_) => {
+                self.drain.notify_one();
+                Some(alarm.alarm_id)
+            }
+            Err(e) => {
+                error!(
+                    kind,
+                    ?severity,
+                    detail = %alarm.detail,
+                    "alarm not stored in the outbox, lost: {e}"
+                );
+                None
+            }
+        }
     }
 }
 
@@ -242,13 +257,16 @@ impl LinkHandle {
             }
         });
     }
-    /// Raise an alarm (through the outbox). Returns its `alarm_id`.
+    /// Raise an alarm: put it in the outbox (an `Alarm` message) and wake
+    /// the drain. Returns its `alarm_id` once it is stored; `None` when the
+    /// store refused it, which is logged at error level here, so a caller
+    /// has nothing more to do about it.
     pub async fn alarm(
         &self,
         kind: &str,
         severity: Severity,
         detail: impl Into<String>,
-    ) -> Result<String, LinkError> {
+    ) -> Option<String> {
         self.shared.alarm(kind, severity, detail.into()).await
     }
     /// Ask the platform for batches after the current version now (e.g. for

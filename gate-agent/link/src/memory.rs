@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use gate_proto::messages::{BatchKind, WhitelistBatch};
 
 use crate::store::{
-    ApplyOutcome, CommandLog, Outbox, OutboxDepth, OutboxItem, OutboxMessage, StoreError,
-    WhitelistSink,
+    ApplyOutcome, CommandLog, IgnoreReason, Outbox, OutboxDepth, OutboxItem, OutboxMessage,
+    StoreError, WhitelistSink,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -21,7 +21,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 struct OutboxInner {
     next_id: i64,
-    items: BTreeMap<i64, OutboxMessage>,
+    items: BTreeMap<i64, OutboxItem>,
     acked: u64,
 }
 
@@ -37,16 +37,7 @@ impl MemOutbox {
     }
     /// Every message still waiting, oldest first.
     pub fn pending(&self) -> Vec<OutboxItem> {
-        lock(&self.inner)
-            .items
-            .iter()
-            .map(|(id, m)| OutboxItem {
-                id: *id,
-                topic: m.topic.clone(),
-                payload: m.payload.clone(),
-                retain: false,
-            })
-            .collect()
+        lock(&self.inner).items.values().cloned().collect()
     }
     /// How many items were deleted by `ack`.
     pub fn acked(&self) -> u64 {
@@ -59,7 +50,16 @@ impl Outbox for MemOutbox {
         let mut g = lock(&self.inner);
         g.next_id += 1;
         let id = g.next_id;
-        g.items.insert(id, msg.clone());
+        let item = OutboxItem {
+            id,
+            kind: msg.kind,
+            topic: msg.topic.clone(),
+            payload: msg.payload.clone(),
+            retain: msg.kind.retain(),
+            created_ms: gate_proto::time::now_unix_ms(),
+            bytes: (msg.payload.len() + msg.topic.len()) as u64,
+        };
+        g.items.insert(id, item);
         Ok(id)
     }
     fn peek(&self, after: Option<i64>, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
@@ -68,12 +68,7 @@ impl Outbox for MemOutbox {
         Ok(g.items
             .range(from..)
             .take(limit)
-            .map(|(id, m)| OutboxItem {
-                id: *id,
-                topic: m.topic.clone(),
-                payload: m.payload.clone(),
-                retain: false,
-            })
+            .map(|(_, item)| item.clone())
             .collect())
     }
     fn ack(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -131,7 +126,10 @@ impl WhitelistSink for MemWhitelist {
         let mut g = lock(&self.inner);
         let have = g.version;
         if batch.version <= have {
-            return Ok(ApplyOutcome::Stale { have });
+            return Ok(ApplyOutcome::Ignored {
+                have,
+                reason: IgnoreReason::Stale,
+            });
         }
         match batch.kind {
             BatchKind::Delta => {
@@ -142,6 +140,7 @@ impl WhitelistSink for MemWhitelist {
                 g.applied.push(batch.version);
                 Ok(ApplyOutcome::Applied {
                     version: batch.version,
+                    records: batch.records(),
                 })
             }
             BatchKind::Snapshot => {
@@ -156,17 +155,18 @@ impl WhitelistSink for MemWhitelist {
                 set.insert(batch.chunk.index, batch.clone());
                 let got = set.len() as u32;
                 if got < count {
-                    return Ok(ApplyOutcome::Partial {
+                    return Ok(ApplyOutcome::Staged {
                         version: batch.version,
-                        have: got,
+                        received: got,
                         count,
                     });
                 }
-                g.chunks.remove(&batch.version);
+                let chunks = g.chunks.remove(&batch.version).unwrap_or_default();
                 g.version = batch.version;
                 g.applied.push(batch.version);
                 Ok(ApplyOutcome::Applied {
                     version: batch.version,
+                    records: chunks.values().map(WhitelistBatch::records).sum(),
                 })
             }
         }
@@ -237,6 +237,7 @@ impl CommandLog for MemCommandLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OutboxKind;
     use gate_proto::messages::{Chunk, Deletes, Upserts, WHITELIST_SCHEMA};
 
     fn batch(
@@ -264,10 +265,7 @@ mod tests {
     #[test]
     fn outbox_order_and_ids_never_reused() {
         let o = MemOutbox::default();
-        let m = |t: &str| OutboxMessage {
-            topic: t.into(),
-            payload: vec![1],
-        };
+        let m = |t: &str| OutboxMessage::new(OutboxKind::Event, t, vec![1]);
         let a = o.enqueue(&m("a")).unwrap();
         let b = o.enqueue(&m("b")).unwrap();
         assert!(b > a);
@@ -292,9 +290,9 @@ mod tests {
         assert_eq!(
             w.apply(&batch(BatchKind::Snapshot, None, 5, (1, 2)))
                 .unwrap(),
-            ApplyOutcome::Partial {
+            ApplyOutcome::Staged {
                 version: 5,
-                have: 1,
+                received: 1,
                 count: 2
             }
         );
@@ -306,17 +304,26 @@ mod tests {
         assert_eq!(
             w.apply(&batch(BatchKind::Snapshot, None, 5, (0, 2)))
                 .unwrap(),
-            ApplyOutcome::Applied { version: 5 }
+            ApplyOutcome::Applied {
+                version: 5,
+                records: 0
+            }
         );
         assert_eq!(
             w.apply(&batch(BatchKind::Delta, Some(4), 5, (0, 1)))
                 .unwrap(),
-            ApplyOutcome::Stale { have: 5 }
+            ApplyOutcome::Ignored {
+                have: 5,
+                reason: IgnoreReason::Stale
+            }
         );
         assert_eq!(
             w.apply(&batch(BatchKind::Delta, Some(5), 6, (0, 1)))
                 .unwrap(),
-            ApplyOutcome::Applied { version: 6 }
+            ApplyOutcome::Applied {
+                version: 6,
+                records: 0
+            }
         );
         assert_eq!(w.applied(), vec![5, 6]);
     }
@@ -328,10 +335,7 @@ mod tests {
         assert!(l.begin("c1", 1).unwrap());
         assert!(!l.begin("c1", 2).unwrap());
         assert_eq!(l.unanswered(10).unwrap(), vec!["c1".to_owned()]);
-        let r = OutboxMessage {
-            topic: "r".into(),
-            payload: b"{}".to_vec(),
-        };
+        let r = OutboxMessage::new(OutboxKind::Reply, "r", b"{}".to_vec());
         assert!(l.answer("c1", &r).unwrap().is_some());
         assert!(l.answer("c1", &r).unwrap().is_none());
         assert!(l.unanswered(10).unwrap().is_empty());

@@ -12,8 +12,8 @@ use rusqlite::{params, OptionalExtension};
 use crate::config::ms;
 use crate::conn::lock;
 use crate::error::{Ctx, Result};
-use crate::outbox::{self, OutboxKind};
-use crate::Store;
+use crate::outbox;
+use crate::{OutboxKind, OutboxMessage, Store};
 
 const BEGUN: &str = "begun";
 const ANSWERED: &str = "answered";
@@ -25,10 +25,12 @@ impl Store {
         self.record_command(id, "", BEGUN)
     }
 
-    /// Enqueue the reply of command `id` and mark it answered, in one
-    /// durable transaction. `None` when it was already answered (nothing
-    /// enqueued). An id never begun is recorded first.
-    pub fn command_answer(&self, id: &str, topic: &str, payload: &[u8]) -> Result<Option<i64>> {
+    /// Enqueue the reply of command `id` (a message of kind
+    /// [`OutboxKind::Reply`], `OutboxMessage::reply`) and mark it answered,
+    /// in one durable transaction. `None` when it was already answered
+    /// (nothing enqueued). An id never begun is recorded first.
+    pub fn command_answer(&self, id: &str, reply: &OutboxMessage) -> Result<Option<i64>> {
+        debug_assert_eq!(reply.kind, OutboxKind::Reply, "a command's reply");
         let now = self.now();
         let cfg = &self.inner.cfg;
         let quota = outbox::Quota {
@@ -63,9 +65,9 @@ impl Store {
             &tx,
             &mut totals,
             &quota,
-            OutboxKind::Reply,
-            topic,
-            payload,
+            reply.kind,
+            &reply.topic,
+            &reply.payload,
             now,
         )?;
         tx.execute(

@@ -6,7 +6,13 @@
 //! - [`Store`] (this file): the thread-safe handle; owns two files and their
 //!   connections and decides which transaction each call runs in.
 //! - `whitelist`: batch apply (snapshot staging + swap, deltas) and lookups.
-//! - `journal`, `outbox`, `admin`: the main file's tables.
+//! - `journal`, `outbox`, `admin`: the main file's tables; `command_log`
+//!   the link's exactly-one-reply log on the commands table.
+//! - `port`: the platform link's storage port (crate `gate-link-port`:
+//!   `Outbox`, `WhitelistSink`, `CommandLog`) implemented for [`Store`],
+//!   so the agent hands the link the same `Arc<Store>` three times. The
+//!   port's types (`OutboxKind`, `OutboxMessage`, `OutboxItem`,
+//!   `ApplyOutcome`) are this crate's API too (re-exported).
 //! - `conn`: opening files safely, pragmas, migrations, reader pool.
 //! - `schema`, `codec`: SQL text and column encodings.
 //!
@@ -37,6 +43,7 @@ mod error;
 mod event_id;
 mod journal;
 mod outbox;
+mod port;
 mod quarantine;
 mod schema;
 mod whitelist;
@@ -54,9 +61,12 @@ pub use config::{Clock, OpenCheck, StoreConfig};
 pub use error::{Result, StoreError};
 pub use event_id::{event_id_ms, new_event_id};
 pub use journal::{EventRecord, Finished, JournalEntry, JournalState};
-pub use outbox::{Enqueued, OutboxItem, OutboxKind, OutboxStats, Pressure};
+pub use outbox::{Enqueued, OutboxStats, Pressure};
 pub use quarantine::Quarantined;
-pub use whitelist::{ApplyOutcome, IgnoreReason, LookupKey, StagingStatus, WhitelistCounts};
+pub use whitelist::{LookupKey, StagingStatus, WhitelistCounts};
+// The link's storage port, implemented for `Store` in `port`: its types are
+// the store's too.
+pub use gate_link_port::{ApplyOutcome, IgnoreReason, OutboxItem, OutboxKind, OutboxMessage};
 
 use config::ms;
 use conn::{lock, Pool, Role, Writer};
@@ -451,18 +461,16 @@ impl Store {
 
     // ------------------------------------------------------------ outbox
 
-    /// Enqueue an item to publish (alarms, photos, replies, status, sync;
-    /// events go through [`Store::journal_finish`]). Applies the quota
+    /// Enqueue a message to publish, as its kind says (photos, alarms,
+    /// status, sync; the lane's events go through [`Store::journal_finish`],
+    /// command replies through [`Store::command_answer`]). Applies the quota
     /// policy: over quota, the oldest photos are evicted; a photo that
     /// cannot fit even so is refused (`id: None`); other kinds are always
     /// stored. A `status` or `sync` item replaces any unsent one of its
-    /// kind. Not fsynced, except events (via `journal_finish`).
-    pub fn outbox_enqueue(
-        &self,
-        kind: OutboxKind,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<Enqueued> {
+    /// kind. An alarm is also kept in the alarm log. Fsynced for events
+    /// only.
+    pub fn outbox_enqueue(&self, msg: &OutboxMessage) -> Result<Enqueued> {
+        let (kind, topic, payload) = (msg.kind, msg.topic.as_str(), msg.payload.as_slice());
         let now = self.now();
         let cfg = &self.inner.cfg;
         let quota = outbox::Quota {

@@ -5,62 +5,17 @@
 //! admitting vehicles (docs/store.md, "Outbox quota").
 //!
 //! This module knows SQL and the quota policy; it knows nothing about MQTT
-//! (topics arrive as strings) or what a payload contains.
+//! (topics arrive as strings, each item with the kind its maker stated:
+//! `gate_link_port::OutboxKind`) or what a payload contains.
 
+use gate_link_port::{OutboxItem, OutboxKind};
 use rusqlite::{params, Transaction};
 
 use crate::error::{Ctx, Result, StoreError};
 
-/// What an outbox item is; decides eviction, coalescing and retain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OutboxKind {
-    /// A lane event. Never evicted.
-    Event,
-    /// A photo (JPEG). Evicted oldest first when over quota.
-    Photo,
-    /// An alarm. Never evicted.
-    Alarm,
-    /// Lane status (retained topic): a new one replaces any unsent one.
-    Status,
-    /// A command reply. Never evicted.
-    Reply,
-    /// A sync request: a new one replaces any unsent one.
-    Sync,
-}
-
-impl OutboxKind {
-    pub const ALL: [OutboxKind; 6] = [
-        Self::Event,
-        Self::Photo,
-        Self::Alarm,
-        Self::Status,
-        Self::Reply,
-        Self::Sync,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Event => "event",
-            Self::Photo => "photo",
-            Self::Alarm => "alarm",
-            Self::Status => "status",
-            Self::Reply => "reply",
-            Self::Sync => "sync",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-    /// Published with the MQTT retain flag (the status topic is retained).
-    pub fn retain(self) -> bool {
-        self == Self::Status
-    }
-    /// Only the newest unsent item of this kind matters.
-    fn coalesces(self) -> bool {
-        matches!(self, Self::Status | Self::Sync)
-    }
-    fn index(self) -> usize {
-        self as usize
-    }
+/// The slot of a kind in the per-kind totals.
+fn index(k: OutboxKind) -> usize {
+    k as usize
 }
 
 /// How full the outbox is.
@@ -75,21 +30,6 @@ pub enum Pressure {
     /// gone): the lane must stop admitting vehicles until the link drains
     /// the outbox. Raise a critical alarm.
     Critical,
-}
-
-/// One item to publish.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxItem {
-    /// Order of publication (autoincrement, never reused).
-    pub id: i64,
-    pub kind: OutboxKind,
-    pub topic: String,
-    pub payload: Vec<u8>,
-    pub qos: u8,
-    pub retain: bool,
-    pub created_ms: i64,
-    /// Bytes charged against the quota (payload + topic).
-    pub bytes: u64,
 }
 
 /// Result of an enqueue.
@@ -174,24 +114,24 @@ impl Totals {
                 context: "outbox kind".into(),
                 detail: kind.clone(),
             })?;
-            t.count[k.index()] = u64::try_from(n).unwrap_or(0);
-            t.bytes[k.index()] = u64::try_from(b).unwrap_or(0);
+            t.count[index(k)] = u64::try_from(n).unwrap_or(0);
+            t.bytes[index(k)] = u64::try_from(b).unwrap_or(0);
         }
         Ok(t)
     }
     fn add(&mut self, k: OutboxKind, bytes: u64) {
-        self.count[k.index()] += 1;
-        self.bytes[k.index()] += bytes;
+        self.count[index(k)] += 1;
+        self.bytes[index(k)] += bytes;
     }
     pub(crate) fn remove(&mut self, k: OutboxKind, bytes: u64) {
-        self.count[k.index()] = self.count[k.index()].saturating_sub(1);
-        self.bytes[k.index()] = self.bytes[k.index()].saturating_sub(bytes);
+        self.count[index(k)] = self.count[index(k)].saturating_sub(1);
+        self.bytes[index(k)] = self.bytes[index(k)].saturating_sub(bytes);
     }
     fn total_bytes(&self) -> u64 {
         self.bytes.iter().sum()
     }
     fn photo_bytes(&self) -> u64 {
-        self.bytes[OutboxKind::Photo.index()]
+        self.bytes[index(OutboxKind::Photo)]
     }
     pub(crate) fn pressure(&self, quota: u64, warn_percent: u8) -> Pressure {
         let total = self.total_bytes();
@@ -212,9 +152,9 @@ impl Totals {
         OutboxStats {
             depth: self.count.iter().sum(),
             bytes: self.total_bytes(),
-            events: self.count[OutboxKind::Event.index()],
-            event_bytes: self.bytes[OutboxKind::Event.index()],
-            photos: self.count[OutboxKind::Photo.index()],
+            events: self.count[index(OutboxKind::Event)],
+            event_bytes: self.bytes[index(OutboxKind::Event)],
+            photos: self.count[index(OutboxKind::Photo)],
             photo_bytes: self.photo_bytes(),
             oldest_ms,
             quota_bytes: quota,
@@ -349,7 +289,7 @@ pub(crate) fn peek(
 ) -> Result<Vec<OutboxItem>> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT id, kind, topic, payload, qos, retain, created_ms, bytes FROM outbox \
+            "SELECT id, kind, topic, payload, retain, created_ms, bytes FROM outbox \
              WHERE id > ?1 ORDER BY id LIMIT ?2",
         )
         .ctx("preparing outbox peek")?;
@@ -365,33 +305,29 @@ pub(crate) fn peek(
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, u8>(4)?,
-                    r.get::<_, bool>(5)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, i64>(5)?,
                     r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
                 ))
             },
         )
         .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         .ctx("reading the outbox")?;
     rows.into_iter()
-        .map(
-            |(id, kind, topic, payload, qos, retain, created_ms, bytes)| {
-                Ok(OutboxItem {
-                    id,
-                    kind: OutboxKind::parse(&kind).ok_or_else(|| StoreError::BadValue {
-                        context: format!("kind of outbox item {id}"),
-                        detail: kind.clone(),
-                    })?,
-                    topic,
-                    payload,
-                    qos,
-                    retain,
-                    created_ms,
-                    bytes: u64::try_from(bytes).unwrap_or(0),
-                })
-            },
-        )
+        .map(|(id, kind, topic, payload, retain, created_ms, bytes)| {
+            Ok(OutboxItem {
+                id,
+                kind: OutboxKind::parse(&kind).ok_or_else(|| StoreError::BadValue {
+                    context: format!("kind of outbox item {id}"),
+                    detail: kind.clone(),
+                })?,
+                topic,
+                payload,
+                retain,
+                created_ms,
+                bytes: u64::try_from(bytes).unwrap_or(0),
+            })
+        })
         .collect()
 }
 

@@ -18,6 +18,7 @@ mod read;
 use std::borrow::Cow;
 
 use gate_core::view::LookupKeys;
+use gate_link_port::{ApplyOutcome, IgnoreReason};
 use gate_proto::messages::{BatchKind, GatePass, WhitelistBatch};
 use rusqlite::{params, ErrorCode, OptionalExtension, Transaction};
 
@@ -29,37 +30,6 @@ use crate::schema::{whitelist_tables_sql, STAGE, WHITELIST_INDEXES, WHITELIST_TA
 use delta::apply_delta;
 pub use read::WhitelistCounts;
 pub(crate) use read::{counts, lookup, staging_status};
-
-/// What [`crate::Store::apply_batch`] did with a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ApplyOutcome {
-    /// The whitelist is now at `version` (a delta, or the last missing chunk
-    /// of a snapshot). `records`: upserts + deletes applied (for a snapshot,
-    /// the records of all its chunks).
-    Applied { version: u64, records: u64 },
-    /// A snapshot chunk was staged; the snapshot applies when all `count`
-    /// chunks are in.
-    Staged {
-        version: u64,
-        received: u32,
-        count: u32,
-    },
-    /// Nothing changed: the batch is older than what the lane has, or a
-    /// chunk already staged.
-    Ignored { have: u64, reason: IgnoreReason },
-    /// A delta that does not start at the current version: nothing applied;
-    /// the link must ask for a resync from `have`.
-    NeedResync { have: u64 },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IgnoreReason {
-    /// Version not newer than the current one (or than the snapshot being
-    /// staged, for a chunk of an older snapshot).
-    Stale,
-    /// This chunk of this snapshot is already staged.
-    DuplicateChunk,
-}
 
 /// The snapshot being staged, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]

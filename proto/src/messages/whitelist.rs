@@ -36,6 +36,19 @@ pub struct WhitelistBatch {
 }
 
 impl WhitelistBatch {
+    /// How many records the batch carries: upserts + deletes.
+    pub fn records(&self) -> u64 {
+        let (u, d) = (&self.upserts, &self.deletes);
+        (u.gate_passes.len()
+            + u.vehicles.len()
+            + u.enterprises.len()
+            + u.controls.len()
+            + d.gate_passes.len()
+            + d.vehicles.len()
+            + d.enterprises.len()
+            + d.controls.len()) as u64
+    }
+
     /// Structural checks beyond serde: schema name, chunk bounds, versions.
     pub fn validate(&self) -> Result<(), BatchError> {
         if self.schema != WHITELIST_SCHEMA {

@@ -232,11 +232,11 @@ pub(super) async fn floor_loop(cfg: FloorCfg) -> Result<()> {
                     };
                     let ev = event::lane_event(&rec, &c);
                     for p in &o.photos {
-                        store.outbox_enqueue(
+                        store.outbox_enqueue(&gate_store::OutboxMessage::new(
                             gate_store::OutboxKind::Photo,
-                            &format!("gate/{SITE}/{LANE}/photo/{}/{}", o.event_id, p.camera),
-                            &p.jpeg,
-                        )?;
+                            format!("gate/{SITE}/{LANE}/photo/{}/{}", o.event_id, p.camera),
+                            p.jpeg.to_vec(),
+                        ))?;
                     }
                     store.journal_finish(&ev, &topic)?;
                     // An instant link: everything queued is acknowledged

@@ -121,12 +121,8 @@ pub(super) async fn login(
                     auth::LIMIT_WINDOW.as_secs()
                 );
                 tokio::spawn(async move {
-                    if let Err(e) = link
-                        .alarm("console_login_failures", Severity::Warning, text)
-                        .await
-                    {
-                        warn!(%e, "alarm not queued");
-                    }
+                    link.alarm("console_login_failures", Severity::Warning, text)
+                        .await;
                 });
             }
             error(

@@ -167,9 +167,7 @@ impl Runner {
                     };
                     let link = self.link.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = link.alarm(kind.as_str(), sev, detail).await {
-                            warn!(%e, "alarm not queued");
-                        }
+                        link.alarm(kind.as_str(), sev, detail).await;
                     });
                 }
                 Command::Ack { ok, detail } => {

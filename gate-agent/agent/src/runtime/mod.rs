@@ -616,16 +616,12 @@ impl Runner {
             Internal::BoardError(detail) => {
                 let link = self.link.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = link
-                        .alarm(
-                            "device_fault",
-                            Severity::Critical,
-                            format!("barrier: board write failed: {detail}"),
-                        )
-                        .await
-                    {
-                        warn!(%e, "alarm not queued");
-                    }
+                    link.alarm(
+                        "device_fault",
+                        Severity::Critical,
+                        format!("barrier: board write failed: {detail}"),
+                    )
+                    .await;
                 });
                 None
             }

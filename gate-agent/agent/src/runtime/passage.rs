@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use gate_core::decision::Decision;
 use gate_core::lane::{AlarmKind, EventRecord, Passage, Step};
 use gate_proto::messages::Severity;
+use gate_store::OutboxMessage;
 use tracing::{debug, error, info, warn};
 
 use super::event::{self, Photo};
@@ -106,9 +107,7 @@ impl Runner {
             let link = self.link.clone();
             let text = format!("journal write failed for event {event_id} at {step:?}: {detail}");
             tokio::spawn(async move {
-                if let Err(e) = link.alarm("store_error", Severity::Critical, text).await {
-                    warn!(%e, "store_error alarm not queued (the store is failing)");
-                }
+                link.alarm("store_error", Severity::Critical, text).await;
             });
             return Err(detail);
         }
@@ -163,11 +162,8 @@ impl Runner {
             }
             for p in &photos {
                 // A photo that cannot be stored does not stop the event.
-                if let Err(e) = store.outbox_enqueue(
-                    gate_store::OutboxKind::Photo,
-                    &topics.photo(&event_id, &p.camera),
-                    &p.jpeg,
-                ) {
+                let msg = OutboxMessage::photo(&topics, &event_id, &p.camera, p.jpeg.to_vec());
+                if let Err(e) = store.outbox_enqueue(&msg) {
                     warn!(%e, camera = %p.camera, "photo not queued");
                 }
             }
@@ -194,9 +190,7 @@ impl Runner {
                     let link = self.link.clone();
                     tokio::spawn(async move {
                         let why = format!("outbox pressure {:?}", f.pressure);
-                        if let Err(e) = link.alarm("outbox_filling", Severity::Warning, why).await {
-                            warn!(%e, "outbox_filling alarm not queued");
-                        }
+                        link.alarm("outbox_filling", Severity::Warning, why).await;
                     });
                 }
             }

@@ -74,12 +74,8 @@ pub async fn reload_from_file(
                     .collect::<Vec<_>>()
                     .join("; ")
             );
-            if let Err(e) = link
-                .alarm("config_rejected", Severity::Warning, detail)
-                .await
-            {
-                warn!(%e, "config_rejected alarm not queued");
-            }
+            link.alarm("config_rejected", Severity::Warning, detail)
+                .await;
             return Err(problems);
         }
     };

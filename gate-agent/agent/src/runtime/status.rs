@@ -110,9 +110,7 @@ impl Runner {
                 let link = self.link.clone();
                 let alarm = why.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = link.alarm("store_error", Severity::Critical, alarm).await {
-                        warn!(%e, "alarm not queued");
-                    }
+                    link.alarm("store_error", Severity::Critical, alarm).await;
                 });
                 Some(Input::Admission(Some(why)))
             }
@@ -121,9 +119,7 @@ impl Runner {
                 warn!("{why}");
                 let link = self.link.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = link.alarm("outbox_filling", Severity::Critical, why).await {
-                        warn!(%e, "alarm not queued");
-                    }
+                    link.alarm("outbox_filling", Severity::Critical, why).await;
                 });
                 Some(Input::Admission(Some(why.into())))
             }

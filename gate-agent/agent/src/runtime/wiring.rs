@@ -154,9 +154,7 @@ pub async fn start(cfg: Config, config_path: &std::path::Path) -> Result<AgentHa
         let alarms = recovered.alarms.clone();
         tokio::spawn(async move {
             for a in alarms {
-                if let Err(e) = link.alarm("store_error", Severity::Critical, a).await {
-                    warn!(%e, "recovery alarm not queued");
-                }
+                link.alarm("store_error", Severity::Critical, a).await;
             }
         });
     }
@@ -328,16 +326,12 @@ async fn watch_recogniser(mut rx: watch::Receiver<RecogniserState>, link: LinkHa
             RecogniserState::Loading => {}
             RecogniserState::Ready => return,
             RecogniserState::Failed(e) => {
-                if let Err(err) = link
-                    .alarm(
-                        "device_fault",
-                        Severity::Critical,
-                        format!("recogniser: on-board recognition unavailable: {e}"),
-                    )
-                    .await
-                {
-                    warn!(%err, "recogniser alarm not queued");
-                }
+                link.alarm(
+                    "device_fault",
+                    Severity::Critical,
+                    format!("recogniser: on-board recognition unavailable: {e}"),
+                )
+                .await;
                 return;
             }
         }

@@ -843,11 +843,11 @@ fn a_full_outbox_stops_admission_until_drained() {
         let payload = vec![b'x'; 4096];
         for i in 0..300 {
             let e = store
-                .outbox_enqueue(
+                .outbox_enqueue(&gate_store::OutboxMessage::new(
                     gate_store::OutboxKind::Event,
-                    &format!("gate/v1/HK-XINHAI/L03/event/{i}"),
-                    &payload,
-                )
+                    format!("gate/v1/HK-XINHAI/L03/event/{i}"),
+                    payload.clone(),
+                ))
                 .expect("enqueue");
             ids.extend(e.id);
         }

@@ -250,8 +250,7 @@ impl<'a> Conn<'a> {
                 error!("the broker refused a subscription (ACL?)");
                 self.shared
                     .note_error("the broker refused the whitelist/command subscription".into());
-                let _ = self
-                    .shared
+                self.shared
                     .alarm(
                         "subscription_refused",
                         Severity::Critical,
@@ -347,9 +346,7 @@ impl<'a> Conn<'a> {
             printable(&item.topic, 120)
         );
         error!("{detail}");
-        if let Err(e) = self.shared.alarm(DROPPED, Severity::Critical, detail).await {
-            error!("alarm not stored: {e}");
-        }
+        self.shared.alarm(DROPPED, Severity::Critical, detail).await;
         self.window.skip(item.id);
         let outbox = self.shared.outbox.clone();
         let id = item.id;

@@ -8,7 +8,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use gate_link::memory::{MemCommandLog, MemOutbox, MemWhitelist};
-use gate_link::{Link, LinkConfig, LinkDeps, Outbox, OutboxMessage};
+use gate_link::{Link, LinkConfig, LinkDeps, Outbox, OutboxKind, OutboxMessage};
 use support::*;
 
 const EVENTS: u64 = 3_000;
@@ -52,10 +52,11 @@ async fn broker_killed_during_burst() {
         tokio::spawn(async move {
             for seq in 1..=EVENTS {
                 outbox
-                    .enqueue(&OutboxMessage {
-                        topic: topic.clone(),
-                        payload: event_payload(seq),
-                    })
+                    .enqueue(&OutboxMessage::new(
+                        OutboxKind::Event,
+                        topic.clone(),
+                        event_payload(seq),
+                    ))
                     .unwrap();
                 enqueued.store(seq, std::sync::atomic::Ordering::SeqCst);
                 handle.notify_outbox();

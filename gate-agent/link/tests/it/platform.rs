@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use gate_link::memory::{MemCommandLog, MemOutbox, MemWhitelist};
 use gate_link::{
-    CommandLog, Link, LinkConfig, LinkDeps, LinkHandle, LinkReceivers, Outbox, OutboxMessage,
-    StatusInput,
+    CommandLog, Link, LinkConfig, LinkDeps, LinkHandle, LinkReceivers, Outbox, OutboxKind,
+    OutboxMessage, StatusInput,
 };
 use gate_proto::messages::{DeviceStatus, Severity};
 use gate_proto::topics::LaneTopics;
@@ -469,16 +469,14 @@ async fn status_alarms_oversize_items_and_clean_shutdown() {
     // An item too big to ever send is dropped with an alarm; the next goes out.
     let ev = r.topics.event();
     r.outbox
-        .enqueue(&OutboxMessage {
-            topic: ev.clone(),
-            payload: vec![b'x'; 10_000],
-        })
+        .enqueue(&OutboxMessage::new(
+            OutboxKind::Event,
+            ev.clone(),
+            vec![b'x'; 10_000],
+        ))
         .unwrap();
     r.outbox
-        .enqueue(&OutboxMessage {
-            topic: ev.clone(),
-            payload: event_payload(1),
-        })
+        .enqueue(&OutboxMessage::event(&r.topics, event_payload(1)))
         .unwrap();
     r.handle.notify_outbox();
     assert!(r.drained().await);

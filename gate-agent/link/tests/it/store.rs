@@ -72,10 +72,7 @@ async fn link_over_gate_store() {
     // Events through the store's outbox.
     for seq in 1..=200 {
         store
-            .enqueue(&OutboxMessage {
-                topic: t.event(),
-                payload: event_payload(seq),
-            })
+            .enqueue(&OutboxMessage::event(&t, event_payload(seq)))
             .unwrap();
     }
     handle.notify_outbox();

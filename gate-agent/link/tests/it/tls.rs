@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use gate_link::memory::{MemCommandLog, MemOutbox, MemWhitelist};
-use gate_link::{Link, LinkConfig, LinkDeps, LinkHandle, Outbox, OutboxMessage, TlsFiles};
+use gate_link::{
+    Link, LinkConfig, LinkDeps, LinkHandle, Outbox, OutboxKind, OutboxMessage, TlsFiles,
+};
 use support::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -135,10 +137,11 @@ async fn tls_with_client_certificate() {
         h.state()
     );
     outbox
-        .enqueue(&OutboxMessage {
-            topic: ev.clone(),
-            payload: event_payload(1),
-        })
+        .enqueue(&OutboxMessage::new(
+            OutboxKind::Event,
+            ev.clone(),
+            event_payload(1),
+        ))
         .unwrap();
     h.notify_outbox();
     assert!(wait_for(Duration::from_secs(5), || seen.count_on(&ev) == 1).await);

@@ -95,14 +95,7 @@ pub(super) fn apply_delta(tx: &Transaction<'_>, batch: &WhitelistBatch) -> Resul
             up.execute(control_params!(c)).ctx("upserting a control")?;
         }
     }
-    Ok((u.gate_passes.len()
-        + u.vehicles.len()
-        + u.enterprises.len()
-        + u.controls.len()
-        + d.gate_passes.len()
-        + d.vehicles.len()
-        + d.enterprises.len()
-        + d.controls.len()) as u64)
+    Ok(batch.records())
 }
 
 /// (row id, stored containers) of a live pass.

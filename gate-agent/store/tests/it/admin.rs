@@ -4,7 +4,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gate_store::{Clock, Store, StoreConfig};
+use gate_store::{Clock, OutboxKind, OutboxMessage, Store, StoreConfig};
+
+/// A command's reply message on `topic`.
+fn reply(topic: &str, payload: &[u8]) -> OutboxMessage {
+    OutboxMessage::new(OutboxKind::Reply, topic, payload)
+}
 
 #[test]
 fn commands_are_recorded_once_and_expire_from_the_window() {
@@ -105,14 +110,18 @@ fn a_command_gets_exactly_one_reply_across_restarts() {
         let id = store
             .command_answer(
                 "c2",
-                "gate/v1/HK/L01/reply",
-                br#"{"command_id":"c2","ok":true,"detail":""}"#,
+                &reply(
+                    "gate/v1/HK/L01/reply",
+                    br#"{"command_id":"c2","ok":true,"detail":""}"#,
+                ),
             )
             .expect("answer");
         assert!(id.is_some());
         // A second answer enqueues nothing.
         assert_eq!(
-            store.command_answer("c2", "t", b"again").expect("again"),
+            store
+                .command_answer("c2", &reply("t", b"again"))
+                .expect("again"),
             None
         );
         // c1 begun, never answered ("crash" here).
@@ -123,13 +132,18 @@ fn a_command_gets_exactly_one_reply_across_restarts() {
         vec!["c1".to_owned()]
     );
     assert!(store.command_seen("c1").expect("seen"));
-    store.command_answer("c1", "t", b"late").expect("answer c1");
+    store
+        .command_answer("c1", &reply("t", b"late"))
+        .expect("answer c1");
     assert!(store
         .commands_unanswered(10)
         .expect("unanswered")
         .is_empty());
     // An id never begun is recorded by its answer.
-    assert!(store.command_answer("c3", "t", b"x").expect("c3").is_some());
+    assert!(store
+        .command_answer("c3", &reply("t", b"x"))
+        .expect("c3")
+        .is_some());
     assert!(!store.command_begin("c3").expect("c3 replay"));
     let replies: Vec<Vec<u8>> = store
         .outbox_peek(None, 10)

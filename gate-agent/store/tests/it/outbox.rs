@@ -1,7 +1,12 @@
 //! Outbox: order, ack, stats, and the quota policy (photos evicted oldest
 //! first, events never dropped, pressure levels).
 
-use gate_store::{OutboxKind, Pressure, Store, StoreConfig};
+use gate_store::{OutboxKind, OutboxMessage, Pressure, Store, StoreConfig};
+
+/// A message of `kind` (the store takes every item as its maker states it).
+fn msg(kind: OutboxKind, topic: &str, payload: &[u8]) -> OutboxMessage {
+    OutboxMessage::new(kind, topic, payload)
+}
 
 /// Items of exactly `n` quota bytes on topic "t" (1 byte).
 fn payload(n: usize, fill: u8) -> Vec<u8> {
@@ -31,7 +36,7 @@ fn peek_in_order_and_ack() {
         .enumerate()
         .map(|(i, k)| {
             store
-                .outbox_enqueue(*k, &format!("topic/{i}"), format!("p{i}").as_bytes())
+                .outbox_enqueue(&msg(*k, &format!("topic/{i}"), format!("p{i}").as_bytes()))
                 .expect("enqueue")
                 .id
                 .expect("id")
@@ -43,7 +48,7 @@ fn peek_in_order_and_ack() {
     assert_eq!(all.iter().map(|i| i.kind).collect::<Vec<_>>(), kinds);
     assert_eq!(all[1].payload, b"p1");
     assert_eq!(all[1].topic, "topic/1");
-    assert_eq!((all[1].qos, all[1].retain, all[1].bytes), (1, false, 9));
+    assert_eq!((all[1].retain, all[1].bytes), (false, 9));
     let page = store.outbox_peek(Some(ids[1]), 1).expect("peek");
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, ids[2]);
@@ -56,7 +61,7 @@ fn peek_in_order_and_ack() {
     // Ids are never reused, even after the newest is acked.
     assert!(store.outbox_ack(ids[3]).expect("ack"));
     let next = store
-        .outbox_enqueue(OutboxKind::Alarm, "a", b"x")
+        .outbox_enqueue(&msg(OutboxKind::Alarm, "a", b"x"))
         .expect("enqueue")
         .id
         .expect("id");
@@ -73,7 +78,7 @@ fn ack_all_in_one_transaction() {
     let ids: Vec<i64> = (0..6)
         .map(|i| {
             store
-                .outbox_enqueue(OutboxKind::Event, "t", &payload(200, i))
+                .outbox_enqueue(&msg(OutboxKind::Event, "t", &payload(200, i)))
                 .expect("enqueue")
                 .id
                 .expect("id")
@@ -107,19 +112,19 @@ fn status_and_sync_replace_unsent_ones() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = open_with_quota(&dir, 1 << 20);
     store
-        .outbox_enqueue(OutboxKind::Status, "s", b"old")
+        .outbox_enqueue(&msg(OutboxKind::Status, "s", b"old"))
         .expect("s1");
     store
-        .outbox_enqueue(OutboxKind::Event, "e", b"ev")
+        .outbox_enqueue(&msg(OutboxKind::Event, "e", b"ev"))
         .expect("e");
     store
-        .outbox_enqueue(OutboxKind::Status, "s", b"new")
+        .outbox_enqueue(&msg(OutboxKind::Status, "s", b"new"))
         .expect("s2");
     store
-        .outbox_enqueue(OutboxKind::Sync, "y", b"1")
+        .outbox_enqueue(&msg(OutboxKind::Sync, "y", b"1"))
         .expect("y1");
     store
-        .outbox_enqueue(OutboxKind::Sync, "y", b"2")
+        .outbox_enqueue(&msg(OutboxKind::Sync, "y", b"2"))
         .expect("y2");
     let items = store.outbox_peek(None, 10).expect("peek");
     let got: Vec<(OutboxKind, &[u8])> = items
@@ -146,7 +151,7 @@ fn quota_evicts_oldest_photos_first_and_never_drops_events() {
     let mut photos = Vec::new();
     for i in 0..8 {
         let q = store
-            .outbox_enqueue(OutboxKind::Photo, "t", &payload(1000, i))
+            .outbox_enqueue(&msg(OutboxKind::Photo, "t", &payload(1000, i)))
             .expect("photo");
         assert_eq!(q.evicted_photos, 0);
         let want = if i < 7 {
@@ -160,7 +165,7 @@ fn quota_evicts_oldest_photos_first_and_never_drops_events() {
     // 3 events (3000 bytes): 11000 > 10000 -> the oldest photo goes.
     for i in 0..3 {
         let q = store
-            .outbox_enqueue(OutboxKind::Event, "t", &payload(1000, 100 + i))
+            .outbox_enqueue(&msg(OutboxKind::Event, "t", &payload(1000, 100 + i)))
             .expect("event");
         assert!(q.id.is_some());
         assert_eq!(q.pressure, Pressure::Warn);
@@ -182,7 +187,7 @@ fn quota_evicts_oldest_photos_first_and_never_drops_events() {
     // A photo larger than what is left after the events: refused, and the
     // photos already queued stay.
     let q = store
-        .outbox_enqueue(OutboxKind::Photo, "t", &payload(7_500, 9))
+        .outbox_enqueue(&msg(OutboxKind::Photo, "t", &payload(7_500, 9)))
         .expect("photo");
     assert_eq!(q.id, None);
     assert_eq!(store.outbox_stats().expect("stats").photos, 7);
@@ -192,7 +197,7 @@ fn quota_evicts_oldest_photos_first_and_never_drops_events() {
     for i in 0..8 {
         last = Some(
             store
-                .outbox_enqueue(OutboxKind::Event, "t", &payload(1000, 200 + i))
+                .outbox_enqueue(&msg(OutboxKind::Event, "t", &payload(1000, 200 + i)))
                 .expect("event"),
         );
     }
@@ -206,14 +211,14 @@ fn quota_evicts_oldest_photos_first_and_never_drops_events() {
     // No photo fits now.
     assert_eq!(
         store
-            .outbox_enqueue(OutboxKind::Photo, "t", &payload(10, 1))
+            .outbox_enqueue(&msg(OutboxKind::Photo, "t", &payload(10, 1)))
             .expect("photo")
             .id,
         None
     );
     // Alarms are still accepted (never dropped) under Critical.
     assert!(store
-        .outbox_enqueue(OutboxKind::Alarm, "t", &payload(100, 1))
+        .outbox_enqueue(&msg(OutboxKind::Alarm, "t", &payload(100, 1)))
         .expect("alarm")
         .id
         .is_some());
@@ -248,7 +253,7 @@ fn finished_events_enter_the_outbox_under_quota_pressure() {
     let store = open_with_quota(&dir, 2_000);
     for i in 0..3 {
         store
-            .outbox_enqueue(OutboxKind::Photo, "t", &payload(600, i))
+            .outbox_enqueue(&msg(OutboxKind::Photo, "t", &payload(600, i)))
             .expect("photo");
     }
     let ev = LaneEvent {
@@ -306,27 +311,27 @@ fn alarms_are_logged_kept_after_delivery_and_acknowledged_once() {
         .to_string()
     };
     let a1 = store
-        .outbox_enqueue(
+        .outbox_enqueue(&msg(
             OutboxKind::Alarm,
             "gate/v1/S/L/alarm",
             alarm("A1", "device_fault").as_bytes(),
-        )
+        ))
         .expect("enqueue")
         .id
         .expect("id");
     store
-        .outbox_enqueue(
+        .outbox_enqueue(&msg(
             OutboxKind::Alarm,
             "gate/v1/S/L/alarm",
             alarm("A2", "tailgating").as_bytes(),
-        )
+        ))
         .expect("enqueue");
     // Not an alarm, and an alarm that does not decode: sent, not logged.
     store
-        .outbox_enqueue(OutboxKind::Reply, "gate/v1/S/L/reply", b"{}")
+        .outbox_enqueue(&msg(OutboxKind::Reply, "gate/v1/S/L/reply", b"{}"))
         .expect("enqueue");
     store
-        .outbox_enqueue(OutboxKind::Alarm, "gate/v1/S/L/alarm", b"not json")
+        .outbox_enqueue(&msg(OutboxKind::Alarm, "gate/v1/S/L/alarm", b"not json"))
         .expect("a bad alarm is still queued");
     // The broker took the first: the log keeps it.
     assert!(store.outbox_ack(a1).expect("ack"));
@@ -358,4 +363,45 @@ fn alarms_are_logged_kept_after_delivery_and_acknowledged_once() {
     drop(store);
     let store = open_with_quota(&dir, 1 << 20);
     assert_eq!(store.open_alarms().expect("open"), 1);
+}
+
+/// Through the link's storage port (`gate_link_port::Outbox`, what the
+/// link holds) every message keeps the kind its maker stated: nothing is
+/// derived from its topic. A photo the quota refuses is an error there.
+#[test]
+fn the_link_port_takes_the_stated_kind() {
+    use gate_link_port::Outbox;
+    use gate_proto::messages::{Alarm, Severity};
+    use gate_proto::topics::LaneTopics;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open_with_quota(&dir, 1_000);
+    let t = LaneTopics::new("S", "L");
+    let alarm = Alarm {
+        alarm_id: "A1".into(),
+        kind: "device_fault".into(),
+        severity: Severity::Critical,
+        at: "2026-12-07T08:00:00Z".into(),
+        detail: "camera down".into(),
+    };
+    let a = OutboxMessage::alarm(&t, &alarm).expect("alarm");
+    // A stated kind on a topic of another kind stays what it was stated.
+    let odd = msg(OutboxKind::Event, &t.alarm(), b"{}");
+    let ids = [
+        store.enqueue(&a).expect("alarm"),
+        store.enqueue(&odd).expect("event"),
+    ];
+    let items = store.peek(None, 10).expect("peek");
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        items.iter().map(|i| i.kind).collect::<Vec<_>>(),
+        [OutboxKind::Alarm, OutboxKind::Event]
+    );
+    let log = store.alarm_log(10, false).expect("log");
+    assert_eq!(log.len(), 1, "only the alarm is logged");
+    assert_eq!(log[0].alarm_id, "A1");
+
+    let big = OutboxMessage::photo(&t, "E1", "plate_front", payload(2_000, 7));
+    assert!(store.enqueue(&big).is_err(), "refused by the quota");
+    assert_eq!(store.depth().expect("depth").count, 2);
 }

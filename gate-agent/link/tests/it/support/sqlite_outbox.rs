@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use gate_link::{Outbox, OutboxDepth, OutboxItem, OutboxMessage, StoreError};
+use gate_link::{Outbox, OutboxDepth, OutboxItem, OutboxKind, OutboxMessage, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub struct SqliteOutbox {
@@ -29,6 +29,7 @@ impl SqliteOutbox {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS outbox (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 kind TEXT NOT NULL DEFAULT 'event',
                  topic TEXT NOT NULL,
                  payload BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -77,9 +78,10 @@ impl SqliteOutbox {
         let mut c = self.lock();
         let tx = c.transaction()?;
         {
-            let mut st = tx.prepare("INSERT INTO outbox (topic, payload) VALUES (?1, ?2)")?;
+            let mut st =
+                tx.prepare("INSERT INTO outbox (kind, topic, payload) VALUES (?1, ?2, ?3)")?;
             for m in msgs {
-                st.execute(params![m.topic, m.payload])?;
+                st.execute(params![m.kind.as_str(), m.topic, m.payload])?;
             }
         }
         tx.commit()
@@ -90,8 +92,8 @@ impl Outbox for SqliteOutbox {
     fn enqueue(&self, msg: &OutboxMessage) -> Result<i64, StoreError> {
         let c = self.lock();
         c.execute(
-            "INSERT INTO outbox (topic, payload) VALUES (?1, ?2)",
-            params![msg.topic, msg.payload],
+            "INSERT INTO outbox (kind, topic, payload) VALUES (?1, ?2, ?3)",
+            params![msg.kind.as_str(), msg.topic, msg.payload],
         )
         .map_err(se)?;
         Ok(c.last_insert_rowid())
@@ -101,16 +103,22 @@ impl Outbox for SqliteOutbox {
         let c = self.lock();
         let mut st = c
             .prepare_cached(
-                "SELECT id, topic, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, kind, topic, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(se)?;
         let rows = st
             .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| {
+                let kind: String = r.get(1)?;
+                let kind = OutboxKind::parse(&kind).unwrap_or(OutboxKind::Event);
+                let (topic, payload): (String, Vec<u8>) = (r.get(2)?, r.get(3)?);
                 Ok(OutboxItem {
                     id: r.get(0)?,
-                    topic: r.get(1)?,
-                    payload: r.get(2)?,
-                    retain: false,
+                    kind,
+                    bytes: (topic.len() + payload.len()) as u64,
+                    topic,
+                    payload,
+                    retain: kind.retain(),
+                    created_ms: 0,
                 })
             })
             .map_err(se)?;
