@@ -6,11 +6,9 @@
 //! lane logic itself is in `gate-core` and knows nothing of this crate.
 
 pub use gate_config as config;
-pub mod args;
+use gate_drivers as drivers;
 pub mod console;
 pub mod control;
-pub mod drivers;
-pub mod gatectl;
 pub mod metrics;
 pub mod recognition;
 pub mod runtime;

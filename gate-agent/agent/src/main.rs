@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gate_agent::args::Args;
+use gate_agent::config::cli::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(gate_agent::args::Command::Models { action }) = args.command {
+    if let Some(gate_agent::config::cli::Command::Models { action }) = args.command {
         return models(action);
     }
     if let Some(path) = args.check_config {
@@ -160,8 +160,8 @@ async fn shutdown_signal() {
 }
 
 /// `gate-agent models install|status`.
-fn models(action: gate_agent::args::ModelsCmd) -> ExitCode {
-    use gate_agent::args::ModelsCmd;
+fn models(action: gate_agent::config::cli::ModelsCmd) -> ExitCode {
+    use gate_agent::config::cli::ModelsCmd;
     use gate_ocr::models;
     match action {
         ModelsCmd::Install { from, dir } => {

@@ -62,6 +62,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::drivers::health::{DeviceObservers, ExchangeObserver};
 use crate::recognition::Recogniser;
 use crate::runtime::{AgentHandle, Heartbeat, LaneView};
 
@@ -172,7 +173,7 @@ impl Metrics {
     }
 
     /// The metrics of one device (its series exist from now on, at 0).
-    pub fn device(&self, name: &str) -> DeviceMetrics {
+    fn device(&self, name: &str) -> DeviceMetrics {
         let l = DeviceLabels {
             device: name.to_owned(),
         };
@@ -315,16 +316,22 @@ pub struct DeviceMetrics {
     errors: Counter,
 }
 
-impl DeviceMetrics {
-    /// A successful exchange that took `latency`.
-    pub fn ok(&self, latency: Duration) {
+impl ExchangeObserver for DeviceMetrics {
+    fn ok(&self, latency: Duration) {
         self.exchanges.inc();
         self.latency.observe(latency.as_secs_f64());
     }
 
-    /// A failed exchange.
-    pub fn err(&self) {
+    fn err(&self) {
         self.errors.inc();
+    }
+}
+
+/// Every device's health cell also updates its metrics
+/// (`HealthRegistry::observed`).
+impl DeviceObservers for Metrics {
+    fn device(&self, name: &str) -> Arc<dyn ExchangeObserver> {
+        Arc::new(Metrics::device(self, name))
     }
 }
 

@@ -102,7 +102,7 @@ fn console_problems(cfg: &crate::config::Config) -> Vec<String> {
     };
     let mut out = Vec::new();
     for (i, a) in c.accounts.iter().enumerate() {
-        if let Err(e) = crate::console::auth::check_hash(&a.password_hash) {
+        if let Err(e) = crate::config::password::check_hash(&a.password_hash) {
             out.push(format!(
                 "console.accounts.{i}.password_hash (`{}`): {e}",
                 a.id

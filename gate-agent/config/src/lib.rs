@@ -2,7 +2,9 @@
 //! link, policy, timeouts, devices ([`devices`]), cameras, control socket.
 //!
 //! Layer: data and checks only (sans-IO besides reading the file; the
-//! `serial` feature adds the tokio-serial builder of a serial port). The
+//! `serial` feature adds the tokio-serial builder of a serial port,
+//! `password` the console accounts' argon2 hashes ([`password`]), `cli`
+//! the agent's command line ([`cli`])). The
 //! agent re-exports this crate as `gate_agent::config` and [`devices`] /
 //! [`backoff`] as `gate_agent::drivers::{config, backoff}`.
 //!
@@ -13,7 +15,11 @@
 
 pub mod backoff;
 pub mod build;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod devices;
+#[cfg(feature = "password")]
+pub mod password;
 pub mod toml_load;
 
 use std::collections::BTreeMap;

@@ -4,12 +4,13 @@
 //! Layer: wire format only (sans-IO). [`parse_request`] turns one received
 //! line into a validated [`Envelope`] or a [`ProtocolError`] that already
 //! knows its error code and the request id when it could be read;
-//! [`Response`] is what goes back. The data types of the answers are here
-//! too, shared by the server (which fills them) and `gatectl` (which reads
-//! them), so both ends agree by construction. Nothing here does I/O or
-//! knows the agent.
+//! [`Response`] is what goes back; [`line`] frames both (one bounded line
+//! each way). The data types of the answers are here too, shared by the
+//! server (which fills them) and `gatectl` (which reads them), so both ends
+//! agree by construction. Nothing here does I/O or knows the agent.
 
 mod data;
+pub mod line;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -22,7 +22,7 @@ async fn external_officer(
     officer: String,
 ) -> Result<(bool, String)> {
     use crate::scenario::Action;
-    use gate_agent::control::protocol::{
+    use gate_control::protocol::{
         BarrierAction, BarrierArgs, EntryArgs, OfficerActionKind, OfficerArgs, Request,
     };
     let reason = c.note.clone().unwrap_or_else(|| "scenario".into());
@@ -59,7 +59,7 @@ async fn external_officer(
     };
     let socket = socket.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut c = gate_agent::gatectl::client::Client::connect(&socket)
+        let mut c = gate_control::Client::connect(&socket)
             .map_err(|e| anyhow!("{}: {e:?}", socket.display()))?;
         let r = c
             .call(&req, Duration::from_secs(10))

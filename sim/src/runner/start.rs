@@ -153,7 +153,8 @@ fn add_demo_console(
     officers: &[String],
 ) -> Result<String> {
     let password = format!("{:08x}", rand::random::<u32>());
-    let hash = gate_agent::console::auth::hash_password(&password).map_err(|e| anyhow!("{e}"))?;
+    let hash =
+        gate_agent::config::password::hash_password(&password).map_err(|e| anyhow!("{e}"))?;
     let mut text = std::fs::read_to_string(cfg_path)
         .with_context(|| format!("reading {}", cfg_path.display()))?;
     text.push_str(&format!(

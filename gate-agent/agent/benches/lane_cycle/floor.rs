@@ -43,7 +43,7 @@ pub(super) async fn floor_loop(cfg: FloorCfg) -> Result<()> {
     let wall = |ms: u64| ms as i64;
 
     async fn led(board: &mut tokio_modbus::client::Context, text: &str) -> Result<()> {
-        let (len, regs) = gate_agent::drivers::board::led_registers(text);
+        let (len, regs) = gate_drivers::board::led_registers(text);
         if !regs.is_empty() {
             board
                 .write_multiple_registers(hr::LED_TEXT, &regs)
@@ -120,7 +120,7 @@ pub(super) async fn floor_loop(cfg: FloorCfg) -> Result<()> {
                 );
                 let mut id = Identified::default();
                 for ((_, role), body) in CAMERAS.iter().zip(recs) {
-                    let r = gate_agent::drivers::camera::recognition::parse_recognition(&body?)
+                    let r = gate_drivers::camera::recognition::parse_recognition(&body?)
                         .map_err(|e| anyhow!(e))?;
                     for read in gate_agent::runtime::devices::recognition_reads(*role, &r) {
                         match read {

@@ -1,6 +1,7 @@
 //! `gatectl`: the field engineer's CLI for a lane agent (docs/gatectl.md).
-//! Thin: everything is in `gate_agent::gatectl`.
+//! Thin: everything is in the `gatectl` crate (gate-agent/gatectl); the
+//! binary is this package's so that it ships, and is tested, with the agent.
 
 fn main() -> std::process::ExitCode {
-    gate_agent::gatectl::main()
+    gatectl::main()
 }

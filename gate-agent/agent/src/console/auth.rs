@@ -2,16 +2,14 @@
 //! sessions that expire (idle and absolute), a CSRF token per session, and
 //! a login limiter (failures per source address and per officer id).
 //!
-//! Layer: pure state plus argon2; the clock is passed in (`now`), so the
-//! expiry and limiter rules are tested without waiting.
+//! Layer: pure state; the clock is passed in (`now`), so the expiry and
+//! limiter rules are tested without waiting. The hashes themselves are
+//! `gate_config::password`'s.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use rand::RngCore;
 
 use crate::config::{ConsoleAccount, ConsoleRole, ConsoleSection};
@@ -22,44 +20,6 @@ pub const MAX_FAILURES: usize = 5;
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(300);
 /// Sessions kept at most (the oldest is ended beyond).
 pub const MAX_SESSIONS: usize = 64;
-
-/// The argon2 hash (PHC string) of `password`, with a random salt.
-pub fn hash_password(password: &str) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(HashError::Hashing)
-}
-
-/// Why a password hash could not be made or is not usable.
-#[derive(Debug, thiserror::Error)]
-pub enum HashError {
-    /// [`hash_password`] failed.
-    #[error("hashing: {0}")]
-    Hashing(#[source] argon2::password_hash::Error),
-    /// [`check_hash`]: not a PHC string.
-    #[error("not a PHC password hash: {0}")]
-    NotPhc(#[source] argon2::password_hash::Error),
-}
-
-/// Whether `password` matches the PHC `hash` (false for a malformed hash).
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// Whether `hash` is a PHC string argon2 can verify against.
-pub fn check_hash(hash: &str) -> Result<(), HashError> {
-    PasswordHash::new(hash)
-        .map(|_| ())
-        .map_err(HashError::NotPhc)
-}
 
 /// A logged-in officer.
 #[derive(Clone, Debug)]
@@ -184,6 +144,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::password::hash_password;
 
     fn cfg() -> ConsoleSection {
         ConsoleSection {
@@ -198,16 +159,6 @@ mod tests {
                 password_hash: hash_password("correct horse").expect("hash"),
             }],
         }
-    }
-
-    #[test]
-    fn hashes_verify_only_their_password() {
-        let h = hash_password("correct horse").expect("hash");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(&h, "correct horse"));
-        assert!(!verify_password(&h, "correct horsf"));
-        assert!(!verify_password("not a hash", "correct horse"));
-        assert!(check_hash(&h).is_ok() && check_hash("$argon2id$x").is_err());
     }
 
     #[test]

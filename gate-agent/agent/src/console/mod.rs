@@ -101,7 +101,7 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
         return Ok(None);
     };
     for a in &c.accounts {
-        auth::check_hash(&a.password_hash)
+        crate::config::password::check_hash(&a.password_hash)
             .map_err(|e| anyhow::Error::msg(e.to_string()))
             .with_context(|| format!("console account `{}`", a.id))?;
     }
@@ -125,7 +125,7 @@ pub async fn serve(agent: &AgentHandle, cfg: &Config) -> Result<Option<ConsoleSe
         lane: cfg.lane.lane.clone(),
         dummy_hash: {
             let random = format!("{:x}", rand::random::<u128>());
-            tokio::task::spawn_blocking(move || auth::hash_password(&random))
+            tokio::task::spawn_blocking(move || crate::config::password::hash_password(&random))
                 .await
                 .context("hashing")?
                 .map_err(|e| anyhow::Error::msg(e.to_string()))?

@@ -83,9 +83,11 @@ pub(super) async fn login(
         .as_ref()
         .map(|a| a.password_hash.clone())
         .unwrap_or_else(|| app.dummy_hash.to_string());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        crate::config::password::verify_password(&hash, &password)
+    })
+    .await
+    .unwrap_or(false);
     match account.filter(|_| ok) {
         Some(acc) => {
             let (token, s) = lock(&app.auth).open(&acc, now);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures_util::future::join_all;
+use gate_control::db;
 use gate_core::lane::{OfficerAction, OfficerKind};
 use gate_store::Store;
 use lane_io::regmap::{ir, BarrierState, FaultCode};
@@ -23,8 +24,8 @@ use super::data;
 use super::protocol::{
     AlarmsArgs, AlarmsData, BarrierAction, BarrierArgs, BarrierData, CaptureArgs, CaptureData,
     CheckRow, DevicesData, ErrorCode, EventsArgs, IoData, LaneBoard, LookupArgs, OfficerActionKind,
-    OfficerArgs, OfficerData, ReloadArgs, ReloadData, Request, RestartArgs, RestartData,
-    SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData, VERSION,
+    OfficerArgs, OfficerData, OutboxData, ReloadArgs, ReloadData, Request, RestartArgs,
+    RestartData, SelftestData, Source, StatusData, SyncArgs, VersionData, WeighData, VERSION,
 };
 use super::Parts;
 use crate::runtime::OfficerRefusal;
@@ -148,7 +149,7 @@ async fn status(p: &Parts) -> Answer {
         }
     };
     let last_event = match blocking(&p.store, |s| s.recent_events(1)).await {
-        Ok(ev) => ev.first().map(data::event_row),
+        Ok(ev) => ev.first().map(db::event_row),
         Err(e) => {
             notes.push(format!("events: {}", e.message));
             None
@@ -418,28 +419,31 @@ async fn capture(p: &Parts, a: CaptureArgs) -> Answer {
 
 async fn lookup(p: &Parts, a: LookupArgs) -> Answer {
     let d = blocking(&p.store, move |s| {
-        data::lookup(s, a.by, &a.key, Source::Agent)
+        db::lookup(s, a.by, &a.key, Source::Agent)
     })
     .await?;
     answer(&d)
 }
 
 async fn events(p: &Parts, a: EventsArgs) -> Answer {
-    let d = blocking(&p.store, move |s| data::events(s, &a, Source::Agent)).await?;
+    let d = blocking(&p.store, move |s| db::events(s, &a, Source::Agent)).await?;
     answer(&d)
 }
 
 async fn outbox(p: &Parts) -> Answer {
     let stats = blocking(&p.store, |s| s.outbox_stats()).await?;
     let link = p.link.state();
-    answer(&data::outbox(&stats, Some(&link), Source::Agent))
+    answer(&OutboxData {
+        link: Some(data::link_view(&link)),
+        ..db::outbox(&stats, Source::Agent)
+    })
 }
 
 async fn sync(p: &Parts, a: SyncArgs) -> Answer {
     if a.resync {
         p.link.request_resync();
     }
-    let mut d = blocking(&p.store, data::sync).await?;
+    let mut d = blocking(&p.store, db::sync).await?;
     let link = p.link.state();
     d.out_of_date = link.whitelist_out_of_date;
     d.link_connected = link.connected;

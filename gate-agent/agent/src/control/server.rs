@@ -27,6 +27,7 @@ use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
 use super::handlers;
+use super::protocol::line::{Feed, LineReader};
 use super::protocol::{parse_request, ErrorCode, Response, MAX_REQUEST_BYTES};
 use super::Parts;
 
@@ -253,27 +254,18 @@ enum Line {
 }
 
 async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R, max: usize) -> io::Result<Line> {
-    let mut line = Vec::new();
+    let mut framer = LineReader::new(max);
     loop {
         let buf = rd.fill_buf().await?;
         if buf.is_empty() {
-            return Ok(if line.is_empty() {
-                Line::Eof
-            } else {
-                Line::Text(line)
-            });
+            return Ok(framer.finish().map_or(Line::Eof, Line::Text));
         }
-        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
-            Some(p) => (p + 1, true),
-            None => (buf.len(), false),
-        };
-        if line.len() + take > max {
-            return Ok(Line::TooLong);
-        }
-        line.extend_from_slice(&buf[..take]);
-        rd.consume(take);
-        if done {
-            return Ok(Line::Text(line));
+        let (n, fed) = framer.feed(buf);
+        rd.consume(n);
+        match fed {
+            Feed::More => {}
+            Feed::Line(l) => return Ok(Line::Text(l)),
+            Feed::TooLong => return Ok(Line::TooLong),
         }
     }
 }

@@ -87,3 +87,31 @@ fn openmetrics_is_asked_for_by_accept() {
     assert!(om.contains("gate_passages_total 1\n"), "{om}");
     assert!(om.ends_with("# EOF\n"), "{om}");
 }
+
+#[test]
+fn a_registry_with_metrics_counts_and_times_each_exchange() {
+    use crate::drivers::error::{DeviceError, ErrorClass};
+    use crate::drivers::health::HealthCell;
+    use crate::drivers::HealthRegistry;
+    let metrics = Arc::new(Metrics::new());
+    let reg = HealthRegistry::observed(metrics.clone());
+    let cell = reg.register("board");
+    cell.ok(Duration::from_millis(3));
+    cell.ok(Duration::from_millis(40));
+    cell.err(&DeviceError::Timeout(Duration::from_millis(100)));
+    reg.register("board")
+        .err_text(ErrorClass::Data, "bad frame");
+    let text = metrics.encode_for_test();
+    for line in [
+        "gate_device_exchanges_total{device=\"board\"} 2",
+        "gate_device_errors_total{device=\"board\"} 2",
+        "gate_device_latency_seconds_count{device=\"board\"} 2",
+        "gate_device_latency_seconds_bucket{device=\"board\",le=\"0.005\"} 1",
+        "gate_device_latency_seconds_bucket{device=\"board\",le=\"0.05\"} 2",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // A cell outside the registry has no series.
+    HealthCell::detached("other").ok(Duration::from_millis(1));
+    assert!(!metrics.encode_for_test().contains("other"));
+}

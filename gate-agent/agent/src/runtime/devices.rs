@@ -209,7 +209,7 @@ impl Devices {
     pub fn spawn(cfg: &Config, metrics: &Arc<crate::metrics::Metrics>) -> Result<Devices> {
         let d = scale_drivers(&cfg.devices, cfg.lane.time_scale);
         // Every device's health cell also updates its metrics.
-        let registry = HealthRegistry::with_metrics(metrics.clone());
+        let registry = HealthRegistry::observed(metrics.clone());
         let mut buses = BTreeMap::new();
         for b in &d.buses {
             let (h, _task) = spawn_bus(b.clone(), &registry).map_err(|e| anyhow!("{e}"))?;

@@ -1688,9 +1688,10 @@ fn the_console_lets_an_officer_release_a_held_truck_by_typing_its_plate() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         l.local_addr().expect("addr").port()
     };
-    let officer_hash = gate_agent::console::auth::hash_password("booth-pass-17").expect("hash");
-    let viewer_hash = gate_agent::console::auth::hash_password("viewer-pass-3").expect("hash");
-    let engineer_hash = gate_agent::console::auth::hash_password("engineer-pass-9").expect("hash");
+    let officer_hash = gate_agent::config::password::hash_password("booth-pass-17").expect("hash");
+    let viewer_hash = gate_agent::config::password::hash_password("viewer-pass-3").expect("hash");
+    let engineer_hash =
+        gate_agent::config::password::hash_password("engineer-pass-9").expect("hash");
     let lane = start_lane_with(None, |paths| {
         paths.edit_config(|c| {
             c.console = Some(section(&format!(
@@ -2168,7 +2169,7 @@ fn the_officer_releases_a_misread_truck_in_a_real_browser() {
     ));
     let rt0 = test_runtime();
     let cam = rt0.block_on(camera_with_recognition(frame, recognition.clone()));
-    let hash = gate_agent::console::auth::hash_password("booth-pass-17").expect("hash");
+    let hash = gate_agent::config::password::hash_password("booth-pass-17").expect("hash");
     let lane = start_lane_with(Some(broker.port), |paths| {
         paths.camera_reads_itself(&cam);
         paths.edit_config(|c| {

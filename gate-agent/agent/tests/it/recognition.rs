@@ -10,12 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use gate_agent::drivers::camera::{CameraError, Frame, FrameSource};
-use gate_agent::drivers::health::HealthCell;
 use gate_agent::recognition::{
     read_vehicle, CollectOptions, FrameReader, FrameReads, RecogniseError, Recogniser,
     RecogniserState, Want,
 };
+use gate_drivers::camera::{CameraError, Frame, FrameSource};
+use gate_drivers::health::HealthCell;
 use gate_ocr::{CodeRead, Layout, PlateColour, PlateRead};
 use image::RgbImage;
 
