@@ -32,8 +32,8 @@ pub use gate_wire::weighbridge::AsciiProtocol;
 
 use bus::RawBus;
 pub use bus::{ModbusBusConfig, Parity, SerialPortConfig, SerialPortError, Transport};
-use camera::RawCamera;
 pub use camera::{CameraConfig, CameraSource, RecognitionMode, UsbCameraConfig};
+use camera::{CameraRecognition, RawCamera};
 use weighbridge::{default_scale_poll, RawWeighbridge};
 pub use weighbridge::{
     AsciiScaleConfig, ModbusScaleConfig, ScaleSource, StabilityConfig, StabilityError,
@@ -292,13 +292,11 @@ impl<T: Clone> Typed<T> for T {
 }
 
 /// A camera as read or typed: what the lane configuration's checks ask of
-/// it besides [`Typed`].
+/// it besides [`Typed`] (its recognition, also when its frames are given
+/// twice).
 pub(crate) trait CameraSection: Typed<CameraConfig> {
     fn name(&self) -> &str;
-    /// Whether the file names the camera's recognition mode.
-    fn names_recognition(&self) -> bool;
-    /// See [`CameraConfig::validate_recognition`].
-    fn validate_recognition(&self) -> Result<(), ConfigCheckError>;
+    fn recognition(&self) -> CameraRecognition<'_>;
 }
 
 impl DriversConfig {
@@ -326,26 +324,41 @@ impl RawDrivers {
     /// [`check`] reports: after it found none, this cannot
     /// fail).
     pub(crate) fn into_typed(self) -> Result<DriversConfig, ConfigCheckError> {
+        fn each<Raw, T: TryFrom<Raw>>(raw: Vec<Raw>) -> Result<Vec<T>, T::Error> {
+            raw.into_iter().map(T::try_from).collect()
+        }
         Ok(DriversConfig {
             profiles_dir: self.profiles_dir,
-            buses: self
-                .buses
-                .into_iter()
-                .map(ModbusBusConfig::try_from)
-                .collect::<Result<_, _>>()?,
+            buses: each(self.buses)?,
             board: self.board,
-            weighbridge: self
-                .weighbridge
-                .map(WeighbridgeConfig::try_from)
-                .transpose()?,
+            weighbridge: self.weighbridge.map(TryFrom::try_from).transpose()?,
             rfid: self.rfid,
-            cameras: self
-                .cameras
-                .into_iter()
-                .map(CameraConfig::try_from)
-                .collect::<Result<_, _>>()?,
+            cameras: each(self.cameras)?,
         })
     }
+}
+
+/// The value given among keys that exclude each other (`None`: none was);
+/// `wrong` when the file gives more than one.
+fn at_most_one<T, const N: usize>(
+    given: [Option<T>; N],
+    wrong: impl FnOnce() -> ConfigCheckError,
+) -> Result<Option<T>, ConfigCheckError> {
+    let mut given = given.into_iter().flatten();
+    let first = given.next();
+    match given.next() {
+        Some(_) => Err(wrong()),
+        None => Ok(first),
+    }
+}
+
+/// The value given among keys of which the file must give exactly one;
+/// `wrong` when it gives more, or none.
+fn exactly_one<T, const N: usize>(
+    given: [Option<T>; N],
+    wrong: impl Fn() -> ConfigCheckError,
+) -> Result<T, ConfigCheckError> {
+    at_most_one(given, &wrong)?.ok_or_else(wrong)
 }
 
 /// [`DriversConfig::validate`] of the sections as read or typed: each

@@ -683,8 +683,9 @@ where
     // Camera recognition problems at the camera's own line.
     let mut camera_problems = Vec::new();
     for (i, c) in cfg.devices.cameras.iter().enumerate() {
-        if let Err(e) = c.validate_recognition() {
-            let key = if c.names_recognition() {
+        let recognition = c.recognition();
+        if let Err(e) = recognition.validate() {
+            let key = if recognition.mode.is_some() {
                 format!("devices.cameras[{i}].recognition")
             } else {
                 format!("devices.cameras[{i}]")

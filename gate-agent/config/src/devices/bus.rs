@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
 
-use super::{in_section, ConfigCheckError, Problem, Section, Typed};
+use super::{exactly_one, in_section, ConfigCheckError, Problem, Section, Typed};
 
 /// Serial parity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,11 +230,10 @@ impl TryFrom<RawBus> for ModbusBusConfig {
 
     /// Fails when the file gives both of `tcp` and `rtu`, or neither.
     fn try_from(raw: RawBus) -> Result<Self, ConfigCheckError> {
-        let transport = match (raw.tcp, raw.rtu) {
-            (Some(address), None) => Transport::Tcp(address),
-            (None, Some(port)) => Transport::Rtu(port),
-            _ => return Err(in_section(Section::Bus, &raw.name)(Problem::BusTransport)),
-        };
+        let transport = exactly_one(
+            [raw.tcp.map(Transport::Tcp), raw.rtu.map(Transport::Rtu)],
+            || in_section(Section::Bus, &raw.name)(Problem::BusTransport),
+        )?;
         Ok(Self {
             name: raw.name,
             transport,

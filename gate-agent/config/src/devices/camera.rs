@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::backoff::BackoffConfig;
 
 use super::{
-    check_interval, default_read_window, in_section, CameraSection, ConfigCheckError, Problem,
-    Section, Typed, DEFAULT_READ_WINDOW_MS,
+    at_most_one, check_interval, default_read_window, in_section, CameraSection, ConfigCheckError,
+    Problem, Section, Typed, DEFAULT_READ_WINDOW_MS,
 };
 
 /// A USB (UVC) camera, found by name or serial (feature `usb-camera`).
@@ -173,17 +173,14 @@ impl TryFrom<RawCamera> for CameraConfig {
     /// `mjpeg_url` and `usb` (none is for [`CameraConfig::validate`]: a
     /// camera with recognition only).
     fn try_from(raw: RawCamera) -> Result<Self, ConfigCheckError> {
-        let source = match (raw.snapshot_url, raw.mjpeg_url, raw.usb) {
-            (None, None, None) => None,
-            (Some(url), None, None) => Some(CameraSource::Snapshot(url)),
-            (None, Some(url), None) => Some(CameraSource::Mjpeg(url)),
-            (None, None, Some(usb)) => Some(CameraSource::Usb(usb)),
-            _ => {
-                return Err(in_section(Section::Camera, &raw.name)(
-                    Problem::CameraSource,
-                ))
-            }
-        };
+        let source = at_most_one(
+            [
+                raw.snapshot_url.map(CameraSource::Snapshot),
+                raw.mjpeg_url.map(CameraSource::Mjpeg),
+                raw.usb.map(CameraSource::Usb),
+            ],
+            || in_section(Section::Camera, &raw.name)(Problem::CameraSource),
+        )?;
         Ok(Self {
             name: raw.name,
             source,
@@ -209,20 +206,11 @@ impl CameraSection for RawCamera {
         &self.name
     }
 
-    fn names_recognition(&self) -> bool {
-        self.recognition.is_some()
-    }
-
-    /// As [`CameraConfig::validate_recognition`], whether or not the
-    /// camera's frames could be typed (frames given twice are frames).
-    fn validate_recognition(&self) -> Result<(), ConfigCheckError> {
+    fn recognition(&self) -> CameraRecognition<'_> {
+        // Frames given twice are frames: the recognition's check does not
+        // repeat the choice's.
         let frames = self.snapshot_url.is_some() || self.mjpeg_url.is_some() || self.usb.is_some();
-        recognition_needs(
-            &self.name,
-            self.recognition,
-            self.recognition_url.is_some(),
-            frames,
-        )
+        CameraRecognition::of(&self.name, self.recognition, &self.recognition_url, frames)
     }
 }
 
@@ -231,40 +219,58 @@ impl CameraSection for CameraConfig {
         &self.name
     }
 
-    fn names_recognition(&self) -> bool {
-        self.recognition.is_some()
-    }
-
-    fn validate_recognition(&self) -> Result<(), ConfigCheckError> {
-        CameraConfig::validate_recognition(self)
+    fn recognition(&self) -> CameraRecognition<'_> {
+        let frames = self.source.is_some();
+        CameraRecognition::of(&self.name, self.recognition, &self.recognition_url, frames)
     }
 }
 
-impl RecognitionMode {
-    /// The mode of a camera: `explicit` as configured, else `camera` when
-    /// the camera has a recognition URL, else `onboard`.
-    fn effective(explicit: Option<Self>, has_url: bool) -> Self {
-        match (explicit, has_url) {
-            (Some(m), _) => m,
-            (None, true) => Self::Camera,
-            (None, false) => Self::Onboard,
+/// What a camera's recognition depends on: its name (for errors), the
+/// mode the file names, whether it has a recognition URL and frames.
+pub(crate) struct CameraRecognition<'a> {
+    pub(crate) name: &'a str,
+    /// `recognition = ...`, when the file names it.
+    pub(crate) mode: Option<RecognitionMode>,
+    pub(crate) has_url: bool,
+    pub(crate) has_frames: bool,
+}
+
+impl<'a> CameraRecognition<'a> {
+    fn of(
+        name: &'a str,
+        mode: Option<RecognitionMode>,
+        url: &Option<String>,
+        has_frames: bool,
+    ) -> Self {
+        Self {
+            name,
+            mode,
+            has_url: url.is_some(),
+            has_frames,
         }
     }
-}
 
-/// The recognition mode's own requirements: a recognition URL for
-/// `camera`, frames for `onboard`.
-fn recognition_needs(
-    name: &str,
-    explicit: Option<RecognitionMode>,
-    has_url: bool,
-    has_frames: bool,
-) -> Result<(), ConfigCheckError> {
-    let ctx = in_section(Section::Camera, name);
-    match RecognitionMode::effective(explicit, has_url) {
-        RecognitionMode::Camera if !has_url => Err(ctx(Problem::RecognitionNeedsUrl)),
-        RecognitionMode::Onboard if !has_frames => Err(ctx(Problem::RecognitionNeedsFrames)),
-        _ => Ok(()),
+    /// As configured, else `camera` when the camera has a recognition URL,
+    /// else `onboard`.
+    fn mode(&self) -> RecognitionMode {
+        match (self.mode, self.has_url) {
+            (Some(m), _) => m,
+            (None, true) => RecognitionMode::Camera,
+            (None, false) => RecognitionMode::Onboard,
+        }
+    }
+
+    /// The mode's own requirements: a recognition URL for `camera`, frames
+    /// for `onboard`.
+    pub(crate) fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Camera, self.name);
+        match self.mode() {
+            RecognitionMode::Camera if !self.has_url => Err(ctx(Problem::RecognitionNeedsUrl)),
+            RecognitionMode::Onboard if !self.has_frames => {
+                Err(ctx(Problem::RecognitionNeedsFrames))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -296,18 +302,13 @@ impl CameraConfig {
     /// The effective recognition mode: as configured, else `camera` when the
     /// camera has a `recognition_url`, else `onboard`.
     pub fn recognition_mode(&self) -> RecognitionMode {
-        RecognitionMode::effective(self.recognition, self.recognition_url.is_some())
+        CameraSection::recognition(self).mode()
     }
 
     /// The recognition mode's own requirements (a problem here is reported
     /// at the camera's `recognition` key by the lane configuration check).
     pub fn validate_recognition(&self) -> Result<(), ConfigCheckError> {
-        recognition_needs(
-            &self.name,
-            self.recognition,
-            self.recognition_url.is_some(),
-            self.source.is_some(),
-        )
+        CameraSection::recognition(self).validate()
     }
 
     pub fn validate(&self) -> Result<(), ConfigCheckError> {

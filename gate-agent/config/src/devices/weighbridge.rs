@@ -11,8 +11,8 @@ use crate::backoff::BackoffConfig;
 use gate_wire::weighbridge::AsciiProtocol;
 
 use super::{
-    check_interval, check_unit, default_offline_after, in_section, ConfigCheckError, Problem,
-    Section, SerialPortConfig, Typed,
+    check_interval, check_unit, default_offline_after, exactly_one, in_section, ConfigCheckError,
+    Problem, Section, SerialPortConfig, Typed,
 };
 
 /// How a weighbridge reading is judged stable.
@@ -235,15 +235,10 @@ impl TryFrom<RawWeighbridge> for WeighbridgeConfig {
 
     /// Fails when the file gives both of `modbus` and `ascii`, or neither.
     fn try_from(raw: RawWeighbridge) -> Result<Self, ConfigCheckError> {
-        let source = match (raw.modbus, raw.ascii) {
-            (Some(m), None) => ScaleSource::Modbus(m),
-            (None, Some(a)) => ScaleSource::Ascii(a),
-            _ => {
-                return Err(in_section(Section::Weighbridge, &raw.name)(
-                    Problem::ScaleSource,
-                ))
-            }
-        };
+        let modbus = raw.modbus.map(ScaleSource::Modbus);
+        let source = exactly_one([modbus, raw.ascii.map(ScaleSource::Ascii)], || {
+            in_section(Section::Weighbridge, &raw.name)(Problem::ScaleSource)
+        })?;
         Ok(Self {
             name: raw.name,
             source,
