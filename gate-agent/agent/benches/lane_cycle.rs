@@ -299,7 +299,7 @@ fn drive(lane: &str, d: &LaneDevices, trucks: &[Truck]) -> Result<CycleMarks> {
 
 fn agent_config(dir: &Path, db: &Path, p: &Ports, broker: u16) -> Result<PathBuf> {
     use gate_agent::config::build::ConfigBuilder;
-    use gate_agent::config::devices::{RecognitionMode, RfidKind};
+    use gate_agent::config::devices::{RecognitionMode, RfidKind, ScaleSource};
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
     let wb_profile = dir.join("wb-bench.toml");
     // The tests' indicator map (u32 gross kg at HR 0, HR 2 bit 0 stable).
@@ -318,7 +318,7 @@ fn agent_config(dir: &Path, db: &Path, p: &Ports, broker: u16) -> Result<PathBuf
     if let Some(board) = b.board_mut() {
         board.poll_interval_ms = POLL_MS;
     }
-    if let Some(modbus) = b.scale_mut().and_then(|w| w.modbus.as_mut()) {
+    if let Some(ScaleSource::Modbus(modbus)) = b.scale_mut().map(|w| &mut w.source) {
         modbus.poll_interval_ms = POLL_MS;
     }
     for (name, kind, bus, profile) in [

@@ -26,15 +26,11 @@ const WEIGHBRIDGE_FLAGS: &[&str] = &[
 /// loaded as the drivers would load it, and a weighbridge profile's points
 /// and flags checked against what the driver reads.
 fn profile_problems(cfg: &crate::config::Config) -> Vec<String> {
+    use crate::drivers::config::ScaleSource;
     use crate::drivers::profile;
     let dir = &cfg.devices.profiles_dir;
     let mut out = Vec::new();
-    if let Some(m) = cfg
-        .devices
-        .weighbridge
-        .as_ref()
-        .and_then(|w| w.modbus.as_ref())
-    {
+    if let Some(ScaleSource::Modbus(m)) = cfg.devices.weighbridge.as_ref().map(|w| &w.source) {
         match profile::resolve(dir, &m.profile) {
             Err(e) => out.push(format!("devices.weighbridge.modbus.profile: {e}")),
             Ok(p) => {

@@ -180,16 +180,17 @@ impl ConfigBuilder {
         protocol: AsciiProtocol,
         checksum: bool,
     ) -> &mut Self {
-        let mut w: WeighbridgeConfig = with_defaults(toml::Table::new());
         let port = toml::Value::try_from(serial_port(port.as_ref(), baud))
             .unwrap_or_else(|e| panic!("config builder: serial port: {e}"));
         let protocol = toml::Value::try_from(protocol)
             .unwrap_or_else(|e| panic!("config builder: protocol: {e}"));
-        let mut ascii: crate::devices::AsciiScaleConfig =
-            with_defaults(table([("port", port), ("protocol", protocol)]));
-        ascii.checksum = checksum;
-        w.ascii = Some(ascii);
-        self.cfg.devices.weighbridge = Some(w);
+        let ascii = table([
+            ("port", port),
+            ("protocol", protocol),
+            ("checksum", checksum.into()),
+        ]);
+        self.cfg.devices.weighbridge =
+            Some(with_defaults(table([("ascii", toml::Value::Table(ascii))])));
         self
     }
 
@@ -232,8 +233,10 @@ impl ConfigBuilder {
         recognition: RecognitionMode,
         recognition_url: Option<&str>,
     ) -> &mut CameraConfig {
-        let mut c: CameraConfig = with_defaults(table([("name", name.into())]));
-        c.snapshot_url = Some(snapshot_url.to_owned());
+        let mut c: CameraConfig = with_defaults(table([
+            ("name", name.into()),
+            ("snapshot_url", snapshot_url.into()),
+        ]));
         c.recognition = Some(recognition);
         c.recognition_url = recognition_url.map(str::to_owned);
         self.cfg.devices.cameras.push(c);

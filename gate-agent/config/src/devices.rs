@@ -6,11 +6,21 @@
 //! that serde cannot express (references between sections, exclusive
 //! resources such as one serial port used twice) are in
 //! [`DriversConfig::validate`]. Nothing here opens a port or a socket.
+//!
+//! A setting the file gives as "exactly one of these keys" (a bus's `tcp` |
+//! `rtu`, the weighbridge's `modbus` | `ascii`, a camera's `snapshot_url` |
+//! `mjpeg_url` | `usb`) is held as one enum ([`Transport`],
+//! [`ScaleSource`], [`CameraSource`]): each such section is read as it is
+//! written (a private `Raw*` struct) and typed by `TryFrom`. The lane
+//! configuration's loader reads `[devices]` as written first
+//! (`RawDrivers`), so a wrong choice is reported by the checks, at its
+//! place among them, as any other problem of the section.
 
 mod bus;
 mod camera;
 mod weighbridge;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -20,12 +30,14 @@ use serde::{Deserialize, Serialize};
 /// in `gate-wire`).
 pub use gate_wire::weighbridge::AsciiProtocol;
 
+use bus::RawBus;
 pub use bus::{ModbusBusConfig, Parity, SerialPortConfig, SerialPortError, Transport};
-pub use camera::{CameraConfig, RecognitionMode, UsbCameraConfig};
-use weighbridge::default_scale_poll;
+pub use camera::{CameraConfig, CameraSource, RecognitionMode, UsbCameraConfig};
+use camera::{CameraRecognition, RawCamera};
+use weighbridge::{default_scale_poll, RawWeighbridge};
 pub use weighbridge::{
-    AsciiScaleConfig, ModbusScaleConfig, StabilityConfig, StabilityError, StabilityMode,
-    WeighbridgeConfig,
+    AsciiScaleConfig, ModbusScaleConfig, ScaleSource, StabilityConfig, StabilityError,
+    StabilityMode, WeighbridgeConfig,
 };
 
 use crate::backoff::BackoffError;
@@ -210,29 +222,41 @@ impl RfidConfig {
 }
 
 /// Everything the drivers need. The lane configuration embeds it.
+///
+/// The type parameters are the sections with an "exactly one of" choice,
+/// typed by default; `RawDrivers` is the same table as the file writes it,
+/// which the lane configuration's loader checks before typing it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DriversConfig {
+#[serde(
+    deny_unknown_fields,
+    bound(
+        deserialize = "Bus: Deserialize<'de>, Scale: Deserialize<'de>, Camera: Deserialize<'de>"
+    )
+)]
+pub struct DriversConfig<Bus = ModbusBusConfig, Scale = WeighbridgeConfig, Camera = CameraConfig> {
     /// Where profile names are looked up (default `config/profiles`,
     /// relative paths resolved by the caller against the config file).
     #[serde(default = "default_profiles_dir")]
     pub profiles_dir: PathBuf,
     /// Modbus buses.
     #[serde(default)]
-    pub buses: Vec<ModbusBusConfig>,
+    pub buses: Vec<Bus>,
     /// The lane I/O board.
     #[serde(default)]
     pub board: Option<BoardConfig>,
     /// The weighbridge.
     #[serde(default)]
-    pub weighbridge: Option<WeighbridgeConfig>,
+    pub weighbridge: Option<Scale>,
     /// RFID readers (e-tag, e-seal).
     #[serde(default)]
     pub rfid: Vec<RfidConfig>,
     /// Cameras.
     #[serde(default)]
-    pub cameras: Vec<CameraConfig>,
+    pub cameras: Vec<Camera>,
 }
+
+/// `[devices]` as the file writes it: each choice as its several keys.
+pub(crate) type RawDrivers = DriversConfig<RawBus, RawWeighbridge, RawCamera>;
 
 fn default_profiles_dir() -> PathBuf {
     PathBuf::from("config/profiles")
@@ -241,7 +265,7 @@ fn default_profiles_dir() -> PathBuf {
 /// The same defaults as a `[devices]` table without keys (a derived
 /// `Default` would leave the profiles directory empty: the file's own
 /// directory instead of `config/profiles` when `[devices]` is absent).
-impl Default for DriversConfig {
+impl<Bus, Scale, Camera> Default for DriversConfig<Bus, Scale, Camera> {
     fn default() -> Self {
         Self {
             profiles_dir: default_profiles_dir(),
@@ -252,6 +276,27 @@ impl Default for DriversConfig {
             cameras: Vec::new(),
         }
     }
+}
+
+/// A section with an "exactly one of" choice, as read (`Raw*`) or typed:
+/// the typed section, or the first problem its checks report that kept it
+/// from being typed.
+pub(crate) trait Typed<T: Clone> {
+    fn typed(&self) -> Result<Cow<'_, T>, ConfigCheckError>;
+}
+
+impl<T: Clone> Typed<T> for T {
+    fn typed(&self) -> Result<Cow<'_, T>, ConfigCheckError> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+/// A camera as read or typed: what the lane configuration's checks ask of
+/// it besides [`Typed`] (its recognition, also when its frames are given
+/// twice).
+pub(crate) trait CameraSection: Typed<CameraConfig> {
+    fn name(&self) -> &str;
+    fn recognition(&self) -> CameraRecognition<'_>;
 }
 
 impl DriversConfig {
@@ -270,84 +315,145 @@ impl DriversConfig {
     /// Semantic checks: every section's own values, unique names, bus
     /// references, one device per (bus, unit id), one user per serial port.
     pub fn validate(&self) -> Result<(), ConfigCheckError> {
-        let mut buses: BTreeMap<&str, &ModbusBusConfig> = BTreeMap::new();
-        for b in &self.buses {
-            b.validate()?;
-            if buses.insert(b.name.as_str(), b).is_some() {
-                return Err(ConfigCheckError::BusDefinedTwice(b.name.clone()));
+        check(self)
+    }
+}
+
+impl RawDrivers {
+    /// The typed sections (a wrong choice is the first problem
+    /// [`check`] reports: after it found none, this cannot
+    /// fail).
+    pub(crate) fn into_typed(self) -> Result<DriversConfig, ConfigCheckError> {
+        fn each<Raw, T: TryFrom<Raw>>(raw: Vec<Raw>) -> Result<Vec<T>, T::Error> {
+            raw.into_iter().map(T::try_from).collect()
+        }
+        Ok(DriversConfig {
+            profiles_dir: self.profiles_dir,
+            buses: each(self.buses)?,
+            board: self.board,
+            weighbridge: self.weighbridge.map(TryFrom::try_from).transpose()?,
+            rfid: self.rfid,
+            cameras: each(self.cameras)?,
+        })
+    }
+}
+
+/// The value given among keys that exclude each other (`None`: none was);
+/// `wrong` when the file gives more than one.
+fn at_most_one<T, const N: usize>(
+    given: [Option<T>; N],
+    wrong: impl FnOnce() -> ConfigCheckError,
+) -> Result<Option<T>, ConfigCheckError> {
+    let mut given = given.into_iter().flatten();
+    let first = given.next();
+    match given.next() {
+        Some(_) => Err(wrong()),
+        None => Ok(first),
+    }
+}
+
+/// The value given among keys of which the file must give exactly one;
+/// `wrong` when it gives more, or none.
+fn exactly_one<T, const N: usize>(
+    given: [Option<T>; N],
+    wrong: impl Fn() -> ConfigCheckError,
+) -> Result<T, ConfigCheckError> {
+    at_most_one(given, &wrong)?.ok_or_else(wrong)
+}
+
+/// [`DriversConfig::validate`] of the sections as read or typed: each
+/// section is typed where its checks begin, so a choice the file got wrong
+/// is reported in the same order as any other problem.
+pub(crate) fn check<Bus, Scale, Camera>(
+    devices: &DriversConfig<Bus, Scale, Camera>,
+) -> Result<(), ConfigCheckError>
+where
+    Bus: Typed<ModbusBusConfig>,
+    Scale: Typed<WeighbridgeConfig>,
+    Camera: Typed<CameraConfig>,
+{
+    let mut bus_names = BTreeSet::new();
+    let mut buses = Vec::with_capacity(devices.buses.len());
+    for b in &devices.buses {
+        let b = b.typed()?;
+        b.validate()?;
+        if !bus_names.insert(b.name.clone()) {
+            return Err(ConfigCheckError::BusDefinedTwice(b.name.clone()));
+        }
+        buses.push(b);
+    }
+    let mut names = BTreeSet::new();
+    let mut units = BTreeSet::new();
+    let mut resources: BTreeMap<String, SectionRef> = BTreeMap::new();
+    let mut claim = |resource: Resource, user: SectionRef| -> Result<(), ConfigCheckError> {
+        match resources.insert(resource.to_string(), user.clone()) {
+            Some(previous) => Err(ConfigCheckError::SharedResource {
+                user,
+                previous,
+                resource,
+            }),
+            None => Ok(()),
+        }
+    };
+    for b in &buses {
+        let user = SectionRef::new(Section::Bus, &b.name);
+        match &b.transport {
+            Transport::Rtu(p) => claim(Resource::SerialPort(p.path.clone()), user)?,
+            Transport::Tcp(a) => claim(Resource::Tcp(a.clone()), user)?,
+        }
+    }
+    let mut device = |name: &str, ep: Option<(&str, u8)>| -> Result<(), ConfigCheckError> {
+        if name.trim().is_empty() {
+            return Err(ConfigCheckError::EmptyDeviceName);
+        }
+        if !names.insert(name.to_owned()) {
+            return Err(ConfigCheckError::DeviceNameTwice(name.to_owned()));
+        }
+        if let Some((bus, unit)) = ep {
+            if !bus_names.contains(bus) {
+                return Err(ConfigCheckError::NoSuchBus {
+                    device: name.to_owned(),
+                    bus: bus.to_owned(),
+                });
+            }
+            if !units.insert((bus.to_owned(), unit)) {
+                return Err(ConfigCheckError::UnitTaken {
+                    device: name.to_owned(),
+                    bus: bus.to_owned(),
+                    unit,
+                });
             }
         }
-        let mut names = BTreeSet::new();
-        let mut units = BTreeSet::new();
-        let mut resources: BTreeMap<String, SectionRef> = BTreeMap::new();
-        let mut claim = |resource: Resource, user: SectionRef| -> Result<(), ConfigCheckError> {
-            match resources.insert(resource.to_string(), user.clone()) {
-                Some(previous) => Err(ConfigCheckError::SharedResource {
-                    user,
-                    previous,
-                    resource,
-                }),
-                None => Ok(()),
-            }
-        };
-        for b in &self.buses {
-            let user = SectionRef::new(Section::Bus, &b.name);
-            match b.transport()? {
-                Transport::Rtu(p) => claim(Resource::SerialPort(p.path), user)?,
-                Transport::Tcp(a) => claim(Resource::Tcp(a), user)?,
-            }
-        }
-        let mut device = |name: &str, ep: Option<(&str, u8)>| -> Result<(), ConfigCheckError> {
-            if name.trim().is_empty() {
-                return Err(ConfigCheckError::EmptyDeviceName);
-            }
-            if !names.insert(name.to_owned()) {
-                return Err(ConfigCheckError::DeviceNameTwice(name.to_owned()));
-            }
-            if let Some((bus, unit)) = ep {
-                if !buses.contains_key(bus) {
-                    return Err(ConfigCheckError::NoSuchBus {
-                        device: name.to_owned(),
-                        bus: bus.to_owned(),
-                    });
-                }
-                if !units.insert((bus.to_owned(), unit)) {
-                    return Err(ConfigCheckError::UnitTaken {
-                        device: name.to_owned(),
-                        bus: bus.to_owned(),
-                        unit,
-                    });
-                }
-            }
-            Ok(())
-        };
-        if let Some(b) = &self.board {
-            b.validate()?;
-            device(&b.name, Some((&b.bus, b.unit_id)))?;
-        }
-        if let Some(w) = &self.weighbridge {
-            w.validate()?;
-            device(
-                &w.name,
-                w.modbus.as_ref().map(|m| (m.bus.as_str(), m.unit_id)),
-            )?;
-            if let Some(a) = &w.ascii {
+        Ok(())
+    };
+    if let Some(b) = &devices.board {
+        b.validate()?;
+        device(&b.name, Some((&b.bus, b.unit_id)))?;
+    }
+    if let Some(w) = &devices.weighbridge {
+        let w = w.typed()?;
+        w.validate()?;
+        match &w.source {
+            ScaleSource::Modbus(m) => device(&w.name, Some((&m.bus, m.unit_id)))?,
+            ScaleSource::Ascii(a) => {
+                device(&w.name, None)?;
                 claim(
                     Resource::SerialPort(a.port.path.clone()),
                     SectionRef::new(Section::Weighbridge, &w.name),
                 )?;
             }
         }
-        for r in &self.rfid {
-            r.validate()?;
-            device(&r.name, Some((&r.bus, r.unit_id)))?;
-        }
-        for c in &self.cameras {
-            c.validate()?;
-            device(&c.name, None)?;
-        }
-        Ok(())
     }
+    for r in &devices.rfid {
+        r.validate()?;
+        device(&r.name, Some((&r.bus, r.unit_id)))?;
+    }
+    for c in &devices.cameras {
+        let c = c.typed()?;
+        c.validate()?;
+        device(&c.name, None)?;
+    }
+    Ok(())
 }
 
 /// The kind of a named section of [`DriversConfig`], as error messages

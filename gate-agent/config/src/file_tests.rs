@@ -169,3 +169,63 @@ fn roles_must_name_devices() {
         errs[0]
     );
 }
+
+/// Issue 20: the "exactly one of" choices are typed after the checks, so a
+/// wrong one is reported where and as it always was: by the `[devices]`
+/// check, at `devices`, beside the file's other problems, and after the
+/// section problems that come before it.
+#[test]
+fn a_wrong_choice_is_reported_among_the_checks() {
+    let shown = |text: &str| -> Vec<String> {
+        Config::parse(Path::new("lane.toml"), text)
+            .expect_err("invalid")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let base = MINIMAL.replace(
+        "[devices]\nbuses = [{ name = \"board\", tcp = \"127.0.0.1:1502\" }]\nboard = { bus = \"board\" }\n",
+        "[[devices.buses]]\nname = \"board\"\ntcp = \"127.0.0.1:1502\"\n\n[devices.board]\nbus = \"board\"\n",
+    );
+    let both = "\n[[devices.buses]]\nname = \"x\"\ntcp = \"127.0.0.1:1600\"\nrtu = { path = \"/dev/ttyS1\" }\n";
+    let text = format!("{base}{both}").replace("\"HK-XINHAI\"", "\"hk x\"");
+    assert_eq!(
+        shown(&text),
+        [
+            "lane.toml:3:1: lane.site: `hk x` is not [A-Z0-9-]{1,16}",
+            "lane.toml:13:3: devices: bus `x`: give exactly one of `tcp` and `rtu`",
+        ]
+    );
+    // A problem of an earlier bus comes first (one `[devices]` problem).
+    let text = base.replace(
+        "tcp = \"127.0.0.1:1502\"",
+        "tcp = \"127.0.0.1:1502\"\nretries = 9",
+    );
+    let text = format!("{text}{both}");
+    assert_eq!(
+        shown(&text),
+        ["lane.toml:13:3: devices: bus `board`: retries 9 > 5"]
+    );
+    let wb = "\n[devices.weighbridge]\nname = \"wb\"\n";
+    assert_eq!(
+        shown(&format!("{base}{wb}")),
+        ["lane.toml:13:3: devices: weighbridge `wb`: give exactly one of `modbus` and `ascii`"]
+    );
+    // A camera with two sources still has frames for its recognition; one
+    // with none and `onboard` recognition is two problems.
+    let cam = "\n[[devices.cameras]]\nname = \"c\"\n";
+    let text =
+        format!("{base}{cam}snapshot_url = \"http://c/s.jpg\"\nmjpeg_url = \"http://c/m\"\n");
+    assert_eq!(
+        shown(&text),
+        ["lane.toml:13:3: devices: camera `c`: give exactly one of `snapshot_url`, `mjpeg_url` and `usb`"]
+    );
+    let text = format!("{base}{cam}recognition = \"onboard\"\n");
+    assert_eq!(
+        shown(&text),
+        [
+            "lane.toml:22:1: devices.cameras[0].recognition: camera `c`: recognition = \"onboard\" needs frames (`snapshot_url`, `mjpeg_url` or `usb`)",
+            "lane.toml:13:3: devices: camera `c`: give exactly one of `snapshot_url`, `mjpeg_url` and `usb`",
+        ]
+    );
+}

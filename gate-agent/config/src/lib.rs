@@ -307,7 +307,10 @@ mod tests;
 
 // ------------------------------------------------------------ the whole file
 
-use crate::devices::DriversConfig;
+use crate::devices::{
+    CameraSection, ConfigCheckError, DriversConfig, ModbusBusConfig, RawDrivers, Typed,
+    WeighbridgeConfig,
+};
 use gate_core::lane::LaneConfig;
 use gate_core::policy::Policy;
 
@@ -453,9 +456,13 @@ impl Default for RecognitionSection {
 }
 
 /// A lane's whole configuration (`gate-agent --config FILE`).
+///
+/// `Devices` is the typed [`DriversConfig`]; [`Config::parse`] reads the
+/// file with `[devices]` as written first (`RawDrivers`), checks it and
+/// types it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct Config<Devices = DriversConfig> {
     pub lane: LaneIdentity,
     pub store: StoreSection,
     pub platform: PlatformSection,
@@ -480,7 +487,7 @@ pub struct Config {
     pub clock: ClockSection,
     /// Buses, the board, the weighbridge, RFID readers, cameras (docs/drivers.md).
     #[serde(default)]
-    pub devices: DriversConfig,
+    pub devices: Devices,
     /// On-board recognition of plates and container codes.
     #[serde(default)]
     pub recognition: RecognitionSection,
@@ -500,7 +507,7 @@ impl Config {
 
     /// Parse and check configuration text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
-        let mut cfg: Config = toml_load::parse_all(path, text)?;
+        let mut cfg: Config<RawDrivers> = toml_load::parse_all(path, text)?;
         if cfg.devices.profiles_dir.is_relative() {
             cfg.devices.profiles_dir = resolve(path, &cfg.devices.profiles_dir);
         }
@@ -512,9 +519,12 @@ impl Config {
                 *dir = resolve(path, dir);
             }
         }
-        let problems = cfg.check();
+        let mut problems = problems(&cfg);
         if problems.is_empty() {
-            return Ok(cfg);
+            match cfg.into_typed() {
+                Ok(cfg) => return Ok(cfg),
+                Err(e) => problems.push(("devices".into(), e.to_string())),
+            }
         }
         let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
         Err(problems
@@ -528,178 +538,208 @@ impl Config {
 
     /// Semantic checks serde cannot express: (dotted key, message) pairs.
     pub fn check(&self) -> Vec<(String, String)> {
-        let mut p: Vec<(String, String)> = Vec::new();
-        if !gate_proto::valid_id(&self.lane.site) {
-            p.push((
-                "lane.site".into(),
-                format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.site),
-            ));
-        }
-        if !gate_proto::valid_id(&self.lane.lane) {
-            p.push((
-                "lane.lane".into(),
-                format!("`{}` is not [A-Z0-9-]{{1,16}}", self.lane.lane),
-            ));
-        }
-        if !(self.lane.time_scale.is_finite() && (0.1..=100.0).contains(&self.lane.time_scale)) {
-            p.push(("lane.time_scale".into(), "must be within 0.1..=100".into()));
-        }
-        if self.store.outbox_quota_mb == 0 {
-            p.push(("store.outbox_quota_mb".into(), "must be > 0".into()));
-        }
-        match parse_broker_url(&self.platform.broker) {
-            Ok((tls, _, _)) if tls && self.platform.tls.is_none() => p.push((
-                "platform.broker".into(),
-                "mqtts:// needs a [platform.tls] section".into(),
-            )),
-            Ok(_) => {}
-            Err(e) => p.push(("platform.broker".into(), e.to_string())),
-        }
-        if self.platform.keys.is_empty() {
-            p.push((
-                "platform.keys".into(),
-                "no platform public key: signed whitelist batches and commands could never be accepted".into(),
-            ));
-        }
-        for (kid, key) in &self.platform.keys {
-            if let Err(e) = gate_proto::sign::parse_public_key(key) {
-                p.push((format!("platform.keys.{kid}"), e.to_string()));
-            }
-        }
-        if let Some(c) = &self.console {
-            p.extend(c.check());
-        }
-        if self.platform.keepalive_s == 0 || self.platform.keepalive_s > 3600 {
-            p.push((
-                "platform.keepalive_s".into(),
-                "must be within 1..=3600".into(),
-            ));
-        }
-        let pol = &self.policy;
-        if !(pol.weight_tolerance_pct.is_finite()
-            && (0.0..=50.0).contains(&pol.weight_tolerance_pct))
-        {
-            p.push((
-                "policy.weight_tolerance_pct".into(),
-                "must be within 0..=50".into(),
-            ));
-        }
-        if !(pol.scale.max_kg > 0.0
-            && pol.scale.division_kg > 0.0
-            && pol.scale.division_kg < pol.scale.max_kg)
-        {
-            p.push((
-                "policy.scale".into(),
-                "max_kg and division_kg must be > 0, division < max".into(),
-            ));
-        }
-        for (k, v) in [
-            ("policy.min_plate_confidence", pol.min_plate_confidence),
-            (
-                "policy.min_container_confidence",
-                pol.min_container_confidence,
-            ),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                p.push((k.into(), "must be within 0..=1".into()));
-            }
-        }
-        let s = &self.sequence;
-        for (k, v) in [
-            ("sequence.identify_timeout_ms", s.identify_timeout_ms),
-            ("sequence.weigh_timeout_ms", s.weigh_timeout_ms),
-            ("sequence.decide_timeout_ms", s.decide_timeout_ms),
-            ("sequence.pass_timeout_ms", s.pass_timeout_ms),
-            ("sequence.clear_timeout_ms", s.clear_timeout_ms),
-            ("sequence.hold_timeout_ms", s.hold_timeout_ms),
-        ] {
-            if !(100..=86_400_000).contains(&v) {
-                p.push((k.into(), "must be within 100..=86400000 ms".into()));
-            }
-        }
-        let r = &self.recognition;
-        if !(1..=16).contains(&r.frames) {
-            p.push(("recognition.frames".into(), "must be within 1..=16".into()));
-        }
-        if !(r.frames..=64).contains(&r.max_frames) {
-            p.push((
-                "recognition.max_frames".into(),
-                "must be within frames..=64".into(),
-            ));
-        }
-        if !(1..=8).contains(&r.workers) {
-            p.push(("recognition.workers".into(), "must be within 1..=8".into()));
-        }
-        if !(1..=256).contains(&r.queue_depth) {
-            p.push((
-                "recognition.queue_depth".into(),
-                "must be within 1..=256".into(),
-            ));
-        }
-        // Camera recognition problems at the camera's own line.
-        let mut camera_problems = Vec::new();
-        for (i, c) in self.devices.cameras.iter().enumerate() {
-            if let Err(e) = c.validate_recognition() {
-                let key = if c.recognition.is_some() {
-                    format!("devices.cameras[{i}].recognition")
-                } else {
-                    format!("devices.cameras[{i}]")
-                };
-                let e = e.to_string();
-                camera_problems.push(e.clone());
-                p.push((key, e));
-            }
-        }
-        if let Err(e) = self.devices.validate() {
-            let e = e.to_string();
-            if !camera_problems.contains(&e) {
-                p.push(("devices".into(), e));
-            }
-        }
-        if self.devices.board.is_none() {
-            p.push(("devices.board".into(), "a lane needs its I/O board".into()));
-        }
-        let cams: Vec<&str> = self
-            .devices
-            .cameras
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        let readers: Vec<(&str, crate::devices::RfidKind)> = self
-            .devices
-            .rfid
-            .iter()
-            .map(|r| (r.name.as_str(), r.kind))
-            .collect();
-        for (role, name) in self.roles.assigned() {
-            use crate::devices::RfidKind;
-            use gate_core::identified::Device as D;
-            let ok = match role {
-                D::Etag => readers.contains(&(name, RfidKind::ETag)),
-                D::Eseal => readers.contains(&(name, RfidKind::ESeal)),
-                _ => cams.contains(&name),
-            };
-            if !ok {
-                p.push((
-                    format!("roles.{}", role.as_str()),
-                    format!(
-                        "no {} named `{name}` in [devices]",
-                        if matches!(role, D::Etag | D::Eseal) {
-                            "RFID reader of that kind"
-                        } else {
-                            "camera"
-                        }
-                    ),
-                ));
-            }
-        }
-        p
+        problems(self)
     }
 
     /// The MQTT topics of this lane.
     pub fn topics(&self) -> gate_proto::topics::LaneTopics {
         gate_proto::topics::LaneTopics::new(&self.lane.site, &self.lane.lane)
     }
+}
+
+impl Config<RawDrivers> {
+    /// The configuration with its `[devices]` typed (see
+    /// [`RawDrivers::into_typed`]).
+    fn into_typed(self) -> Result<Config, ConfigCheckError> {
+        Ok(Config {
+            devices: self.devices.into_typed()?,
+            lane: self.lane,
+            store: self.store,
+            platform: self.platform,
+            control: self.control,
+            metrics: self.metrics,
+            console: self.console,
+            policy: self.policy,
+            sequence: self.sequence,
+            roles: self.roles,
+            clock: self.clock,
+            recognition: self.recognition,
+            log: self.log,
+        })
+    }
+}
+
+/// [`Config::check`] of the file as read or typed (the same problems in the
+/// same order: a section whose choice the file got wrong is one of them).
+fn problems<Bus, Scale, Camera>(
+    cfg: &Config<DriversConfig<Bus, Scale, Camera>>,
+) -> Vec<(String, String)>
+where
+    Bus: Typed<ModbusBusConfig>,
+    Scale: Typed<WeighbridgeConfig>,
+    Camera: CameraSection,
+{
+    let mut p: Vec<(String, String)> = Vec::new();
+    if !gate_proto::valid_id(&cfg.lane.site) {
+        p.push((
+            "lane.site".into(),
+            format!("`{}` is not [A-Z0-9-]{{1,16}}", cfg.lane.site),
+        ));
+    }
+    if !gate_proto::valid_id(&cfg.lane.lane) {
+        p.push((
+            "lane.lane".into(),
+            format!("`{}` is not [A-Z0-9-]{{1,16}}", cfg.lane.lane),
+        ));
+    }
+    if !(cfg.lane.time_scale.is_finite() && (0.1..=100.0).contains(&cfg.lane.time_scale)) {
+        p.push(("lane.time_scale".into(), "must be within 0.1..=100".into()));
+    }
+    if cfg.store.outbox_quota_mb == 0 {
+        p.push(("store.outbox_quota_mb".into(), "must be > 0".into()));
+    }
+    match parse_broker_url(&cfg.platform.broker) {
+        Ok((tls, _, _)) if tls && cfg.platform.tls.is_none() => p.push((
+            "platform.broker".into(),
+            "mqtts:// needs a [platform.tls] section".into(),
+        )),
+        Ok(_) => {}
+        Err(e) => p.push(("platform.broker".into(), e.to_string())),
+    }
+    if cfg.platform.keys.is_empty() {
+        p.push((
+            "platform.keys".into(),
+            "no platform public key: signed whitelist batches and commands could never be accepted"
+                .into(),
+        ));
+    }
+    for (kid, key) in &cfg.platform.keys {
+        if let Err(e) = gate_proto::sign::parse_public_key(key) {
+            p.push((format!("platform.keys.{kid}"), e.to_string()));
+        }
+    }
+    if let Some(c) = &cfg.console {
+        p.extend(c.check());
+    }
+    if cfg.platform.keepalive_s == 0 || cfg.platform.keepalive_s > 3600 {
+        p.push((
+            "platform.keepalive_s".into(),
+            "must be within 1..=3600".into(),
+        ));
+    }
+    let pol = &cfg.policy;
+    if !(pol.weight_tolerance_pct.is_finite() && (0.0..=50.0).contains(&pol.weight_tolerance_pct)) {
+        p.push((
+            "policy.weight_tolerance_pct".into(),
+            "must be within 0..=50".into(),
+        ));
+    }
+    if !(pol.scale.max_kg > 0.0
+        && pol.scale.division_kg > 0.0
+        && pol.scale.division_kg < pol.scale.max_kg)
+    {
+        p.push((
+            "policy.scale".into(),
+            "max_kg and division_kg must be > 0, division < max".into(),
+        ));
+    }
+    for (k, v) in [
+        ("policy.min_plate_confidence", pol.min_plate_confidence),
+        (
+            "policy.min_container_confidence",
+            pol.min_container_confidence,
+        ),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            p.push((k.into(), "must be within 0..=1".into()));
+        }
+    }
+    let s = &cfg.sequence;
+    for (k, v) in [
+        ("sequence.identify_timeout_ms", s.identify_timeout_ms),
+        ("sequence.weigh_timeout_ms", s.weigh_timeout_ms),
+        ("sequence.decide_timeout_ms", s.decide_timeout_ms),
+        ("sequence.pass_timeout_ms", s.pass_timeout_ms),
+        ("sequence.clear_timeout_ms", s.clear_timeout_ms),
+        ("sequence.hold_timeout_ms", s.hold_timeout_ms),
+    ] {
+        if !(100..=86_400_000).contains(&v) {
+            p.push((k.into(), "must be within 100..=86400000 ms".into()));
+        }
+    }
+    let r = &cfg.recognition;
+    if !(1..=16).contains(&r.frames) {
+        p.push(("recognition.frames".into(), "must be within 1..=16".into()));
+    }
+    if !(r.frames..=64).contains(&r.max_frames) {
+        p.push((
+            "recognition.max_frames".into(),
+            "must be within frames..=64".into(),
+        ));
+    }
+    if !(1..=8).contains(&r.workers) {
+        p.push(("recognition.workers".into(), "must be within 1..=8".into()));
+    }
+    if !(1..=256).contains(&r.queue_depth) {
+        p.push((
+            "recognition.queue_depth".into(),
+            "must be within 1..=256".into(),
+        ));
+    }
+    // Camera recognition problems at the camera's own line.
+    let mut camera_problems = Vec::new();
+    for (i, c) in cfg.devices.cameras.iter().enumerate() {
+        let recognition = c.recognition();
+        if let Err(e) = recognition.validate() {
+            let key = if recognition.mode.is_some() {
+                format!("devices.cameras[{i}].recognition")
+            } else {
+                format!("devices.cameras[{i}]")
+            };
+            let e = e.to_string();
+            camera_problems.push(e.clone());
+            p.push((key, e));
+        }
+    }
+    if let Err(e) = devices::check(&cfg.devices) {
+        let e = e.to_string();
+        if !camera_problems.contains(&e) {
+            p.push(("devices".into(), e));
+        }
+    }
+    if cfg.devices.board.is_none() {
+        p.push(("devices.board".into(), "a lane needs its I/O board".into()));
+    }
+    let cams: Vec<&str> = cfg.devices.cameras.iter().map(|c| c.name()).collect();
+    let readers: Vec<(&str, crate::devices::RfidKind)> = cfg
+        .devices
+        .rfid
+        .iter()
+        .map(|r| (r.name.as_str(), r.kind))
+        .collect();
+    for (role, name) in cfg.roles.assigned() {
+        use crate::devices::RfidKind;
+        use gate_core::identified::Device as D;
+        let ok = match role {
+            D::Etag => readers.contains(&(name, RfidKind::ETag)),
+            D::Eseal => readers.contains(&(name, RfidKind::ESeal)),
+            _ => cams.contains(&name),
+        };
+        if !ok {
+            p.push((
+                format!("roles.{}", role.as_str()),
+                format!(
+                    "no {} named `{name}` in [devices]",
+                    if matches!(role, D::Etag | D::Eseal) {
+                        "RFID reader of that kind"
+                    } else {
+                        "camera"
+                    }
+                ),
+            ));
+        }
+    }
+    p
 }
 
 /// Byte offset of a dotted key (`a.b.c`, `a.b[2].c` for the third table

@@ -4,56 +4,17 @@
 //! goes through [`parse`], so a field engineer always gets
 //! `lane.toml:12:5: unknown field `baudrate`, expected one of ...`.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-/// A configuration error with its location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    /// 1-based line and column, when the error has a location.
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
-            _ => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl ConfigError {
-    /// An error about a whole file, or located at a byte offset in `src`.
-    pub fn at(file: &Path, src: Option<(&str, usize)>, message: impl Into<String>) -> Self {
-        let (line, column) = match src {
-            Some((text, offset)) => {
-                let (l, c) = line_col(text, offset);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
-        Self {
-            file: file.to_path_buf(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-}
-
-use gate_wire::locate::line_col;
+/// A configuration error with its location: the one located error of
+/// configuration files, register profiles and scenarios.
+pub use gate_wire::locate::LocatedError as ConfigError;
 
 /// Parse TOML text into `T`, mapping errors to file:line:column.
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| located(file, text, &e))
+    toml::from_str(text).map_err(|e| ConfigError::toml(file, text, &e))
 }
 
 /// Parse TOML text into `T`, reporting every problem of the file, not only
@@ -72,7 +33,7 @@ pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<
         Ok(t) => return Ok(t),
         Err(e) => e,
     };
-    let mut errors = vec![located(file, text, &first)];
+    let mut errors = vec![ConfigError::toml(file, text, &first)];
     // A syntax error: nothing after it is reliable.
     if text.parse::<toml::Table>().is_err() {
         return Err(errors);
@@ -123,7 +84,7 @@ pub fn parse_all<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<
             }
         };
         let Some(e) = next else { break };
-        errors.push(located(file, text, &e));
+        errors.push(ConfigError::toml(file, text, &e));
         last = e;
     }
     errors.sort_by_key(|e| (e.line, e.column));
@@ -171,14 +132,6 @@ fn line_range(text: &str, offset: usize) -> std::ops::Range<usize> {
         .position(|b| *b == b'\n')
         .map_or(bytes.len(), |i| start + i);
     start..end
-}
-
-fn located(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let msg = e.message().trim().to_owned();
-    match e.span() {
-        Some(span) => ConfigError::at(file, Some((text, span.start.min(text.len()))), msg),
-        None => ConfigError::at(file, None, msg),
-    }
 }
 
 /// The byte range of the table (header line to the next header line)

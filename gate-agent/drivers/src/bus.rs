@@ -288,7 +288,7 @@ pub fn spawn_bus(
     registry: &HealthRegistry,
 ) -> Result<(BusHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    let transport = cfg.transport()?;
+    let transport = cfg.transport.clone();
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
     let (restarter, restarts) = restart_channel();
     let shared = Arc::new(BusShared::default());

@@ -54,9 +54,6 @@ pub enum SpawnError {
     /// The weighbridge names a bus that is not running.
     #[error("weighbridge `{weighbridge}`: no bus `{bus}`")]
     WeighbridgeNoBus { weighbridge: String, bus: String },
-    /// A weighbridge with neither `modbus` nor `ascii`.
-    #[error("weighbridge: no source")]
-    NoScaleSource,
     #[error("weighbridge: not a Modbus weighbridge")]
     NotModbus,
     #[error("weighbridge: not an ASCII weighbridge")]

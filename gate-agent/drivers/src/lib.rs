@@ -45,6 +45,8 @@ use std::path::Path;
 
 use tokio::task::JoinHandle;
 
+use config::ScaleSource;
+
 /// Every driver of a [`config::DriversConfig`], running.
 #[derive(Debug)]
 pub struct Drivers {
@@ -73,9 +75,9 @@ impl Drivers {
     ) -> Result<Self, SpawnError> {
         cfg.validate()?;
         // Load profiles first: a bad profile must not leave half the lane running.
-        let wb_profile = match cfg.weighbridge.as_ref().and_then(|w| w.modbus.as_ref()) {
-            Some(m) => Some(profile::resolve(profiles_dir, &m.profile)?),
-            None => None,
+        let wb_profile = match cfg.weighbridge.as_ref().map(|w| &w.source) {
+            Some(ScaleSource::Modbus(m)) => Some(profile::resolve(profiles_dir, &m.profile)?),
+            Some(ScaleSource::Ascii(_)) | None => None,
         };
         let mut rfid_profiles = Vec::new();
         for r in &cfg.rfid {
@@ -107,8 +109,8 @@ impl Drivers {
             d.tasks.extend(t);
         }
         if let Some(w) = &cfg.weighbridge {
-            let (h, t) = match (&w.modbus, wb_profile) {
-                (Some(m), Some(p)) => {
+            let (h, t) = match (&w.source, wb_profile) {
+                (ScaleSource::Modbus(m), Some(p)) => {
                     weighbridge::spawn_modbus_weighbridge(w, p, &bus(&m.bus)?, &d.registry)?
                 }
                 _ => weighbridge::spawn_ascii_weighbridge(w, &d.registry)?,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::cli::CameraCmd;
 use super::out::{or_dash, Style};
 use super::{exit, render, show, Ctx, Failure};
-use gate_config::devices::{CameraConfig, RecognitionMode};
+use gate_config::devices::{CameraConfig, CameraSource, RecognitionMode};
 use gate_drivers::camera::spawn_camera;
 use gate_drivers::HealthRegistry;
 
@@ -113,12 +113,10 @@ fn list(ctx: &Ctx) -> Result<u8, Failure> {
         Some(cfg) => {
             let roles = cfg.roles.assigned();
             for c in &cfg.devices.cameras {
-                let (source, address) = if let Some(u) = &c.snapshot_url {
-                    ("snapshot", Some(u.clone()))
-                } else if let Some(u) = &c.mjpeg_url {
-                    ("mjpeg", Some(u.clone()))
-                } else if let Some(u) = &c.usb {
-                    (
+                let (source, address) = match &c.source {
+                    Some(CameraSource::Snapshot(u)) => ("snapshot", Some(u.clone())),
+                    Some(CameraSource::Mjpeg(u)) => ("mjpeg", Some(u.clone())),
+                    Some(CameraSource::Usb(u)) => (
                         "usb",
                         Some(format!(
                             "name~{:?} serial~{:?} {}x{}@{}",
@@ -128,9 +126,8 @@ fn list(ctx: &Ctx) -> Result<u8, Failure> {
                             u.height,
                             u.fps
                         )),
-                    )
-                } else {
-                    ("recognition-only", None)
+                    ),
+                    None => ("recognition-only", None),
                 };
                 let role: Vec<&str> = roles
                     .iter()

@@ -26,26 +26,6 @@ use timeline::{commands, faults, timing};
 use trucks::trucks;
 use whitelist::{universe, whitelist};
 
-/// A semantic problem, located in the file (1-based line and column).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub column: usize,
-    /// The key path, e.g. `trucks[2].containers[0].number`.
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {} (at {})",
-            self.line, self.column, self.message, self.path
-        )
-    }
-}
-
 /// One step of a key path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Seg {

@@ -1,23 +1,27 @@
 //! Turning a key path such as `trucks[3].plate` into a line and column of the
-//! scenario file, for semantic errors found after parsing.
+//! scenario file, for semantic errors found after parsing (each a
+//! [`LocatedError`], as every located error of a file).
 //!
 //! Layer: scenario helper; knows TOML source text (toml_edit keeps spans),
 //! nothing about what the keys mean.
 
+use std::path::Path;
+
+use gate_wire::locate::LocatedError;
 use toml_edit::{ImDocument, Item};
 
-use super::check::{KeyPath, Problem, Seg};
-
-use gate_wire::locate::line_col;
+use super::check::{KeyPath, Seg};
 
 pub(crate) struct Locator<'a> {
+    file: &'a Path,
     text: &'a str,
     doc: Option<ImDocument<&'a str>>,
 }
 
 impl<'a> Locator<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
         Self {
+            file,
             text,
             doc: ImDocument::parse(text).ok(),
         }
@@ -43,14 +47,15 @@ impl<'a> Locator<'a> {
         found
     }
 
-    pub(crate) fn problem(&self, path: &KeyPath, message: String) -> Problem {
-        let (line, column) = self.offset(path).map_or((1, 1), |o| line_col(self.text, o));
-        Problem {
-            line,
-            column,
-            path: path.to_string(),
-            message,
-        }
+    /// The problem `message` at `path` (no part of it in the file: at its
+    /// first line and column).
+    pub(crate) fn problem(&self, path: &KeyPath, message: String) -> LocatedError {
+        let at = self.offset(path).unwrap_or(0);
+        LocatedError::at(
+            self.file,
+            Some((self.text, at)),
+            format!("{message} (at {path})"),
+        )
     }
 }
 
@@ -61,10 +66,10 @@ mod tests {
     #[test]
     fn paths_resolve_to_the_deepest_present_key() {
         let t = "[lane]\nsite = \"HK\"\n\n[[trucks]]\nplate = \"A\"\n\n[[trucks]]\nplate = \"B\"\ncontainers = [{ number = \"X\" }, { number = \"Y\" }]\n";
-        let l = Locator::new(t);
+        let l = Locator::new(Path::new("s.toml"), t);
         let p = |segs: Vec<Seg>| l.problem(&KeyPath(segs), String::new());
         let k = |s: &str| Seg::Key(s.to_owned());
-        let at = |pr: Problem| (pr.line, pr.column);
+        let at = |pr: LocatedError| (pr.line.unwrap_or(0), pr.column.unwrap_or(0));
         assert_eq!(at(p(vec![k("lane"), k("site")])), (2, 8));
         assert_eq!(at(p(vec![k("trucks"), Seg::Index(1), k("plate")])), (8, 9));
         assert_eq!(

@@ -21,12 +21,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use gate_proto::messages::{Direction, PassKind, PassStatus, PassUses, PlateColour, Reason};
+use gate_wire::locate::LocatedError;
 use serde::{Deserialize, Serialize};
 
 pub use crate::devices::rfid::SealState;
 pub use crate::physics::Behaviour;
 pub use crate::truck::{ContainerSpec, EsealSpec, TrailerSpec, TruckSpec};
-pub use check::Problem;
 
 /// The weighbridge indicator's interface: the simulated device's own type
 /// (`wb-f32-cdab`, `wb-i32-scaled`, `toledo`, `xk3190`).
@@ -53,8 +53,9 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 // ---------------------------------------------------------------- errors
 
-/// Why a scenario cannot be used. Lines and columns are 1-based; columns
-/// count characters.
+/// Why a scenario cannot be used. Syntax errors and semantic problems are
+/// located (`file:line:column: message`, lines and columns 1-based, columns
+/// in characters) as every configuration file's errors are.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{path}: {source}")]
@@ -65,24 +66,23 @@ pub enum ScenarioError {
     },
     #[error("{file}: {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit")]
     TooLarge { file: String, bytes: u64 },
-    #[error("{file}:{line}:{column}: {message}")]
-    Syntax {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    /// Not TOML, or not a scenario's keys and types (at its place, or at
+    /// the file's first line and column).
+    #[error(transparent)]
+    Syntax(LocatedError),
+    /// Semantic problems, each message ending with its key path
+    /// (`(at trucks[2].containers[0].number)`).
     #[error("{}", fmt_problems(.file, .problems))]
     Invalid {
         file: String,
-        problems: Vec<Problem>,
+        problems: Vec<LocatedError>,
     },
 }
 
-fn fmt_problems(file: &str, problems: &[Problem]) -> String {
+fn fmt_problems(file: &str, problems: &[LocatedError]) -> String {
     let mut s = format!("{file}: {} problem(s)", problems.len());
     for p in problems {
-        s.push_str(&format!("\n{file}:{p}"));
+        s.push_str(&format!("\n{p}"));
     }
     s
 }
@@ -161,16 +161,10 @@ impl Scenario {
 
     /// Parse and check scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let path = Path::new(file);
         let mut s: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map_or((1, 1), |sp| gate_wire::locate::line_col(text, sp.start));
-            ScenarioError::Syntax {
-                file: file.to_owned(),
-                line,
-                column,
-                message: e.message().trim().to_owned(),
-            }
+            let at = e.span().map_or(0, |sp| sp.start);
+            ScenarioError::Syntax(LocatedError::at(path, Some((text, at)), e.message().trim()))
         })?;
         s.source = file.to_owned();
         for (i, t) in s.trucks.iter_mut().enumerate() {
@@ -182,7 +176,7 @@ impl Scenario {
         if problems.is_empty() {
             return Ok(s);
         }
-        let locator = locate::Locator::new(text);
+        let locator = locate::Locator::new(path, text);
         let problems = problems
             .into_iter()
             .map(|(path, message)| locator.problem(&path, message))

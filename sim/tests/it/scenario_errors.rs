@@ -34,14 +34,13 @@ fn where_is(src: &str, needle: &str) -> (usize, usize) {
 
 fn syntax(src: &str) -> (usize, usize, String) {
     match Scenario::parse(src, "demo-mutated.toml") {
-        Err(ScenarioError::Syntax {
-            file,
-            line,
-            column,
-            message,
-        }) => {
-            assert_eq!(file, "demo-mutated.toml");
-            (line, column, message)
+        Err(ScenarioError::Syntax(e)) => {
+            assert_eq!(e.file, std::path::Path::new("demo-mutated.toml"));
+            (
+                e.line.expect("a syntax error has a line"),
+                e.column.expect("and a column"),
+                e.message,
+            )
         }
         other => panic!("expected a syntax error, got {other:?}"),
     }
@@ -54,7 +53,11 @@ fn problems(src: &str) -> Vec<(usize, usize, String)> {
             assert_eq!(file, "demo-mutated.toml");
             problems
                 .into_iter()
-                .map(|p| (p.line, p.column, p.message))
+                .map(|p| {
+                    assert_eq!(p.file, std::path::Path::new("demo-mutated.toml"));
+                    let line = p.line.expect("a problem has a line");
+                    (line, p.column.expect("and a column"), p.message)
+                })
                 .collect()
         }
         other => panic!("expected semantic problems, got {other:?}"),

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::drivers::board::{spawn_board, BoardHandle, BoardSnapshot};
 use crate::drivers::camera::recognition::Recognition;
 use crate::drivers::camera::{spawn_camera, Camera};
-use crate::drivers::config::{DriversConfig, RfidKind};
+use crate::drivers::config::{DriversConfig, RfidKind, ScaleSource};
 use crate::drivers::restart::RestartVerdict;
 use crate::drivers::rfid::{spawn_rfid, RfidHandle, RfidReading, SealState};
 use crate::drivers::weighbridge::{spawn_weighbridge, WeighbridgeHandle, WeightReading};
@@ -184,12 +184,12 @@ pub fn scale_drivers(d: &DriversConfig, scale: f64) -> DriversConfig {
         b.heartbeat_interval_ms = scaled(b.heartbeat_interval_ms, scale);
     }
     if let Some(w) = d.weighbridge.as_mut() {
-        if let Some(m) = w.modbus.as_mut() {
-            m.poll_interval_ms = scaled(m.poll_interval_ms, scale);
-        }
-        if let Some(a) = w.ascii.as_mut() {
-            a.stale_after_ms = scaled(a.stale_after_ms, scale);
-            scale_backoff(&mut a.backoff);
+        match &mut w.source {
+            ScaleSource::Modbus(m) => m.poll_interval_ms = scaled(m.poll_interval_ms, scale),
+            ScaleSource::Ascii(a) => {
+                a.stale_after_ms = scaled(a.stale_after_ms, scale);
+                scale_backoff(&mut a.backoff);
+            }
         }
         w.stability.window_ms = (w.stability.window_ms as f64 / scale) as u64;
         w.stability.max_gap_ms = scaled(w.stability.max_gap_ms, scale);

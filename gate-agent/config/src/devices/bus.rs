@@ -1,6 +1,8 @@
 //! Transports: serial ports and Modbus buses (TCP or RTU), with their
-//! timeouts, retries and queue.
+//! timeouts, retries and queue. A bus's transport is read as two keys
+//! (`tcp`, `rtu`: `RawBus`) and held as one [`Transport`].
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
 
-use super::{in_section, ConfigCheckError, Problem, Section};
+use super::{exactly_one, in_section, ConfigCheckError, Problem, Section, Typed};
 
 /// Serial parity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,46 +136,77 @@ pub enum SerialPortError {
 /// name = "board"
 /// tcp = "127.0.0.1:1502"
 /// ```
+///
+/// The file gives the transport as exactly one of the keys `tcp` and `rtu`
+/// (`RawBus`, typed by `TryFrom`); written back, [`Transport`] is that key
+/// again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawBus")]
 pub struct ModbusBusConfig {
     /// Bus name, referenced by devices (`bus = "..."`).
     pub name: String,
-    /// Modbus TCP: `host:port` of the device or gateway. Exactly one of
-    /// `tcp` and `rtu` must be given.
-    #[serde(default)]
-    pub tcp: Option<String>,
-    /// Modbus RTU on a serial line.
-    #[serde(default)]
-    pub rtu: Option<SerialPortConfig>,
+    /// `tcp` (Modbus TCP: `host:port` of the device or gateway) or `rtu`
+    /// (Modbus RTU on a serial line).
+    #[serde(flatten)]
+    pub transport: Transport,
     /// Time allowed for one request's answer, ms (default 300).
-    #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
     /// Time allowed to open the connection / port, ms (default 2000).
-    #[serde(default = "default_connect_timeout")]
     pub connect_timeout_ms: u64,
     /// Extra attempts after a timeout or transport error (default 1). Never
     /// after a Modbus exception, never for momentary commands (a retried
     /// "raise" could admit two vehicles). A unit that timed out 3 times in a
     /// row gets no retries until it answers again, so a dead unit does not
     /// slow the rest of the line.
-    #[serde(default = "default_retries")]
     pub retries: u8,
     /// Requests waiting for the bus, at most (default 32). A full queue
     /// fails new requests at once.
-    #[serde(default = "default_queue_depth")]
     pub queue_depth: usize,
     /// A request not started within this time is dropped (default 1000 ms):
     /// a late write (e.g. a raise) is worse than none.
-    #[serde(default = "default_queue_timeout")]
     pub queue_timeout_ms: u64,
     /// RTU only: silence kept between two transactions, ms. Default: 3.5
     /// characters at the line's speed, at least 2 ms.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_gap_ms: Option<u64>,
     /// Reconnect delays.
-    #[serde(default)]
     pub backoff: BackoffConfig,
+}
+
+/// The transport of a bus: in the file, the key `tcp` or the key `rtu`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Modbus TCP: `host:port` of the device or gateway.
+    Tcp(String),
+    /// Modbus RTU on a serial line.
+    Rtu(SerialPortConfig),
+}
+
+/// A bus as the file writes it: the transport as two keys, exactly one of
+/// them given (the defaults are the documented ones of [`ModbusBusConfig`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBus {
+    name: String,
+    #[serde(default)]
+    tcp: Option<String>,
+    #[serde(default)]
+    rtu: Option<SerialPortConfig>,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_ms: u64,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_retries")]
+    retries: u8,
+    #[serde(default = "default_queue_depth")]
+    queue_depth: usize,
+    #[serde(default = "default_queue_timeout")]
+    queue_timeout_ms: u64,
+    #[serde(default)]
+    frame_gap_ms: Option<u64>,
+    #[serde(default)]
+    backoff: BackoffConfig,
 }
 
 fn default_request_timeout() -> u64 {
@@ -192,29 +225,55 @@ fn default_queue_timeout() -> u64 {
     1000
 }
 
-/// The transport of a bus, once validated.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Transport {
-    Tcp(String),
-    Rtu(SerialPortConfig),
+impl TryFrom<RawBus> for ModbusBusConfig {
+    type Error = ConfigCheckError;
+
+    /// Fails when the file gives both of `tcp` and `rtu`, or neither.
+    fn try_from(raw: RawBus) -> Result<Self, ConfigCheckError> {
+        let transport = exactly_one(
+            [raw.tcp.map(Transport::Tcp), raw.rtu.map(Transport::Rtu)],
+            || in_section(Section::Bus, &raw.name)(Problem::BusTransport),
+        )?;
+        Ok(Self {
+            name: raw.name,
+            transport,
+            request_timeout_ms: raw.request_timeout_ms,
+            connect_timeout_ms: raw.connect_timeout_ms,
+            retries: raw.retries,
+            queue_depth: raw.queue_depth,
+            queue_timeout_ms: raw.queue_timeout_ms,
+            frame_gap_ms: raw.frame_gap_ms,
+            backoff: raw.backoff,
+        })
+    }
+}
+
+impl Typed<ModbusBusConfig> for RawBus {
+    /// A bus's checks begin with its name: an unnamed bus is that problem
+    /// before its transport is.
+    fn typed(&self) -> Result<Cow<'_, ModbusBusConfig>, ConfigCheckError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigCheckError::EmptyBusName);
+        }
+        ModbusBusConfig::try_from(self.clone()).map(Cow::Owned)
+    }
 }
 
 impl ModbusBusConfig {
     /// A TCP bus with default timings.
     pub fn tcp(name: &str, address: &str) -> Self {
-        Self::with(name, Some(address.to_owned()), None)
+        Self::with(name, Transport::Tcp(address.to_owned()))
     }
 
     /// An RTU bus with default timings.
     pub fn rtu(name: &str, port: SerialPortConfig) -> Self {
-        Self::with(name, None, Some(port))
+        Self::with(name, Transport::Rtu(port))
     }
 
-    fn with(name: &str, tcp: Option<String>, rtu: Option<SerialPortConfig>) -> Self {
+    fn with(name: &str, transport: Transport) -> Self {
         Self {
             name: name.to_owned(),
-            tcp,
-            rtu,
+            transport,
             request_timeout_ms: default_request_timeout(),
             connect_timeout_ms: default_connect_timeout(),
             retries: default_retries(),
@@ -222,15 +281,6 @@ impl ModbusBusConfig {
             queue_timeout_ms: default_queue_timeout(),
             frame_gap_ms: None,
             backoff: BackoffConfig::default(),
-        }
-    }
-
-    /// The transport; errors unless exactly one of `tcp` / `rtu` is set.
-    pub fn transport(&self) -> Result<Transport, ConfigCheckError> {
-        match (&self.tcp, &self.rtu) {
-            (Some(a), None) => Ok(Transport::Tcp(a.clone())),
-            (None, Some(p)) => Ok(Transport::Rtu(p.clone())),
-            _ => Err(in_section(Section::Bus, &self.name)(Problem::BusTransport)),
         }
     }
 
@@ -249,12 +299,12 @@ impl ModbusBusConfig {
         if let Some(ms) = self.frame_gap_ms {
             return Duration::from_millis(ms);
         }
-        match &self.rtu {
-            Some(p) => {
+        match &self.transport {
+            Transport::Rtu(p) => {
                 let secs = 3.5 * f64::from(p.bits_per_char()) / f64::from(p.baud.max(1));
                 Duration::from_secs_f64(secs).max(Duration::from_millis(2))
             }
-            None => Duration::ZERO,
+            Transport::Tcp(_) => Duration::ZERO,
         }
     }
 
@@ -263,13 +313,13 @@ impl ModbusBusConfig {
         if self.name.trim().is_empty() {
             return Err(ConfigCheckError::EmptyBusName);
         }
-        match self.transport()? {
+        match &self.transport {
             Transport::Tcp(a) => {
                 let ok = a
                     .rsplit_once(':')
                     .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
                 if !ok {
-                    return Err(ctx(Problem::TcpAddress(a)));
+                    return Err(ctx(Problem::TcpAddress(a.clone())));
                 }
             }
             Transport::Rtu(p) => p.validate().map_err(|e| ctx(e.into()))?,

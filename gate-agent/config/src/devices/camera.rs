@@ -1,12 +1,16 @@
 //! Cameras (HTTP snapshot, MJPEG, USB) and how their frames are recognised.
+//! The frames are read as three keys (`snapshot_url`, `mjpeg_url`, `usb`:
+//! `RawCamera`) and held as one optional [`CameraSource`].
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
 
 use super::{
-    check_interval, default_read_window, in_section, ConfigCheckError, Problem, Section,
-    DEFAULT_READ_WINDOW_MS,
+    at_most_one, check_interval, default_read_window, in_section, CameraSection, ConfigCheckError,
+    Problem, Section, Typed, DEFAULT_READ_WINDOW_MS,
 };
 
 /// A USB (UVC) camera, found by name or serial (feature `usb-camera`).
@@ -67,42 +71,38 @@ impl RecognitionMode {
     }
 }
 
-/// A camera: exactly one of `snapshot_url`, `mjpeg_url` and `usb`, plus an
-/// optional recognition endpoint (a camera may also give recognition only).
+/// A camera: its frames (an HTTP snapshot URL, an MJPEG stream or a USB
+/// camera) and an optional recognition endpoint; a camera may also give
+/// recognition only.
+///
+/// The file gives the frames as at most one of the keys `snapshot_url`,
+/// `mjpeg_url` and `usb` (`RawCamera`, typed by `TryFrom`); written back,
+/// [`CameraSource`] is that key again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawCamera")]
 pub struct CameraConfig {
     /// Camera name (e.g. "plate-front", "container-back").
     pub name: String,
-    /// HTTP URL returning one JPEG per GET (e.g. `http://cam/snapshot.jpg`).
-    #[serde(default)]
-    pub snapshot_url: Option<String>,
-    /// HTTP URL of a multipart/x-mixed-replace MJPEG stream.
-    #[serde(default)]
-    pub mjpeg_url: Option<String>,
-    /// A USB camera (needs the `usb-camera` feature).
-    #[serde(default)]
-    pub usb: Option<UsbCameraConfig>,
+    /// Where the frames come from; none: the camera gives recognition only
+    /// (then `recognition_url` is required).
+    #[serde(flatten)]
+    pub source: Option<CameraSource>,
     /// HTTP URL of the camera's recognition results (ANPR / container OCR JSON).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub recognition_url: Option<String>,
     /// Who reads this camera's frames: `onboard` (the agent, from the
     /// frames), `camera` (the camera's `recognition_url`) or `none`.
     /// Default: `camera` when `recognition_url` is set, else `onboard`.
     /// See [`CameraConfig::recognition_mode`].
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub recognition: Option<RecognitionMode>,
     /// Time allowed for one HTTP request / one frame, ms (default 2000).
-    #[serde(default = "default_http_timeout")]
     pub timeout_ms: u64,
     /// Largest accepted JPEG, bytes (default 4 MiB).
-    #[serde(default = "default_max_frame")]
     pub max_frame_bytes: usize,
     /// MJPEG: a frame older than this is not returned by `grab`, ms (default 1000).
-    #[serde(default = "default_max_age")]
     pub max_frame_age_ms: u64,
     /// Reconnect delays of the stream.
-    #[serde(default)]
     pub backoff: BackoffConfig,
     /// Read window, ms (default 1500): once the camera's own recognition
     /// has answered "nothing" for this long after a vehicle's
@@ -110,8 +110,50 @@ pub struct CameraConfig {
     /// container camera with no container in view), so the lane does not
     /// wait out its identification bound. Mode `none` reports "nothing"
     /// right after its photo.
-    #[serde(default = "default_read_window")]
     pub read_window_ms: u64,
+}
+
+/// Where a camera's frames come from: in the file, the key `snapshot_url`,
+/// `mjpeg_url` or `usb`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum CameraSource {
+    /// HTTP URL returning one JPEG per GET (e.g. `http://cam/snapshot.jpg`).
+    #[serde(rename = "snapshot_url")]
+    Snapshot(String),
+    /// HTTP URL of a multipart/x-mixed-replace MJPEG stream.
+    #[serde(rename = "mjpeg_url")]
+    Mjpeg(String),
+    /// A USB camera (needs the `usb-camera` feature).
+    #[serde(rename = "usb")]
+    Usb(UsbCameraConfig),
+}
+
+/// A camera as the file writes it: its frames as three keys, at most one
+/// of them given.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCamera {
+    name: String,
+    #[serde(default)]
+    snapshot_url: Option<String>,
+    #[serde(default)]
+    mjpeg_url: Option<String>,
+    #[serde(default)]
+    usb: Option<UsbCameraConfig>,
+    #[serde(default)]
+    recognition_url: Option<String>,
+    #[serde(default)]
+    recognition: Option<RecognitionMode>,
+    #[serde(default = "default_http_timeout")]
+    timeout_ms: u64,
+    #[serde(default = "default_max_frame")]
+    max_frame_bytes: usize,
+    #[serde(default = "default_max_age")]
+    max_frame_age_ms: u64,
+    #[serde(default)]
+    backoff: BackoffConfig,
+    #[serde(default = "default_read_window")]
+    read_window_ms: u64,
 }
 
 fn default_http_timeout() -> u64 {
@@ -124,27 +166,129 @@ fn default_max_age() -> u64 {
     1000
 }
 
+impl TryFrom<RawCamera> for CameraConfig {
+    type Error = ConfigCheckError;
+
+    /// Fails when the file gives more than one of `snapshot_url`,
+    /// `mjpeg_url` and `usb` (none is for [`CameraConfig::validate`]: a
+    /// camera with recognition only).
+    fn try_from(raw: RawCamera) -> Result<Self, ConfigCheckError> {
+        let source = at_most_one(
+            [
+                raw.snapshot_url.map(CameraSource::Snapshot),
+                raw.mjpeg_url.map(CameraSource::Mjpeg),
+                raw.usb.map(CameraSource::Usb),
+            ],
+            || in_section(Section::Camera, &raw.name)(Problem::CameraSource),
+        )?;
+        Ok(Self {
+            name: raw.name,
+            source,
+            recognition_url: raw.recognition_url,
+            recognition: raw.recognition,
+            timeout_ms: raw.timeout_ms,
+            max_frame_bytes: raw.max_frame_bytes,
+            max_frame_age_ms: raw.max_frame_age_ms,
+            backoff: raw.backoff,
+            read_window_ms: raw.read_window_ms,
+        })
+    }
+}
+
+impl Typed<CameraConfig> for RawCamera {
+    fn typed(&self) -> Result<Cow<'_, CameraConfig>, ConfigCheckError> {
+        CameraConfig::try_from(self.clone()).map(Cow::Owned)
+    }
+}
+
+impl CameraSection for RawCamera {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recognition(&self) -> CameraRecognition<'_> {
+        // Frames given twice are frames: the recognition's check does not
+        // repeat the choice's.
+        let frames = self.snapshot_url.is_some() || self.mjpeg_url.is_some() || self.usb.is_some();
+        CameraRecognition::of(&self.name, self.recognition, &self.recognition_url, frames)
+    }
+}
+
+impl CameraSection for CameraConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recognition(&self) -> CameraRecognition<'_> {
+        let frames = self.source.is_some();
+        CameraRecognition::of(&self.name, self.recognition, &self.recognition_url, frames)
+    }
+}
+
+/// What a camera's recognition depends on: its name (for errors), the
+/// mode the file names, whether it has a recognition URL and frames.
+pub(crate) struct CameraRecognition<'a> {
+    pub(crate) name: &'a str,
+    /// `recognition = ...`, when the file names it.
+    pub(crate) mode: Option<RecognitionMode>,
+    pub(crate) has_url: bool,
+    pub(crate) has_frames: bool,
+}
+
+impl<'a> CameraRecognition<'a> {
+    fn of(
+        name: &'a str,
+        mode: Option<RecognitionMode>,
+        url: &Option<String>,
+        has_frames: bool,
+    ) -> Self {
+        Self {
+            name,
+            mode,
+            has_url: url.is_some(),
+            has_frames,
+        }
+    }
+
+    /// As configured, else `camera` when the camera has a recognition URL,
+    /// else `onboard`.
+    fn mode(&self) -> RecognitionMode {
+        match (self.mode, self.has_url) {
+            (Some(m), _) => m,
+            (None, true) => RecognitionMode::Camera,
+            (None, false) => RecognitionMode::Onboard,
+        }
+    }
+
+    /// The mode's own requirements: a recognition URL for `camera`, frames
+    /// for `onboard`.
+    pub(crate) fn validate(&self) -> Result<(), ConfigCheckError> {
+        let ctx = in_section(Section::Camera, self.name);
+        match self.mode() {
+            RecognitionMode::Camera if !self.has_url => Err(ctx(Problem::RecognitionNeedsUrl)),
+            RecognitionMode::Onboard if !self.has_frames => {
+                Err(ctx(Problem::RecognitionNeedsFrames))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl CameraConfig {
     /// A snapshot camera with defaults.
     pub fn snapshot(name: &str, url: &str) -> Self {
-        let mut c = Self::blank(name);
-        c.snapshot_url = Some(url.to_owned());
-        c
+        Self::with(name, CameraSource::Snapshot(url.to_owned()))
     }
 
     /// An MJPEG camera with defaults.
     pub fn mjpeg(name: &str, url: &str) -> Self {
-        let mut c = Self::blank(name);
-        c.mjpeg_url = Some(url.to_owned());
-        c
+        Self::with(name, CameraSource::Mjpeg(url.to_owned()))
     }
 
-    fn blank(name: &str) -> Self {
+    fn with(name: &str, source: CameraSource) -> Self {
         Self {
             name: name.to_owned(),
-            snapshot_url: None,
-            mjpeg_url: None,
-            usb: None,
+            source: Some(source),
             recognition_url: None,
             recognition: None,
             timeout_ms: default_http_timeout(),
@@ -155,48 +299,31 @@ impl CameraConfig {
         }
     }
 
-    /// Whether the camera gives frames (snapshot, MJPEG or USB).
-    pub fn has_frames(&self) -> bool {
-        self.snapshot_url.is_some() || self.mjpeg_url.is_some() || self.usb.is_some()
-    }
-
     /// The effective recognition mode: as configured, else `camera` when the
     /// camera has a `recognition_url`, else `onboard`.
     pub fn recognition_mode(&self) -> RecognitionMode {
-        match (self.recognition, &self.recognition_url) {
-            (Some(m), _) => m,
-            (None, Some(_)) => RecognitionMode::Camera,
-            (None, None) => RecognitionMode::Onboard,
-        }
+        CameraSection::recognition(self).mode()
     }
 
     /// The recognition mode's own requirements (a problem here is reported
     /// at the camera's `recognition` key by the lane configuration check).
     pub fn validate_recognition(&self) -> Result<(), ConfigCheckError> {
-        let ctx = in_section(Section::Camera, &self.name);
-        match self.recognition_mode() {
-            RecognitionMode::Camera if self.recognition_url.is_none() => {
-                Err(ctx(Problem::RecognitionNeedsUrl))
-            }
-            RecognitionMode::Onboard if !self.has_frames() => {
-                Err(ctx(Problem::RecognitionNeedsFrames))
-            }
-            _ => Ok(()),
-        }
+        CameraSection::recognition(self).validate()
     }
 
     pub fn validate(&self) -> Result<(), ConfigCheckError> {
         let ctx = in_section(Section::Camera, &self.name);
-        let n = usize::from(self.snapshot_url.is_some())
-            + usize::from(self.mjpeg_url.is_some())
-            + usize::from(self.usb.is_some());
-        if n != 1 && !(n == 0 && self.recognition_url.is_some()) {
+        if self.source.is_none() && self.recognition_url.is_none() {
             return Err(ctx(Problem::CameraSource));
         }
         if !(100..=60_000).contains(&self.read_window_ms) {
             return Err(ctx(Problem::CameraReadWindow(self.read_window_ms)));
         }
-        for u in [&self.snapshot_url, &self.mjpeg_url, &self.recognition_url]
+        let frames_url = match &self.source {
+            Some(CameraSource::Snapshot(url) | CameraSource::Mjpeg(url)) => Some(url),
+            Some(CameraSource::Usb(_)) | None => None,
+        };
+        for u in [frames_url, self.recognition_url.as_ref()]
             .into_iter()
             .flatten()
         {
@@ -204,7 +331,7 @@ impl CameraConfig {
                 return Err(ctx(Problem::Url(u.clone())));
             }
         }
-        if let Some(usb) = &self.usb {
+        if let Some(CameraSource::Usb(usb)) = &self.source {
             if usb.name.is_none() && usb.serial.is_none() {
                 return Err(ctx(Problem::UsbSelector));
             }

@@ -1,5 +1,8 @@
 //! Weighbridge indicators (Modbus or ASCII) and how their readings are judged
-//! stable.
+//! stable. The indicator is read as two keys (`modbus`, `ascii`:
+//! `RawWeighbridge`) and held as one [`ScaleSource`].
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -8,8 +11,8 @@ use crate::backoff::BackoffConfig;
 use gate_wire::weighbridge::AsciiProtocol;
 
 use super::{
-    check_interval, check_unit, default_offline_after, in_section, ConfigCheckError, Problem,
-    Section, SerialPortConfig,
+    check_interval, check_unit, default_offline_after, exactly_one, in_section, ConfigCheckError,
+    Problem, Section, SerialPortConfig, Typed,
 };
 
 /// How a weighbridge reading is judged stable.
@@ -170,44 +173,96 @@ fn default_stale() -> u64 {
     2000
 }
 
-/// The weighbridge: exactly one of `modbus` and `ascii`.
+/// The weighbridge: a Modbus or an ASCII indicator.
 ///
 /// ```toml
 /// [weighbridge]
 /// modbus = { bus = "wb", unit_id = 1, profile = "wb-f32-cdab" }
 /// stability = { division_kg = 20 }
 /// ```
+///
+/// The file gives the indicator as exactly one of the keys `modbus` and
+/// `ascii` (`RawWeighbridge`, typed by `TryFrom`); written back,
+/// [`ScaleSource`] is that key again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawWeighbridge")]
 pub struct WeighbridgeConfig {
     /// Device name (default "weighbridge").
-    #[serde(default = "default_wb_name")]
     pub name: String,
-    #[serde(default)]
-    pub modbus: Option<ModbusScaleConfig>,
-    #[serde(default)]
-    pub ascii: Option<AsciiScaleConfig>,
+    /// `modbus` or `ascii`.
+    #[serde(flatten)]
+    pub source: ScaleSource,
     /// Stability judgement.
-    #[serde(default)]
     pub stability: StabilityConfig,
     /// Modbus only: consecutive failed polls before the reading is withdrawn (default 3).
-    #[serde(default = "default_offline_after")]
     pub offline_after_errors: u32,
+}
+
+/// The indicator of a weighbridge: in the file, the key `modbus` or the key
+/// `ascii`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleSource {
+    /// Polled over Modbus, described by a register profile.
+    Modbus(ModbusScaleConfig),
+    /// Streaming ASCII frames on a serial line.
+    Ascii(AsciiScaleConfig),
+}
+
+/// A weighbridge as the file writes it: the indicator as two keys, exactly
+/// one of them given.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeighbridge {
+    #[serde(default = "default_wb_name")]
+    name: String,
+    #[serde(default)]
+    modbus: Option<ModbusScaleConfig>,
+    #[serde(default)]
+    ascii: Option<AsciiScaleConfig>,
+    #[serde(default)]
+    stability: StabilityConfig,
+    #[serde(default = "default_offline_after")]
+    offline_after_errors: u32,
 }
 
 fn default_wb_name() -> String {
     "weighbridge".into()
 }
 
+impl TryFrom<RawWeighbridge> for WeighbridgeConfig {
+    type Error = ConfigCheckError;
+
+    /// Fails when the file gives both of `modbus` and `ascii`, or neither.
+    fn try_from(raw: RawWeighbridge) -> Result<Self, ConfigCheckError> {
+        let modbus = raw.modbus.map(ScaleSource::Modbus);
+        let source = exactly_one([modbus, raw.ascii.map(ScaleSource::Ascii)], || {
+            in_section(Section::Weighbridge, &raw.name)(Problem::ScaleSource)
+        })?;
+        Ok(Self {
+            name: raw.name,
+            source,
+            stability: raw.stability,
+            offline_after_errors: raw.offline_after_errors,
+        })
+    }
+}
+
+impl Typed<WeighbridgeConfig> for RawWeighbridge {
+    fn typed(&self) -> Result<Cow<'_, WeighbridgeConfig>, ConfigCheckError> {
+        WeighbridgeConfig::try_from(self.clone()).map(Cow::Owned)
+    }
+}
+
 impl WeighbridgeConfig {
     pub fn validate(&self) -> Result<(), ConfigCheckError> {
         let ctx = in_section(Section::Weighbridge, &self.name);
-        match (&self.modbus, &self.ascii) {
-            (Some(m), None) => {
+        match &self.source {
+            ScaleSource::Modbus(m) => {
                 check_unit(m.unit_id).map_err(ctx)?;
                 check_interval("poll_interval_ms", m.poll_interval_ms).map_err(ctx)?;
             }
-            (None, Some(a)) => {
+            ScaleSource::Ascii(a) => {
                 a.port.validate().map_err(|e| ctx(e.into()))?;
                 if !(a.kg_per_unit.is_finite() && a.kg_per_unit > 0.0) {
                     return Err(ctx(Problem::KgPerUnit(a.kg_per_unit)));
@@ -215,7 +270,6 @@ impl WeighbridgeConfig {
                 check_interval("stale_after_ms", a.stale_after_ms).map_err(ctx)?;
                 a.backoff.validate().map_err(|e| ctx(e.into()))?;
             }
-            _ => return Err(ctx(Problem::ScaleSource)),
         }
         if self.offline_after_errors == 0 {
             return Err(ctx(Problem::OfflineAfterErrors));

@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::time::timeout;
 
-use super::config::CameraConfig;
+use super::config::{CameraConfig, CameraSource};
 use super::error::SpawnError;
 use super::health::HealthRegistry;
 use super::restart::{RestartVerdict, Restarter};
@@ -206,22 +206,23 @@ impl std::fmt::Debug for Camera {
 pub fn spawn_camera(cfg: &CameraConfig, registry: &HealthRegistry) -> Result<Camera, SpawnError> {
     cfg.validate()?;
     let health = registry.register(&cfg.name);
-    let source: Option<Arc<dyn FrameSource>> = if let Some(url) = &cfg.snapshot_url {
-        Some(Arc::new(http::SnapshotSource::new(cfg, url, health)?))
-    } else if let Some(url) = &cfg.mjpeg_url {
-        Some(Arc::new(http::spawn_mjpeg(cfg, url, health)?))
-    } else if let Some(usb) = &cfg.usb {
-        #[cfg(feature = "usb-camera")]
-        {
-            Some(Arc::new(usb::spawn_usb(cfg, usb, health)?))
+    let source: Option<Arc<dyn FrameSource>> = match &cfg.source {
+        Some(CameraSource::Snapshot(url)) => {
+            Some(Arc::new(http::SnapshotSource::new(cfg, url, health)?))
         }
-        #[cfg(not(feature = "usb-camera"))]
-        {
-            let _ = (usb, health);
-            return Err(SpawnError::UsbCameraFeature(cfg.name.clone()));
+        Some(CameraSource::Mjpeg(url)) => Some(Arc::new(http::spawn_mjpeg(cfg, url, health)?)),
+        Some(CameraSource::Usb(usb)) => {
+            #[cfg(feature = "usb-camera")]
+            {
+                Some(Arc::new(usb::spawn_usb(cfg, usb, health)?))
+            }
+            #[cfg(not(feature = "usb-camera"))]
+            {
+                let _ = (usb, health);
+                return Err(SpawnError::UsbCameraFeature(cfg.name.clone()));
+            }
         }
-    } else {
-        None
+        None => None,
     };
     let recognition = match &cfg.recognition_url {
         Some(url) => Some(recognition::RecognitionClient::new(

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use super::backoff::Backoff;
 use super::bus::{BusHandle, ModbusDevice};
 use super::config::{
-    AsciiProtocol, AsciiScaleConfig, StabilityConfig, StabilityMode, WeighbridgeConfig,
+    AsciiProtocol, AsciiScaleConfig, ScaleSource, StabilityConfig, StabilityMode, WeighbridgeConfig,
 };
 use super::error::{DeviceError, ErrorClass, SpawnError};
 use super::health::{HealthCell, HealthRegistry};
@@ -180,8 +180,8 @@ pub fn spawn_weighbridge(
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    match (&cfg.modbus, &cfg.ascii) {
-        (Some(m), _) => {
+    match &cfg.source {
+        ScaleSource::Modbus(m) => {
             let profile = super::profile::resolve(profiles_dir, &m.profile)?;
             let bus = bus_of(&m.bus).ok_or_else(|| SpawnError::WeighbridgeNoBus {
                 weighbridge: cfg.name.clone(),
@@ -189,8 +189,7 @@ pub fn spawn_weighbridge(
             })?;
             spawn_modbus_weighbridge(cfg, profile, &bus, registry)
         }
-        (None, Some(_)) => spawn_ascii_weighbridge(cfg, registry),
-        (None, None) => Err(SpawnError::NoScaleSource),
+        ScaleSource::Ascii(_) => spawn_ascii_weighbridge(cfg, registry),
     }
 }
 
@@ -202,7 +201,9 @@ pub fn spawn_modbus_weighbridge(
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    let m = cfg.modbus.as_ref().ok_or(SpawnError::NotModbus)?;
+    let ScaleSource::Modbus(m) = &cfg.source else {
+        return Err(SpawnError::NotModbus);
+    };
     let gross_ok = profile.point("gross").is_some_and(|p| !p.function.is_bit());
     if !gross_ok {
         return Err(SpawnError::NoGross {
@@ -283,7 +284,9 @@ pub fn spawn_ascii_weighbridge(
     registry: &HealthRegistry,
 ) -> Result<(WeighbridgeHandle, JoinHandle<()>), SpawnError> {
     cfg.validate()?;
-    let a = cfg.ascii.as_ref().ok_or(SpawnError::NotAscii)?;
+    let ScaleSource::Ascii(a) = &cfg.source else {
+        return Err(SpawnError::NotAscii);
+    };
     if cfg.stability.mode == StabilityMode::Device && a.protocol == AsciiProtocol::Xk3190 {
         return Err(SpawnError::Xk3190Stability(cfg.name.clone()));
     }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gate_drivers::config::{
-    AsciiProtocol, AsciiScaleConfig, SerialPortConfig, StabilityConfig, WeighbridgeConfig,
+    AsciiProtocol, AsciiScaleConfig, ScaleSource, SerialPortConfig, StabilityConfig,
+    WeighbridgeConfig,
 };
 use gate_drivers::error::ErrorClass;
 use gate_drivers::weighbridge::spawn_ascii_weighbridge;
@@ -45,8 +46,7 @@ fn config(path: &Path, protocol: AsciiProtocol, checksum: bool) -> WeighbridgeCo
     };
     WeighbridgeConfig {
         name: "wb".into(),
-        modbus: None,
-        ascii: Some(AsciiScaleConfig {
+        source: ScaleSource::Ascii(AsciiScaleConfig {
             port: SerialPortConfig::new(path),
             protocol,
             checksum,
@@ -248,7 +248,7 @@ async fn restart_reopens_the_serial_port() {
     let mut pty = PtyPair::new(dir.path());
     let reg = HealthRegistry::new();
     let mut cfg = config(&pty.a, AsciiProtocol::Toledo, true);
-    if let Some(a) = cfg.ascii.as_mut() {
+    if let ScaleSource::Ascii(a) = &mut cfg.source {
         // Only a restart reopens the port quickly.
         a.backoff.initial_ms = 20_000;
         a.backoff.max_ms = 20_000;

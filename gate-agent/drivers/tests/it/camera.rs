@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gate_drivers::camera::recognition::Recognition;
 use gate_drivers::camera::{spawn_camera, CameraError};
-use gate_drivers::config::CameraConfig;
+use gate_drivers::config::{CameraConfig, CameraSource};
 use gate_drivers::HealthRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -198,7 +198,7 @@ async fn snapshot_limits_and_recognition() {
     let bad = |path: &str| {
         let mut c = cfg.clone();
         c.recognition_url = None;
-        c.snapshot_url = Some(format!("{}{path}", srv.base));
+        c.source = Some(CameraSource::Snapshot(format!("{}{path}", srv.base)));
         spawn_camera(&c, &reg)
             .expect("camera")
             .source

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gate_drivers::config::{
-    ModbusBusConfig, ModbusScaleConfig, SerialPortConfig, StabilityConfig, WeighbridgeConfig,
+    ModbusBusConfig, ModbusScaleConfig, ScaleSource, SerialPortConfig, StabilityConfig,
+    WeighbridgeConfig,
 };
 use gate_drivers::error::{DeviceError, ErrorClass, ExceptionCode};
 use gate_drivers::profile::Profile;
@@ -35,13 +36,12 @@ fn fast_bus(mut c: ModbusBusConfig) -> ModbusBusConfig {
 fn weighbridge(name: &str, bus: &str, unit: u8) -> WeighbridgeConfig {
     WeighbridgeConfig {
         name: name.into(),
-        modbus: Some(ModbusScaleConfig {
+        source: ScaleSource::Modbus(ModbusScaleConfig {
             bus: bus.into(),
             unit_id: unit,
             profile: "wb-dcba".into(),
             poll_interval_ms: 50,
         }),
-        ascii: None,
         stability: StabilityConfig::default(),
         offline_after_errors: 2,
     }

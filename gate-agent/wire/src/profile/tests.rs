@@ -1,4 +1,6 @@
-//! Unit tests of `profile` (kept beside it so the module stays readable).
+//! Unit tests of `profile` (its model, codec and loader in `parse.rs`).
+
+use std::path::Path;
 
 use super::*;
 

@@ -331,7 +331,7 @@ pub fn write_config(
     broker: Option<u16>,
 ) -> LanePaths {
     use gate_agent::config::build::ConfigBuilder;
-    use gate_agent::config::devices::RecognitionMode;
+    use gate_agent::config::devices::{RecognitionMode, ScaleSource};
     let profile = dir.join("wb-gatectl-test.toml");
     std::fs::write(&profile, WB_PROFILE).expect("profile");
     let socket = dir.join("gatectl.sock");
@@ -348,7 +348,7 @@ pub fn write_config(
     if let Some(board) = b.board_mut() {
         board.poll_interval_ms = 50;
     }
-    if let Some(modbus) = b.scale_mut().and_then(|w| w.modbus.as_mut()) {
+    if let Some(ScaleSource::Modbus(modbus)) = b.scale_mut().map(|w| &mut w.source) {
         modbus.poll_interval_ms = 100;
     }
     b.snapshot_camera(
@@ -381,7 +381,9 @@ impl LanePaths {
     pub fn camera_reads_itself(&self, camera_base: &str) {
         self.edit_config(|c| {
             for cam in &mut c.devices.cameras {
-                cam.snapshot_url = Some(format!("{camera_base}/snapshot.jpg"));
+                cam.source = Some(gate_agent::config::devices::CameraSource::Snapshot(
+                    format!("{camera_base}/snapshot.jpg"),
+                ));
                 cam.recognition_url = Some(format!("{camera_base}/recognition"));
                 cam.recognition = None;
             }
