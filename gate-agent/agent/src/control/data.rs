@@ -8,9 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use gate_control::db::serde_name;
 
-use super::protocol::{
-    BoardIo, DeviceRow, IoCounters, IoStatus, LinkView, WeightView,
-};
+use super::protocol::{BoardIo, DeviceRow, IoCounters, IoStatus, LinkView, WeightView};
 use crate::drivers::board::BoardSnapshot;
 use crate::drivers::health::DeviceHealth;
 use crate::drivers::weighbridge::WeightReading;
