@@ -4,8 +4,8 @@
 //!
 //! Its own harness (libtest-mimic, `harness = false` in Cargo.toml) for one
 //! reason: its tests wait on lane time (a scenario at time scale 2-10 is
-//! minutes of real time at a fifth of one core), so it runs
-//! [`DEFAULT_THREADS`] of them at once instead of libtest's one per core.
+//! minutes of real time at a fifth of one core), so it can run several at
+//! once ([`DEFAULT_THREADS`]).
 //! Each test has its own brokers, ports and directories, so they do not
 //! meet. `--test-threads N` or `RUST_TEST_THREADS` still choose. The
 //! harness does not capture output: the tests print nothing on success and
@@ -32,11 +32,13 @@ pub fn cpu_heavy<T>(f: impl FnOnce() -> T) -> T {
 /// panics on failure.
 pub type Test = (&'static str, fn());
 
-/// Tests run at once unless told otherwise. Measured on 2 cores (docs/
-/// benchmarks.md, "Build and test time"): the scenario suite took 617 s at
-/// 2 at a time, 297 s at 6, with the on-board recognition scenarios still
-/// reading in time.
-const DEFAULT_THREADS: usize = 6;
+/// Tests run at once unless told otherwise. Measured on 2 cores: the
+/// scenario suite took 617 s at 2 at a time, 287-297 s at 6. But after the
+/// session-16 merges `stray_messages` lost events when run beside 3-5
+/// others (1 of 5 events; it passes alone and beside the demo): until that
+/// is understood, the default is libtest's (one per core); `--test-threads
+/// 6` runs it faster.
+const DEFAULT_THREADS: usize = 2;
 
 fn main() {
     let mut args = libtest_mimic::Arguments::from_args();
